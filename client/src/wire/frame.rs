@@ -1,0 +1,89 @@
+//! Framing: `size[4] type[1] tag[2] body`, where `size` counts itself.
+//!
+//! The size field is checked against the 7-byte minimum and the negotiated
+//! msize before a single byte of the body is buffered or allocated: a
+//! hostile size costs nothing but an error.
+
+use bytes::{Buf, BufMut, BytesMut};
+
+use super::message::Message;
+use super::{DecodeError, Dialect, Reader};
+use crate::ids::Tag;
+
+/// Bytes before the body: size, type, tag.
+pub const HEADER_LEN: usize = 7;
+/// Smallest valid frame.
+pub const MIN_FRAME: u32 = HEADER_LEN as u32;
+/// Header bytes of Twrite/Rread around their data: msize - IOHDRSZ is the
+/// largest payload one message carries (Plan 9's `IOHDRSZ`).
+pub const IOHDRSZ: u32 = 24;
+
+/// Append one framed message to `buf`.
+pub fn encode_frame<M: Message>(tag: Tag, msg: &M, buf: &mut BytesMut) {
+    let size = HEADER_LEN + msg.body_len();
+    buf.reserve(size);
+    buf.put_u32_le(size as u32);
+    buf.put_u8(msg.msg_type());
+    buf.put_u16_le(tag.0);
+    msg.encode_body(buf);
+}
+
+/// Split one whole frame off the front of `buf` and decode it.
+///
+/// `Ok(None)`: not a whole frame yet, read more. An error on the size field
+/// means the stream cannot be trusted any more (framing is lost); an error
+/// in the body leaves the stream in sync (the frame was consumed) and is
+/// reported with the frame's tag so the caller can fail that request alone.
+pub fn decode_frame<M: Message>(
+    buf: &mut BytesMut,
+    msize: u32,
+    dialect: Dialect,
+) -> Result<Option<(Tag, Result<M, DecodeError>)>, DecodeError> {
+    let Some(size) = check_size(buf, msize)? else {
+        return Ok(None);
+    };
+    if buf.len() < size {
+        buf.reserve(size - buf.len());
+        return Ok(None);
+    }
+    let mut frame = buf.split_to(size).freeze();
+    frame.advance(4);
+    let ty = frame.get_u8();
+    let tag = Tag(frame.get_u16_le());
+    let mut r = Reader::new(frame, dialect);
+    Ok(Some((tag, M::decode_body(ty, &mut r))))
+}
+
+fn check_size(buf: &BytesMut, msize: u32) -> Result<Option<usize>, DecodeError> {
+    if buf.len() < 4 {
+        return Ok(None);
+    }
+    let size = u32::from_le_bytes([buf[0], buf[1], buf[2], buf[3]]);
+    if size < MIN_FRAME {
+        return Err(DecodeError::FrameTooSmall(size));
+    }
+    if size > msize {
+        return Err(DecodeError::FrameTooLarge { size, msize });
+    }
+    Ok(Some(size as usize))
+}
+
+/// Incremental decoder state for one direction of a connection: the limit
+/// in force and the dialect, which change after Tversion.
+#[derive(Debug, Clone, Copy)]
+pub struct FrameDecoder {
+    /// Largest frame accepted.
+    pub msize: u32,
+    /// Dialect the bodies are decoded in.
+    pub dialect: Dialect,
+}
+
+impl FrameDecoder {
+    /// Decode the next frame from `buf`, as [`decode_frame`].
+    pub fn decode<M: Message>(
+        &self,
+        buf: &mut BytesMut,
+    ) -> Result<Option<(Tag, Result<M, DecodeError>)>, DecodeError> {
+        decode_frame(buf, self.msize, self.dialect)
+    }
+}
