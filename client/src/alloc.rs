@@ -29,7 +29,6 @@ impl TagAllocator {
 
     /// A smaller tag space (`0..size`), for tests of exhaustion.
     pub fn with_size(size: u16) -> Self {
-        let size = size.min(NOTAG.0);
         let reserve = FLUSH_RESERVE.min(size / 2);
         let split = size - reserve;
         TagAllocator {
@@ -101,7 +100,7 @@ impl FidAllocator {
             next: 0,
             free: VecDeque::new(),
             in_use: 0,
-            limit: limit.min(NOFID.0),
+            limit,
         }
     }
 

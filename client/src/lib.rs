@@ -1,19 +1,42 @@
 //! A pipelined 9P client on tokio, for 9P2000.L, 9P2000.u and 9P2000.
 //!
+//! ```no_run
+//! # async fn demo() -> ninep_client::Result<()> {
+//! use ninep_client::{Client, Config};
+//! let client = Client::connect(&"127.0.0.1:564".parse().unwrap(), &Config::default()).await?;
+//! let root = client.attach("root", "/srv/export", 0).await?;
+//! let mut f = root.walk(&["hello.txt"]).await?;
+//! f.lopen(0).await?;
+//! let bytes = f.read_at(0, 1 << 20, 8).await?;
+//! # Ok(()) }
+//! ```
+//!
 //! # Layout
 //! - [`wire`]: the codec, bytes <-> messages, pure and synchronous.
 //! - [`ids`]: the `Tag` and `Fid` newtypes and their lifecycles.
 //! - [`alloc`]: tag and fid allocators (oldest-released-first reuse).
 //! - [`session`]: the sans-I/O protocol state: requests in flight, fid
 //!   effects of replies, violations.
+//! - `conn`: the tokio driver: one reader task, one coalescing writer.
+//! - [`client`]: connecting, version negotiation, attach.
+//! - [`file`]: fid handles and the typed operations.
+//! - [`transport`]: addresses (TCP, Unix socket).
 //! - [`error`]: errors split by who is at fault.
 #![deny(missing_docs)]
 
 pub mod alloc;
+pub mod client;
+mod conn;
 pub mod error;
+pub mod file;
 pub mod ids;
 pub mod session;
+pub mod transport;
 pub mod wire;
 
+pub use client::{Client, Config};
 pub use error::{Error, RemoteError, Result};
+pub use file::{File, LockSpec, SetAttr};
 pub use ids::{Fid, Tag, NOFID, NOTAG};
+pub use transport::Address;
+pub use wire::Dialect;

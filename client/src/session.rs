@@ -59,6 +59,9 @@ impl FidEffect {
 
 #[derive(Debug)]
 struct Pending<W> {
+    /// Which use of the tag this is: a stale `abandon` must not touch a
+    /// later request that reuses the tag.
+    id: u64,
     ty: u8,
     effect: FidEffect,
     /// `None` once the caller stopped waiting.
@@ -84,6 +87,7 @@ pub struct Stats {
 
 /// What the driver must do after a reply.
 #[derive(Debug)]
+#[allow(clippy::large_enum_variant)] // built and consumed at once, never stored
 pub enum Delivery<W> {
     /// Hand `result` to `waiter`.
     Deliver {
@@ -95,6 +99,9 @@ pub enum Delivery<W> {
         /// A fid the server may hold that the failed request leaves to
         /// nobody (a Twalk answered with too many qids): clunk it.
         clunk: Option<Fid>,
+        /// A fid this successful reply bound for the waiter: if the waiter
+        /// turns out to be gone, clunk it.
+        bound: Option<Fid>,
     },
     /// Nobody waits any more; if the reply bound a fid, clunk it.
     Orphan {
@@ -149,28 +156,33 @@ impl<W> Session<W> {
         self.fids.release(fid)
     }
 
-    /// Register a request about to be written; returns its tag.
-    pub fn start(&mut self, msg: &Tmessage, waiter: Option<W>) -> Result<Tag, Error> {
+    /// Register a request about to be written; returns its tag and an id
+    /// that names this use of the tag (for [`Session::abandon`]).
+    pub fn start(&mut self, msg: &Tmessage, waiter: Option<W>) -> Result<(Tag, u64), Error> {
         let tag = self
             .tags
             .alloc()
             .ok_or(Error::TagsExhausted(self.stats.in_flight))?;
+        let id = self.stats.requests;
         self.in_flight[tag.0 as usize] = Some(Pending {
+            id,
             ty: msg.ty(),
             effect: FidEffect::of(msg),
             waiter,
         });
         self.stats.requests += 1;
         self.stats.in_flight += 1;
-        Ok(tag)
+        Ok((tag, id))
     }
 
     /// The caller of `tag` stopped waiting (its future was dropped). The tag
     /// stays in flight until the reply comes, so it is never reused early.
-    pub fn abandon(&mut self, tag: Tag) -> Option<W> {
+    /// Does nothing if request `id` is no longer in flight.
+    pub fn abandon(&mut self, tag: Tag, id: u64) -> Option<W> {
         self.in_flight
             .get_mut(tag.0 as usize)
             .and_then(Option::as_mut)
+            .filter(|p| p.id == id)
             .and_then(|p| p.waiter.take())
     }
 
@@ -243,11 +255,18 @@ impl<W> Session<W> {
     ) -> Delivery<W> {
         match waiter {
             // On success the caller owns whatever fid the reply bound.
-            Some(waiter) => Delivery::Deliver {
-                clunk: clunk.filter(|_| result.is_err()),
-                waiter,
-                result,
-            },
+            Some(waiter) => {
+                let (bound, clunk) = match result.is_ok() {
+                    true => (clunk, None),
+                    false => (None, clunk),
+                };
+                Delivery::Deliver {
+                    waiter,
+                    result,
+                    clunk,
+                    bound,
+                }
+            }
             None => Delivery::Orphan { clunk },
         }
     }

@@ -34,8 +34,8 @@ fn clunk(s: &mut Session<u32>) -> Tmessage {
 fn reply_reaches_its_waiter_and_frees_the_tag() {
     let mut s: Session<u32> = Session::new();
     let m = clunk(&mut s);
-    let t1 = s.start(&m, Some(1)).unwrap();
-    let t2 = s.start(&Tclunk { fid: Fid(2) }.into(), Some(2)).unwrap();
+    let (t1, _) = s.start(&m, Some(1)).unwrap();
+    let (t2, _) = s.start(&Tclunk { fid: Fid(2) }.into(), Some(2)).unwrap();
     assert_ne!(t1, t2);
     match s.on_reply(t2, Ok(Rclunk {}.into())) {
         Delivery::Deliver {
@@ -52,7 +52,7 @@ fn reply_reaches_its_waiter_and_frees_the_tag() {
 fn reply_on_unknown_or_answered_tag_is_a_violation() {
     let mut s: Session<u32> = Session::new();
     let m = clunk(&mut s);
-    let t = s.start(&m, Some(1)).unwrap();
+    let (t, _) = s.start(&m, Some(1)).unwrap();
     assert!(matches!(
         s.on_reply(Tag(999), Ok(Rclunk {}.into())),
         Delivery::Violation(_)
@@ -72,7 +72,7 @@ fn reply_on_unknown_or_answered_tag_is_a_violation() {
 fn wrong_reply_type_fails_the_request() {
     let mut s: Session<u32> = Session::new();
     let m = clunk(&mut s);
-    let t = s.start(&m, Some(7)).unwrap();
+    let (t, _) = s.start(&m, Some(7)).unwrap();
     match s.on_reply(t, Ok(Rflush {}.into())) {
         Delivery::Deliver {
             waiter: 7,
@@ -89,7 +89,7 @@ fn wrong_reply_type_fails_the_request() {
 fn error_replies_become_remote_errors() {
     let mut s: Session<u32> = Session::new();
     let m = clunk(&mut s);
-    let t = s.start(&m, Some(1)).unwrap();
+    let (t, _) = s.start(&m, Some(1)).unwrap();
     match s.on_reply(t, rlerror(2)) {
         Delivery::Deliver {
             result: Err(Error::Remote(r)),
@@ -98,7 +98,7 @@ fn error_replies_become_remote_errors() {
         d => panic!("{d:?}"),
     }
     let m = clunk(&mut s);
-    let t = s.start(&m, Some(1)).unwrap();
+    let (t, _) = s.start(&m, Some(1)).unwrap();
     let e = Rerror {
         ename: "file not found".into(),
         errno: None,
@@ -118,15 +118,20 @@ fn error_replies_become_remote_errors() {
 fn walk_fids_are_bound_only_by_a_full_walk() {
     let mut s: Session<u32> = Session::new();
     let root = s.alloc_fid().unwrap();
-    for (reply, bound) in [(rwalk(2), true), (rwalk(1), false), (rlerror(2), false)] {
+    for (reply, binds) in [(rwalk(2), true), (rwalk(1), false), (rlerror(2), false)] {
         let before = s.stats().fids_in_use;
         let newfid = s.alloc_fid().unwrap();
-        let t = s
+        let (t, _) = s
             .start(&walk(root.0, newfid, &["a", "b"]), Some(1))
             .unwrap();
         let d = s.on_reply(t, reply);
-        assert!(matches!(d, Delivery::Deliver { clunk: None, .. }), "{d:?}");
-        assert_eq!(s.stats().fids_in_use, before + bound as usize);
+        match d {
+            Delivery::Deliver {
+                clunk: None, bound, ..
+            } => assert_eq!(bound, binds.then_some(newfid)),
+            d => panic!("{d:?}"),
+        }
+        assert_eq!(s.stats().fids_in_use, before + binds as usize);
     }
 }
 
@@ -135,7 +140,7 @@ fn walk_with_more_qids_than_names_fails_and_clunks() {
     let mut s: Session<u32> = Session::new();
     let _root = s.alloc_fid().unwrap();
     let newfid = s.alloc_fid().unwrap();
-    let t = s.start(&walk(0, newfid, &["a"]), Some(1)).unwrap();
+    let (t, _) = s.start(&walk(0, newfid, &["a"]), Some(1)).unwrap();
     match s.on_reply(t, rwalk(3)) {
         Delivery::Deliver {
             result: Err(Error::Protocol(_)),
@@ -153,8 +158,13 @@ fn abandoned_walk_hands_back_its_fid_to_clunk() {
     let mut s: Session<u32> = Session::new();
     let _root = s.alloc_fid().unwrap();
     let newfid = s.alloc_fid().unwrap();
-    let t = s.start(&walk(0, newfid, &["a"]), Some(1)).unwrap();
-    assert_eq!(s.abandon(t), Some(1));
+    let (t, id) = s.start(&walk(0, newfid, &["a"]), Some(1)).unwrap();
+    assert_eq!(
+        s.abandon(t, id + 1),
+        None,
+        "another use of the tag is left alone"
+    );
+    assert_eq!(s.abandon(t, id), Some(1));
     assert_eq!(
         s.stats().in_flight,
         1,
@@ -170,7 +180,7 @@ fn abandoned_walk_hands_back_its_fid_to_clunk() {
 fn clunk_frees_its_fid_on_any_reply() {
     let mut s: Session<u32> = Session::new();
     let fid = s.alloc_fid().unwrap();
-    let t = s.start(&Tclunk { fid }.into(), None).unwrap();
+    let (t, _) = s.start(&Tclunk { fid }.into(), None).unwrap();
     assert_eq!(
         s.stats().fids_in_use,
         1,
@@ -211,7 +221,7 @@ fn exhaustion_is_an_error_and_fail_all_drains() {
 fn undecodable_reply_fails_only_its_request() {
     let mut s: Session<u32> = Session::new();
     let m = clunk(&mut s);
-    let t = s.start(&m, Some(1)).unwrap();
+    let (t, _) = s.start(&m, Some(1)).unwrap();
     let e = DecodeError::TrailingBytes(3);
     assert!(matches!(
         s.on_reply(t, Err(e)),

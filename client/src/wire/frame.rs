@@ -18,6 +18,9 @@ pub const MIN_FRAME: u32 = HEADER_LEN as u32;
 /// largest payload one message carries (Plan 9's `IOHDRSZ`).
 pub const IOHDRSZ: u32 = 24;
 
+/// One decoded frame: its tag, and its body or why the body is malformed.
+pub type Frame<M> = (Tag, Result<M, DecodeError>);
+
 /// Append one framed message to `buf`.
 pub fn encode_frame<M: Message>(tag: Tag, msg: &M, buf: &mut BytesMut) {
     let size = HEADER_LEN + msg.body_len();
@@ -38,7 +41,7 @@ pub fn decode_frame<M: Message>(
     buf: &mut BytesMut,
     msize: u32,
     dialect: Dialect,
-) -> Result<Option<(Tag, Result<M, DecodeError>)>, DecodeError> {
+) -> Result<Option<Frame<M>>, DecodeError> {
     let Some(size) = check_size(buf, msize)? else {
         return Ok(None);
     };
@@ -83,7 +86,7 @@ impl FrameDecoder {
     pub fn decode<M: Message>(
         &self,
         buf: &mut BytesMut,
-    ) -> Result<Option<(Tag, Result<M, DecodeError>)>, DecodeError> {
+    ) -> Result<Option<Frame<M>>, DecodeError> {
         decode_frame(buf, self.msize, self.dialect)
     }
 }

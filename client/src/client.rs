@@ -1,0 +1,258 @@
+//! [`Client`]: connect, negotiate the dialect and msize, attach.
+//!
+//! Version negotiation happens on the bare connection before the driver
+//! starts: Tversion carries `NOTAG` and resets the session, so nothing else
+//! may be in flight. We ask for each dialect of [`Config::dialects`] in
+//! turn, falling back when the server refuses one (an error reply, or
+//! "unknown"); a server that hangs up on a dialect is dialled again for the
+//! next one.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::BytesMut;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tracing::debug;
+
+use crate::conn::Shared;
+use crate::error::{Error, Result};
+use crate::file::File;
+use crate::ids::{Fid, NOFID, NOTAG};
+use crate::session::{Session, Stats};
+use crate::transport::{Address, ReadHalf, WriteHalf};
+use crate::wire::{
+    decode_frame, encode_frame, Dialect, Rmessage, Tattach, Tmessage, Tversion, IOHDRSZ,
+};
+
+/// Our default msize: 1 MiB of payload plus the I/O header.
+pub const DEFAULT_MSIZE: u32 = (1 << 20) + IOHDRSZ;
+/// The largest msize we ever accept, whatever a server answers.
+pub const MAX_MSIZE: u32 = 16 << 20;
+/// Below this an msize cannot carry a useful message.
+pub const MIN_MSIZE: u32 = 256;
+
+/// How to connect.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The msize to ask for (capped at [`MAX_MSIZE`]).
+    pub msize: u32,
+    /// Dialects to try, most preferred first.
+    pub dialects: Vec<Dialect>,
+    /// Bound on connecting and on each Tversion exchange.
+    pub connect_timeout: Duration,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            msize: DEFAULT_MSIZE,
+            dialects: vec![Dialect::L, Dialect::U, Dialect::Classic],
+            connect_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// A connection to a 9P server. Cheap to clone; the connection closes when
+/// the last clone and the last [`File`] are dropped.
+#[derive(Clone)]
+pub struct Client {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    shared: Arc<Shared>,
+    tasks: [tokio::task::JoinHandle<()>; 2],
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        self.shared.shutdown();
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("dialect", &self.dialect())
+            .field("msize", &self.msize())
+            .finish()
+    }
+}
+
+impl Client {
+    /// Dial `addr` and negotiate.
+    pub async fn connect(addr: &Address, cfg: &Config) -> Result<Client> {
+        let dial = || async {
+            match tokio::time::timeout(cfg.connect_timeout, addr.connect()).await {
+                Ok(Ok(halves)) => Ok(halves),
+                Ok(Err(e)) => Err(Error::Disconnected(format!(
+                    "cannot connect to {addr}: {e}"
+                ))),
+                Err(_) => Err(Error::Disconnected(format!(
+                    "cannot connect to {addr}: timed out"
+                ))),
+            }
+        };
+        let mut conn = Some(dial().await?);
+        let mut refusals = Vec::new();
+        for &dialect in &cfg.dialects {
+            let (mut r, mut w) = match conn.take() {
+                Some(c) => c,
+                None => dial().await?,
+            };
+            match version(&mut r, &mut w, cfg, dialect).await {
+                Ok(Ok((msize, got))) => return Ok(Self::start(r, w, msize, got)),
+                Ok(Err(refusal)) => {
+                    refusals.push(format!("{dialect}: {refusal}"));
+                    conn = Some((r, w));
+                }
+                // The server hung up: dial again for the next dialect.
+                Err(e) => refusals.push(format!("{dialect}: {e}")),
+            }
+        }
+        Err(Error::Negotiation(format!(
+            "{addr} accepted none of the dialects asked ({})",
+            refusals.join("; ")
+        )))
+    }
+
+    /// Negotiate over an already open stream (a socketpair in tests).
+    pub async fn over(mut r: ReadHalf, mut w: WriteHalf, cfg: &Config) -> Result<Client> {
+        let mut refusals = Vec::new();
+        for &dialect in &cfg.dialects {
+            match version(&mut r, &mut w, cfg, dialect).await? {
+                Ok((msize, got)) => return Ok(Self::start(r, w, msize, got)),
+                Err(refusal) => refusals.push(format!("{dialect}: {refusal}")),
+            }
+        }
+        Err(Error::Negotiation(refusals.join("; ")))
+    }
+
+    fn start(r: ReadHalf, w: WriteHalf, msize: u32, dialect: Dialect) -> Client {
+        debug!(%dialect, msize, "negotiated");
+        let (shared, tasks) = Shared::spawn(r, w, msize, dialect, Session::new());
+        Client {
+            inner: Arc::new(Inner { shared, tasks }),
+        }
+    }
+
+    /// The dialect both sides speak.
+    pub fn dialect(&self) -> Dialect {
+        self.inner.shared.dialect
+    }
+
+    /// The negotiated msize.
+    pub fn msize(&self) -> u32 {
+        self.inner.shared.msize
+    }
+
+    /// The most data one Tread or Twrite can carry.
+    pub fn max_io(&self) -> u32 {
+        self.msize() - IOHDRSZ
+    }
+
+    /// Counters: requests, violations, fids in use.
+    pub fn stats(&self) -> Stats {
+        self.inner.shared.stats()
+    }
+
+    /// Send any request and wait for its reply; an error reply becomes
+    /// [`Error::Remote`]. Fids named in `msg` must be the caller's.
+    pub async fn rpc(&self, msg: impl Into<Tmessage>) -> Result<Rmessage> {
+        self.inner.shared.rpc(msg.into()).await
+    }
+
+    pub(crate) fn alloc_fid(&self) -> Result<Fid> {
+        self.inner.shared.alloc_fid()
+    }
+
+    pub(crate) fn clunk_nowait(&self, fid: Fid) {
+        self.inner.shared.clunk_nowait(fid)
+    }
+
+    /// Attach to the tree `aname` as `uname` / `n_uname` (the numeric uid,
+    /// sent in 9P2000.u and .L only). Returns the root.
+    pub async fn attach(&self, uname: &str, aname: &str, n_uname: u32) -> Result<File> {
+        let fid = self.alloc_fid()?;
+        let msg = Tattach {
+            fid,
+            afid: NOFID,
+            uname: uname.into(),
+            aname: aname.into(),
+            n_uname: self.dialect().has_unix_extensions().then_some(n_uname),
+        };
+        match self.rpc(msg).await? {
+            Rmessage::Rattach(r) => Ok(File::new(self.clone(), fid, r.qid)),
+            r => Err(unexpected(&r)),
+        }
+    }
+}
+
+pub(crate) fn unexpected(r: &Rmessage) -> Error {
+    Error::Protocol(format!("unexpected {}", r.name()))
+}
+
+/// One Tversion exchange. The outer error is the connection's; the inner
+/// one a refusal of this dialect.
+async fn version(
+    r: &mut ReadHalf,
+    w: &mut WriteHalf,
+    cfg: &Config,
+    dialect: Dialect,
+) -> Result<std::result::Result<(u32, Dialect), String>> {
+    let ask = cfg.msize.clamp(MIN_MSIZE, MAX_MSIZE);
+    let mut buf = BytesMut::new();
+    let msg: Tmessage = Tversion {
+        msize: ask,
+        version: dialect.version_string().into(),
+    }
+    .into();
+    encode_frame(NOTAG, &msg, &mut buf);
+    let exchange = async {
+        w.write_all(&buf).await?;
+        buf.clear();
+        loop {
+            // Any dialect decodes Rversion the same; Rerror needs the one asked.
+            match decode_frame::<Rmessage>(&mut buf, ask, dialect) {
+                Ok(Some(frame)) => return Ok(frame),
+                Ok(None) => {}
+                Err(e) => return Err(std::io::Error::other(e)),
+            }
+            if r.read_buf(&mut buf).await? == 0 {
+                return Err(std::io::ErrorKind::UnexpectedEof.into());
+            }
+        }
+    };
+    let (tag, reply) = match tokio::time::timeout(cfg.connect_timeout, exchange).await {
+        Ok(Ok(frame)) => frame,
+        Ok(Err(e)) => return Err(Error::Disconnected(format!("during Tversion: {e}"))),
+        Err(_) => return Err(Error::Disconnected("no answer to Tversion".into())),
+    };
+    if tag != NOTAG {
+        return Err(Error::Negotiation(format!(
+            "Rversion on {tag:?}, not NOTAG"
+        )));
+    }
+    match reply? {
+        Rmessage::Rversion(v) => {
+            let got = Dialect::from_version_string(v.version.as_bytes());
+            let Some(got) = got.filter(|d| cfg.dialects.contains(d)) else {
+                return Ok(Err(format!("server answered {:?}", v.version)));
+            };
+            if v.msize < MIN_MSIZE {
+                return Err(Error::Negotiation(format!(
+                    "msize {} is too small",
+                    v.msize
+                )));
+            }
+            // Never trust a server's msize beyond what we asked.
+            Ok(Ok((v.msize.min(ask), got)))
+        }
+        Rmessage::Rlerror(e) => Ok(Err(format!("refused with errno {}", e.ecode))),
+        Rmessage::Rerror(e) => Ok(Err(format!("refused: {}", e.ename))),
+        r => Err(unexpected(&r)),
+    }
+}

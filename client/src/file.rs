@@ -1,0 +1,602 @@
+//! [`File`]: a fid owned by a handle, and the typed operations on it.
+//!
+//! The handle clunks its fid when dropped (without waiting) or when
+//! [`File::clunk`] is awaited; [`File::remove`] consumes it too. A fid is
+//! never clunked twice, and a walk's new fid is given back if the walk fails.
+
+use bytes::Bytes;
+use futures::stream::{self, StreamExt, TryStreamExt};
+
+use crate::client::{unexpected, Client};
+use crate::error::{Error, RemoteError, Result};
+use crate::ids::Fid;
+use crate::wire::*;
+
+/// Most names one Twalk may carry (walk(5)).
+pub const MAXWELEM: usize = 16;
+const ENOENT: u32 = 2;
+
+/// A fid on the server, clunked when dropped.
+#[derive(Debug)]
+pub struct File {
+    client: Client,
+    fid: Fid,
+    qid: Qid,
+    iounit: u32,
+    live: bool,
+}
+
+/// Attributes to change with [`File::setattr`]; only fields named in
+/// `valid` (`setattr::*` bits) are used.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[allow(missing_docs)]
+pub struct SetAttr {
+    pub valid: u32,
+    pub mode: u32,
+    pub uid: u32,
+    pub gid: u32,
+    pub size: u64,
+    pub atime_sec: u64,
+    pub atime_nsec: u64,
+    pub mtime_sec: u64,
+    pub mtime_nsec: u64,
+}
+
+/// A byte-range lock request for [`File::lock`] and [`File::getlock`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[allow(missing_docs)]
+pub struct LockSpec {
+    /// `lock::RDLCK`, `WRLCK` or `UNLCK`.
+    pub ty: u8,
+    pub start: u64,
+    /// 0: to the end of the file.
+    pub length: u64,
+    pub proc_id: u32,
+    pub client_id: String,
+}
+
+macro_rules! expect {
+    ($reply:expr, $variant:ident) => {
+        match $reply {
+            Rmessage::$variant(r) => Ok(r),
+            r => Err(unexpected(&r)),
+        }
+    };
+}
+
+fn name(s: impl AsRef<[u8]>) -> Result<NineStr> {
+    let b = s.as_ref();
+    NineStr::new(Bytes::copy_from_slice(b))
+        .ok_or_else(|| Error::Invalid(format!("name of {} bytes", b.len())))
+}
+
+impl File {
+    pub(crate) fn new(client: Client, fid: Fid, qid: Qid) -> File {
+        File {
+            client,
+            fid,
+            qid,
+            iounit: 0,
+            live: true,
+        }
+    }
+
+    /// The fid this handle owns.
+    pub fn fid(&self) -> Fid {
+        self.fid
+    }
+
+    /// The qid from the attach, walk or open that made this handle.
+    pub fn qid(&self) -> Qid {
+        self.qid
+    }
+
+    /// The connection.
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    /// Most bytes one Tread/Twrite on this file may carry: the iounit from
+    /// the open, or msize - 24.
+    pub fn io_size(&self) -> u32 {
+        match self.iounit {
+            0 => self.client.max_io(),
+            n => n.min(self.client.max_io()),
+        }
+    }
+
+    async fn rpc(&self, msg: impl Into<Tmessage>) -> Result<Rmessage> {
+        self.client.rpc(msg).await
+    }
+
+    /// Walk `names` from here to a new fid (no names: a clone of this fid).
+    /// Long paths take several Twalks of at most 16 names.
+    pub async fn walk<S: AsRef<[u8]>>(&self, names: &[S]) -> Result<File> {
+        let names = names.iter().map(name).collect::<Result<Vec<_>>>()?;
+        let mut chunks = names.chunks(MAXWELEM);
+        let first = chunks.next().unwrap_or(&[]);
+        let mut file = self.walk_once(first.to_vec()).await?;
+        for chunk in chunks {
+            file = file.walk_once(chunk.to_vec()).await?;
+        }
+        Ok(file)
+    }
+
+    async fn walk_once(&self, wname: Vec<NineStr>) -> Result<File> {
+        let newfid = self.client.alloc_fid()?;
+        let n = wname.len();
+        let msg = Twalk {
+            fid: self.fid,
+            newfid,
+            wname,
+        };
+        let r = match self.rpc(msg).await {
+            Ok(r) => expect!(r, Rwalk)?,
+            // The session already freed newfid for an error reply.
+            Err(e) => return Err(e),
+        };
+        if r.wqid.len() < n {
+            // A partial walk binds nothing; the session freed newfid.
+            return Err(Error::Remote(RemoteError {
+                errno: Some(ENOENT),
+                ename: Some("file not found".into()),
+            }));
+        }
+        let qid = r.wqid.last().copied().unwrap_or(self.qid);
+        Ok(File::new(self.client.clone(), newfid, qid))
+    }
+
+    /// Attributes (9P2000.L); `mask` is a set of `getattr::*` bits.
+    pub async fn getattr(&self, mask: u64) -> Result<Rgetattr> {
+        let r = self
+            .rpc(Tgetattr {
+                fid: self.fid,
+                request_mask: mask,
+            })
+            .await?;
+        expect!(r, Rgetattr)
+    }
+
+    /// Change attributes (9P2000.L).
+    pub async fn setattr(&self, a: &SetAttr) -> Result<()> {
+        let msg = Tsetattr {
+            fid: self.fid,
+            valid: a.valid,
+            mode: a.mode,
+            uid: a.uid,
+            gid: a.gid,
+            size: a.size,
+            atime_sec: a.atime_sec,
+            atime_nsec: a.atime_nsec,
+            mtime_sec: a.mtime_sec,
+            mtime_nsec: a.mtime_nsec,
+        };
+        expect!(self.rpc(msg).await?, Rsetattr).map(drop)
+    }
+
+    /// Open with Linux open(2) flags (9P2000.L).
+    pub async fn lopen(&mut self, flags: u32) -> Result<Qid> {
+        let r = expect!(
+            self.rpc(Tlopen {
+                fid: self.fid,
+                flags
+            })
+            .await?,
+            Rlopen
+        )?;
+        self.iounit = r.iounit;
+        Ok(r.qid)
+    }
+
+    /// Create and open `name` in this directory; this handle becomes the
+    /// new file (9P2000.L).
+    pub async fn lcreate(&mut self, name_: &str, flags: u32, mode: u32, gid: u32) -> Result<Qid> {
+        let msg = Tlcreate {
+            fid: self.fid,
+            name: name(name_)?,
+            flags,
+            mode,
+            gid,
+        };
+        let r = expect!(self.rpc(msg).await?, Rlcreate)?;
+        self.qid = r.qid;
+        self.iounit = r.iounit;
+        Ok(r.qid)
+    }
+
+    /// One Tread of at most [`File::io_size`] bytes.
+    pub async fn read(&self, offset: u64, count: u32) -> Result<Bytes> {
+        let count = count.min(self.io_size());
+        let r = expect!(
+            self.rpc(Tread {
+                fid: self.fid,
+                offset,
+                count
+            })
+            .await?,
+            Rread
+        )?;
+        if r.data.0.len() > count as usize {
+            return Err(Error::Protocol(format!(
+                "Rread of {} bytes for a Tread of {count}",
+                r.data.0.len()
+            )));
+        }
+        Ok(r.data.0)
+    }
+
+    /// One Twrite; `data` must fit in [`File::io_size`]. Returns bytes written.
+    pub async fn write(&self, offset: u64, data: Bytes) -> Result<u32> {
+        if data.len() > self.io_size() as usize {
+            return Err(Error::Invalid(format!(
+                "write of {} bytes exceeds iounit",
+                data.len()
+            )));
+        }
+        let n = data.len() as u32;
+        let r = expect!(
+            self.rpc(Twrite {
+                fid: self.fid,
+                offset,
+                data: Data(data)
+            })
+            .await?,
+            Rwrite
+        )?;
+        if r.count > n {
+            return Err(Error::Protocol(format!(
+                "Rwrite of {} for {n} bytes",
+                r.count
+            )));
+        }
+        Ok(r.count)
+    }
+
+    /// Read `len` bytes from `offset` with up to `depth` Treads in flight.
+    /// Stops early at end of file (a short or empty read).
+    pub async fn read_at(&self, offset: u64, len: u64, depth: usize) -> Result<Vec<u8>> {
+        let chunk = self.io_size() as u64;
+        let mut out = Vec::with_capacity(len.min(1 << 30) as usize);
+        let mut reads = stream::iter((0..len.div_ceil(chunk)).map(|i| {
+            let off = offset + i * chunk;
+            self.read(off, chunk.min(offset + len - off) as u32)
+        }))
+        .buffered(depth.max(1));
+        while let Some(data) = reads.try_next().await? {
+            let short = (data.len() as u64) < chunk.min(len - out.len() as u64);
+            out.extend_from_slice(&data);
+            if short {
+                break;
+            }
+        }
+        Ok(out)
+    }
+
+    /// Write all of `data` at `offset` with up to `depth` Twrites in flight.
+    /// A short write is an error: 9P servers write all or fail.
+    pub async fn write_at(&self, offset: u64, data: &[u8], depth: usize) -> Result<()> {
+        let chunk = self.io_size() as usize;
+        let writes = data.chunks(chunk.max(1)).enumerate().map(|(i, c)| {
+            let off = offset + (i * chunk) as u64;
+            let c = Bytes::copy_from_slice(c);
+            async move {
+                let want = c.len() as u32;
+                match self.write(off, c).await? {
+                    n if n == want => Ok(()),
+                    n => Err(Error::Remote(RemoteError {
+                        errno: Some(5),
+                        ename: Some(format!("short write: {n} of {want} bytes at {off}")),
+                    })),
+                }
+            }
+        });
+        stream::iter(writes)
+            .buffer_unordered(depth.max(1))
+            .try_collect()
+            .await
+    }
+
+    /// One Treaddir from `offset` (9P2000.L).
+    pub async fn readdir(&self, offset: u64, count: u32) -> Result<Vec<Dirent>> {
+        let count = count.min(self.io_size());
+        let r = expect!(
+            self.rpc(Treaddir {
+                fid: self.fid,
+                offset,
+                count
+            })
+            .await?,
+            Rreaddir
+        )?;
+        Ok(parse_dirents(r.data.0)?)
+    }
+
+    /// Every entry of this (opened) directory, by repeated Treaddir.
+    pub async fn readdir_all(&self) -> Result<Vec<Dirent>> {
+        let mut all = Vec::new();
+        let mut offset = 0;
+        loop {
+            let batch = self.readdir(offset, self.io_size()).await?;
+            let Some(last) = batch.last() else {
+                return Ok(all);
+            };
+            if last.offset == offset {
+                return Err(Error::Protocol("Rreaddir offset does not advance".into()));
+            }
+            offset = last.offset;
+            all.extend(batch);
+        }
+    }
+
+    /// Create directory `name` here (9P2000.L).
+    pub async fn mkdir(&self, name_: &str, mode: u32, gid: u32) -> Result<Qid> {
+        let msg = Tmkdir {
+            dfid: self.fid,
+            name: name(name_)?,
+            mode,
+            gid,
+        };
+        Ok(expect!(self.rpc(msg).await?, Rmkdir)?.qid)
+    }
+
+    /// Create symlink `name` -> `target` here (9P2000.L).
+    pub async fn symlink(&self, name_: &str, target: &str, gid: u32) -> Result<Qid> {
+        let msg = Tsymlink {
+            fid: self.fid,
+            name: name(name_)?,
+            symtgt: name(target)?,
+            gid,
+        };
+        Ok(expect!(self.rpc(msg).await?, Rsymlink)?.qid)
+    }
+
+    /// Create a device node, FIFO or socket here (9P2000.L).
+    pub async fn mknod(
+        &self,
+        name_: &str,
+        mode: u32,
+        major: u32,
+        minor: u32,
+        gid: u32,
+    ) -> Result<Qid> {
+        let msg = Tmknod {
+            dfid: self.fid,
+            name: name(name_)?,
+            mode,
+            major,
+            minor,
+            gid,
+        };
+        Ok(expect!(self.rpc(msg).await?, Rmknod)?.qid)
+    }
+
+    /// Hard-link `target` as `name` in this directory (9P2000.L).
+    pub async fn link(&self, target: &File, name_: &str) -> Result<()> {
+        let msg = Tlink {
+            dfid: self.fid,
+            fid: target.fid,
+            name: name(name_)?,
+        };
+        expect!(self.rpc(msg).await?, Rlink).map(drop)
+    }
+
+    /// Move this file to `name` in directory `dir` (9P2000.L Trename).
+    pub async fn rename(&self, dir: &File, name_: &str) -> Result<()> {
+        let msg = Trename {
+            fid: self.fid,
+            dfid: dir.fid,
+            name: name(name_)?,
+        };
+        expect!(self.rpc(msg).await?, Rrename).map(drop)
+    }
+
+    /// Rename `old` in this directory to `new` in `newdir` (9P2000.L).
+    pub async fn renameat(&self, old: &str, newdir: &File, new: &str) -> Result<()> {
+        let msg = Trenameat {
+            olddirfid: self.fid,
+            oldname: name(old)?,
+            newdirfid: newdir.fid,
+            newname: name(new)?,
+        };
+        expect!(self.rpc(msg).await?, Rrenameat).map(drop)
+    }
+
+    /// Remove `name` from this directory; `flags` = `AT_REMOVEDIR` (0x200)
+    /// for a directory (9P2000.L).
+    pub async fn unlinkat(&self, name_: &str, flags: u32) -> Result<()> {
+        let msg = Tunlinkat {
+            dirfd: self.fid,
+            name: name(name_)?,
+            flags,
+        };
+        expect!(self.rpc(msg).await?, Runlinkat).map(drop)
+    }
+
+    /// A symlink's target (9P2000.L).
+    pub async fn readlink(&self) -> Result<NineStr> {
+        Ok(expect!(self.rpc(Treadlink { fid: self.fid }).await?, Rreadlink)?.target)
+    }
+
+    /// File system statistics (9P2000.L).
+    pub async fn statfs(&self) -> Result<Rstatfs> {
+        expect!(self.rpc(Tstatfs { fid: self.fid }).await?, Rstatfs)
+    }
+
+    /// Flush to stable storage (9P2000.L).
+    pub async fn fsync(&self, datasync: bool) -> Result<()> {
+        let msg = Tfsync {
+            fid: self.fid,
+            datasync: datasync as u32,
+        };
+        expect!(self.rpc(msg).await?, Rfsync).map(drop)
+    }
+
+    /// Take, test-and-take or release a lock; returns the `lock::*` status.
+    pub async fn lock(&self, l: &LockSpec, flags: u32) -> Result<u8> {
+        let msg = Tlock {
+            fid: self.fid,
+            ty: l.ty,
+            flags,
+            start: l.start,
+            length: l.length,
+            proc_id: l.proc_id,
+            client_id: name(&l.client_id)?,
+        };
+        Ok(expect!(self.rpc(msg).await?, Rlock)?.status)
+    }
+
+    /// The lock that would conflict with `l`, or `ty == lock::UNLCK`.
+    pub async fn getlock(&self, l: &LockSpec) -> Result<Rgetlock> {
+        let msg = Tgetlock {
+            fid: self.fid,
+            ty: l.ty,
+            start: l.start,
+            length: l.length,
+            proc_id: l.proc_id,
+            client_id: name(&l.client_id)?,
+        };
+        expect!(self.rpc(msg).await?, Rgetlock)
+    }
+
+    /// The value of extended attribute `name` (9P2000.L).
+    pub async fn xattr_get(&self, name_: &str) -> Result<Vec<u8>> {
+        let newfid = self.client.alloc_fid()?;
+        let msg = Txattrwalk {
+            fid: self.fid,
+            newfid,
+            name: name(name_)?,
+        };
+        let size = expect!(self.rpc(msg).await?, Rxattrwalk)?.size;
+        let attr = File::new(self.client.clone(), newfid, self.qid);
+        let out = attr.read_at(0, size, 4).await;
+        attr.clunk().await?;
+        out
+    }
+
+    /// The names of all extended attributes (9P2000.L).
+    pub async fn xattr_list(&self) -> Result<Vec<NineStr>> {
+        let raw = self.xattr_get("").await?;
+        Ok(raw
+            .split(|&b| b == 0)
+            .filter(|n| !n.is_empty())
+            .map(|n| NineStr::new(Bytes::copy_from_slice(n)).unwrap_or_default())
+            .collect())
+    }
+
+    /// Set extended attribute `name` (`flags`: XATTR_CREATE 1, XATTR_REPLACE
+    /// 2). The server applies it when the attribute fid is clunked, so the
+    /// clunk's answer is the result.
+    pub async fn xattr_set(&self, name_: &str, value: &[u8], flags: u32) -> Result<()> {
+        let attr = self.walk::<&str>(&[]).await?;
+        let msg = Txattrcreate {
+            fid: attr.fid,
+            name: name(name_)?,
+            attr_size: value.len() as u64,
+            flags,
+        };
+        if let Err(e) = self.rpc(msg).await.and_then(|r| expect!(r, Rxattrcreate)) {
+            attr.clunk().await.ok();
+            return Err(e);
+        }
+        let written = attr.write_at(0, value, 1).await;
+        let clunked = attr.clunk().await;
+        written.and(clunked)
+    }
+
+    /// Remove extended attribute `name`: an xattrcreate of size 0 (9P2000.L).
+    pub async fn xattr_remove(&self, name_: &str) -> Result<()> {
+        self.xattr_set(name_, &[], 0).await
+    }
+
+    /// Open with a 9P2000 mode (`omode::*`).
+    pub async fn open(&mut self, mode: u8) -> Result<Qid> {
+        let r = expect!(
+            self.rpc(Topen {
+                fid: self.fid,
+                mode
+            })
+            .await?,
+            Ropen
+        )?;
+        self.iounit = r.iounit;
+        Ok(r.qid)
+    }
+
+    /// Create and open `name` (9P2000/.u); this handle becomes the new file.
+    /// `extension` is sent only in 9P2000.u.
+    pub async fn create(
+        &mut self,
+        name_: &str,
+        perm: u32,
+        mode: u8,
+        extension: &str,
+    ) -> Result<Qid> {
+        let ext = self
+            .client
+            .dialect()
+            .has_unix_extensions()
+            .then(|| name(extension))
+            .transpose()?;
+        let msg = Tcreate {
+            fid: self.fid,
+            name: name(name_)?,
+            perm,
+            mode,
+            extension: ext,
+        };
+        let r = expect!(self.rpc(msg).await?, Rcreate)?;
+        self.qid = r.qid;
+        self.iounit = r.iounit;
+        Ok(r.qid)
+    }
+
+    /// The 9P2000 stat.
+    pub async fn stat(&self) -> Result<Stat> {
+        Ok(expect!(self.rpc(Tstat { fid: self.fid }).await?, Rstat)?
+            .stat
+            .0)
+    }
+
+    /// Change the 9P2000 stat.
+    pub async fn wstat(&self, stat: Stat) -> Result<()> {
+        let msg = Twstat {
+            fid: self.fid,
+            stat: WrappedStat(stat),
+        };
+        expect!(self.rpc(msg).await?, Rwstat).map(drop)
+    }
+
+    /// Every stat of this (opened) 9P2000 directory, by repeated Tread.
+    pub async fn read_dir_stats(&self) -> Result<Vec<Stat>> {
+        let mut all = Vec::new();
+        let mut offset = 0;
+        loop {
+            let data = self.read(offset, self.io_size()).await?;
+            if data.is_empty() {
+                return Ok(all);
+            }
+            offset += data.len() as u64;
+            all.extend(parse_stats(data, self.client.dialect())?);
+        }
+    }
+
+    /// Clunk the fid and wait for the answer.
+    pub async fn clunk(mut self) -> Result<()> {
+        self.live = false;
+        expect!(self.client.rpc(Tclunk { fid: self.fid }).await?, Rclunk).map(drop)
+    }
+
+    /// Remove the file; the fid is clunked whatever the answer.
+    pub async fn remove(mut self) -> Result<()> {
+        self.live = false;
+        expect!(self.client.rpc(Tremove { fid: self.fid }).await?, Rremove).map(drop)
+    }
+}
+
+impl Drop for File {
+    fn drop(&mut self) {
+        if self.live {
+            self.client.clunk_nowait(self.fid);
+        }
+    }
+}

@@ -1,0 +1,125 @@
+//! Where a server is and how to reach it: TCP (`host[:port]`, port 564 by
+//! default) or a Unix socket (`unix:/path`).
+
+use std::fmt;
+use std::path::PathBuf;
+use std::str::FromStr;
+
+use tokio::io::{AsyncRead, AsyncWrite};
+
+/// The standard 9P port.
+pub const DEFAULT_PORT: u16 = 564;
+
+/// A server address as a user writes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Address {
+    /// `host[:port]`, `[v6addr]:port`.
+    Tcp {
+        /// Host name or address literal (without brackets).
+        host: String,
+        /// Port.
+        port: u16,
+    },
+    /// `unix:/path/to/socket`.
+    Unix(PathBuf),
+}
+
+impl FromStr for Address {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        if let Some(path) = s.strip_prefix("unix:") {
+            if path.is_empty() {
+                return Err("unix: needs a socket path".into());
+            }
+            return Ok(Address::Unix(path.into()));
+        }
+        let (host, port) = if let Some(rest) = s.strip_prefix('[') {
+            let (h, after) = rest
+                .split_once(']')
+                .ok_or_else(|| format!("{s}: missing ']'"))?;
+            match after.strip_prefix(':') {
+                Some(p) => (h, Some(p)),
+                None if after.is_empty() => (h, None),
+                None => return Err(format!("{s}: unexpected text after ']'")),
+            }
+        } else if s.matches(':').count() == 1 {
+            let (h, p) = s.split_once(':').unwrap_or((s, ""));
+            (h, Some(p))
+        } else {
+            (s, None)
+        };
+        if host.is_empty() {
+            return Err(format!("{s}: empty host"));
+        }
+        let port = match port {
+            Some(p) => p.parse().map_err(|_| format!("{s}: bad port {p:?}"))?,
+            None => DEFAULT_PORT,
+        };
+        Ok(Address::Tcp {
+            host: host.to_string(),
+            port,
+        })
+    }
+}
+
+impl fmt::Display for Address {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Address::Tcp { host, port } if host.contains(':') => write!(f, "[{host}]:{port}"),
+            Address::Tcp { host, port } => write!(f, "{host}:{port}"),
+            Address::Unix(p) => write!(f, "unix:{}", p.display()),
+        }
+    }
+}
+
+/// The read half of a connection.
+pub type ReadHalf = Box<dyn AsyncRead + Send + Unpin>;
+/// The write half of a connection.
+pub type WriteHalf = Box<dyn AsyncWrite + Send + Unpin>;
+
+impl Address {
+    /// Open a connection. TCP gets `TCP_NODELAY`: we coalesce writes
+    /// ourselves, and Nagle would delay small requests behind an unacked one.
+    pub async fn connect(&self) -> std::io::Result<(ReadHalf, WriteHalf)> {
+        match self {
+            Address::Tcp { host, port } => {
+                let s = tokio::net::TcpStream::connect((host.as_str(), *port)).await?;
+                s.set_nodelay(true)?;
+                let (r, w) = s.into_split();
+                Ok((Box::new(r), Box::new(w)))
+            }
+            Address::Unix(path) => {
+                let s = tokio::net::UnixStream::connect(path).await?;
+                let (r, w) = s.into_split();
+                Ok((Box::new(r), Box::new(w)))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tcp(h: &str, p: u16) -> Address {
+        Address::Tcp {
+            host: h.into(),
+            port: p,
+        }
+    }
+
+    #[test]
+    fn parses_what_users_write() {
+        assert_eq!("host".parse(), Ok(tcp("host", 564)));
+        assert_eq!("127.0.0.1:5640".parse(), Ok(tcp("127.0.0.1", 5640)));
+        assert_eq!("[::1]:9".parse(), Ok(tcp("::1", 9)));
+        assert_eq!("[::1]".parse(), Ok(tcp("::1", 564)));
+        assert_eq!("::1".parse(), Ok(tcp("::1", 564)));
+        assert_eq!("unix:/run/9p".parse(), Ok(Address::Unix("/run/9p".into())));
+        assert!("host:x".parse::<Address>().is_err());
+        assert!(":5".parse::<Address>().is_err());
+        assert!("unix:".parse::<Address>().is_err());
+        assert_eq!(tcp("::1", 9).to_string(), "[::1]:9");
+    }
+}

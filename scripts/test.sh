@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# Installs what the tests need, if it is missing, then runs the test suite.
+#
+#   scripts/test.sh [--deps-only] [extra `cargo test` arguments...]
+#
+# Meant for a Debian machine as root (as CI runs it). Idempotent: when
+# everything is present it installs nothing and runs no apt-get at all.
+# --deps-only installs and stops (used by .ci/run before clippy).
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+APT_PACKAGES=(diod fuse3 libfuse3-dev pkg-config attr)
+UNPFS_VERSION=0.13.0
+UNPFS_ROOT=/opt/unpfs
+
+say() { printf '==> %s\n' "$*" >&2; }
+
+as_root() {
+    if [ "$(id -u)" -eq 0 ]; then
+        "$@"
+    elif command -v sudo >/dev/null 2>&1; then
+        sudo "$@"
+    else
+        say "need root to run: $*"
+        return 1
+    fi
+}
+
+apt_installed() {
+    [ "$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null)" = "install ok installed" ]
+}
+
+install_apt_packages() {
+    if ! command -v dpkg-query >/dev/null 2>&1; then
+        say "not a Debian system: install ${APT_PACKAGES[*]} yourself"
+        return 0
+    fi
+    local missing=() pkg
+    for pkg in "${APT_PACKAGES[@]}"; do
+        apt_installed "$pkg" || missing+=("$pkg")
+    done
+    if [ "${#missing[@]}" -eq 0 ]; then
+        say "apt packages present: ${APT_PACKAGES[*]}"
+        return 0
+    fi
+    say "installing apt packages: ${missing[*]}"
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get update
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y "${missing[@]}"
+}
+
+install_unpfs() {
+    if [ -n "${UNPFS_BIN:-}" ] && [ -x "${UNPFS_BIN}" ]; then
+        say "unpfs present: ${UNPFS_BIN} (UNPFS_BIN)"
+    elif [ -x "${UNPFS_ROOT}/bin/unpfs" ]; then
+        say "unpfs present: ${UNPFS_ROOT}/bin/unpfs"
+    elif command -v unpfs >/dev/null 2>&1; then
+        say "unpfs present: $(command -v unpfs)"
+    else
+        say "installing unpfs ${UNPFS_VERSION} into ${UNPFS_ROOT} (about 1.5 min)"
+        cargo install unpfs --version "${UNPFS_VERSION}" --locked --root "${UNPFS_ROOT}"
+    fi
+}
+
+check_fuse_device() {
+    if [ ! -e /dev/fuse ]; then
+        say "warning: /dev/fuse is missing; mount tests will say so"
+    fi
+}
+
+deps_only=false
+if [ "${1:-}" = "--deps-only" ]; then
+    deps_only=true
+    shift
+fi
+
+install_apt_packages
+install_unpfs
+check_fuse_device
+if "$deps_only"; then
+    exit 0
+fi
+
+say "cargo test --workspace $*"
+exec cargo test --workspace "$@"
