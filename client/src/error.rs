@@ -50,10 +50,12 @@ pub struct RemoteError {
 
 impl std::fmt::Display for RemoteError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The errno's text is the local libc's: 9P2000.L errnos are Linux's.
+        let text = |e: u32| std::io::Error::from_raw_os_error(e as i32).kind();
         match (&self.ename, self.errno) {
             (Some(s), Some(e)) => write!(f, "server error: {s} (errno {e})"),
             (Some(s), None) => write!(f, "server error: {s}"),
-            (None, Some(e)) => write!(f, "server error: errno {e}"),
+            (None, Some(e)) => write!(f, "server error: {} (errno {e})", text(e)),
             (None, None) => f.write_str("server error"),
         }
     }

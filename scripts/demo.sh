@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# The main job on a fresh Debian machine, as root: install what is missing,
+# build ninep-mount in release mode, serve a demo folder with diod on
+# loopback, and show it through ninep-mount. Leaves diod running and says
+# how to stop it.
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+DEMO=${DEMO_DIR:-/tmp/ninep-demo}
+PORT=${DEMO_PORT:-5640}
+
+say() { printf '\n== %s\n' "$*"; }
+
+need=()
+command -v diod >/dev/null 2>&1 || [ -x /usr/sbin/diod ] || need+=(diod)
+dpkg-query -W -f='${Status}' fuse3 2>/dev/null | grep -q 'ok installed' || need+=(fuse3)
+if [ ${#need[@]} -gt 0 ]; then
+    say "installing ${need[*]}"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}"
+fi
+DIOD=$(command -v diod || echo /usr/sbin/diod)
+
+say "building ninep-mount (release)"
+cargo build --release -q -p ninep-mount
+BIN=$PWD/target/release/ninep-mount
+
+say "demo folder $DEMO/export"
+mkdir -p "$DEMO/export/docs"
+echo "Hello from a 9P server." >"$DEMO/export/hello.txt"
+printf 'ninep-mount demo\n' >"$DEMO/export/docs/readme.txt"
+
+if [ -f "$DEMO/diod.pid" ] && kill -0 "$(cat "$DEMO/diod.pid")" 2>/dev/null; then
+    say "diod already running (pid $(cat "$DEMO/diod.pid"))"
+else
+    say "starting diod on 127.0.0.1:$PORT"
+    "$DIOD" -f -n -c /dev/null -l "127.0.0.1:$PORT" -e "$DEMO/export" -L stderr \
+        2>"$DEMO/diod.log" &
+    echo $! >"$DEMO/diod.pid"
+    for _ in $(seq 50); do
+        (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null && break
+        sleep 0.1
+    done
+fi
+
+O="aname=$DEMO/export"
+say "ninep-mount info 127.0.0.1:$PORT -o $O"
+"$BIN" info "127.0.0.1:$PORT" -o "$O"
+say "ninep-mount ls 127.0.0.1:$PORT -o $O"
+"$BIN" ls "127.0.0.1:$PORT" -o "$O"
+say "ninep-mount cat 127.0.0.1:$PORT hello.txt -o $O"
+"$BIN" cat "127.0.0.1:$PORT" hello.txt -o "$O"
+
+cat <<TXT
+
+What next:
+  $BIN ls 127.0.0.1:$PORT docs -o $O
+  $BIN cat 127.0.0.1:$PORT docs/readme.txt -o $O
+  RUST_LOG=ninep_client=trace $BIN ls 127.0.0.1:$PORT -o $O   # see the 9P traffic
+Mounting with FUSE (ninep-mount HOST:PORT /mnt) is not in this version yet.
+Stop the demo server:  kill \$(cat $DEMO/diod.pid)
+TXT
