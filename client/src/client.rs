@@ -236,7 +236,14 @@ async fn version(
             "Rversion on {tag:?}, not NOTAG"
         )));
     }
-    match reply? {
+    let reply = match reply {
+        Ok(r) => r,
+        // A server of another dialect may send an error we cannot parse in
+        // the one we asked for (a plain 9P2000 Rerror has no errno): that
+        // is a refusal, and the frame was consumed, so the stream is sound.
+        Err(e) => return Ok(Err(format!("undecodable answer: {e}"))),
+    };
+    match reply {
         Rmessage::Rversion(v) => {
             let got = Dialect::from_version_string(v.version.as_bytes());
             let Some(got) = got.filter(|d| cfg.dialects.contains(d)) else {

@@ -1,0 +1,313 @@
+//! The client against a scripted peer over an in-memory pipe: version
+//! fallback, msize capping, and a server that breaks the protocol in the
+//! ways a real one can (replies on unknown tags, wrong reply types,
+//! malformed bodies, oversized or cut-off frames, too many walk qids).
+
+use std::time::Duration;
+
+use bytes::BytesMut;
+use ninep_client::wire::*;
+use ninep_client::{Client, Config, Dialect, Error, Tag, NOTAG};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::sync::mpsc;
+
+const STEP: Duration = Duration::from_secs(5);
+
+/// Raw bytes of one frame.
+fn frame(tag: Tag, msg: impl Into<Rmessage>) -> Vec<u8> {
+    let mut b = BytesMut::new();
+    encode_frame(tag, &msg.into(), &mut b);
+    b.to_vec()
+}
+
+/// A peer that reads requests (in `dialect`) and answers each with the raw
+/// frames `script` returns; an empty frame means "hang up now". Every
+/// request it saw is sent to the returned channel.
+fn peer<F>(
+    dialect: Dialect,
+    mut script: F,
+) -> (
+    tokio::io::DuplexStream,
+    mpsc::UnboundedReceiver<(Tag, Tmessage)>,
+)
+where
+    F: FnMut(Tag, &Tmessage) -> Vec<Vec<u8>> + Send + 'static,
+{
+    let (ours, mut theirs) = tokio::io::duplex(1 << 20);
+    let (seen_tx, seen) = mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        let mut buf = BytesMut::new();
+        loop {
+            while let Ok(Some((tag, Ok(msg)))) =
+                decode_frame::<Tmessage>(&mut buf, 1 << 24, dialect)
+            {
+                for out in script(tag, &msg) {
+                    if out.is_empty() || theirs.write_all(&out).await.is_err() {
+                        return;
+                    }
+                }
+                if out_closed(&seen_tx.send((tag, msg))) {
+                    return;
+                }
+            }
+            match theirs.read_buf(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
+            }
+        }
+    });
+    (ours, seen)
+}
+
+fn out_closed<T>(r: &Result<(), T>) -> bool {
+    r.is_err()
+}
+
+/// Answer Tversion with `version` and msize as asked; Tattach with a root.
+fn basics(tag: Tag, msg: &Tmessage, version: &str) -> Option<Vec<Vec<u8>>> {
+    match msg {
+        Tmessage::Tversion(v) => Some(vec![frame(
+            tag,
+            Rversion {
+                msize: v.msize,
+                version: version.into(),
+            },
+        )]),
+        Tmessage::Tattach(_) => Some(vec![frame(
+            tag,
+            Rattach {
+                qid: Qid::default(),
+            },
+        )]),
+        Tmessage::Tclunk(_) => Some(vec![frame(tag, Rclunk {})]),
+        _ => None,
+    }
+}
+
+async fn client_over(pipe: tokio::io::DuplexStream, cfg: &Config) -> ninep_client::Result<Client> {
+    let (r, w) = tokio::io::split(pipe);
+    tokio::time::timeout(STEP, Client::over(Box::new(r), Box::new(w), cfg))
+        .await
+        .expect("negotiation hangs")
+}
+
+#[tokio::test]
+async fn falls_back_to_plain_9p2000_and_caps_msize() {
+    // A Plan 9 style server: refuses .L with "unknown", .u with an Rerror
+    // that has no errno (undecodable as .u), speaks 9P2000, and offers a
+    // bigger msize than asked.
+    let (pipe, mut seen) = peer(Dialect::Classic, |tag, msg| match msg {
+        Tmessage::Tversion(v) if v.version.as_bytes() == b"9P2000.L" => vec![frame(
+            tag,
+            Rversion {
+                msize: 8192,
+                version: "unknown".into(),
+            },
+        )],
+        Tmessage::Tversion(v) if v.version.as_bytes() == b"9P2000.u" => vec![frame(
+            tag,
+            Rerror {
+                ename: "no .u here".into(),
+                errno: None,
+            },
+        )],
+        Tmessage::Tversion(_) => vec![frame(
+            tag,
+            Rversion {
+                msize: 1 << 30,
+                version: "9P2000".into(),
+            },
+        )],
+        _ => basics(tag, msg, "9P2000").unwrap_or_default(),
+    });
+    let cfg = Config {
+        msize: 32768,
+        ..Config::default()
+    };
+    let client = client_over(pipe, &cfg).await.unwrap();
+    assert_eq!(client.dialect(), Dialect::Classic);
+    assert_eq!(client.msize(), 32768, "never above what we asked");
+    let asked: Vec<_> = std::iter::from_fn(|| seen.try_recv().ok())
+        .map(|(tag, m)| match m {
+            Tmessage::Tversion(v) => (tag, v.version.to_string()),
+            m => panic!("{m:?}"),
+        })
+        .collect();
+    assert_eq!(
+        asked,
+        vec![
+            (NOTAG, "9P2000.L".to_string()),
+            (NOTAG, "9P2000.u".to_string()),
+            (NOTAG, "9P2000".to_string())
+        ]
+    );
+    // 9P2000 Tattach carries no n_uname.
+    let _root = client.attach("glenda", "", 1000).await.unwrap();
+    match seen.recv().await.unwrap().1 {
+        Tmessage::Tattach(a) => assert_eq!(a.n_uname, None),
+        m => panic!("{m:?}"),
+    }
+}
+
+#[tokio::test]
+async fn refusing_every_dialect_is_a_clear_error() {
+    let (pipe, _seen) = peer(Dialect::L, |tag, _| vec![frame(tag, Rlerror { ecode: 5 })]);
+    match client_over(pipe, &Config::default()).await {
+        Err(Error::Negotiation(why)) => assert!(why.contains("errno 5"), "{why}"),
+        r => panic!("{r:?}"),
+    }
+}
+
+/// A 9P2000.L client over a peer that misbehaves on Tgetattr as `bad` says.
+async fn misbehaving(
+    bad: impl Fn(Tag) -> Vec<Vec<u8>> + Send + 'static,
+) -> (
+    Client,
+    ninep_client::File,
+    mpsc::UnboundedReceiver<(Tag, Tmessage)>,
+) {
+    let (pipe, seen) = peer(Dialect::L, move |tag, msg| match msg {
+        Tmessage::Tgetattr(_) => bad(tag),
+        Tmessage::Tstatfs(_) => vec![frame(tag, Rstatfs::default_reply())],
+        _ => basics(tag, msg, "9P2000.L").unwrap_or_default(),
+    });
+    let client = client_over(pipe, &Config::default()).await.unwrap();
+    let root = client.attach("root", "", 0).await.unwrap();
+    (client, root, seen)
+}
+
+trait DefaultReply {
+    fn default_reply() -> Self;
+}
+
+impl DefaultReply for Rstatfs {
+    fn default_reply() -> Self {
+        Rstatfs {
+            ty: 1,
+            bsize: 4096,
+            blocks: 1,
+            bfree: 1,
+            bavail: 1,
+            files: 1,
+            ffree: 1,
+            fsid: 1,
+            namelen: 255,
+        }
+    }
+}
+
+#[tokio::test]
+async fn reply_on_an_unknown_tag_is_counted_and_dropped() {
+    let (client, root, _seen) = misbehaving(|tag| {
+        vec![
+            frame(Tag(tag.0 ^ 0x4000), Rclunk {}),
+            frame(tag, Rlerror { ecode: 13 }),
+        ]
+    })
+    .await;
+    let e = root.getattr(getattr::ALL).await.unwrap_err();
+    assert_eq!(
+        e.errno(),
+        Some(13),
+        "the real reply still reaches the caller"
+    );
+    assert_eq!(client.stats().unknown_tag_replies, 1);
+}
+
+#[tokio::test]
+async fn wrong_reply_type_fails_the_request_not_the_connection() {
+    let (client, root, _seen) = misbehaving(|tag| vec![frame(tag, Rclunk {})]).await;
+    match root.getattr(getattr::ALL).await {
+        Err(Error::Protocol(why)) => assert!(why.contains("Rclunk"), "{why}"),
+        r => panic!("{r:?}"),
+    }
+    assert_eq!(client.stats().mismatched_replies, 1);
+    assert_eq!(root.statfs().await.unwrap().namelen, 255, "still usable");
+}
+
+#[tokio::test]
+async fn malformed_body_fails_only_that_request() {
+    // An Rgetattr cut short: a valid frame whose body is 3 bytes.
+    let (_client, root, _seen) = misbehaving(|tag| {
+        let mut f = vec![10, 0, 0, 0, msg_type::RGETATTR];
+        f.extend_from_slice(&tag.0.to_le_bytes());
+        f.extend_from_slice(&[1, 2, 3]);
+        vec![f]
+    })
+    .await;
+    assert!(matches!(
+        root.getattr(getattr::ALL).await,
+        Err(Error::Decode(DecodeError::Truncated { .. }))
+    ));
+    assert_eq!(root.statfs().await.unwrap().bsize, 4096);
+}
+
+#[tokio::test]
+async fn oversized_frame_closes_the_connection_for_everyone() {
+    let (_client, root, _seen) = misbehaving(|_| vec![vec![0xff, 0xff, 0xff, 0xff, 0]]).await;
+    let e = tokio::time::timeout(STEP, root.getattr(getattr::ALL))
+        .await
+        .unwrap()
+        .unwrap_err();
+    match e {
+        Error::Disconnected(why) => assert!(why.contains("exceeds msize"), "{why}"),
+        e => panic!("{e:?}"),
+    }
+    assert!(matches!(root.statfs().await, Err(Error::Disconnected(_))));
+}
+
+#[tokio::test]
+async fn frame_cut_off_then_closed_fails_pending_requests() {
+    let (pipe, _seen) = peer(Dialect::L, |tag, msg| match msg {
+        // Half a frame, then hang up.
+        Tmessage::Tgetattr(_) => vec![vec![200, 0, 0, 0, msg_type::RGETATTR, tag.0 as u8], vec![]],
+        _ => basics(tag, msg, "9P2000.L").unwrap_or_default(),
+    });
+    let client = client_over(pipe, &Config::default()).await.unwrap();
+    let root = client.attach("root", "", 0).await.unwrap();
+    let r = tokio::time::timeout(STEP, root.getattr(getattr::ALL))
+        .await
+        .expect("a cut-off frame must not leave the request waiting");
+    match r {
+        Err(Error::Disconnected(why)) => assert!(why.contains("middle of a frame"), "{why}"),
+        r => panic!("{r:?}"),
+    }
+    assert!(matches!(
+        client.attach("root", "", 0).await,
+        Err(Error::Disconnected(_))
+    ));
+}
+
+#[tokio::test]
+async fn walk_with_too_many_qids_is_an_error_and_its_fid_is_clunked() {
+    let (pipe, mut seen) = peer(Dialect::L, |tag, msg| match msg {
+        Tmessage::Twalk(_) => vec![frame(
+            tag,
+            Rwalk {
+                wqid: vec![Qid::default(); 3],
+            },
+        )],
+        _ => basics(tag, msg, "9P2000.L").unwrap_or_default(),
+    });
+    let client = client_over(pipe, &Config::default()).await.unwrap();
+    let root = client.attach("root", "", 0).await.unwrap();
+    assert!(matches!(root.walk(&["a"]).await, Err(Error::Protocol(_))));
+    let newfid = loop {
+        match seen.recv().await.unwrap().1 {
+            Tmessage::Twalk(w) => break w.newfid,
+            _ => continue,
+        }
+    };
+    let clunked = tokio::time::timeout(STEP, async {
+        loop {
+            if let Tmessage::Tclunk(c) = seen.recv().await.unwrap().1 {
+                break c.fid;
+            }
+        }
+    })
+    .await
+    .unwrap();
+    assert_eq!(clunked, newfid);
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    assert_eq!(client.stats().fids_in_use, 1, "only the root is left");
+}
