@@ -35,13 +35,15 @@ fn reply_reaches_its_waiter_and_frees_the_tag() {
     let mut s: Session<u32> = Session::new();
     let m = clunk(&mut s);
     let (t1, _) = s.start(&m, Some(1)).unwrap();
-    let (t2, _) = s.start(&Tclunk { fid: Fid(2) }.into(), Some(2)).unwrap();
+    let m = clunk(&mut s);
+    let (t2, _) = s.start(&m, Some(2)).unwrap();
     assert_ne!(t1, t2);
     match s.on_reply(t2, Ok(Rclunk {}.into())) {
         Delivery::Deliver {
             waiter: 2,
             result: Ok(Rmessage::Rclunk(_)),
             clunk: None,
+            bound: None,
         } => {}
         d => panic!("{d:?}"),
     }
