@@ -34,8 +34,10 @@ if [ -f "$DEMO/diod.pid" ] && kill -0 "$(cat "$DEMO/diod.pid")" 2>/dev/null; the
     say "diod already running (pid $(cat "$DEMO/diod.pid"))"
 else
     say "starting diod on 127.0.0.1:$PORT"
-    "$DIOD" -f -n -c /dev/null -l "127.0.0.1:$PORT" -e "$DEMO/export" -L stderr \
-        2>"$DEMO/diod.log" &
+    # Its own session and no inherited descriptors, so it outlives this
+    # script and never holds the caller's terminal or pipe open.
+    setsid "$DIOD" -f -n -c /dev/null -l "127.0.0.1:$PORT" -e "$DEMO/export" -L stderr \
+        </dev/null >"$DEMO/diod.log" 2>&1 &
     echo $! >"$DEMO/diod.pid"
     for _ in $(seq 50); do
         (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null && break
