@@ -43,8 +43,13 @@ impl TagAllocator {
         self.free.pop_front()
     }
 
-    /// A tag for a Tflush: from the reserve first, then the common pool.
+    /// A tag for a Tflush. From the common pool while it is at least half
+    /// free (its long FIFO makes a late Rflush land on a free tag); from the
+    /// reserve when requests crowd the pool, so a full table can still cancel.
     pub fn alloc_flush(&mut self) -> Option<Tag> {
+        if self.free.len() > self.limit / 2 {
+            return self.free.pop_front();
+        }
         self.reserve.pop_front().or_else(|| self.free.pop_front())
     }
 

@@ -18,7 +18,7 @@ use crate::conn::Shared;
 use crate::error::{Error, Result};
 use crate::file::File;
 use crate::ids::{Fid, NOFID, NOTAG};
-use crate::session::{Session, Stats};
+use crate::session::{FlushPolicy, Session, Stats};
 use crate::transport::{Address, ReadHalf, WriteHalf};
 use crate::wire::{
     decode_frame, encode_frame, Dialect, Rmessage, Tattach, Tmessage, Tversion, IOHDRSZ,
@@ -40,6 +40,9 @@ pub struct Config {
     pub dialects: Vec<Dialect>,
     /// Bound on connecting and on each Tversion exchange.
     pub connect_timeout: Duration,
+    /// When to send another Tflush for a cancelled request, and when to
+    /// stop waiting for the server to confirm.
+    pub flush: FlushPolicy,
 }
 
 impl Default for Config {
@@ -48,6 +51,7 @@ impl Default for Config {
             msize: DEFAULT_MSIZE,
             dialects: vec![Dialect::L, Dialect::U, Dialect::Classic],
             connect_timeout: Duration::from_secs(10),
+            flush: FlushPolicy::default(),
         }
     }
 }
@@ -61,7 +65,7 @@ pub struct Client {
 
 struct Inner {
     shared: Arc<Shared>,
-    tasks: [tokio::task::JoinHandle<()>; 2],
+    tasks: [tokio::task::JoinHandle<()>; 3],
 }
 
 impl Drop for Inner {
@@ -104,7 +108,7 @@ impl Client {
                 None => dial().await?,
             };
             match version(&mut r, &mut w, cfg, dialect).await {
-                Ok(Ok((msize, got))) => return Ok(Self::start(r, w, msize, got)),
+                Ok(Ok((msize, got))) => return Ok(Self::start(r, w, msize, got, cfg)),
                 Ok(Err(refusal)) => {
                     refusals.push(format!("{dialect}: {refusal}"));
                     conn = Some((r, w));
@@ -124,16 +128,16 @@ impl Client {
         let mut refusals = Vec::new();
         for &dialect in &cfg.dialects {
             match version(&mut r, &mut w, cfg, dialect).await? {
-                Ok((msize, got)) => return Ok(Self::start(r, w, msize, got)),
+                Ok((msize, got)) => return Ok(Self::start(r, w, msize, got, cfg)),
                 Err(refusal) => refusals.push(format!("{dialect}: {refusal}")),
             }
         }
         Err(Error::Negotiation(refusals.join("; ")))
     }
 
-    fn start(r: ReadHalf, w: WriteHalf, msize: u32, dialect: Dialect) -> Client {
+    fn start(r: ReadHalf, w: WriteHalf, msize: u32, dialect: Dialect, cfg: &Config) -> Client {
         debug!(%dialect, msize, "negotiated");
-        let (shared, tasks) = Shared::spawn(r, w, msize, dialect, Session::new());
+        let (shared, tasks) = Shared::spawn(r, w, msize, dialect, Session::new(cfg.flush));
         Client {
             inner: Arc::new(Inner { shared, tasks }),
         }

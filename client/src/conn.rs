@@ -1,27 +1,35 @@
-//! The tokio driver: one reader task that demultiplexes replies by tag, one
-//! writer task that sends everything queued since its last write in one go.
+//! The tokio driver: one reader task that hands replies out by tag, one
+//! writer task that sends everything queued since its last write in one go,
+//! and one timer task for flush deadlines.
 //!
 //! Callers never touch the socket. A request is registered in the
 //! [`Session`] and encoded into the shared write buffer under one lock, then
-//! the writer is woken; the reader hands each reply to the session and
-//! wakes the caller it names. When either half fails, the connection is
-//! closed: every request in flight fails at once with
-//! [`Error::Disconnected`], and every later one fails before it is sent.
+//! the writer is woken; the reader gives each reply to the session and
+//! carries out what it answers (wake a caller, send a Tclunk). When either
+//! half fails, the connection is closed: every request in flight fails at
+//! once with [`Error::Disconnected`], and every later one before it is sent.
+//!
+//! Cancelling: dropping a request's future sends a Tflush (its tag stays
+//! reserved until the chain settles); a [`CancelToken`] in scope around a
+//! request sends one more Tflush per `cancel()`, while the caller keeps
+//! waiting for the real outcome (the victim's reply if it wins the race).
 
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Instant;
 
 use bytes::BytesMut;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::sync::{oneshot, Notify};
+use tokio::sync::{oneshot, watch, Notify};
 use tracing::{debug, trace, warn};
 
 use crate::error::Error;
 use crate::ids::{Fid, Tag};
-use crate::session::{Delivery, Session, Stats};
+use crate::session::{Action, Session, Stats};
 use crate::transport::{ReadHalf, WriteHalf};
-use crate::wire::{encode_frame, DecodeError, Dialect, FrameDecoder, Rmessage, Tclunk, Tmessage};
+use crate::wire::{encode_frame, DecodeError, Dialect, FrameDecoder, Message, Rmessage, Tmessage};
 
-type Waiter = oneshot::Sender<Result<Rmessage, Error>>;
+type Reply = Result<Rmessage, Error>;
+type Waiter = oneshot::Sender<Reply>;
 
 /// The writer gives its buffer back only up to this size; a burst of big
 /// writes should not pin megabytes for the life of the connection.
@@ -35,12 +43,58 @@ struct State {
     closed: Option<String>,
 }
 
-/// What the reader, the writer and the callers share.
+/// What the reader, the writer, the timer and the callers share.
 pub(crate) struct Shared {
     state: Mutex<State>,
     wake_writer: Notify,
+    wake_timer: Notify,
     pub(crate) msize: u32,
     pub(crate) dialect: Dialect,
+}
+
+tokio::task_local! {
+    static CANCEL: CancelToken;
+}
+
+/// Cancels the requests made inside [`CancelToken::scope`]: each
+/// [`CancelToken::cancel`] sends one more Tflush for the request in flight
+/// (up to the flush policy's maximum), and the request's caller then gets
+/// the real reply if it won the race, [`Error::Flushed`] if the Rflush came
+/// first, or [`Error::FlushUnconfirmed`] when the server confirmed nothing
+/// in time. This is how a FUSE interrupt reaches the 9P request serving it.
+#[derive(Clone, Debug)]
+pub struct CancelToken {
+    tx: Arc<watch::Sender<u32>>,
+}
+
+impl Default for CancelToken {
+    fn default() -> Self {
+        CancelToken {
+            tx: Arc::new(watch::channel(0).0),
+        }
+    }
+}
+
+impl CancelToken {
+    /// A token nobody has cancelled yet.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Ask for cancellation (again).
+    pub fn cancel(&self) {
+        self.tx.send_modify(|n| *n += 1);
+    }
+
+    /// How many times `cancel` was called.
+    pub fn cancels(&self) -> u32 {
+        *self.tx.borrow()
+    }
+
+    /// Run `fut` with this token governing the requests it makes.
+    pub async fn scope<F: std::future::Future>(&self, fut: F) -> F::Output {
+        CANCEL.scope(self.clone(), fut).await
+    }
 }
 
 impl Shared {
@@ -56,7 +110,7 @@ impl Shared {
         msize: u32,
         dialect: Dialect,
         session: Session<Waiter>,
-    ) -> (Arc<Shared>, [tokio::task::JoinHandle<()>; 2]) {
+    ) -> (Arc<Shared>, [tokio::task::JoinHandle<()>; 3]) {
         let shared = Arc::new(Shared {
             state: Mutex::new(State {
                 session,
@@ -64,12 +118,14 @@ impl Shared {
                 closed: None,
             }),
             wake_writer: Notify::new(),
+            wake_timer: Notify::new(),
             msize,
             dialect,
         });
         let reader = tokio::spawn(read_loop(shared.clone(), r));
         let writer = tokio::spawn(write_loop(shared.clone(), w));
-        (shared, [reader, writer])
+        let timer = tokio::spawn(timer_loop(shared.clone()));
+        (shared, [reader, writer, timer])
     }
 
     /// Counters of the session.
@@ -82,14 +138,9 @@ impl Shared {
         self.lock().session.alloc_fid()
     }
 
-    /// Return a fid allocated for a request that was never sent.
-    pub(crate) fn release_unsent_fid(&self, fid: Fid) {
-        self.lock().session.release_unsent_fid(fid)
-    }
-
     /// Queue `msg`; `waiter` (if any) gets the reply.
     fn submit(&self, msg: &Tmessage, waiter: Option<Waiter>) -> Result<(Tag, u64), Error> {
-        let len = crate::wire::HEADER_LEN + crate::wire::Message::body_len(msg);
+        let len = crate::wire::HEADER_LEN + msg.body_len();
         if len > self.msize as usize {
             return Err(Error::Invalid(format!(
                 "{} of {len} bytes exceeds msize {}",
@@ -109,9 +160,9 @@ impl Shared {
         Ok((tag, id))
     }
 
-    /// Send `msg` and wait for its reply. Dropping the future leaves the
-    /// tag in flight until the reply comes (and clunks a fid it bound).
-    pub(crate) async fn rpc(self: &Arc<Self>, msg: Tmessage) -> Result<Rmessage, Error> {
+    /// Send `msg` and wait for its reply (see [`CancelToken`] and the module
+    /// doc for what cancelling does).
+    pub(crate) async fn rpc(self: &Arc<Self>, msg: Tmessage) -> Reply {
         let (tx, rx) = oneshot::channel();
         let binds = binding_fid(&msg);
         let (tag, id) = match self.submit(&msg, Some(tx)) {
@@ -119,7 +170,7 @@ impl Shared {
             Err(e) => {
                 // Never sent: a fid allocated for it is still ours to free.
                 if let Some(b) = binds {
-                    self.release_unsent_fid(b.fid);
+                    self.lock().session.release_unsent_fid(b.fid);
                 }
                 return Err(e);
             }
@@ -131,48 +182,88 @@ impl Shared {
             binds,
             rx: Some(rx),
         };
-        let rx = guard.rx.as_mut().expect("set above");
-        let result = rx.await;
+        let token = CANCEL.try_with(|t| t.clone()).ok();
+        let result = match token {
+            None => guard.rx.as_mut().expect("set above").await,
+            Some(token) => {
+                let mut seen = token.tx.subscribe();
+                let rx = guard.rx.as_mut().expect("set above");
+                // Cancels made before this request started count too.
+                if *seen.borrow_and_update() > 0 {
+                    self.cancel(tag, id);
+                }
+                loop {
+                    tokio::select! {
+                        r = &mut *rx => break r,
+                        changed = seen.changed() => match changed {
+                            Ok(()) => self.cancel(tag, id),
+                            // The token is gone; keep waiting.
+                            Err(_) => break rx.await,
+                        },
+                    }
+                }
+            }
+        };
         guard.rx = None;
         result.unwrap_or_else(|_| Err(Error::Disconnected("connection closed".into())))
+    }
+
+    /// Send one more Tflush for request `id` on `tag`, if the policy allows.
+    fn cancel(&self, tag: Tag, id: u64) {
+        let mut st = self.lock();
+        let actions = st.session.cancel(tag, id, Instant::now());
+        self.run(st, actions);
+        self.wake_timer.notify_one();
     }
 
     /// Send Tclunk without waiting (from `Drop`); the fid is free again when
     /// the reply comes.
     pub(crate) fn clunk_nowait(&self, fid: Fid) {
-        if let Err(e) = self.submit(&Tclunk { fid }.into(), None) {
+        if let Err(e) = self.submit(&crate::wire::Tclunk { fid }.into(), None) {
             debug!(?fid, "clunk not sent: {e}");
+        }
+    }
+
+    /// Carry out the session's actions: frames are queued under the lock
+    /// already held, callers are woken after it is dropped.
+    fn run(&self, mut st: MutexGuard<'_, State>, actions: Vec<Action<Waiter>>) {
+        let mut wake = Vec::new();
+        let mut wrote = false;
+        for a in actions {
+            match a {
+                Action::Send(tag, msg) => {
+                    if st.closed.is_none() {
+                        trace!(?tag, msg = msg.name(), "send");
+                        encode_frame(tag, &msg, &mut st.wbuf);
+                        wrote = true;
+                    }
+                }
+                Action::Deliver {
+                    waiter,
+                    result,
+                    bound,
+                } => wake.push((waiter, result, bound)),
+                Action::Violation(why) => warn!("protocol violation: {why}"),
+            }
+        }
+        drop(st);
+        if wrote {
+            self.wake_writer.notify_one();
+        }
+        for (waiter, result, bound) in wake {
+            if waiter.send(result).is_err() {
+                // The caller left between our lookup and the send.
+                if let Some(fid) = bound {
+                    self.clunk_nowait(fid);
+                }
+            }
         }
     }
 
     fn dispatch(&self, tag: Tag, reply: Result<Rmessage, DecodeError>) {
         let mut st = self.lock();
-        let delivery = st.session.on_reply(tag, reply);
-        drop(st);
-        match delivery {
-            Delivery::Deliver {
-                waiter,
-                result,
-                clunk,
-                bound,
-            } => {
-                if let Some(fid) = clunk {
-                    self.clunk_nowait(fid);
-                }
-                if waiter.send(result).is_err() {
-                    // The caller left between our lookup and the send.
-                    if let Some(fid) = bound {
-                        self.clunk_nowait(fid);
-                    }
-                }
-            }
-            Delivery::Orphan { clunk } => {
-                if let Some(fid) = clunk {
-                    self.clunk_nowait(fid);
-                }
-            }
-            Delivery::Violation(why) => warn!("protocol violation: {why}"),
-        }
+        let actions = st.session.on_reply(tag, reply);
+        self.run(st, actions);
     }
 
     /// Close the connection: fail everything in flight with `why`.
@@ -189,6 +280,7 @@ impl Shared {
             let _ = w.send(Err(Error::Disconnected(why.clone())));
         }
         self.wake_writer.notify_one();
+        self.wake_timer.notify_one();
     }
 
     /// Close from our side (the client was dropped).
@@ -228,13 +320,14 @@ impl Binds {
     }
 }
 
-/// A request awaiting its reply; its `Drop` covers a caller that leaves.
+/// A request awaiting its reply; its `Drop` covers a caller that leaves:
+/// the request is flushed and whatever its reply binds is clunked.
 struct Pending<'a> {
     shared: &'a Arc<Shared>,
     tag: Tag,
     id: u64,
     binds: Option<Binds>,
-    rx: Option<oneshot::Receiver<Result<Rmessage, Error>>>,
+    rx: Option<oneshot::Receiver<Reply>>,
 }
 
 impl Drop for Pending<'_> {
@@ -251,9 +344,13 @@ impl Drop for Pending<'_> {
                 }
             }
             Ok(Err(_)) => {}
-            // Not answered yet: the session keeps the tag until it is.
+            // Not answered yet: flush it; the session keeps the tag.
             Err(_) => {
-                self.shared.lock().session.abandon(self.tag, self.id);
+                let mut st = self.shared.lock();
+                st.session.abandon(self.tag, self.id);
+                let actions = st.session.cancel(self.tag, self.id, Instant::now());
+                self.shared.run(st, actions);
+                self.shared.wake_timer.notify_one();
             }
         }
     }
@@ -313,4 +410,33 @@ async fn write_loop(shared: Arc<Shared>, mut w: WriteHalf) {
         }
     }
     let _ = w.shutdown().await;
+}
+
+/// Sleeps until the session's next flush deadline (or until woken because
+/// a new one was set), then lets the session act on it.
+async fn timer_loop(shared: Arc<Shared>) {
+    loop {
+        let next = {
+            let st = shared.lock();
+            if st.closed.is_some() {
+                return;
+            }
+            st.session.next_deadline()
+        };
+        match next {
+            Some(at) => {
+                tokio::select! {
+                    _ = tokio::time::sleep_until(at.into()) => {}
+                    _ = shared.wake_timer.notified() => continue,
+                }
+            }
+            None => {
+                shared.wake_timer.notified().await;
+                continue;
+            }
+        }
+        let mut st = shared.lock();
+        let actions = st.session.on_timeout(Instant::now());
+        shared.run(st, actions);
+    }
 }

@@ -21,9 +21,14 @@ pub enum Error {
     /// The connection is gone; every request in flight failed with this.
     #[error("connection lost: {0}")]
     Disconnected(String),
-    /// The request was cancelled with Tflush before it completed.
+    /// The request was cancelled: the server confirmed with Rflush before
+    /// answering it, so it had no effect.
     #[error("request flushed")]
     Flushed,
+    /// The request was cancelled, but the server confirmed none of the
+    /// Tflush sent for it in time; it may still take effect.
+    #[error("request flushed, but the server did not confirm the flush")]
+    FlushUnconfirmed,
     /// Every tag is in flight (or reserved).
     #[error("no free tag: {0} requests in flight")]
     TagsExhausted(usize),

@@ -17,7 +17,8 @@
 //! - [`alloc`]: tag and fid allocators (oldest-released-first reuse).
 //! - [`session`]: the sans-I/O protocol state: requests in flight, fid
 //!   effects of replies, violations.
-//! - `conn`: the tokio driver: one reader task, one coalescing writer.
+//! - `conn`: the tokio driver: one reader task, one coalescing writer, one
+//!   flush timer; cancellation ([`CancelToken`], cancel on drop).
 //! - [`client`]: connecting, version negotiation, attach.
 //! - [`file`]: fid handles and the typed operations.
 //! - [`transport`]: addresses (TCP, Unix socket).
@@ -35,8 +36,10 @@ pub mod transport;
 pub mod wire;
 
 pub use client::{Client, Config};
+pub use conn::CancelToken;
 pub use error::{Error, RemoteError, Result};
 pub use file::{File, LockSpec, SetAttr};
 pub use ids::{Fid, Tag, NOFID, NOTAG};
+pub use session::FlushPolicy;
 pub use transport::Address;
 pub use wire::Dialect;

@@ -1,0 +1,480 @@
+//! The protocol state of one connection, without any I/O: tags in flight,
+//! flush chains, fid ownership, and what each reply means for them.
+//!
+//! The driver calls [`Session::start`] before it writes a request,
+//! [`Session::on_reply`] for every frame it reads, [`Session::cancel`] when a
+//! caller gives up, and [`Session::on_timeout`] when [`Session::next_deadline`]
+//! passes. The session answers with what to send and whom to wake. Being a
+//! plain struct, every ordering of events is testable without sockets or
+//! timers.
+//!
+//! # A request and its flush chain (DESIGN.md, flush rules 1-7)
+//! ```text
+//!            start(T)                      cancel / timeout (bounded)
+//!   free ───────────> in flight ─────────────> flushing: chain F1..Fn,
+//!                        │                      every Fi = Tflush(oldtag = victim)
+//!        R (reply)       │                         │            │
+//!   <────────────────────┘        victim R first   │            │ Rflush(Fk):
+//!   release tag, deliver        ┌──────────────────┘            │ F1..Fk answered,
+//!                               ▼                               │ their tags freed
+//!                  replied: R delivered, its fid                │
+//!                  effects kept; tag still reserved             │ k == n, no R yet:
+//!                               │ Rflush(Fn)                    ▼ request "never sent",
+//!                               ▼                          caller gets Flushed
+//!                         victim tag free  <──────────────────────┘
+//!
+//!   n == max flushes and the deadline passes: the caller gets
+//!   FlushUnconfirmed at once; the victim's and flushes' tags stay
+//!   quarantined until an Rflush for the chain comes (or the connection goes).
+//! ```
+//! A reply on a tag not in flight is counted and delivered to nobody. An
+//! error reply to a Tflush is a server bug: counted, and the victim is still
+//! in flight. Once a server has answered a victim after its chain's last
+//! Rflush (an order violation), each flushed victim keeps its tag until its
+//! own late reply, so that reply can never land on a reused tag.
+
+mod fids;
+mod flush;
+
+use std::time::Duration;
+
+use crate::alloc::{FidAllocator, TagAllocator};
+use crate::error::{Error, RemoteError};
+use crate::ids::{Fid, Tag};
+use crate::wire::{DecodeError, Rmessage, Tmessage};
+
+use fids::{FidEffect, Settled};
+use flush::Chain;
+
+/// When to flush again and when to give up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FlushPolicy {
+    /// How long to wait for an Rflush before sending another Tflush.
+    pub timeout: Duration,
+    /// Most Tflush sent for one victim.
+    pub max_flushes: u32,
+}
+
+impl Default for FlushPolicy {
+    fn default() -> Self {
+        FlushPolicy {
+            timeout: Duration::from_secs(1),
+            max_flushes: 3,
+        }
+    }
+}
+
+/// One tag's occupant.
+#[derive(Debug)]
+enum Entry<W> {
+    Request(Request<W>),
+    /// A Tflush for the request on `victim`.
+    Flush {
+        victim: Tag,
+    },
+}
+
+#[derive(Debug)]
+struct Request<W> {
+    /// Which use of the tag this is: a stale cancel or abandon must not
+    /// touch a later request that reuses the tag.
+    id: u64,
+    ty: u8,
+    effect: FidEffect,
+    /// `None` once the caller is gone or has been answered.
+    waiter: Option<W>,
+    chain: Option<Chain>,
+}
+
+/// What a released tag last carried, to name late replies that land on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Retired {
+    Answered,
+    /// A victim released by its chain's last Rflush before its own reply.
+    Flushed,
+    /// A Tflush released (by its own or a later Rflush).
+    Flush,
+}
+
+/// Counters a caller can read (see [`Session::stats`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Requests started (flushes not included).
+    pub requests: u64,
+    /// Replies that matched a request in flight.
+    pub replies: u64,
+    /// Tflush messages sent.
+    pub flushes_sent: u64,
+    /// Rflush messages received that answered a flush in flight.
+    pub rflush_received: u64,
+    /// Victims whose own reply came before their chain's last Rflush.
+    pub victims_won: u64,
+    /// Chains given up on after the last flush timed out.
+    pub flushes_unconfirmed: u64,
+    /// Error replies to a Tflush (a server bug).
+    pub flush_errors: u64,
+    /// Replies on a tag that was not in flight (late, duplicate, unknown).
+    pub unknown_tag_replies: u64,
+    /// Replies whose type did not answer the request on their tag.
+    pub mismatched_replies: u64,
+    /// Victim replies or Rflushes that came after their chain was closed.
+    pub order_violations: u64,
+    /// Requests in flight now (flushes not included).
+    pub in_flight: usize,
+    /// Tags held only because a flush chain is not settled (victims that
+    /// were answered or given up on, and their flushes).
+    pub quarantined: usize,
+    /// Fids allocated and not yet released.
+    pub fids_in_use: usize,
+}
+
+/// Something the driver must do.
+#[derive(Debug)]
+pub enum Action<W> {
+    /// Wake `waiter` with `result`.
+    Deliver {
+        /// Who waits.
+        waiter: W,
+        /// The reply (an error reply turned into [`Error::Remote`]), or why
+        /// there is none.
+        result: Result<Rmessage, Error>,
+        /// A fid that this successful reply bound for the waiter: if the
+        /// waiter turns out to be gone, clunk it.
+        bound: Option<Fid>,
+    },
+    /// Send this request, registered under `tag` (a Tflush, or a Tclunk
+    /// of a fid that nobody owns any more).
+    Send(Tag, Tmessage),
+    /// A protocol violation to log; nothing else to do.
+    Violation(String),
+}
+
+/// Protocol state of one connection; `W` is whatever the driver uses to
+/// wake a caller (a oneshot sender; a plain number in tests).
+#[derive(Debug)]
+pub struct Session<W> {
+    tags: TagAllocator,
+    fids: FidAllocator,
+    entries: Vec<Option<Entry<W>>>,
+    retired: Vec<Option<Retired>>,
+    /// Victims with a chain, for deadlines and the quarantine gauge.
+    chains: Vec<Tag>,
+    policy: FlushPolicy,
+    /// The server answered a victim after its chain's last Rflush.
+    order_violated: bool,
+    stats: Stats,
+}
+
+impl<W> Session<W> {
+    /// A fresh session with the full tag and fid spaces.
+    pub fn new(policy: FlushPolicy) -> Self {
+        Self::with_allocators(policy, TagAllocator::new(), FidAllocator::new())
+    }
+
+    /// A session with the given allocators (small ones test exhaustion).
+    pub fn with_allocators(policy: FlushPolicy, tags: TagAllocator, fids: FidAllocator) -> Self {
+        Session {
+            tags,
+            fids,
+            entries: (0..=u16::MAX).map(|_| None).collect(),
+            retired: vec![None; 1 << 16],
+            chains: Vec::new(),
+            policy,
+            order_violated: false,
+            stats: Stats::default(),
+        }
+    }
+
+    /// Counters and gauges.
+    pub fn stats(&self) -> Stats {
+        Stats {
+            fids_in_use: self.fids.in_use(),
+            quarantined: self.quarantined(),
+            ..self.stats
+        }
+    }
+
+    /// True once the server has broken the flush ordering rules.
+    pub fn order_violated(&self) -> bool {
+        self.order_violated
+    }
+
+    /// A fid for a Tattach, Twalk or Txattrwalk about to be sent.
+    pub fn alloc_fid(&mut self) -> Result<Fid, Error> {
+        self.fids.alloc().ok_or(Error::FidsExhausted)
+    }
+
+    /// Give back a fid that was allocated but never sent.
+    pub fn release_unsent_fid(&mut self, fid: Fid) {
+        self.fids.release(fid)
+    }
+
+    /// Register a request about to be written; returns its tag and an id
+    /// naming this use of the tag (for [`Session::cancel`] and
+    /// [`Session::abandon`]).
+    pub fn start(&mut self, msg: &Tmessage, waiter: Option<W>) -> Result<(Tag, u64), Error> {
+        let tag = self
+            .tags
+            .alloc()
+            .ok_or(Error::TagsExhausted(self.stats.in_flight))?;
+        let id = self.stats.requests;
+        self.occupy(
+            tag,
+            Entry::Request(Request {
+                id,
+                ty: msg.ty(),
+                effect: FidEffect::of(msg),
+                waiter,
+                chain: None,
+            }),
+        );
+        self.stats.requests += 1;
+        self.stats.in_flight += 1;
+        Ok((tag, id))
+    }
+
+    /// The caller of request `id` on `tag` stopped waiting. Its tag stays
+    /// reserved until the reply (or the chain's last Rflush) comes, and a
+    /// fid the reply binds will be handed back to be clunked.
+    pub fn abandon(&mut self, tag: Tag, id: u64) -> Option<W> {
+        self.request_mut(tag, id).and_then(|r| r.waiter.take())
+    }
+
+    /// A frame arrived with `tag`; `reply` is its decoded body.
+    pub fn on_reply(&mut self, tag: Tag, reply: Result<Rmessage, DecodeError>) -> Vec<Action<W>> {
+        match self.entries[tag.0 as usize].take() {
+            None => vec![self.stray(tag, &reply)],
+            Some(Entry::Flush { victim }) => {
+                self.entries[tag.0 as usize] = Some(Entry::Flush { victim });
+                self.on_flush_reply(tag, victim, reply)
+            }
+            Some(Entry::Request(req)) => self.on_request_reply(tag, req, reply),
+        }
+    }
+
+    /// The connection is gone: every waiter, to be failed. Every tag is
+    /// free again and the quarantine is over.
+    pub fn fail_all(&mut self) -> Vec<W> {
+        let mut out = Vec::new();
+        for i in 0..self.entries.len() {
+            if let Some(e) = self.entries[i].take() {
+                self.tags.release(Tag(i as u16));
+                if let Entry::Request(r) = e {
+                    out.extend(r.waiter);
+                }
+            }
+        }
+        self.chains.clear();
+        self.stats.in_flight = 0;
+        out
+    }
+
+    fn occupy(&mut self, tag: Tag, entry: Entry<W>) {
+        self.retired[tag.0 as usize] = None;
+        self.entries[tag.0 as usize] = Some(entry);
+    }
+
+    /// Free `tag`, remembering what it carried.
+    fn release(&mut self, tag: Tag, what: Retired) {
+        self.entries[tag.0 as usize] = None;
+        self.retired[tag.0 as usize] = Some(what);
+        self.tags.release(tag);
+    }
+
+    fn request_mut(&mut self, tag: Tag, id: u64) -> Option<&mut Request<W>> {
+        match self.entries.get_mut(tag.0 as usize)? {
+            Some(Entry::Request(r)) if r.id == id => Some(r),
+            _ => None,
+        }
+    }
+
+    /// A reply on a free tag: count it and say what it most likely was.
+    fn stray(&mut self, tag: Tag, reply: &Result<Rmessage, DecodeError>) -> Action<W> {
+        self.stats.unknown_tag_replies += 1;
+        let what = reply.as_ref().map_or("undecodable reply", |r| r.name());
+        let late = match (self.retired[tag.0 as usize], reply) {
+            (Some(Retired::Flush), Ok(Rmessage::Rflush(_))) => "a late Rflush",
+            (Some(Retired::Flushed), _) => "the reply of a request already flushed",
+            _ => "",
+        };
+        if !late.is_empty() {
+            self.stats.order_violations += 1;
+            self.order_violated = true;
+            return Action::Violation(format!("{what} on {tag:?}: {late}, after its Rflush"));
+        }
+        Action::Violation(format!("{what} on {tag:?}, which is not in flight"))
+    }
+
+    fn on_request_reply(
+        &mut self,
+        tag: Tag,
+        mut req: Request<W>,
+        reply: Result<Rmessage, DecodeError>,
+    ) -> Vec<Action<W>> {
+        if let Ok(r) = &reply {
+            if !r.answers(req.ty) {
+                self.stats.mismatched_replies += 1;
+                let why = format!(
+                    "{} on {tag:?} answers a request of type {}",
+                    r.name(),
+                    req.ty
+                );
+                if matches!(r, Rmessage::Rflush(_)) {
+                    // A stray Rflush says nothing about this request: keep it.
+                    self.entries[tag.0 as usize] = Some(Entry::Request(req));
+                    return vec![Action::Violation(why)];
+                }
+                return self.close_request(tag, req, Err(Error::Protocol(why)), None);
+            }
+        }
+        if req.chain.as_ref().is_some_and(|c| c.closed) {
+            // Its chain's last Rflush came first: this reply is late.
+            self.stats.order_violations += 1;
+            let settled = match &reply {
+                Ok(r) => req.effect.answered(r),
+                Err(_) => req.effect.unknown(),
+            };
+            let mut out = vec![Action::Violation(format!(
+                "reply on {tag:?} after its flush chain's last Rflush"
+            ))];
+            self.drop_chain(tag);
+            self.release(tag, Retired::Answered);
+            out.extend(self.orphan_effects(settled));
+            return out;
+        }
+        self.stats.replies += 1;
+        let (result, settled) = match reply {
+            Err(e) => (Err(Error::Decode(e)), req.effect.unknown()),
+            Ok(r) => {
+                let s = req.effect.answered(&r);
+                (check_reply(r, req.effect), s)
+            }
+        };
+        let waiter = req.waiter.take();
+        if let Some(chain) = req.chain.as_mut().filter(|c| !c.flushes.is_empty()) {
+            // The victim won the race: its reply counts, its tag waits for
+            // the last Rflush.
+            chain.replied = true;
+            self.stats.victims_won += 1;
+            self.stats.in_flight -= 1;
+            self.entries[tag.0 as usize] = Some(Entry::Request(req));
+            return self.hand_over(waiter, result, settled);
+        }
+        self.stats.in_flight -= 1;
+        self.drop_chain(tag);
+        self.release(tag, Retired::Answered);
+        self.hand_over(waiter, result, settled)
+    }
+
+    /// End a request that was in flight with `result`.
+    fn close_request(
+        &mut self,
+        tag: Tag,
+        mut req: Request<W>,
+        result: Result<Rmessage, Error>,
+        settled: Option<Settled>,
+    ) -> Vec<Action<W>> {
+        let settled = settled.unwrap_or_else(|| req.effect.unknown());
+        let waiter = req.waiter.take();
+        self.stats.in_flight -= 1;
+        if req.chain.as_ref().is_some_and(|c| !c.flushes.is_empty()) {
+            // Flushes still out: the tag stays reserved for their Rflush.
+            if let Some(c) = req.chain.as_mut() {
+                c.replied = true;
+            }
+            self.entries[tag.0 as usize] = Some(Entry::Request(req));
+        } else {
+            self.drop_chain(tag);
+            self.release(tag, Retired::Answered);
+        }
+        self.hand_over(waiter, result, settled)
+    }
+
+    /// Deliver `result` and apply the fid bookkeeping that goes with it.
+    fn hand_over(
+        &mut self,
+        waiter: Option<W>,
+        result: Result<Rmessage, Error>,
+        settled: Settled,
+    ) -> Vec<Action<W>> {
+        let Some(waiter) = waiter else {
+            return self.orphan_effects(settled);
+        };
+        // Only a successful reply gives the caller the fid it bound.
+        let (bound, settled) = match result.is_ok() {
+            true => (
+                settled.bound,
+                Settled {
+                    bound: None,
+                    ..settled
+                },
+            ),
+            false => (
+                None,
+                Settled {
+                    clunk: settled.clunk.or(settled.bound),
+                    bound: None,
+                    ..settled
+                },
+            ),
+        };
+        let mut out = self.orphan_effects(settled);
+        out.push(Action::Deliver {
+            waiter,
+            result,
+            bound,
+        });
+        out
+    }
+
+    /// Free what is free, clunk what nobody owns.
+    fn orphan_effects(&mut self, s: Settled) -> Vec<Action<W>> {
+        if let Some(fid) = s.free {
+            self.fids.release(fid);
+        }
+        s.clunk
+            .or(s.bound)
+            .and_then(|fid| self.clunk_now(fid))
+            .into_iter()
+            .collect()
+    }
+
+    /// Register a Tclunk of `fid` with no waiter; the fid is freed by its reply.
+    fn clunk_now(&mut self, fid: Fid) -> Option<Action<W>> {
+        let msg: Tmessage = crate::wire::Tclunk { fid }.into();
+        match self.start(&msg, None) {
+            Ok((tag, _)) => Some(Action::Send(tag, msg)),
+            Err(e) => Some(Action::Violation(format!(
+                "cannot clunk {fid:?}: {e}; it leaks"
+            ))),
+        }
+    }
+}
+
+/// Turn an error reply into [`Error::Remote`], and catch replies that are
+/// well-formed but impossible for the request.
+fn check_reply(r: Rmessage, effect: FidEffect) -> Result<Rmessage, Error> {
+    match r {
+        Rmessage::Rlerror(e) => Err(Error::Remote(RemoteError {
+            errno: Some(e.ecode),
+            ename: None,
+        })),
+        Rmessage::Rerror(e) => Err(Error::Remote(RemoteError {
+            errno: e.errno,
+            ename: Some(e.ename.to_str_lossy().into_owned()),
+        })),
+        Rmessage::Rwalk(w) => match effect {
+            FidEffect::Walk { names, .. } if w.wqid.len() > names => Err(Error::Protocol(format!(
+                "Rwalk with {} qids for {names} names",
+                w.wqid.len()
+            ))),
+            _ => Ok(Rmessage::Rwalk(w)),
+        },
+        r => Ok(r),
+    }
+}
+
+#[cfg(test)]
+mod tests;
+#[cfg(test)]
+mod tests_flush;
