@@ -4,6 +4,7 @@
 //! server exports without mounting it. Mounting through FUSE and the flush
 //! check come next (see README.md).
 
+mod check;
 mod options;
 
 use std::io::Write;
@@ -49,6 +50,24 @@ enum Command {
         #[arg(default_value = "")]
         path: String,
     },
+    /// Test how the server handles Tflush, case by case.
+    Check {
+        #[command(flatten)]
+        server: Server,
+        /// A file (relative to the attach root) whose read blocks: the
+        /// victim for the cases that flush a blocked request
+        #[arg(long, value_name = "PATH")]
+        victim: Option<String>,
+        /// Seconds to wait for an answer before calling it a hang
+        #[arg(long, default_value_t = 2.0)]
+        wait: f64,
+        /// Run only these cases (repeatable)
+        #[arg(long = "case", value_name = "NAME")]
+        cases: Vec<String>,
+        /// Print JSON instead of a table
+        #[arg(long)]
+        json: bool,
+    },
     /// Copy a file of the export to standard output.
     Cat {
         #[command(flatten)]
@@ -72,7 +91,8 @@ fn main() -> ExitCode {
         }
     };
     match rt.block_on(run(cli.command)) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::from(1),
         Err(e) => {
             eprintln!("ninep-mount: {e:#}");
             ExitCode::from(EXIT_FAILURE)
@@ -80,15 +100,21 @@ fn main() -> ExitCode {
     }
 }
 
-async fn connect(server: &Server) -> Result<(Client, File)> {
+fn options_of(server: &Server) -> Result<Options> {
     let mut opts = Options::default();
     for o in &server.options {
         opts.apply(o)?;
     }
-    let addr: Address = server
-        .address
-        .parse()
-        .map_err(|e: String| anyhow::anyhow!(e))?;
+    Ok(opts)
+}
+
+fn parse_addr(s: &str) -> Result<Address> {
+    s.parse().map_err(|e: String| anyhow::anyhow!(e))
+}
+
+async fn connect(server: &Server) -> Result<(Client, File)> {
+    let opts = options_of(server)?;
+    let addr = parse_addr(&server.address)?;
     let client = Client::connect(&addr, &opts.config()).await?;
     let root = client
         .attach(&opts.uname, &opts.aname, opts.n_uname)
@@ -101,8 +127,37 @@ fn components(path: &str) -> Vec<&str> {
     path.split('/').filter(|c| !c.is_empty()).collect()
 }
 
-async fn run(cmd: Command) -> Result<()> {
+async fn run(cmd: Command) -> Result<bool> {
     match cmd {
+        Command::Check {
+            server,
+            victim,
+            wait,
+            cases,
+            json,
+        } => {
+            let opts = options_of(&server)?;
+            for c in &cases {
+                if !check::CASES.iter().any(|k| k.name == c) {
+                    let names: Vec<_> = check::CASES
+                        .iter()
+                        .map(|k| format!("\n  {:<17} {}", k.name, k.about))
+                        .collect();
+                    anyhow::bail!("no case {c:?}; the cases are:{}", names.concat());
+                }
+            }
+            let target = check::Target {
+                addr: parse_addr(&server.address)?,
+                aname: opts.aname,
+                uname: opts.uname,
+                n_uname: opts.n_uname,
+                msize: opts.msize,
+            };
+            let wait = std::time::Duration::from_secs_f64(wait.max(0.05));
+            let s = check::default_settings(target, victim, wait);
+            let outcomes = check::run_all(&s, &cases).await?;
+            return check::report(&outcomes, json);
+        }
         Command::Info { server } => {
             let (client, root) = connect(&server).await?;
             println!("server   {}", server.address);
@@ -144,5 +199,5 @@ async fn run(cmd: Command) -> Result<()> {
             }
         }
     }
-    Ok(())
+    Ok(true)
 }

@@ -1,0 +1,483 @@
+//! The cases of `ninep-mount check` (DESIGN.md, "Server check"). Each runs
+//! on a connection of its own, so one case's damage cannot bias the next.
+
+use std::time::Duration;
+
+use anyhow::Result;
+use ninep_client::wire::*;
+use ninep_client::{Fid, Tag};
+
+use super::raw::{RawConn, Received, Target, ROOT};
+use super::verdict::{arrivals, judge_chain, wire_checks, Judged, Verdict};
+
+/// How the check runs.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// The server.
+    pub target: Target,
+    /// A file whose read blocks, relative to the attach root.
+    pub victim: Option<String>,
+    /// How long to wait for an answer before calling it a hang.
+    pub wait: Duration,
+    /// How long to keep listening after the last expected answer, for late
+    /// replies on released tags.
+    pub linger: Duration,
+    /// How long a read must stay unanswered to count as blocked.
+    pub block_check: Duration,
+}
+
+/// A case's name, whether it needs a blocking victim, and what it checks.
+pub struct Case {
+    /// Short name, as printed.
+    pub name: &'static str,
+    /// Needs `--victim`.
+    pub needs_victim: bool,
+    /// One line for `--help`-like listings.
+    pub about: &'static str,
+}
+
+/// Every case, in the order run.
+pub const CASES: &[Case] = &[
+    Case {
+        name: "unused-tag",
+        needs_victim: false,
+        about: "Tflush of a tag never used",
+    },
+    Case {
+        name: "after-completion",
+        needs_victim: false,
+        about: "Tflush of a request already answered",
+    },
+    Case {
+        name: "self-flush",
+        needs_victim: false,
+        about: "Tflush whose oldtag is its own tag",
+    },
+    Case {
+        name: "single",
+        needs_victim: true,
+        about: "one Tflush of a blocked read",
+    },
+    Case {
+        name: "multiple",
+        needs_victim: true,
+        about: "three Tflush of one blocked read",
+    },
+    Case {
+        name: "reuse",
+        needs_victim: true,
+        about: "the victim's tag reused right after the last Rflush",
+    },
+    Case {
+        name: "flush-of-flush",
+        needs_victim: true,
+        about: "a Tflush aimed at a pending Tflush",
+    },
+    Case {
+        name: "queued",
+        needs_victim: true,
+        about: "flush of a read queued behind 32 blocked reads",
+    },
+    Case {
+        name: "independent",
+        needs_victim: true,
+        about: "two blocked reads, flushed one at a time",
+    },
+    Case {
+        name: "unconfirmed",
+        needs_victim: true,
+        about: "no Rflush in time: does a second Tflush get one",
+    },
+    Case {
+        name: "storm",
+        needs_victim: false,
+        about: "200 Tflush at once, then a request",
+    },
+];
+
+const VICTIM_FID: Fid = Fid(1);
+
+/// Run case `name`; the Judged verdict with the connection's message log.
+pub async fn run(name: &str, s: &Settings) -> (Judged, Vec<super::raw::Event>) {
+    let mut conn = match RawConn::open(&s.target).await {
+        Ok(c) => c,
+        Err(e) => {
+            return (
+                (Verdict::FailHang, format!("set-up failed: {e:#}")),
+                Vec::new(),
+            )
+        }
+    };
+    let judged = match run_on(name, s, &mut conn).await {
+        Ok(j) => j,
+        Err(e) => (Verdict::FailHang, format!("{e:#}")),
+    };
+    (judged, std::mem::take(&mut conn.log))
+}
+
+async fn run_on(name: &str, s: &Settings, c: &mut RawConn) -> Result<Judged> {
+    match name {
+        "unused-tag" => unused_tag(s, c).await,
+        "after-completion" => after_completion(s, c).await,
+        "self-flush" => self_flush(s, c).await,
+        "single" => chain(s, c, 1).await,
+        "multiple" => chain(s, c, 3).await,
+        "reuse" => reuse(s, c).await,
+        "flush-of-flush" => flush_of_flush(s, c).await,
+        "queued" => queued(s, c).await,
+        "independent" => independent(s, c).await,
+        "unconfirmed" => unconfirmed(s, c).await,
+        "storm" => storm(s, c).await,
+        _ => anyhow::bail!("no case {name}"),
+    }
+}
+
+fn flush(oldtag: u16) -> Tflush {
+    Tflush {
+        oldtag: Tag(oldtag),
+    }
+}
+
+fn read(count: u32) -> Tread {
+    Tread {
+        fid: VICTIM_FID,
+        offset: 0,
+        count,
+    }
+}
+
+fn is_rflush(r: &Received) -> bool {
+    matches!(r.msg, Ok(Rmessage::Rflush(_)))
+}
+
+/// Wait until every tag in `want` got an Rflush (or the bound passes),
+/// then linger for late replies. Returns everything received.
+async fn until_rflushed(c: &mut RawConn, s: &Settings, want: &[Tag]) -> Vec<Received> {
+    let mut got = Vec::new();
+    let deadline = tokio::time::Instant::now() + s.wait;
+    loop {
+        let done = want
+            .iter()
+            .all(|t| got.iter().any(|r: &Received| r.tag == *t && is_rflush(r)));
+        // Viro: the server must answer at least the last; the earlier ones
+        // may never come. Stop waiting for them once the last one is in.
+        let last_in = want
+            .last()
+            .is_some_and(|t| got.iter().any(|r| r.tag == *t && is_rflush(r)));
+        if done || (last_in && tokio::time::Instant::now() + s.linger >= deadline) {
+            break;
+        }
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        let wait = if last_in { s.linger.min(left) } else { left };
+        match c.recv(wait).await {
+            Some(r) => got.push(r),
+            None if last_in => break,
+            None => break,
+        }
+    }
+    got.extend(c.collect(s.linger).await);
+    got
+}
+
+/// Open the victim and start a read of it on `tag`; `Some(reason)` when
+/// the case cannot run (no victim, or its read did not block).
+async fn start_victim(c: &mut RawConn, s: &Settings, tags: &[u16]) -> Result<Option<String>> {
+    let Some(path) = &s.victim else {
+        return Ok(Some(
+            "needs a file whose read blocks (--victim PATH)".into(),
+        ));
+    };
+    c.open_file(path, VICTIM_FID).await?;
+    c.reset_log();
+    for &t in tags {
+        c.send(Tag(t), read(4096)).await?;
+    }
+    if let Some(r) = c.recv(s.block_check).await {
+        let what = r
+            .msg
+            .as_ref()
+            .map_or("a malformed reply".into(), |m| m.name().to_string());
+        return Ok(Some(format!(
+            "the victim's read did not block: {what} on tag {} within {:?}",
+            r.tag.0, s.block_check
+        )));
+    }
+    Ok(None)
+}
+
+fn skipped(why: String) -> Judged {
+    (Verdict::Skipped, why)
+}
+
+/// A flush of something not in flight: an Rflush at once is all it takes.
+fn judge_prompt(got: &[Received], ftag: Tag, s: &Settings) -> Judged {
+    if let Some(j) = wire_checks(got, &[ftag]) {
+        return j;
+    }
+    match got.iter().find(|r| r.tag == ftag) {
+        Some(_) => (Verdict::Pass, "Rflush at once".into()),
+        None => (Verdict::FailHang, format!("no Rflush within {:?}", s.wait)),
+    }
+}
+
+async fn unused_tag(s: &Settings, c: &mut RawConn) -> Result<Judged> {
+    c.reset_log();
+    c.send(Tag(1), flush(500)).await?;
+    let got = until_rflushed(c, s, &[Tag(1)]).await;
+    Ok(judge_prompt(&got, Tag(1), s))
+}
+
+async fn after_completion(s: &Settings, c: &mut RawConn) -> Result<Judged> {
+    c.reset_log();
+    let getattr = Tgetattr {
+        fid: ROOT,
+        request_mask: getattr::BASIC,
+    };
+    c.send(Tag(1), getattr).await?;
+    c.reply(Tag(1), s.wait).await?;
+    c.send(Tag(2), flush(1)).await?;
+    let got = until_rflushed(c, s, &[Tag(2)]).await;
+    if let Some(r) = got.iter().find(|r| r.tag == Tag(1)) {
+        let what = r.msg.as_ref().map_or("malformed reply", |m| m.name());
+        return Ok((Verdict::FailLateReply, format!("{what} on answered tag 1")));
+    }
+    Ok(judge_prompt(&got, Tag(2), s))
+}
+
+async fn self_flush(s: &Settings, c: &mut RawConn) -> Result<Judged> {
+    c.reset_log();
+    c.send(Tag(7), flush(7)).await?;
+    let got = until_rflushed(c, s, &[Tag(7)]).await;
+    Ok(judge_prompt(&got, Tag(7), s))
+}
+
+/// A blocked read on tag 1 and `n` Tflush of it on tags 2..
+async fn chain(s: &Settings, c: &mut RawConn, n: u16) -> Result<Judged> {
+    if let Some(why) = start_victim(c, s, &[1]).await? {
+        return Ok(skipped(why));
+    }
+    let fs: Vec<Tag> = (2..2 + n).map(Tag).collect();
+    for f in &fs {
+        c.send(*f, flush(1)).await?;
+    }
+    let got = until_rflushed(c, s, &fs).await;
+    if let Some(j) = wire_checks(&got, &fs) {
+        return Ok(j);
+    }
+    Ok(judge_chain(&arrivals(&got, Tag(1), &fs), fs.len(), s.wait))
+}
+
+async fn reuse(s: &Settings, c: &mut RawConn) -> Result<Judged> {
+    let (v, f) = (Tag(1), Tag(2));
+    if let Some(why) = start_victim(c, s, &[v.0]).await? {
+        return Ok(skipped(why));
+    }
+    c.send(f, flush(v.0)).await?;
+    let mut got = Vec::new();
+    while !got.iter().any(|r: &Received| r.tag == f && is_rflush(r)) {
+        match c.recv(s.wait).await {
+            Some(r) => got.push(r),
+            None => return Ok((Verdict::FailHang, format!("no Rflush within {:?}", s.wait))),
+        }
+    }
+    // The tag is ours again: use it at once for a Tgetattr.
+    c.send(
+        v,
+        Tgetattr {
+            fid: ROOT,
+            request_mask: getattr::BASIC,
+        },
+    )
+    .await?;
+    let mut after = Vec::new();
+    while let Some(r) = c.recv(s.wait).await {
+        let done = r.tag == v && matches!(r.msg, Ok(Rmessage::Rgetattr(_)));
+        after.push(r);
+        if done {
+            break;
+        }
+    }
+    after.extend(c.collect(s.linger).await);
+    if let Some(j) = wire_checks(&[got.clone(), after.clone()].concat(), &[f]) {
+        return Ok(j);
+    }
+    let on_v: Vec<_> = after.iter().filter(|r| r.tag == v).collect();
+    match on_v.first().map(|r| &r.msg) {
+        Some(Ok(Rmessage::Rgetattr(_))) if on_v.len() == 1 => Ok((
+            Verdict::Pass,
+            "the reused tag got only its own reply".into(),
+        )),
+        Some(Ok(Rmessage::Rgetattr(_))) => Ok((
+            Verdict::FailLateReply,
+            "a second reply on the reused tag after its Rgetattr".into(),
+        )),
+        Some(m) => Ok((
+            Verdict::FailLateReply,
+            format!(
+                "{} on the reused tag before its Rgetattr: the old read's reply",
+                m.as_ref().map_or("malformed reply", |m| m.name())
+            ),
+        )),
+        None => Ok((
+            Verdict::FailHang,
+            format!("no reply on the reused tag within {:?}", s.wait),
+        )),
+    }
+}
+
+async fn flush_of_flush(s: &Settings, c: &mut RawConn) -> Result<Judged> {
+    if let Some(why) = start_victim(c, s, &[1]).await? {
+        return Ok(skipped(why));
+    }
+    c.send(Tag(2), flush(1)).await?;
+    c.send(Tag(3), flush(2)).await?;
+    let got = until_rflushed(c, s, &[Tag(2), Tag(3)]).await;
+    if let Some(j) = wire_checks(&got, &[Tag(2), Tag(3)]) {
+        return Ok(j);
+    }
+    let at = |t: u16| got.iter().position(|r| r.tag == Tag(t) && is_rflush(r));
+    Ok(match (at(2), at(3)) {
+        (Some(a), Some(b)) if b < a => (
+            Verdict::FailOrder,
+            "Rflush of the flush-of-flush came before the Rflush of the flush it names".into(),
+        ),
+        (Some(_), Some(_)) => (
+            Verdict::Pass,
+            "the flush's Rflush first, then the other's".into(),
+        ),
+        (None, Some(_)) => (
+            Verdict::FailHang,
+            "the first Tflush was never answered".into(),
+        ),
+        (_, None) => (
+            Verdict::FailHang,
+            format!("no Rflush to the flush-of-flush within {:?}", s.wait),
+        ),
+    })
+}
+
+async fn queued(s: &Settings, c: &mut RawConn) -> Result<Judged> {
+    let busy: Vec<u16> = (10..42).collect();
+    if let Some(why) = start_victim(c, s, &busy).await? {
+        return Ok(skipped(why));
+    }
+    c.send(Tag(1), read(4096)).await?;
+    c.send(Tag(2), flush(1)).await?;
+    let got = until_rflushed(c, s, &[Tag(2)]).await;
+    let judged = match wire_checks(&got, &[Tag(2)]) {
+        Some(j) => j,
+        None => judge_chain(&arrivals(&got, Tag(1), &[Tag(2)]), 1, s.wait),
+    };
+    // Let the busy reads go, so the server is not left holding them.
+    for &t in &busy {
+        c.send(Tag(t + 100), flush(t)).await?;
+    }
+    c.collect(s.linger).await;
+    Ok(judged)
+}
+
+async fn independent(s: &Settings, c: &mut RawConn) -> Result<Judged> {
+    if let Some(why) = start_victim(c, s, &[1, 2]).await? {
+        return Ok(skipped(why));
+    }
+    c.send(Tag(3), flush(1)).await?;
+    let first = until_rflushed(c, s, &[Tag(3)]).await;
+    let j1 = judge_chain(&arrivals(&first, Tag(1), &[Tag(3)]), 1, s.wait);
+    if let Some(r) = first.iter().find(|r| r.tag == Tag(2)) {
+        let what = r.msg.as_ref().map_or("malformed reply", |m| m.name());
+        return Ok((
+            Verdict::FailOrder,
+            format!("{what} on tag 2 when only tag 1 was flushed"),
+        ));
+    }
+    c.send(Tag(4), flush(2)).await?;
+    let second = until_rflushed(c, s, &[Tag(4)]).await;
+    if let Some(j) = wire_checks(&[first.clone(), second.clone()].concat(), &[Tag(3), Tag(4)]) {
+        return Ok(j);
+    }
+    let j2 = judge_chain(&arrivals(&second, Tag(2), &[Tag(4)]), 1, s.wait);
+    Ok(worst(j1, j2))
+}
+
+async fn unconfirmed(s: &Settings, c: &mut RawConn) -> Result<Judged> {
+    if let Some(why) = start_victim(c, s, &[1]).await? {
+        return Ok(skipped(why));
+    }
+    c.send(Tag(2), flush(1)).await?;
+    let first = until_rflushed(c, s, &[Tag(2)]).await;
+    if let Some(j) = wire_checks(&first, &[Tag(2)]) {
+        return Ok(j);
+    }
+    if first.iter().any(|r| r.tag == Tag(2)) {
+        return Ok(judge_chain(&arrivals(&first, Tag(1), &[Tag(2)]), 1, s.wait));
+    }
+    // As our client does after its flush timeout: flush again.
+    c.send(Tag(3), flush(1)).await?;
+    let second = until_rflushed(c, s, &[Tag(3)]).await;
+    let all = [first, second].concat();
+    if let Some(j) = wire_checks(&all, &[Tag(2), Tag(3)]) {
+        return Ok(j);
+    }
+    let (v, why) = judge_chain(&arrivals(&all, Tag(1), &[Tag(2), Tag(3)]), 2, s.wait * 2);
+    Ok(match v {
+        Verdict::Pass | Verdict::PassMinimal => (
+            Verdict::PassMinimal,
+            format!(
+                "no Rflush within {:?}; the second Tflush was answered ({why})",
+                s.wait
+            ),
+        ),
+        v => (v, why),
+    })
+}
+
+async fn storm(s: &Settings, c: &mut RawConn) -> Result<Judged> {
+    c.reset_log();
+    let tags: Vec<Tag> = (1..=200).map(Tag).collect();
+    for t in &tags {
+        c.send(*t, flush(t.0 + 20000)).await?;
+    }
+    let got = until_rflushed(c, s, &tags).await;
+    if let Some(j) = wire_checks(&got, &tags) {
+        return Ok(j);
+    }
+    let answered = tags
+        .iter()
+        .filter(|t| got.iter().any(|r| r.tag == **t))
+        .count();
+    c.send(
+        Tag(300),
+        Tgetattr {
+            fid: ROOT,
+            request_mask: getattr::BASIC,
+        },
+    )
+    .await?;
+    let alive = c.reply(Tag(300), s.wait).await.is_ok();
+    Ok(match (answered, alive) {
+        (200, true) => (
+            Verdict::Pass,
+            "200 Rflush, and the server still answers".into(),
+        ),
+        (n, true) => (Verdict::FailHang, format!("{n} of 200 Tflush answered")),
+        (n, false) => (
+            Verdict::FailHang,
+            format!("{n} of 200 Tflush answered, then no answer to a Tgetattr: the server stopped"),
+        ),
+    })
+}
+
+/// The worse of two verdicts (fail beats pass-minimal beats pass).
+fn worst(a: Judged, b: Judged) -> Judged {
+    let rank = |v: Verdict| match v {
+        Verdict::Pass => 0,
+        Verdict::Skipped => 1,
+        Verdict::PassMinimal => 2,
+        _ => 3,
+    };
+    if rank(b.0) > rank(a.0) {
+        b
+    } else {
+        a
+    }
+}
