@@ -54,7 +54,7 @@ pub struct Received {
 }
 
 enum Incoming {
-    Frame(Received, Instant),
+    Frame(Box<Received>, Instant),
     Closed(String),
 }
 
@@ -164,6 +164,7 @@ impl RawConn {
         }
         match tokio::time::timeout(wait, self.rx.recv()).await {
             Ok(Some(Incoming::Frame(r, at))) => {
+                let r = *r;
                 self.log.push(Event {
                     ms: ms(at.saturating_duration_since(self.start)),
                     dir: Dir::In,
@@ -288,7 +289,10 @@ async fn read_frames(mut r: ReadHalf, msize: u32, tx: mpsc::UnboundedSender<Inco
                 Ok(Some((tag, msg))) => {
                     let size = size.unwrap_or(0);
                     let rec = Received { tag, msg, size };
-                    if tx.send(Incoming::Frame(rec, Instant::now())).is_err() {
+                    if tx
+                        .send(Incoming::Frame(Box::new(rec), Instant::now()))
+                        .is_err()
+                    {
                         return;
                     }
                 }
