@@ -83,10 +83,7 @@ pub struct FrameDecoder {
 
 impl FrameDecoder {
     /// Decode the next frame from `buf`, as [`decode_frame`].
-    pub fn decode<M: Message>(
-        &self,
-        buf: &mut BytesMut,
-    ) -> Result<Option<Frame<M>>, DecodeError> {
+    pub fn decode<M: Message>(&self, buf: &mut BytesMut) -> Result<Option<Frame<M>>, DecodeError> {
         decode_frame(buf, self.msize, self.dialect)
     }
 }

@@ -20,7 +20,7 @@ mod primitive;
 
 pub use classic::*;
 pub use dirent::{parse_dirents, parse_stats, Dirent};
-pub use frame::{decode_frame, encode_frame, FrameDecoder, HEADER_LEN, IOHDRSZ, MIN_FRAME};
+pub use frame::{decode_frame, encode_frame, Frame, FrameDecoder, HEADER_LEN, IOHDRSZ, MIN_FRAME};
 pub use linux::*;
 pub use message::{msg_type, Message, Rmessage, Tmessage};
 pub use primitive::{Data, NineStr, Qid, Reader, Wire};
@@ -103,3 +103,6 @@ pub enum DecodeError {
     #[error("bad length: {0}")]
     BadLength(&'static str),
 }
+
+#[cfg(test)]
+mod tests;
