@@ -53,6 +53,12 @@ impl TagAllocator {
         self.reserve.pop_front().or_else(|| self.free.pop_front())
     }
 
+    /// A tag for clean-up the client owes the server (a Tclunk of a fid
+    /// nobody owns): the common pool, else the reserve.
+    pub fn alloc_any(&mut self) -> Option<Tag> {
+        self.free.pop_front().or_else(|| self.reserve.pop_front())
+    }
+
     /// Return a tag; it goes to the back of its queue.
     pub fn release(&mut self, tag: Tag) {
         if (tag.0 as usize) < self.limit {

@@ -240,6 +240,12 @@ impl BlockFs {
         self.gate.release_waiting();
     }
 
+    /// Reads that start from now on let themselves through after `after`
+    /// (`None`: only when released), like a slow device.
+    pub fn release_after(&self, after: Option<Duration>) {
+        self.gate.lock().release_after = after;
+    }
+
     /// Wakes every waiting read and lets all later reads through at once.
     pub fn release_all(&self) {
         self.gate.release_all();
@@ -405,6 +411,8 @@ struct GateState {
     waiters: HashMap<u64, oneshot::Sender<Wake>>,
     /// Interrupts that found no waiter, newest last.
     early_interrupts: VecDeque<u64>,
+    /// A waiting read lets itself through after this long.
+    release_after: Option<Duration>,
 }
 
 impl Gate {
@@ -428,10 +436,18 @@ impl Gate {
             let (tx, rx) = oneshot::channel();
             state.waiters.insert(unique, tx);
             self.changed.notify_all();
-            rx
+            (rx, state.release_after)
         };
+        let (woken, after) = woken;
         let _leave = Leave { gate: self, unique };
-        match woken.await {
+        let woken = match after {
+            Some(after) => match tokio::time::timeout(after, woken).await {
+                Ok(w) => w,
+                Err(_) => Ok(Wake::Release),
+            },
+            None => woken.await,
+        };
+        match woken {
             Ok(Wake::Interrupt) => Err(self.count_interrupt()),
             // A dropped sender means the session is ending: just answer.
             Ok(Wake::Release) | Err(_) => Ok(()),

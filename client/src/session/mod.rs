@@ -162,6 +162,8 @@ pub struct Session<W> {
     policy: FlushPolicy,
     /// The server answered a victim after its chain's last Rflush.
     order_violated: bool,
+    /// Fids to clunk once a tag frees up.
+    deferred_clunks: Vec<Fid>,
     stats: Stats,
 }
 
@@ -181,6 +183,7 @@ impl<W> Session<W> {
             chains: Vec::new(),
             policy,
             order_violated: false,
+            deferred_clunks: Vec::new(),
             stats: Stats::default(),
         }
     }
@@ -217,6 +220,11 @@ impl<W> Session<W> {
             .tags
             .alloc()
             .ok_or(Error::TagsExhausted(self.stats.in_flight))?;
+        Ok(self.register(tag, msg, waiter))
+    }
+
+    /// Put request `msg` in flight on `tag`.
+    fn register(&mut self, tag: Tag, msg: &Tmessage, waiter: Option<W>) -> (Tag, u64) {
         let id = self.stats.requests;
         self.occupy(
             tag,
@@ -230,7 +238,7 @@ impl<W> Session<W> {
         );
         self.stats.requests += 1;
         self.stats.in_flight += 1;
-        Ok((tag, id))
+        (tag, id)
     }
 
     /// The caller of request `id` on `tag` stopped waiting. Its tag stays
@@ -242,14 +250,25 @@ impl<W> Session<W> {
 
     /// A frame arrived with `tag`; `reply` is its decoded body.
     pub fn on_reply(&mut self, tag: Tag, reply: Result<Rmessage, DecodeError>) -> Vec<Action<W>> {
-        match self.entries[tag.0 as usize].take() {
+        let mut out = match self.entries[tag.0 as usize].take() {
             None => vec![self.stray(tag, &reply)],
             Some(Entry::Flush { victim }) => {
                 self.entries[tag.0 as usize] = Some(Entry::Flush { victim });
                 self.on_flush_reply(tag, victim, reply)
             }
             Some(Entry::Request(req)) => self.on_request_reply(tag, req, reply),
+        };
+        // A reply may have freed a tag for a clunk that had to wait.
+        while let Some(&fid) = self.deferred_clunks.last() {
+            match self.clunk_now(fid) {
+                Some(a) => {
+                    self.deferred_clunks.pop();
+                    out.push(a);
+                }
+                None => break,
+            }
         }
+        out
     }
 
     /// The connection is gone: every waiter, to be failed. Every tag is
@@ -265,6 +284,7 @@ impl<W> Session<W> {
             }
         }
         self.chains.clear();
+        self.deferred_clunks.clear();
         self.stats.in_flight = 0;
         out
     }
@@ -311,36 +331,49 @@ impl<W> Session<W> {
         mut req: Request<W>,
         reply: Result<Rmessage, DecodeError>,
     ) -> Vec<Action<W>> {
-        if let Ok(r) = &reply {
-            if !r.answers(req.ty) {
-                self.stats.mismatched_replies += 1;
-                let why = format!(
-                    "{} on {tag:?} answers a request of type {}",
-                    r.name(),
-                    req.ty
-                );
-                if matches!(r, Rmessage::Rflush(_)) {
-                    // A stray Rflush says nothing about this request: keep it.
-                    self.entries[tag.0 as usize] = Some(Entry::Request(req));
-                    return vec![Action::Violation(why)];
-                }
-                return self.close_request(tag, req, Err(Error::Protocol(why)), None);
+        let fits = reply.as_ref().map_or(true, |r| r.answers(req.ty));
+        let rflush = matches!(reply, Ok(Rmessage::Rflush(_)));
+        match req.chain.as_ref() {
+            // Answered already; the tag only waits for its Rflush.
+            Some(c) if c.replied => {
+                self.stats.unknown_tag_replies += 1;
+                self.entries[tag.0 as usize] = Some(Entry::Request(req));
+                let what = reply.as_ref().map_or("undecodable reply", |r| r.name());
+                return vec![Action::Violation(format!(
+                    "{what} on {tag:?}, whose request was answered already"
+                ))];
             }
+            // Its chain's last Rflush came first: this is the late reply the
+            // tag was kept for (unless it is a stray Rflush).
+            Some(c) if c.closed && !rflush => {
+                self.stats.order_violations += 1;
+                let settled = match &reply {
+                    Ok(r) if fits => req.effect.answered(r),
+                    _ => req.effect.unknown(),
+                };
+                let mut out = vec![Action::Violation(format!(
+                    "reply on {tag:?} after its flush chain's last Rflush"
+                ))];
+                self.drop_chain(tag);
+                self.release(tag, Retired::Answered);
+                out.extend(self.orphan_effects(settled));
+                return out;
+            }
+            _ => {}
         }
-        if req.chain.as_ref().is_some_and(|c| c.closed) {
-            // Its chain's last Rflush came first: this reply is late.
-            self.stats.order_violations += 1;
-            let settled = match &reply {
-                Ok(r) => req.effect.answered(r),
-                Err(_) => req.effect.unknown(),
-            };
-            let mut out = vec![Action::Violation(format!(
-                "reply on {tag:?} after its flush chain's last Rflush"
-            ))];
-            self.drop_chain(tag);
-            self.release(tag, Retired::Answered);
-            out.extend(self.orphan_effects(settled));
-            return out;
+        if let (Ok(r), false) = (&reply, fits) {
+            self.stats.mismatched_replies += 1;
+            let why = format!(
+                "{} on {tag:?} answers a request of type {}",
+                r.name(),
+                req.ty
+            );
+            if rflush {
+                // A stray Rflush says nothing about this request: keep it.
+                self.entries[tag.0 as usize] = Some(Entry::Request(req));
+                return vec![Action::Violation(why)];
+            }
+            return self.close_request(tag, req, Err(Error::Protocol(why)), None);
         }
         self.stats.replies += 1;
         let (result, settled) = match reply {
@@ -434,20 +467,28 @@ impl<W> Session<W> {
         }
         s.clunk
             .or(s.bound)
-            .and_then(|fid| self.clunk_now(fid))
+            .and_then(|fid| self.clunk_owed(fid))
             .into_iter()
             .collect()
     }
 
-    /// Register a Tclunk of `fid` with no waiter; the fid is freed by its reply.
+    /// Register a Tclunk of `fid` with no waiter; the fid is freed by its
+    /// reply. `None` when not even the reserve has a tag.
     fn clunk_now(&mut self, fid: Fid) -> Option<Action<W>> {
         let msg: Tmessage = crate::wire::Tclunk { fid }.into();
-        match self.start(&msg, None) {
-            Ok((tag, _)) => Some(Action::Send(tag, msg)),
-            Err(e) => Some(Action::Violation(format!(
-                "cannot clunk {fid:?}: {e}; it leaks"
-            ))),
+        let tag = self.tags.alloc_any()?;
+        self.register(tag, &msg, None);
+        Some(Action::Send(tag, msg))
+    }
+
+    /// Clunk `fid` now, or as soon as a tag is free: a fid nobody owns is
+    /// never forgotten (rule 4: side effects are kept, not leaked).
+    fn clunk_owed(&mut self, fid: Fid) -> Option<Action<W>> {
+        let a = self.clunk_now(fid);
+        if a.is_none() {
+            self.deferred_clunks.push(fid);
         }
+        a
     }
 }
 
@@ -474,6 +515,8 @@ fn check_reply(r: Rmessage, effect: FidEffect) -> Result<Rmessage, Error> {
     }
 }
 
+#[cfg(test)]
+mod prop;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]

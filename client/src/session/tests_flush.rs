@@ -317,3 +317,52 @@ fn a_table_full_of_quarantined_tags_can_still_cancel() {
         Err(Error::TagsExhausted(_))
     ));
 }
+
+#[test]
+fn an_orphan_fid_is_clunked_even_when_every_request_tag_is_taken() {
+    let mut s: Session<u32> = Session::with_allocators(
+        FlushPolicy::default(),
+        TagAllocator::with_size(8),
+        FidAllocator::new(),
+    );
+    let root = s.alloc_fid().unwrap();
+    let newfid = s.alloc_fid().unwrap();
+    let (t, id) = s.start(&walk(root, newfid, &["a"]), Some(1)).unwrap();
+    let mut reads = Vec::new();
+    while let Ok((r, _)) = s.start(&read(), Some(9)) {
+        reads.push(r);
+    }
+    s.abandon(t, id);
+    let f = flushes(&s.cancel(t, id, Instant::now()));
+    // The walk wins; its fid is nobody's: a reserve tag carries the Tclunk.
+    let a = s.on_reply(t, rwalk(1));
+    assert_eq!(clunks(&a), vec![newfid]);
+    s.on_reply(f[0].0, rflush());
+    let clunk_tag = match a.iter().find(|a| matches!(a, Action::Send(..))) {
+        Some(Action::Send(t, _)) => *t,
+        _ => unreachable!(),
+    };
+    s.on_reply(clunk_tag, Ok(Rclunk {}.into()));
+    assert_eq!(s.stats().fids_in_use, 1, "only root is left");
+}
+
+#[test]
+fn with_no_tag_at_all_the_clunk_waits_for_one() {
+    let mut s: Session<u32> = Session::with_allocators(
+        FlushPolicy::default(),
+        TagAllocator::with_size(4),
+        FidAllocator::new(),
+    );
+    let root = s.alloc_fid().unwrap();
+    let newfid = s.alloc_fid().unwrap();
+    let (t, id) = s.start(&walk(root, newfid, &["a"]), Some(1)).unwrap();
+    let (r, _) = s.start(&read(), Some(2)).unwrap();
+    s.abandon(t, id);
+    let f1 = flushes(&s.cancel(t, id, Instant::now()));
+    let f2 = flushes(&s.cancel(t, id, Instant::now()));
+    assert_eq!((f1.len(), f2.len()), (1, 1), "both reserve tags in use");
+    let a = s.on_reply(t, rwalk(1));
+    assert!(clunks(&a).is_empty(), "no tag free yet");
+    let a = s.on_reply(r, rread());
+    assert_eq!(clunks(&a), vec![newfid], "sent as soon as a tag frees");
+}
