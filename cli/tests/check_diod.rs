@@ -7,6 +7,7 @@ use std::time::Duration;
 use ninep_tests::blockfs::BlockFs;
 use ninep_tests::servers::Diod;
 
+#[allow(dead_code)] // each test binary uses a part of it
 mod common;
 
 #[test]
