@@ -1,0 +1,91 @@
+//! What a mount is asked to be: the options of `-o`, already parsed.
+
+use std::time::Duration;
+
+/// How the kernel may cache what the server says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum CacheMode {
+    /// `cache=none`: direct I/O, attributes and entries not cached. Every
+    /// read and stat reaches the server: always current, and every read
+    /// can be interrupted.
+    #[default]
+    None,
+    /// `cache=loose`: page cache, attribute and entry TTLs, lru caches of
+    /// attributes and directory listings. Fast; changes made on the
+    /// server by others show up only when the TTLs run out.
+    Loose,
+}
+
+/// Who the server sees as the caller.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Access {
+    /// `access=user` (as v9fs): each calling uid gets its own attach with
+    /// `n_uname` = uid, so the server creates files with the right owner
+    /// and applies its own permission checks.
+    #[default]
+    User,
+    /// `access=client`: one attach as `uname`; the kernel checks
+    /// permissions (`default_permissions`), and owner and group are set on
+    /// create to the caller's.
+    Client,
+}
+
+/// The attach parameters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AttachParams {
+    /// Tree to attach (diod: an export path).
+    pub aname: String,
+    /// User name for `access=client` (and for the mount's own attach).
+    pub uname: String,
+    /// Numeric uid for `access=client` (and for the mount's own attach).
+    pub n_uname: u32,
+}
+
+/// Everything a mount needs besides the connection and the mount point.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MountConfig {
+    /// How to attach.
+    pub attach: AttachParams,
+    /// Cache mode.
+    pub cache: CacheMode,
+    /// Access mode.
+    pub access: Access,
+    /// Let users other than the mounter in (`allow_other`).
+    pub allow_other: bool,
+    /// Let the kernel check permissions from the mode bits.
+    pub default_permissions: bool,
+    /// Mount read-only (`ro`).
+    pub read_only: bool,
+    /// Show every file as owned by this uid (`uid=`), if set.
+    pub uid: Option<u32>,
+    /// Show every file as owned by this gid (`gid=`), if set.
+    pub gid: Option<u32>,
+    /// The file system name shown in /proc/mounts (e.g. `host:564`).
+    pub fsname: String,
+    /// Attribute and entry lifetime in `cache=loose`.
+    pub ttl: Duration,
+    /// Mount through fusermount3 (not root).
+    pub unprivileged: bool,
+}
+
+impl Default for MountConfig {
+    fn default() -> Self {
+        MountConfig {
+            attach: AttachParams {
+                aname: String::new(),
+                uname: "root".into(),
+                n_uname: 0,
+            },
+            cache: CacheMode::default(),
+            access: Access::default(),
+            allow_other: false,
+            default_permissions: false,
+            read_only: false,
+            uid: None,
+            gid: None,
+            fsname: "ninep".into(),
+            ttl: Duration::from_secs(1),
+            unprivileged: false,
+        }
+    }
+}
