@@ -230,3 +230,25 @@ async fn walk_with_too_many_qids_is_an_error_and_its_fid_is_clunked() {
     tokio::time::sleep(Duration::from_millis(20)).await;
     assert_eq!(client.stats().fids_in_use, 1, "only the root is left");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_over_a_unix_socket() {
+    use ninep_tests::scripted::{Config as ServerConfig, Endpoint, ScriptedServer};
+    let dir = ninep_tests::servers::temp_dir().unwrap();
+    let path = dir.path().join("9p.sock");
+    let mut cfg = ServerConfig::default();
+    cfg.listen = Endpoint::Unix(path.clone());
+    let server = tokio::task::spawn_blocking(move || ScriptedServer::start_with(cfg))
+        .await
+        .unwrap()
+        .unwrap();
+    let addr: ninep_client::Address = format!("unix:{}", path.display()).parse().unwrap();
+    let client = Client::connect(&addr, &Config::default()).await.unwrap();
+    assert_eq!(client.dialect(), Dialect::L);
+    let root = client.attach("root", "", 0).await.unwrap();
+    let mut f = root.walk(&["hello"]).await.unwrap();
+    f.lopen(0).await.unwrap();
+    let data = f.read_at(0, 1 << 10, 2).await.unwrap();
+    assert_eq!(&data[..], ninep_tests::scripted::HELLO);
+    drop(server);
+}
