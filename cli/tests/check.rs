@@ -12,6 +12,21 @@ use std::time::Duration;
 use common::{agrees_with_log, run_check, verdicts};
 use ninep_tests::scripted::{Config, FlushBehaviour, ScriptedServer};
 
+/// Every case the check runs.
+const ALL_CASES: [&str; 11] = [
+    "unused-tag",
+    "after-completion",
+    "self-flush",
+    "single",
+    "multiple",
+    "reuse",
+    "flush-of-flush",
+    "queued",
+    "independent",
+    "unconfirmed",
+    "storm",
+];
+
 fn scripted(flush: FlushBehaviour) -> ScriptedServer {
     let mut cfg = Config::new(flush);
     // Held victims finish by themselves, inside the check's 1.5 s bound.
@@ -83,40 +98,14 @@ fn out_of_order_answers_are_caught() {
 #[test]
 fn error_replies_to_tflush_are_caught() {
     let e = "fail-rerror";
-    let all = [
-        "unused-tag",
-        "after-completion",
-        "self-flush",
-        "single",
-        "multiple",
-        "reuse",
-        "flush-of-flush",
-        "queued",
-        "independent",
-        "unconfirmed",
-        "storm",
-    ];
-    let special: Vec<(&str, &str)> = all.iter().map(|c| (*c, e)).collect();
+    let special: Vec<(&str, &str)> = ALL_CASES.iter().map(|c| (*c, e)).collect();
     expect(FlushBehaviour::Rlerror, &special);
 }
 
 #[test]
 fn unanswered_flushes_are_hangs() {
     let h = "fail-hang";
-    let all = [
-        "unused-tag",
-        "after-completion",
-        "self-flush",
-        "single",
-        "multiple",
-        "reuse",
-        "flush-of-flush",
-        "queued",
-        "independent",
-        "unconfirmed",
-        "storm",
-    ];
-    let special: Vec<(&str, &str)> = all.iter().map(|c| (*c, h)).collect();
+    let special: Vec<(&str, &str)> = ALL_CASES.iter().map(|c| (*c, h)).collect();
     expect(FlushBehaviour::Never, &special);
 }
 
