@@ -55,6 +55,7 @@ pub struct LockSpec {
     pub client_id: String,
 }
 
+/// The reply's variant, or a protocol error naming what came instead.
 macro_rules! expect {
     ($reply:expr, $variant:ident) => {
         match $reply {
@@ -64,7 +65,11 @@ macro_rules! expect {
     };
 }
 
-fn name(s: impl AsRef<[u8]>) -> Result<NineStr> {
+// After `expect!`, which they use.
+mod classic;
+mod xattr;
+
+pub(crate) fn name(s: impl AsRef<[u8]>) -> Result<NineStr> {
     let b = s.as_ref();
     NineStr::new(Bytes::copy_from_slice(b))
         .ok_or_else(|| Error::Invalid(format!("name of {} bytes", b.len())))
@@ -456,128 +461,6 @@ impl File {
             client_id: name(&l.client_id)?,
         };
         expect!(self.rpc(msg).await?, Rgetlock)
-    }
-
-    /// The value of extended attribute `name` (9P2000.L).
-    pub async fn xattr_get(&self, name_: &str) -> Result<Vec<u8>> {
-        let newfid = self.client.alloc_fid()?;
-        let msg = Txattrwalk {
-            fid: self.fid,
-            newfid,
-            name: name(name_)?,
-        };
-        let size = expect!(self.rpc(msg).await?, Rxattrwalk)?.size;
-        let attr = File::new(self.client.clone(), newfid, self.qid);
-        let out = attr.read_at(0, size, 4).await;
-        attr.clunk().await?;
-        out
-    }
-
-    /// The names of all extended attributes (9P2000.L).
-    pub async fn xattr_list(&self) -> Result<Vec<NineStr>> {
-        let raw = self.xattr_get("").await?;
-        Ok(raw
-            .split(|&b| b == 0)
-            .filter(|n| !n.is_empty())
-            .map(|n| NineStr::new(Bytes::copy_from_slice(n)).unwrap_or_default())
-            .collect())
-    }
-
-    /// Set extended attribute `name` (`flags`: XATTR_CREATE 1, XATTR_REPLACE
-    /// 2). The server applies it when the attribute fid is clunked, so the
-    /// clunk's answer is the result.
-    pub async fn xattr_set(&self, name_: &str, value: &[u8], flags: u32) -> Result<()> {
-        let attr = self.walk::<&str>(&[]).await?;
-        let msg = Txattrcreate {
-            fid: attr.fid,
-            name: name(name_)?,
-            attr_size: value.len() as u64,
-            flags,
-        };
-        if let Err(e) = self.rpc(msg).await.and_then(|r| expect!(r, Rxattrcreate)) {
-            attr.clunk().await.ok();
-            return Err(e);
-        }
-        let written = attr.write_at(0, value, 1).await;
-        let clunked = attr.clunk().await;
-        written.and(clunked)
-    }
-
-    /// Remove extended attribute `name`: an xattrcreate of size 0 (9P2000.L).
-    pub async fn xattr_remove(&self, name_: &str) -> Result<()> {
-        self.xattr_set(name_, &[], 0).await
-    }
-
-    /// Open with a 9P2000 mode (`omode::*`).
-    pub async fn open(&mut self, mode: u8) -> Result<Qid> {
-        let r = expect!(
-            self.rpc(Topen {
-                fid: self.fid,
-                mode
-            })
-            .await?,
-            Ropen
-        )?;
-        self.iounit = r.iounit;
-        Ok(r.qid)
-    }
-
-    /// Create and open `name` (9P2000/.u); this handle becomes the new file.
-    /// `extension` is sent only in 9P2000.u.
-    pub async fn create(
-        &mut self,
-        name_: &str,
-        perm: u32,
-        mode: u8,
-        extension: &str,
-    ) -> Result<Qid> {
-        let ext = self
-            .client
-            .dialect()
-            .has_unix_extensions()
-            .then(|| name(extension))
-            .transpose()?;
-        let msg = Tcreate {
-            fid: self.fid,
-            name: name(name_)?,
-            perm,
-            mode,
-            extension: ext,
-        };
-        let r = expect!(self.rpc(msg).await?, Rcreate)?;
-        self.qid = r.qid;
-        self.iounit = r.iounit;
-        Ok(r.qid)
-    }
-
-    /// The 9P2000 stat.
-    pub async fn stat(&self) -> Result<Stat> {
-        Ok(expect!(self.rpc(Tstat { fid: self.fid }).await?, Rstat)?
-            .stat
-            .0)
-    }
-
-    /// Change the 9P2000 stat.
-    pub async fn wstat(&self, stat: Stat) -> Result<()> {
-        let msg = Twstat {
-            fid: self.fid,
-            stat: WrappedStat(stat),
-        };
-        expect!(self.rpc(msg).await?, Rwstat).map(drop)
-    }
-
-    /// Every stat of this (opened) 9P2000 directory, by repeated Tread.
-    pub async fn read_dir_stats(&self) -> Result<Vec<Stat>> {
-        let mut all = Vec::new();
-        let mut offset = 0;
-        loop {
-            let data = self.read(offset, self.io_size()).await?;
-            if data.is_empty() {
-                return Ok(all);
-            }
-            offset += data.len() as u64;
-            all.extend(parse_stats(data, self.client.dialect())?);
-        }
     }
 
     /// Clunk the fid and wait for the answer.

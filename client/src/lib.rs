@@ -20,7 +20,8 @@
 //! - `conn`: the tokio driver: one reader task, one coalescing writer, one
 //!   flush timer; cancellation ([`CancelToken`], cancel on drop).
 //! - [`client`]: connecting, version negotiation, attach.
-//! - [`file`]: fid handles and the typed operations.
+//! - [`file`]: fid handles and the typed operations (xattrs and the plain
+//!   9P2000 ones in submodules).
 //! - [`transport`]: addresses (TCP, Unix socket).
 //! - [`error`]: errors split by who is at fault.
 #![deny(missing_docs)]
