@@ -158,6 +158,13 @@ impl Client {
         self.msize() - IOHDRSZ
     }
 
+    /// Resolves, with the reason, once the connection is lost (the server
+    /// hung up, a frame could not be parsed, a write failed). A mount
+    /// waits on this to end itself instead of answering EIO forever.
+    pub async fn closed(&self) -> String {
+        self.inner.shared.closed().await
+    }
+
     /// Counters: requests, violations, fids in use.
     pub fn stats(&self) -> Stats {
         self.inner.shared.stats()

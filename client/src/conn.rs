@@ -54,6 +54,8 @@ pub(crate) struct Shared {
     state: Mutex<State>,
     wake_writer: Notify,
     wake_timer: Notify,
+    /// Why the connection closed, once it has.
+    closed_tx: watch::Sender<Option<String>>,
     pub(crate) msize: u32,
     pub(crate) dialect: Dialect,
 }
@@ -125,6 +127,7 @@ impl Shared {
             }),
             wake_writer: Notify::new(),
             wake_timer: Notify::new(),
+            closed_tx: watch::channel(None).0,
             msize,
             dialect,
         });
@@ -268,6 +271,11 @@ impl Shared {
 
     fn dispatch(&self, tag: Tag, reply: Result<Rmessage, DecodeError>) {
         let mut st = self.lock();
+        if st.closed.is_some() {
+            // Replies still arriving after we closed (our own shutdown with
+            // clunks in flight) answer nothing that is still tracked.
+            return;
+        }
         let actions = st.session.on_reply(tag, reply);
         self.run(st, actions);
     }
@@ -282,11 +290,22 @@ impl Shared {
         st.closed = Some(why.clone());
         let waiters = st.session.fail_all();
         drop(st);
+        self.closed_tx.send_replace(Some(why.clone()));
         for w in waiters {
             let _ = w.send(Err(Error::Disconnected(why.clone())));
         }
         self.wake_writer.notify_one();
         self.wake_timer.notify_one();
+    }
+
+    /// Resolves, with the reason, once the connection is closed.
+    pub(crate) async fn closed(&self) -> String {
+        let mut rx = self.closed_tx.subscribe();
+        let why = match rx.wait_for(Option::is_some).await {
+            Ok(why) => why.clone().unwrap_or_default(),
+            Err(_) => "connection closed".into(),
+        };
+        why
     }
 
     /// Close from our side (the client was dropped).

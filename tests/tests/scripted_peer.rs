@@ -252,3 +252,22 @@ async fn client_over_a_unix_socket() {
     assert_eq!(&data[..], ninep_tests::scripted::HELLO);
     drop(server);
 }
+
+#[tokio::test]
+async fn closed_resolves_when_the_server_hangs_up() {
+    let (pipe, _seen) = peer(Dialect::L, |tag, msg| match msg {
+        Tmessage::Tgetattr(_) => vec![vec![]],
+        _ => basics(tag, msg, "9P2000.L").unwrap_or_default(),
+    });
+    let client = client_over(pipe, &Config::default()).await.unwrap();
+    let root = client.attach("root", "", 0).await.unwrap();
+    let waiter = tokio::spawn({
+        let client = client.clone();
+        async move { client.closed().await }
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    assert!(!waiter.is_finished(), "still open");
+    assert!(root.getattr(getattr::ALL).await.is_err());
+    let why = tokio::time::timeout(STEP, waiter).await.unwrap().unwrap();
+    assert!(why.contains("closed"), "{why}");
+}
