@@ -1,88 +1,96 @@
-//! `ninep-mount`: talk to a 9P server from the command line.
+//! `ninep-mount`: mount a 9P server through FUSE, or talk to it from the
+//! command line.
 //!
-//! This version has the client side: `info`, `ls` and `cat` show what a
-//! server exports without mounting it. Mounting through FUSE and the flush
-//! check come next (see README.md).
+//! `ninep-mount [OPTIONS] HOST[:PORT] MOUNTPOINT` mounts (see `mount/`);
+//! the subcommands `info`, `ls` and `cat` show what a server exports
+//! without mounting it, and `check` tests its Tflush handling.
+//!
+//! # Layout
+//! - `options`: the `-o` options, v9fs and FUSE names.
+//! - `mount`: the mount form: checks, daemon, the mount's life.
+//! - `commands`: `info`, `ls`, `cat`, `check`.
+//! - `check`: the flush check's cases and verdicts.
 
 mod check;
+mod commands;
+mod mount;
 mod options;
 
-use std::io::Write;
+use std::io::IsTerminal;
 use std::process::ExitCode;
 
-use anyhow::{Context, Result};
-use clap::{Parser, Subcommand};
-use ninep_client::{Address, Client, File};
+use clap::Parser;
 
-use options::Options;
+use mount::{MountArgs, EXIT_FAILURE, EXIT_USAGE};
 
-/// Exit status for a failure to reach or use the server, as mount(8).
-const EXIT_FAILURE: u8 = 32;
+const USAGE: &str = "\
+ninep-mount [-f] [-d] [-o OPTIONS] HOST[:PORT] MOUNTPOINT
+       ninep-mount [-f] [-d] [-o OPTIONS] unix:/path/to/socket MOUNTPOINT
+       ninep-mount <info|ls|cat|check> HOST[:PORT] [ARGS] [-o OPTIONS]";
+
+const OPTIONS_HELP: &str = "\
+Mount options (-o, comma-separated; later ones win):
+  aname=PATH            tree to attach to (diod: an exported directory)
+  uname=NAME            user name in Tattach [the caller's]
+  n_uname=N             numeric uid in Tattach [the caller's]
+  msize=N               largest message to ask for [1048600]
+  version=V             9p2000.L, 9p2000.u or 9p2000 [try them in that order]
+  cache=none|loose      none: always current; loose: page cache and TTLs [none]
+  access=user|client    user: one attach per calling uid; client: one attach,
+                        the kernel checks permissions [user]
+  ro, rw                read-only, read-write [rw]
+  allow_other           let other users in (users need user_allow_other in
+                        /etc/fuse.conf)
+  default_permissions   let the kernel check permissions from the mode bits
+  uid=N, gid=N          show every file as owned by this uid / gid
+  flushtimeout=SECONDS  wait this long for an Rflush before the next Tflush [1]
+  flushretries=N        at most this many Tflush per interrupted request [3]
+  debug                 as -d
+  Accepted and ignored, as mount(8) passes them: defaults, _netdev, dev, nodev,
+  suid, nosuid, exec, noexec, auto, noauto, user, nouser, users, atime, noatime,
+  relatime, nofail, x-*
+
+fstab:   HOST:564  /mnt/9p  fuse.ninep-mount  defaults,_netdev,aname=/export  0 0
+Unmount: fusermount3 -u MOUNTPOINT (or umount MOUNTPOINT as root)
+Exit status: 0 mounted (or unmounted cleanly), 1 usage error, 32 mount failure.";
 
 #[derive(Parser)]
-#[command(version, about = "Use a 9P file server (9P2000.L, 9P2000.u, 9P2000)")]
+#[command(
+    version,
+    about = "Mount a 9P file server (9P2000.L, 9P2000.u, 9P2000) through FUSE",
+    override_usage = USAGE,
+    after_help = OPTIONS_HELP,
+    args_conflicts_with_subcommands = true,
+    subcommand_negates_reqs = true,
+    arg_required_else_help = true
+)]
 struct Cli {
     #[command(subcommand)]
-    command: Command,
-}
-
-#[derive(clap::Args)]
-struct Server {
-    /// HOST[:PORT] (port 564 by default) or unix:/path/to/socket
-    address: String,
-    /// Options as for v9fs: aname=,uname=,uid=,msize=,version=
-    #[arg(short = 'o', value_name = "OPTIONS")]
-    options: Vec<String>,
-}
-
-#[derive(Subcommand)]
-enum Command {
-    /// Connect, negotiate and attach; print the dialect, msize and statfs.
-    Info {
-        #[command(flatten)]
-        server: Server,
-    },
-    /// List a directory of the export.
-    Ls {
-        #[command(flatten)]
-        server: Server,
-        /// Path inside the export
-        #[arg(default_value = "")]
-        path: String,
-    },
-    /// Test how the server handles Tflush, case by case.
-    Check {
-        #[command(flatten)]
-        server: Server,
-        /// A file (relative to the attach root) whose read blocks: the
-        /// victim for the cases that flush a blocked request
-        #[arg(long, value_name = "PATH")]
-        victim: Option<String>,
-        /// Seconds to wait for an answer before calling it a hang
-        #[arg(long, default_value_t = 2.0)]
-        wait: f64,
-        /// Run only these cases (repeatable)
-        #[arg(long = "case", value_name = "NAME")]
-        cases: Vec<String>,
-        /// Print JSON instead of a table
-        #[arg(long)]
-        json: bool,
-    },
-    /// Copy a file of the export to standard output.
-    Cat {
-        #[command(flatten)]
-        server: Server,
-        /// Path inside the export
-        path: String,
-    },
+    command: Option<commands::Command>,
+    #[command(flatten)]
+    mount: MountArgs,
 }
 
 fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            // clap says 2 for a usage error; mount(8) says 1.
+            return ExitCode::from(if e.exit_code() == 0 { 0 } else { EXIT_USAGE });
+        }
+    };
+    match cli.command {
+        Some(command) => run_command(command),
+        None => mount::run(cli.mount),
+    }
+}
+
+fn run_command(command: commands::Command) -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
         .with_writer(std::io::stderr)
         .init();
-    let cli = Cli::parse();
     let rt = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => {
@@ -90,7 +98,7 @@ fn main() -> ExitCode {
             return ExitCode::from(EXIT_FAILURE);
         }
     };
-    match rt.block_on(run(cli.command)) {
+    match rt.block_on(commands::run(command)) {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::from(1),
         Err(e) => {
@@ -100,104 +108,34 @@ fn main() -> ExitCode {
     }
 }
 
-fn options_of(server: &Server) -> Result<Options> {
-    let mut opts = Options::default();
-    for o in &server.options {
-        opts.apply(o)?;
+/// Logging for a mount: info for this command and the adapter unless
+/// RUST_LOG says otherwise; `-d` adds a trace of every 9P message.
+pub fn init_logging(debug: bool) {
+    use tracing_subscriber::EnvFilter;
+    const DEFAULT: &str = "warn,ninep_mount=info,ninep_fuse=info";
+    const DEBUG: &str = "ninep_mount=debug,ninep_fuse=debug,ninep_client=trace";
+    let base = std::env::var("RUST_LOG").unwrap_or_else(|_| DEFAULT.into());
+    let wanted = if debug {
+        format!("{base},{DEBUG}")
+    } else {
+        base
+    };
+    let filter = EnvFilter::try_new(&wanted).unwrap_or_else(|e| {
+        eprintln!("ninep-mount: RUST_LOG ignored: {e}");
+        EnvFilter::new(if debug {
+            format!("{DEFAULT},{DEBUG}")
+        } else {
+            DEFAULT.into()
+        })
+    });
+    let fmt = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal());
+    // A person reads these lines: times and module paths only in debug.
+    if debug {
+        fmt.init();
+    } else {
+        fmt.without_time().with_target(false).init();
     }
-    Ok(opts)
-}
-
-fn parse_addr(s: &str) -> Result<Address> {
-    s.parse().map_err(|e: String| anyhow::anyhow!(e))
-}
-
-async fn connect(server: &Server) -> Result<(Client, File)> {
-    let opts = options_of(server)?;
-    let addr = parse_addr(&server.address)?;
-    let client = Client::connect(&addr, &opts.config()).await?;
-    let root = client
-        .attach(&opts.uname, &opts.aname, opts.n_uname)
-        .await
-        .with_context(|| format!("attach to {addr} with aname {:?} refused", opts.aname))?;
-    Ok((client, root))
-}
-
-fn components(path: &str) -> Vec<&str> {
-    path.split('/').filter(|c| !c.is_empty()).collect()
-}
-
-async fn run(cmd: Command) -> Result<bool> {
-    match cmd {
-        Command::Check {
-            server,
-            victim,
-            wait,
-            cases,
-            json,
-        } => {
-            let opts = options_of(&server)?;
-            for c in &cases {
-                if !check::CASES.iter().any(|k| k.name == c) {
-                    let names: Vec<_> = check::CASES
-                        .iter()
-                        .map(|k| format!("\n  {:<17} {}", k.name, k.about))
-                        .collect();
-                    anyhow::bail!("no case {c:?}; the cases are:{}", names.concat());
-                }
-            }
-            let target = check::Target {
-                addr: parse_addr(&server.address)?,
-                aname: opts.aname,
-                uname: opts.uname,
-                n_uname: opts.n_uname,
-                msize: opts.msize,
-            };
-            let wait = std::time::Duration::from_secs_f64(wait.max(0.05));
-            let s = check::default_settings(target, victim, wait);
-            let outcomes = check::run_all(&s, &cases).await?;
-            return check::report(&outcomes, json);
-        }
-        Command::Info { server } => {
-            let (client, root) = connect(&server).await?;
-            println!("server   {}", server.address);
-            println!("dialect  {}", client.dialect());
-            println!("msize    {}", client.msize());
-            if client.dialect() == ninep_client::Dialect::L {
-                let s = root.statfs().await?;
-                println!(
-                    "blocks   {} of {} bytes, {} free",
-                    s.blocks, s.bsize, s.bfree
-                );
-                println!("files    {}, {} free", s.files, s.ffree);
-            }
-        }
-        Command::Ls { server, path } => {
-            let (_client, root) = connect(&server).await?;
-            let mut dir = root.walk(&components(&path)).await?;
-            dir.lopen(0).await?;
-            let mut names: Vec<_> = dir.readdir_all().await?;
-            names.sort_by(|a, b| a.name.cmp(&b.name));
-            for d in names {
-                let slash = if d.qid.is_dir() { "/" } else { "" };
-                println!("{}{slash}", d.name);
-            }
-        }
-        Command::Cat { server, path } => {
-            let (client, root) = connect(&server).await?;
-            let mut f = root.walk(&components(&path)).await?;
-            f.lopen(0).await?;
-            let mut out = std::io::stdout().lock();
-            let mut offset = 0u64;
-            loop {
-                let chunk = f.read(offset, client.max_io()).await?;
-                if chunk.is_empty() {
-                    break;
-                }
-                offset += chunk.len() as u64;
-                out.write_all(&chunk)?;
-            }
-        }
-    }
-    Ok(true)
 }

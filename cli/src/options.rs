@@ -1,23 +1,64 @@
-//! `-o` mount options, with the names v9fs and FUSE users know:
-//! `aname=`, `uname=`, `msize=`, `version=9p2000.L|9p2000.u|9p2000`.
-//! Options this version does not know are an error, not silently ignored.
+//! `-o` options, with the names v9fs and FUSE users know.
+//!
+//! One parser for every command: `info`, `ls`, `cat` and `check` use the 9P
+//! part (`aname=`, `uname=`, `n_uname=`, `msize=`, `version=`), a mount uses
+//! all of it. Later options win (`ro,rw` is read-write), as with mount(8).
+//! The options mount(8) and mount.fuse3 pass to every helper (`defaults`,
+//! `_netdev`, `nodev`, `x-*`, ...) are accepted and ignored; anything else
+//! unknown is an error, never silently dropped.
+
+use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
-use ninep_client::{Config, Dialect};
+use ninep_client::{client::MIN_MSIZE, Config, Dialect, FlushPolicy};
+use ninep_fuse::{Access, AttachParams, CacheMode, MountConfig};
+
+/// Options of mount(8) (and of fstab) that mean nothing to a 9P mount: the
+/// kernel or fusermount3 decides them, or mount(8) itself already used them.
+const IGNORED: &[&str] = &[
+    "defaults", "_netdev", "dev", "nodev", "suid", "nosuid", "exec", "noexec", "auto", "noauto",
+    "user", "nouser", "users", "atime", "noatime", "relatime", "nofail",
+];
+
+/// The default flush timeout of the command (see [`Options::flush_timeout`]).
+const MOUNT_FLUSH_TIMEOUT: Duration = Duration::from_millis(300);
 
 /// What `-o` can set.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Options {
     /// Tree to attach to (diod: an export path).
     pub aname: String,
     /// User name sent in Tattach.
     pub uname: String,
-    /// Numeric uid sent in Tattach (9P2000.u/.L).
+    /// Numeric uid sent in Tattach (9P2000.u/.L `n_uname`).
     pub n_uname: u32,
     /// msize to ask for.
     pub msize: u32,
     /// Dialects to try, in order.
     pub dialects: Vec<Dialect>,
+    /// `cache=`.
+    pub cache: CacheMode,
+    /// `access=`.
+    pub access: Access,
+    /// `ro` (and `rw` to undo it).
+    pub read_only: bool,
+    /// `allow_other`.
+    pub allow_other: bool,
+    /// `default_permissions`.
+    pub default_permissions: bool,
+    /// `uid=`: show every file as owned by this uid.
+    pub uid: Option<u32>,
+    /// `gid=`: show every file as owned by this gid.
+    pub gid: Option<u32>,
+    /// `flushtimeout=SECONDS`: wait this long for an Rflush before the next
+    /// Tflush. Shorter than the library's 1 s: a person pressing Ctrl-C
+    /// should get the prompt back within a second even from a server that
+    /// holds its Rflush (diod does), so 0.3 s x 3 tries.
+    pub flush_timeout: Duration,
+    /// `flushretries=N`: at most this many Tflush for one request.
+    pub flush_retries: u32,
+    /// `debug`: foreground, 9P messages traced (as `-d`).
+    pub debug: bool,
 }
 
 impl Default for Options {
@@ -29,31 +70,85 @@ impl Default for Options {
             n_uname: 0,
             msize: cfg.msize,
             dialects: cfg.dialects,
+            cache: CacheMode::default(),
+            access: Access::default(),
+            read_only: false,
+            allow_other: false,
+            default_permissions: false,
+            uid: None,
+            gid: None,
+            flush_timeout: MOUNT_FLUSH_TIMEOUT,
+            flush_retries: cfg.flush.max_flushes,
+            debug: false,
         }
     }
 }
 
 impl Options {
+    /// The defaults for a caller: attach as that user (`uname` and `n_uname`
+    /// are the caller's name and uid), so that a user who is not root is
+    /// never root on the server unless asked with `-o uname=,n_uname=`.
+    pub fn for_user(name: String, uid: u32) -> Self {
+        Options {
+            uname: name,
+            n_uname: uid,
+            ..Options::default()
+        }
+    }
+
     /// Apply one `-o` argument (comma-separated `key[=value]` items).
     pub fn apply(&mut self, arg: &str) -> Result<()> {
         for item in arg.split(',').filter(|s| !s.is_empty()) {
-            let (key, value) = item.split_once('=').unwrap_or((item, ""));
-            match key {
-                "aname" => self.aname = value.into(),
-                "uname" => self.uname = value.into(),
-                "uid" | "n_uname" => {
-                    self.n_uname = value.parse().with_context(|| format!("{key}={value}"))?
-                }
-                "msize" => {
-                    self.msize = value
-                        .parse()
-                        .with_context(|| format!("msize={value}: not a number"))?
-                }
-                "version" => self.dialects = vec![parse_version(value)?],
-                _ => bail!("unknown option {key:?}"),
-            }
+            let (key, value) = match item.split_once('=') {
+                Some((k, v)) => (k, Some(v)),
+                None => (item, None),
+            };
+            self.apply_one(key, value)
+                .with_context(|| format!("-o {item}"))?;
         }
         Ok(())
+    }
+
+    fn apply_one(&mut self, key: &str, value: Option<&str>) -> Result<()> {
+        if value.is_none() && self.apply_flag(key)? {
+            return Ok(());
+        }
+        // mount(8) passes x-* (and comment=) options for other programs.
+        if key.starts_with("x-") || key == "comment" {
+            return Ok(());
+        }
+        let Some(v) = value else {
+            bail!("unknown option {key:?}{}", needs_value_hint(key));
+        };
+        match key {
+            "aname" => self.aname = v.into(),
+            "uname" => self.uname = v.into(),
+            "n_uname" => self.n_uname = number(v)?,
+            "msize" => self.msize = msize(v)?,
+            "version" => self.dialects = vec![parse_version(v)?],
+            "cache" => self.cache = parse_cache(v)?,
+            "access" => self.access = parse_access(v)?,
+            "uid" => self.uid = Some(number(v)?),
+            "gid" => self.gid = Some(number(v)?),
+            "flushtimeout" => self.flush_timeout = seconds(v)?,
+            "flushretries" => self.flush_retries = retries(v)?,
+            _ => bail!("unknown option {key:?}"),
+        }
+        Ok(())
+    }
+
+    /// A `key` without `=value`: true if it is a flag we know.
+    fn apply_flag(&mut self, key: &str) -> Result<bool> {
+        match key {
+            "ro" => self.read_only = true,
+            "rw" => self.read_only = false,
+            "allow_other" => self.allow_other = true,
+            "default_permissions" => self.default_permissions = true,
+            "debug" => self.debug = true,
+            k if IGNORED.contains(&k) => {}
+            _ => return Ok(false),
+        }
+        Ok(true)
     }
 
     /// The client configuration these options ask for.
@@ -61,9 +156,77 @@ impl Options {
         Config {
             msize: self.msize,
             dialects: self.dialects.clone(),
+            flush: FlushPolicy {
+                timeout: self.flush_timeout,
+                max_flushes: self.flush_retries,
+            },
             ..Config::default()
         }
     }
+
+    /// The mount configuration: `fsname` is what /proc/mounts shows as the
+    /// source, `unprivileged` mounts through fusermount3.
+    pub fn mount_config(&self, fsname: &str, unprivileged: bool) -> MountConfig {
+        MountConfig {
+            attach: AttachParams {
+                aname: self.aname.clone(),
+                uname: self.uname.clone(),
+                n_uname: self.n_uname,
+            },
+            cache: self.cache,
+            access: self.access,
+            allow_other: self.allow_other,
+            default_permissions: self.default_permissions,
+            read_only: self.read_only,
+            uid: self.uid,
+            gid: self.gid,
+            fsname: fsname.into(),
+            unprivileged,
+            ..MountConfig::default()
+        }
+    }
+}
+
+/// A hint for a known option written without its value.
+fn needs_value_hint(key: &str) -> &'static str {
+    match key {
+        "aname" | "uname" | "n_uname" | "msize" | "version" | "cache" | "access" | "uid"
+        | "gid" | "flushtimeout" | "flushretries" => " (it needs a value: KEY=VALUE)",
+        _ => "",
+    }
+}
+
+fn number(v: &str) -> Result<u32> {
+    v.parse()
+        .with_context(|| format!("{v:?} is not a number from 0 to {}", u32::MAX))
+}
+
+fn msize(v: &str) -> Result<u32> {
+    let n = number(v)?;
+    if n < MIN_MSIZE {
+        bail!("{n} is too small: an msize must be at least {MIN_MSIZE}");
+    }
+    Ok(n)
+}
+
+fn seconds(v: &str) -> Result<Duration> {
+    let s: f64 = v
+        .parse()
+        .ok()
+        .filter(|s: &f64| s.is_finite())
+        .with_context(|| format!("{v:?} is not a number of seconds"))?;
+    if !(0.01..=3600.0).contains(&s) {
+        bail!("{s} s is out of range: from 0.01 to 3600 seconds");
+    }
+    Ok(Duration::from_secs_f64(s))
+}
+
+fn retries(v: &str) -> Result<u32> {
+    let n = number(v)?;
+    if !(1..=100).contains(&n) {
+        bail!("{n} is out of range: from 1 to 100 Tflush per request");
+    }
+    Ok(n)
 }
 
 fn parse_version(v: &str) -> Result<Dialect> {
@@ -72,7 +235,23 @@ fn parse_version(v: &str) -> Result<Dialect> {
         "9p2000.l" => Ok(Dialect::L),
         "9p2000.u" => Ok(Dialect::U),
         "9p2000" => Ok(Dialect::Classic),
-        _ => bail!("version={v}: expected 9p2000.L, 9p2000.u or 9p2000"),
+        _ => bail!("expected 9p2000.L, 9p2000.u or 9p2000"),
+    }
+}
+
+fn parse_cache(v: &str) -> Result<CacheMode> {
+    match v {
+        "none" => Ok(CacheMode::None),
+        "loose" => Ok(CacheMode::Loose),
+        _ => bail!("expected cache=none or cache=loose"),
+    }
+}
+
+fn parse_access(v: &str) -> Result<Access> {
+    match v {
+        "user" => Ok(Access::User),
+        "client" => Ok(Access::Client),
+        _ => bail!("expected access=user or access=client"),
     }
 }
 
@@ -80,23 +259,105 @@ fn parse_version(v: &str) -> Result<Dialect> {
 mod tests {
     use super::*;
 
+    fn parsed(arg: &str) -> Options {
+        let mut o = Options::default();
+        o.apply(arg).unwrap_or_else(|e| panic!("{arg}: {e:#}"));
+        o
+    }
+
+    fn error(arg: &str) -> String {
+        let mut o = Options::default();
+        format!("{:#}", o.apply(arg).expect_err(arg))
+    }
+
     #[test]
     fn parses_v9fs_style_options() {
-        let mut o = Options::default();
-        o.apply("aname=/srv,uname=alice,uid=1000,msize=65560,version=9p2000.u")
-            .unwrap();
+        let o = parsed("aname=/srv,uname=alice,n_uname=1000,msize=65560,version=9p2000.u");
         assert_eq!(o.aname, "/srv");
         assert_eq!(o.uname, "alice");
         assert_eq!(o.n_uname, 1000);
         assert_eq!(o.config().msize, 65560);
         assert_eq!(o.config().dialects, vec![Dialect::U]);
+        assert_eq!(parsed("version=9P2000.L").dialects, vec![Dialect::L]);
+        assert_eq!(parsed("version=9p2000").dialects, vec![Dialect::Classic]);
+    }
+
+    #[test]
+    fn parses_mount_options() {
+        let o = parsed("cache=loose,access=client,ro,allow_other,default_permissions");
+        assert_eq!(o.cache, CacheMode::Loose);
+        assert_eq!(o.access, Access::Client);
+        assert!(o.read_only && o.allow_other && o.default_permissions);
+        let o = parsed("uid=1000,gid=100,debug");
+        assert_eq!((o.uid, o.gid, o.debug), (Some(1000), Some(100), true));
+        let d = Options::default();
+        assert_eq!((d.cache, d.access), (CacheMode::None, Access::User));
+        assert!(!d.read_only && !d.allow_other && !d.debug);
+    }
+
+    #[test]
+    fn flush_policy_from_options() {
+        let d = Options::default().config().flush;
+        assert_eq!((d.timeout, d.max_flushes), (Duration::from_millis(300), 3));
+        let f = parsed("flushtimeout=0.25,flushretries=5").config().flush;
+        assert_eq!((f.timeout, f.max_flushes), (Duration::from_millis(250), 5));
+        for bad in ["flushtimeout=0", "flushtimeout=-1", "flushtimeout=nan"] {
+            assert!(error(bad).contains("flushtimeout"), "{bad}");
+        }
+        assert!(error("flushretries=0").contains("from 1 to 100"));
+    }
+
+    #[test]
+    fn later_options_win() {
+        assert!(!parsed("ro,rw").read_only);
+        assert!(parsed("rw,ro").read_only);
+        let mut o = Options::default();
+        o.apply("aname=/a").unwrap();
+        o.apply("aname=/b,cache=loose").unwrap();
+        assert_eq!((o.aname.as_str(), o.cache), ("/b", CacheMode::Loose));
+    }
+
+    #[test]
+    fn ignores_what_mount_passes_to_every_helper() {
+        let all = "defaults,_netdev,rw,dev,nodev,suid,nosuid,exec,noexec,auto,noauto,\
+                   user,nouser,users,atime,noatime,relatime,nofail,x-systemd.automount,\
+                   x-gvfs-hide,comment=x";
+        assert_eq!(parsed(all), Options::default());
+        // Empty items (a trailing comma) are nothing.
+        assert_eq!(parsed("rw,,"), Options::default());
     }
 
     #[test]
     fn rejects_what_it_does_not_know() {
-        let mut o = Options::default();
-        assert!(o.apply("msize=big").is_err());
-        assert!(o.apply("version=9p1").is_err());
-        assert!(o.apply("trans=virtio").is_err());
+        assert!(error("msize=big").contains("not a number"));
+        assert!(error("msize=100").contains("at least 256"));
+        assert!(error("version=9p1").contains("expected 9p2000.L"));
+        assert!(error("trans=virtio").contains("unknown option \"trans\""));
+        assert!(error("cache=mmap").contains("cache=none or cache=loose"));
+        assert!(error("access=any").contains("access=user or access=client"));
+        assert!(error("uid=-1").contains("-o uid=-1"));
+        assert!(error("aname").contains("needs a value"));
+        assert!(error("ro=1").contains("unknown option \"ro\""));
+        assert!(error("nonsense").contains("unknown option \"nonsense\""));
+    }
+
+    #[test]
+    fn mount_config_carries_everything() {
+        let o = parsed("aname=/e,uname=bob,n_uname=7,cache=loose,access=client,ro,uid=5,gid=6");
+        let m = o.mount_config("host:564", true);
+        assert_eq!(m.attach.aname, "/e");
+        assert_eq!((m.attach.uname.as_str(), m.attach.n_uname), ("bob", 7));
+        assert_eq!((m.cache, m.access), (CacheMode::Loose, Access::Client));
+        assert!(m.read_only && m.unprivileged && !m.allow_other);
+        assert_eq!((m.uid, m.gid), (Some(5), Some(6)));
+        assert_eq!(m.fsname, "host:564");
+    }
+
+    #[test]
+    fn a_user_attaches_as_themselves_by_default() {
+        let o = Options::for_user("alice".into(), 1000);
+        assert_eq!((o.uname.as_str(), o.n_uname), ("alice", 1000));
+        let m = o.mount_config("h", true).attach;
+        assert_eq!((m.uname.as_str(), m.n_uname), ("alice", 1000));
     }
 }

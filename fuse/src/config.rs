@@ -50,9 +50,13 @@ pub struct MountConfig {
     pub cache: CacheMode,
     /// Access mode.
     pub access: Access,
-    /// Let users other than the mounter in (`allow_other`).
+    /// Let users other than the mounter in (`allow_other`). Implies
+    /// `default_permissions`: a server may leave permission checks to its
+    /// clients (diod does, for the users it switches to).
     pub allow_other: bool,
-    /// Let the kernel check permissions from the mode bits.
+    /// Let the kernel check permissions from the mode bits (always on with
+    /// `allow_other`). Off, access(2) is answered from the mode bits and
+    /// every other check is the server's.
     pub default_permissions: bool,
     /// Mount read-only (`ro`).
     pub read_only: bool,

@@ -2,10 +2,61 @@
 //! the `fuse3` crate, mapping every FUSE request onto 9P2000.L and every
 //! FUSE_INTERRUPT onto a Tflush of the 9P request that serves it.
 //!
+//! ```no_run
+//! # async fn demo() -> std::io::Result<()> {
+//! use ninep_client::{Address, Client, Config};
+//! use ninep_fuse::{mount, MountConfig};
+//! let addr: Address = "127.0.0.1:564".parse().unwrap();
+//! let client = Client::connect(&addr, &Config::default()).await.map_err(std::io::Error::other)?;
+//! let mut cfg = MountConfig::default();
+//! cfg.attach.aname = "/srv/export".into();
+//! let mut m = mount(client, cfg, std::path::Path::new("/mnt")).await?;
+//! m.wait().await?; // until `umount /mnt`
+//! # Ok(()) }
+//! ```
+//!
+//! # Choices
+//! - `access=user` is the default: each calling uid attaches as itself, so
+//!   the server (which knows its own users and permissions) decides, as
+//!   with v9fs; `access=client` is one attach, with the kernel checking
+//!   permissions from the mode bits (`default_permissions`).
+//! - `cache=none` is the default: every read and stat reaches the server,
+//!   and every read can be interrupted.
+//! - access(2) without `default_permissions` is answered from the mode
+//!   bits for the caller (see `fs/access.rs`).
+//!
 //! # Layout
 //! - [`config`]: what a mount is asked to be (cache mode, access mode, ...).
+//! - `mount`: [`mount`], [`Mount`] (wait, unmount, stats) and [`MountStats`].
+//! - `fs`: the `fuse3::raw::Filesystem`, its shared state and helpers;
+//!   `fs/entry` (lookup, getattr, readlink, statfs), `fs/setattr`,
+//!   `fs/access`, `fs/create` (create, mkdir, mknod, symlink, link),
+//!   `fs/remove` (unlink, rmdir, rename), `fs/file` (open, read, write,
+//!   flush, release, fsync), `fs/dir` (opendir, readdir, releasedir),
+//!   `fs/plus` (readdirplus), `fs/xattr`, `fs/lock`, `fs/trait_impl`.
+//! - `inode`: the inode table: one inode per qid.path, lookup counts, fids
+//!   per uid, parents and names.
+//! - `handles`: open file and directory handles (`fh`).
+//! - `attr`: Rgetattr -> FUSE attributes; the loose-mode attribute cache.
+//! - `interrupt`: FUSE `unique` -> cancel token; EAGAIN, never ENOSYS.
+//! - `io`: pipelined writes and xattr writes whose futures are `Send`.
+//! - [`errno`]: the one map from 9P errors to errnos.
+//! - `names`: which names from the server may reach the kernel.
+//! - `users`: user names for attaches, groups of a caller.
 #![deny(missing_docs)]
 
+mod attr;
 pub mod config;
+pub mod errno;
+mod fs;
+mod handles;
+mod inode;
+mod interrupt;
+mod io;
+mod mount;
+mod names;
+mod users;
 
 pub use config::{Access, AttachParams, CacheMode, MountConfig};
+pub use interrupt::InterruptStats;
+pub use mount::{mount, Mount, MountStats};

@@ -236,8 +236,10 @@ async fn client_over_a_unix_socket() {
     use ninep_tests::scripted::{Config as ServerConfig, Endpoint, ScriptedServer};
     let dir = ninep_tests::servers::temp_dir().unwrap();
     let path = dir.path().join("9p.sock");
-    let mut cfg = ServerConfig::default();
-    cfg.listen = Endpoint::Unix(path.clone());
+    let cfg = ServerConfig {
+        listen: Endpoint::Unix(path.clone()),
+        ..ServerConfig::default()
+    };
     let server = tokio::task::spawn_blocking(move || ScriptedServer::start_with(cfg))
         .await
         .unwrap()

@@ -240,6 +240,37 @@ impl Filesystem for Ops {
         node(ino).map(drop)
     }
 
+    /// No locks here (the tests crate enables fuse3's `file-lock`, which
+    /// makes these two required): the kernel turns ENOSYS into ENOLCK.
+    async fn getlk(
+        &self,
+        _req: Request,
+        _ino: u64,
+        _fh: u64,
+        _lock_owner: u64,
+        _start: u64,
+        _end: u64,
+        _type: u32,
+        _pid: u32,
+    ) -> fuse3::Result<ReplyLock> {
+        Err(errno(libc::ENOSYS))
+    }
+
+    async fn setlk(
+        &self,
+        _req: Request,
+        _ino: u64,
+        _fh: u64,
+        _lock_owner: u64,
+        _start: u64,
+        _end: u64,
+        _type: u32,
+        _pid: u32,
+        _block: bool,
+    ) -> fuse3::Result<()> {
+        Err(errno(libc::ENOSYS))
+    }
+
     async fn interrupt(&self, _req: Request, unique: u64) -> fuse3::Result<()> {
         self.gate.interrupt(unique);
         Ok(())

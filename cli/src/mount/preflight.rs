@@ -1,0 +1,239 @@
+//! Checks made before anything is dialled, each failure worded so that the
+//! person reading it knows what to do: the mount point (missing, not a
+//! directory, already a mount point, a dead FUSE mount, not writable by a
+//! user) and FUSE itself (/dev/fuse, fusermount3).
+
+use std::ffi::CString;
+use std::io;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::path::{Path, PathBuf};
+
+/// The kernel's FUSE device.
+pub const DEV_FUSE: &str = "/dev/fuse";
+
+/// Check the mount point; its absolute, canonical path.
+pub fn mount_point(path: &Path, unprivileged: bool) -> Result<PathBuf, String> {
+    let shown = path.display();
+    let meta = match std::fs::metadata(path) {
+        Ok(m) => m,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            return Err(format!(
+                "mount point {shown} does not exist (create it: mkdir -p {shown})"
+            ))
+        }
+        Err(e) if e.raw_os_error() == Some(libc::ENOTCONN) => {
+            return Err(format!(
+                "mount point {shown} is a FUSE mount whose process is gone ({e}): \
+                 unmount it first with `fusermount3 -u {shown}` (as root: `umount -l {shown}`)"
+            ))
+        }
+        Err(e) => return Err(format!("mount point {shown}: {e}")),
+    };
+    if !meta.is_dir() {
+        return Err(format!("mount point {shown} is not a directory"));
+    }
+    let abs = std::fs::canonicalize(path).map_err(|e| format!("mount point {shown}: {e}"))?;
+    let table = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    if let Some(m) = mounted_at(&table, &abs) {
+        return Err(format!(
+            "mount point {shown} is busy: {} ({}) is already mounted there; \
+             unmount it first (umount {shown}, or fusermount3 -u {shown})",
+            m.source, m.fstype
+        ));
+    }
+    if unprivileged {
+        writable_by_user(&abs, &meta)?;
+    }
+    Ok(abs)
+}
+
+/// fusermount3 mounts for a user only on a directory the user may write
+/// to (and, in a sticky directory, owns); say so before it refuses.
+fn writable_by_user(path: &Path, meta: &std::fs::Metadata) -> Result<(), String> {
+    let c = CString::new(path.as_os_str().as_bytes()).map_err(|e| e.to_string())?;
+    // SAFETY: `c` is a NUL-terminated path that lives across the call.
+    let writable = unsafe { libc::access(c.as_ptr(), libc::W_OK) } == 0;
+    // SAFETY: getuid(2) cannot fail and touches no memory.
+    let uid = unsafe { libc::getuid() };
+    let sticky_not_ours = meta.mode() & libc::S_ISVTX != 0 && meta.uid() != uid;
+    if writable && !sticky_not_ours {
+        return Ok(());
+    }
+    Err(format!(
+        "mount point {} is not yours to mount on (uid {uid}): fusermount3 lets a user \
+         mount only on a directory they can write to{}",
+        path.display(),
+        if sticky_not_ours { " and own" } else { "" },
+    ))
+}
+
+/// Check that FUSE can be used: /dev/fuse, and for a user fusermount3.
+pub fn fuse_available(unprivileged: bool) -> Result<(), String> {
+    fuse_device(Path::new(DEV_FUSE), unprivileged)
+}
+
+fn fuse_device(dev: &Path, unprivileged: bool) -> Result<(), String> {
+    let d = dev.display();
+    match std::fs::metadata(dev) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            return Err(format!(
+                "{d} is missing, so FUSE cannot be used here: load the module \
+                 (modprobe fuse) or, in a container, pass the device in (--device {d})"
+            ))
+        }
+        Err(e) => return Err(format!("{d}: {e}")),
+        Ok(m) if !m.file_type().is_char_device() => {
+            return Err(format!("{d} is not a character device"))
+        }
+        Ok(_) => {}
+    }
+    if unprivileged {
+        find_on_path("fusermount3").ok_or_else(|| {
+            "fusermount3 is not on PATH: a user who is not root mounts through it \
+             (install fuse3: apt-get install fuse3)"
+                .to_string()
+        })?;
+        // fusermount3 is set-uid root but opens /dev/fuse as the caller.
+        return user_may_open(dev).map_err(|mode| {
+            format!(
+                "{d} is not open to you (mode {mode:o}): fusermount3 opens it as \
+                 the calling user; distributions make it 0666 (as root: chmod 0666 {d})"
+            )
+        });
+    }
+    match std::fs::File::options().read(true).write(true).open(dev) {
+        Ok(_) => Ok(()),
+        Err(e) => Err(format!("{d} cannot be opened: {e}")),
+    }
+}
+
+/// Whether the real uid may read and write `path`; else its mode bits.
+fn user_may_open(path: &Path) -> Result<(), u32> {
+    let c = CString::new(path.as_os_str().as_bytes()).map_err(|_| 0u32)?;
+    // SAFETY: `c` is a NUL-terminated path that lives across the call.
+    if unsafe { libc::access(c.as_ptr(), libc::R_OK | libc::W_OK) } == 0 {
+        return Ok(());
+    }
+    Err(std::fs::metadata(path).map_or(0, |m| m.mode() & 0o7777))
+}
+
+/// The first executable `name` in `$PATH`.
+fn find_on_path(name: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|d| d.join(name))
+        .find(|p| {
+            p.metadata()
+                .is_ok_and(|m| m.is_file() && m.mode() & 0o111 != 0)
+        })
+}
+
+/// A mount found in /proc/self/mountinfo.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Mounted {
+    /// The file system type (`fuse.ninep-mount`, `tmpfs`, ...).
+    pub fstype: String,
+    /// Its source (`host:564`, `/dev/sda1`, ...).
+    pub source: String,
+}
+
+/// What is mounted at `target`, per a mountinfo table (the last mount
+/// there, the one on top).
+pub fn mounted_at(mountinfo: &str, target: &Path) -> Option<Mounted> {
+    mountinfo.lines().rev().find_map(|line| {
+        let (fields, rest) = line.split_once(" - ")?;
+        let point = unescape(fields.split(' ').nth(4)?);
+        let mut rest = rest.split(' ');
+        let fstype = unescape(rest.next()?);
+        let source = unescape(rest.next()?);
+        (Path::new(&point) == target).then_some(Mounted { fstype, source })
+    })
+}
+
+/// mountinfo writes space, tab, newline and backslash as `\ooo`.
+fn unescape(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let octal = b
+            .get(i + 1..i + 4)
+            .filter(|d| d.iter().all(|c| (b'0'..=b'7').contains(c)));
+        match (b[i], octal) {
+            (b'\\', Some(d)) => {
+                out.push((d[0] - b'0') << 6 | (d[1] - b'0') << 3 | (d[2] - b'0'));
+                i += 4;
+            }
+            (c, _) => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TABLE: &str = "\
+22 27 0:21 / /proc rw,relatime - proc proc rw
+40 27 0:50 / /mnt/my\\040dir rw,nosuid shared:1 - fuse.ninep-mount 10.0.0.1:564 rw,user_id=0
+41 40 0:51 / /mnt/my\\040dir rw - tmpfs tmpfs rw
+";
+
+    #[test]
+    fn finds_the_mount_on_top() {
+        let m = mounted_at(TABLE, Path::new("/mnt/my dir")).unwrap();
+        assert_eq!((m.fstype.as_str(), m.source.as_str()), ("tmpfs", "tmpfs"));
+        let m = mounted_at(
+            &TABLE[..TABLE.rfind("41 ").unwrap()],
+            Path::new("/mnt/my dir"),
+        );
+        assert_eq!(m.unwrap().source, "10.0.0.1:564");
+        assert_eq!(mounted_at(TABLE, Path::new("/mnt")), None);
+        assert_eq!(mounted_at("garbage\n", Path::new("/")), None);
+    }
+
+    #[test]
+    fn unescapes_octal() {
+        assert_eq!(unescape("a\\040b\\134c\\011"), "a b\\c\t");
+        assert_eq!(unescape("trailing\\04"), "trailing\\04");
+    }
+
+    #[test]
+    fn mount_point_errors_say_what_to_do() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
+        let missing = dir.join("missing");
+        let e = mount_point(&missing, false).unwrap_err();
+        assert!(
+            e.contains("does not exist") && e.contains("mkdir -p"),
+            "{e}"
+        );
+        let file = dir.join("file");
+        std::fs::write(&file, "x").unwrap();
+        let e = mount_point(&file, false).unwrap_err();
+        assert!(e.ends_with("is not a directory"), "{e}");
+        let e = mount_point(Path::new("/proc"), false).unwrap_err();
+        assert!(e.contains("is busy: proc (proc)"), "{e}");
+        let ok = mount_point(&dir.join("."), false).unwrap();
+        assert_eq!(ok, std::fs::canonicalize(dir).unwrap());
+    }
+
+    #[test]
+    fn fuse_device_errors_say_what_to_do() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
+        let e = fuse_device(&dir.join("fuse"), false).unwrap_err();
+        assert!(
+            e.contains("is missing") && e.contains("modprobe fuse"),
+            "{e}"
+        );
+        std::fs::write(dir.join("fuse"), "").unwrap();
+        let e = fuse_device(&dir.join("fuse"), true).unwrap_err();
+        assert!(e.ends_with("is not a character device"), "{e}");
+    }
+}

@@ -1,0 +1,207 @@
+//! The mount's life inside the runtime: connect, attach once to check the
+//! tree, mount, then serve until unmounted from outside or told to stop by
+//! a signal.
+
+use std::io;
+use std::path::Path;
+
+use ninep_client::{Address, Client, Dialect};
+use tokio::signal::unix::{signal, Signal, SignalKind};
+use tracing::{debug, info, warn};
+
+use super::errors::{attach_failed, connect_failed, Failure};
+use super::Plan;
+
+/// At or below this msize, every read and write is split into many small
+/// messages: worth a warning.
+const SMALL_MSIZE: u32 = 8 << 10;
+
+/// SIGINT, SIGTERM and SIGHUP: each one unmounts.
+struct Signals {
+    int: Signal,
+    term: Signal,
+    hup: Signal,
+}
+
+impl Signals {
+    fn install() -> io::Result<Self> {
+        Ok(Signals {
+            int: signal(SignalKind::interrupt())?,
+            term: signal(SignalKind::terminate())?,
+            hup: signal(SignalKind::hangup())?,
+        })
+    }
+
+    /// The name of the next signal.
+    async fn next(&mut self) -> &'static str {
+        tokio::select! {
+            _ = self.int.recv() => "SIGINT",
+            _ = self.term.recv() => "SIGTERM",
+            _ = self.hup.recv() => "SIGHUP",
+        }
+    }
+}
+
+/// Mount, call `ready` once the mount is up, serve until it ends.
+pub async fn run(plan: &Plan, ready: impl FnOnce() -> io::Result<()>) -> Result<(), Failure> {
+    // Installed first so that no signal between the mount and the wait
+    // below can kill the process and leave a dead mount behind.
+    let mut signals =
+        Signals::install().map_err(|e| Failure::mount(format!("cannot handle signals: {e}")))?;
+    let client = tokio::select! {
+        c = connect_and_check(plan) => c?,
+        name = signals.next() => {
+            return Err(Failure::mount(format!("{name} before the mount was up")))
+        }
+    };
+    let cfg = plan.opts.mount_config(&plan.fsname, plan.unprivileged);
+    let mut mount = ninep_fuse::mount(client, cfg, &plan.mountpoint)
+        .await
+        .map_err(|e| mount_failed(plan, &e))?;
+    let via = if plan.unprivileged {
+        " (through fusermount3)"
+    } else {
+        ""
+    };
+    info!(
+        "mounted {} on {}{via}",
+        plan.fsname,
+        plan.mountpoint.display()
+    );
+    if let Err(e) = ready() {
+        warn!("cannot report the mount as up: {e}");
+    }
+    let end = tokio::select! {
+        r = mount.wait() => End::Unmounted(r),
+        name = signals.next() => End::Signal(name),
+    };
+    match end {
+        End::Unmounted(Ok(())) => {
+            info!("{} was unmounted", plan.mountpoint.display());
+            Ok(())
+        }
+        End::Unmounted(Err(e)) => {
+            detach(&plan.mountpoint, plan.unprivileged);
+            Err(Failure::mount(format!(
+                "the mount ended with an error: {e}"
+            )))
+        }
+        End::Signal(name) => {
+            stop(plan, mount, name, &mut signals).await;
+            Ok(())
+        }
+    }
+}
+
+/// Unmount after signal `name`; a second signal stops waiting for it.
+async fn stop(plan: &Plan, mount: ninep_fuse::Mount, name: &str, signals: &mut Signals) {
+    let mp = plan.mountpoint.display();
+    info!("{name}: unmounting {mp}");
+    debug!("at unmount: {:?}", mount.stats());
+    let unmounted = tokio::select! {
+        r = mount.unmount() => r,
+        again = signals.next() => Err(io::Error::other(format!("{again} while unmounting"))),
+    };
+    match unmounted {
+        Ok(()) => {}
+        // Mount::unmount has detached it already.
+        Err(e) if e.kind() == io::ErrorKind::ResourceBusy => warn!(
+            "{mp} was busy (files still open on it): detached lazily; \
+             those files now fail with ENOTCONN"
+        ),
+        Err(e) => {
+            warn!("cannot unmount {mp}: {e}; detaching it lazily");
+            detach(&plan.mountpoint, plan.unprivileged);
+        }
+    }
+}
+
+enum End {
+    Unmounted(io::Result<()>),
+    Signal(&'static str),
+}
+
+/// Connect, log what was negotiated, and attach once (then clunk) so that
+/// a wrong aname or user is told as such before anything is mounted.
+async fn connect_and_check(plan: &Plan) -> Result<Client, Failure> {
+    let o = &plan.opts;
+    let forced = (o.dialects.len() == 1).then(|| o.dialects[0]);
+    let client = Client::connect(&plan.addr, &o.config())
+        .await
+        .map_err(|e| connect_failed(&plan.addr, &e, forced))?;
+    log_negotiated(&plan.addr, client.dialect(), client.msize(), o.msize);
+    let root = client
+        .attach(&o.uname, &o.aname, o.n_uname)
+        .await
+        .map_err(|e| attach_failed(&plan.addr, &o.aname, &o.uname, o.n_uname, &e))?;
+    // Waited for: a clunk still in flight when a failed mount drops the
+    // client would come back to a closed session.
+    if let Err(e) = root.clunk().await {
+        warn!("clunk of the checking attach failed: {e}");
+    }
+    Ok(client)
+}
+
+fn log_negotiated(addr: &Address, dialect: Dialect, msize: u32, asked: u32) {
+    info!("{addr}: negotiated {dialect}, msize {msize}");
+    if msize <= SMALL_MSIZE {
+        let cause = if msize < asked {
+            format!("the server granted only {msize} of the {asked} asked")
+        } else {
+            "ask for more with -o msize=".to_string()
+        };
+        warn!(
+            "msize {msize} is 8 KiB or less: reads and writes go in pieces of at most \
+             {} bytes and will be slow ({cause})",
+            msize.saturating_sub(24)
+        );
+    }
+}
+
+fn mount_failed(plan: &Plan, e: &io::Error) -> Failure {
+    let via = if plan.unprivileged {
+        " (through fusermount3; see its message above)"
+    } else {
+        ""
+    };
+    Failure::mount(format!(
+        "cannot mount {} on {}{via}: {e}",
+        plan.fsname,
+        plan.mountpoint.display()
+    ))
+}
+
+/// Last resort when an unmount failed: a lazy unmount, which detaches the
+/// mount now and lets it go once nothing uses it.
+pub fn detach(mountpoint: &Path, unprivileged: bool) {
+    let table = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    if super::preflight::mounted_at(&table, mountpoint).is_none() {
+        return;
+    }
+    let result = if unprivileged {
+        std::process::Command::new("fusermount3")
+            .args(["-u", "-z", "-q", "--"])
+            .arg(mountpoint)
+            .status()
+            .and_then(|s| {
+                s.success()
+                    .then_some(())
+                    .ok_or_else(|| io::Error::other(format!("fusermount3 -u -z: {s}")))
+            })
+    } else {
+        umount_lazy(mountpoint)
+    };
+    if let Err(e) = result {
+        warn!("cannot detach {}: {e}", mountpoint.display());
+    }
+}
+
+fn umount_lazy(mountpoint: &Path) -> io::Result<()> {
+    use std::os::unix::ffi::OsStrExt;
+    let c = std::ffi::CString::new(mountpoint.as_os_str().as_bytes())?;
+    // SAFETY: `c` is a NUL-terminated path that lives across the call.
+    match unsafe { libc::umount2(c.as_ptr(), libc::MNT_DETACH) } {
+        0 => Ok(()),
+        _ => Err(io::Error::last_os_error()),
+    }
+}

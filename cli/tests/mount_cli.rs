@@ -1,0 +1,399 @@
+//! The `ninep-mount` binary mounting diod exports for real: in the
+//! background and the foreground, from an fstab line through mount.fuse3,
+//! as a user who is not root; signals and outside unmounts ending it
+//! cleanly; and each error a person can act on, with mount(8)'s exit codes.
+//!
+//! Every wait is bounded, and every mount is undone by a guard (umount,
+//! then `umount -l`) however the test ends. Needs root, /dev/fuse, diod,
+//! fuse3 (mount.fuse3, fusermount3) and util-linux.
+
+use std::fs;
+use std::io::Read;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::process::{Command, Stdio};
+
+use ninep_tests::servers::temp_dir;
+
+mod mount_support;
+use mount_support::*;
+
+// ------------------------------------------------------------------ tests
+
+#[test]
+fn background_mount_is_up_when_the_command_returns() {
+    let s = Setup::new();
+    let _g = Guard(s.mnt());
+    let out = ninep_mount(&[&s.addr(), s.mnt().to_str().unwrap(), "-o", &s.aname()]);
+    assert!(out.status.success(), "{}", text(&out));
+    let line = mount_line(&s.mnt()).expect("mounted when the command returns");
+    assert!(line.contains(&s.addr()), "source is the address: {line}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("negotiated 9P2000.L, msize "), "{err}");
+    use_mount(&s);
+    let daemons = serving(&s.mnt());
+    assert_eq!(daemons.len(), 1, "one daemon serves the mount");
+    // umount from outside: the daemon ends by itself.
+    let out = run(Command::new("umount").arg(s.mnt()));
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        wait_for(BOUND, || !alive(daemons[0])),
+        "daemon still running"
+    );
+    assert!(!is_mounted(&s.mnt()));
+}
+
+#[test]
+fn background_daemon_unmounts_on_sigterm() {
+    let s = Setup::new();
+    let _g = Guard(s.mnt());
+    let out = ninep_mount(&[&s.addr(), s.mnt().to_str().unwrap(), "-o", &s.aname()]);
+    assert!(out.status.success(), "{}", text(&out));
+    let daemons = serving(&s.mnt());
+    assert_eq!(daemons.len(), 1);
+    // SAFETY: kill(2) of the daemon this test started, by pid.
+    assert_eq!(unsafe { libc::kill(daemons[0], libc::SIGTERM) }, 0);
+    assert!(
+        wait_for(BOUND, || !alive(daemons[0])),
+        "daemon still running"
+    );
+    assert!(!is_mounted(&s.mnt()), "SIGTERM left the mount behind");
+}
+
+#[test]
+fn foreground_signals_unmount_cleanly() {
+    let s = Setup::new();
+    let _g = Guard(s.mnt());
+    for (sig, name) in [(libc::SIGINT, "SIGINT"), (libc::SIGTERM, "SIGTERM")] {
+        let (mut child, log) = mount_foreground(&s, &["-f"]);
+        use_mount(&s);
+        signal(&child, sig);
+        let status = wait_exit(&mut child);
+        let log = fs::read_to_string(log.path()).unwrap();
+        assert!(status.success(), "{name}: {status}: {log}");
+        assert!(!is_mounted(&s.mnt()), "{name}: still mounted");
+        assert!(log.contains(&format!("{name}: unmounting")), "{log}");
+    }
+}
+
+#[test]
+fn foreground_ends_when_unmounted_from_outside() {
+    let s = Setup::new();
+    let _g = Guard(s.mnt());
+    for how in ["umount", "fusermount3"] {
+        let (mut child, log) = mount_foreground(&s, &["-f"]);
+        let mut cmd = Command::new(how);
+        if how == "fusermount3" {
+            cmd.arg("-u");
+        }
+        let out = run(cmd.arg(s.mnt()));
+        assert!(out.status.success(), "{how}: {}", text(&out));
+        let status = wait_exit(&mut child);
+        let log = fs::read_to_string(log.path()).unwrap();
+        assert!(status.success(), "{how}: {status}: {log}");
+        assert!(log.contains("was unmounted"), "{how}: {log}");
+    }
+}
+
+#[test]
+fn debug_traces_9p_messages() {
+    let s = Setup::new();
+    let _g = Guard(s.mnt());
+    let (mut child, log) = mount_foreground(&s, &["-d"]);
+    let _ = fs::read_dir(s.mnt()).unwrap().count();
+    signal(&child, libc::SIGINT);
+    assert!(wait_exit(&mut child).success());
+    let log = fs::read_to_string(log.path()).unwrap();
+    // Tversion goes out before the tracing driver starts; its outcome is
+    // logged.
+    assert!(log.contains("negotiated 9P2000.L, msize"), "{log}");
+    for msg in ["\"Tattach\"", "\"Twalk\"", "\"Treaddir\"", "\"Tclunk\""] {
+        assert!(log.contains(msg), "{msg} not traced:\n{log}");
+    }
+}
+
+#[test]
+fn small_msize_is_logged_with_a_warning() {
+    let s = Setup::new();
+    let _g = Guard(s.mnt());
+    let mnt = s.mnt();
+    let out = ninep_mount(&[
+        &s.addr(),
+        mnt.to_str().unwrap(),
+        "-o",
+        &s.aname(),
+        "-o",
+        "msize=4096",
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("negotiated 9P2000.L, msize 4096"), "{err}");
+    assert!(err.contains("msize 4096 is 8 KiB or less"), "{err}");
+    use_mount(&s);
+}
+
+#[test]
+fn read_only_option_reaches_the_mount() {
+    let s = Setup::new();
+    let _g = Guard(s.mnt());
+    let m = s.mnt();
+    let out = ninep_mount(&[
+        &s.addr(),
+        m.to_str().unwrap(),
+        "-o",
+        &s.aname(),
+        "-o",
+        "rw,ro",
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(mount_line(&m)
+        .unwrap()
+        .split(' ')
+        .nth(5)
+        .unwrap()
+        .starts_with("ro"));
+    assert_eq!(
+        fs::read_to_string(m.join("hello.txt")).unwrap(),
+        "hello from diod\n"
+    );
+    let err = fs::write(m.join("nope.txt"), "x").unwrap_err();
+    assert_eq!(err.raw_os_error(), Some(libc::EROFS), "{err}");
+}
+
+#[test]
+fn fstab_line_mounts_through_mount_fuse3() {
+    let s = Setup::new();
+    let _g = Guard(s.mnt());
+    // mount(8) clears PATH, so mount.fuse3's shell finds `ninep-mount` in
+    // the default one: install this build as /usr/local/bin/ninep-mount.
+    let _installed = Installed::new();
+    let fstab = s.dir.path().join("fstab");
+    let line = format!(
+        "{} {} fuse.ninep-mount defaults,_netdev,{} 0 0\n",
+        s.addr(),
+        s.mnt().display(),
+        s.aname()
+    );
+    fs::write(&fstab, &line).unwrap();
+    let out = run(Command::new("mount").arg("-T").arg(&fstab).arg(s.mnt()));
+    assert!(out.status.success(), "{line}{}", text(&out));
+    assert!(is_mounted(&s.mnt()));
+    use_mount(&s);
+    // `mount -a` sees it mounted and leaves it alone.
+    let out = run(Command::new("mount").arg("-T").arg(&fstab).arg("-a"));
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(serving(&s.mnt()).len(), 1, "mount -a mounted it again");
+    let daemons = serving(&s.mnt());
+    let out = run(Command::new("umount").arg(s.mnt()));
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(wait_for(BOUND, || daemons.iter().all(|&p| !alive(p))));
+
+    // And `mount -t fuse.ninep-mount` with options on the command line.
+    let out = run(Command::new("mount")
+        .args(["-t", "fuse.ninep-mount", &s.addr()])
+        .arg(s.mnt())
+        .args(["-o", &s.aname()]));
+    assert!(out.status.success(), "{}", text(&out));
+    use_mount(&s);
+    let out = run(Command::new("umount").arg(s.mnt()));
+    assert!(out.status.success(), "{}", text(&out));
+}
+
+#[test]
+fn a_user_who_is_not_root_mounts_uses_and_unmounts() {
+    let (uid, gid) = test_user();
+    open_dev_fuse_to_users();
+    let s = Setup::new();
+    let _g = Guard(s.mnt());
+    // The user must reach the mount point, own it, and (access=user: the
+    // server acts as the user) own the export; the binary must be theirs
+    // to run, wherever the build put it.
+    fs::set_permissions(s.dir.path(), fs::Permissions::from_mode(0o755)).unwrap();
+    for d in [s.mnt(), s.export().to_owned()] {
+        std::os::unix::fs::chown(&d, Some(uid), Some(gid)).unwrap();
+    }
+    let bin = s.dir.path().join("ninep-mount");
+    fs::copy(BIN, &bin).unwrap();
+    fs::set_permissions(&bin, fs::Permissions::from_mode(0o755)).unwrap();
+    let mnt = s.mnt();
+    let m = mnt.to_str().unwrap();
+
+    // Not on a directory that is not theirs: said before fusermount3 says it.
+    let roots = s.dir.path().join("roots");
+    fs::create_dir(&roots).unwrap();
+    let r = roots.to_str().unwrap();
+    let out = as_user(&[bin.to_str().unwrap(), &s.addr(), r, "-o", &s.aname()]);
+    assert_eq!(out.status.code(), Some(32), "{}", text(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("is not yours to mount on"), "{err}");
+
+    let out = as_user(&[bin.to_str().unwrap(), &s.addr(), m, "-o", &s.aname()]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(is_mounted(&mnt));
+    let out = as_user(&["ls", m]);
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("hello.txt"),
+        "{}",
+        text(&out)
+    );
+    let out = as_user(&["cat", &format!("{m}/hello.txt")]);
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "hello from diod\n");
+    let out = as_user(&["sh", "-c", &format!("echo mine > {m}/mine.txt")]);
+    assert!(out.status.success(), "{}", text(&out));
+    let made = s.export().join("mine.txt");
+    assert_eq!(fs::read_to_string(&made).unwrap(), "mine\n");
+    assert_eq!(
+        fs::metadata(&made).unwrap().uid(),
+        uid,
+        "created as the user"
+    );
+
+    let daemons = serving(&mnt);
+    let out = as_user(&["fusermount3", "-u", m]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(wait_for(BOUND, || daemons.iter().all(|&p| !alive(p))));
+    assert!(!is_mounted(&mnt));
+}
+
+// ----------------------------------------------------------------- errors
+
+#[test]
+fn unreachable_server_is_named_with_the_reason() {
+    let dir = temp_dir().unwrap();
+    // A port that was free a moment ago: nothing listens there.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let addr = format!("127.0.0.1:{port}");
+    let (code, err) = failing(&[&addr, dir.path().to_str().unwrap()]);
+    assert_eq!(code, 32, "{err}");
+    assert!(
+        err.contains(&format!("server unreachable: cannot connect to {addr}")),
+        "{err}"
+    );
+    assert!(err.contains("Connection refused"), "{err}");
+    assert!(!is_mounted(dir.path()));
+}
+
+#[test]
+fn refused_dialect_is_named() {
+    let s = Setup::new();
+    let (code, err) = failing(&[
+        &s.addr(),
+        s.mnt().to_str().unwrap(),
+        "-o",
+        "version=9p2000.u",
+    ]);
+    assert_eq!(code, 32, "{err}");
+    assert!(err.contains("dialect refused"), "{err}");
+    assert!(err.contains("does not speak 9P2000.u"), "{err}");
+}
+
+#[test]
+fn refused_attach_names_the_aname() {
+    let s = Setup::new();
+    let (code, err) = failing(&[
+        &s.addr(),
+        s.mnt().to_str().unwrap(),
+        "-o",
+        "aname=/not/exported",
+    ]);
+    assert_eq!(code, 32, "{err}");
+    assert!(err.contains("attach refused"), "{err}");
+    assert!(err.contains("aname \"/not/exported\""), "{err}");
+    assert!(!is_mounted(&s.mnt()));
+}
+
+#[test]
+fn bad_mount_points_are_refused() {
+    let s = Setup::new();
+    let _g = Guard(s.mnt());
+    let missing = s.dir.path().join("missing");
+    let (code, err) = failing(&[&s.addr(), missing.to_str().unwrap(), "-o", &s.aname()]);
+    assert_eq!(code, 32, "{err}");
+    assert!(err.contains("does not exist"), "{err}");
+    let file = s.export().join("hello.txt");
+    let (code, err) = failing(&[&s.addr(), file.to_str().unwrap(), "-o", &s.aname()]);
+    assert_eq!(code, 32, "{err}");
+    assert!(err.contains("is not a directory"), "{err}");
+    // Busy: mounted already.
+    let out = ninep_mount(&[&s.addr(), s.mnt().to_str().unwrap(), "-o", &s.aname()]);
+    assert!(out.status.success(), "{}", text(&out));
+    let (code, err) = failing(&[&s.addr(), s.mnt().to_str().unwrap(), "-o", &s.aname()]);
+    assert_eq!(code, 32, "{err}");
+    assert!(
+        err.contains("is busy") && err.contains("already mounted there"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_dead_mount_is_named_as_such() {
+    let s = Setup::new();
+    let _g = Guard(s.mnt());
+    let (mut child, _log) = mount_foreground(&s, &["-f"]);
+    signal(&child, libc::SIGKILL);
+    wait_exit(&mut child);
+    let (code, err) = failing(&[&s.addr(), s.mnt().to_str().unwrap(), "-o", &s.aname()]);
+    assert_eq!(code, 32, "{err}");
+    assert!(
+        err.contains("is a FUSE mount whose process is gone"),
+        "{err}"
+    );
+    assert!(err.contains("fusermount3 -u"), "{err}");
+}
+
+#[test]
+fn usage_errors_exit_1() {
+    let dir = temp_dir().unwrap();
+    let d = dir.path().to_str().unwrap();
+    for (args, want) in [
+        (
+            vec!["127.0.0.1:1", d, "-o", "frobnicate"],
+            "unknown option \"frobnicate\"",
+        ),
+        (
+            vec!["127.0.0.1:1", d, "-o", "cache=mmap"],
+            "cache=none or cache=loose",
+        ),
+        (vec!["127.0.0.1:1"], "MOUNTPOINT"),
+        (vec!["host:notaport", d], "bad port"),
+        (vec!["127.0.0.1:1", d, "--bogus"], "--bogus"),
+    ] {
+        let (code, err) = failing(&args);
+        assert_eq!(code, 1, "{args:?}: {err}");
+        assert!(err.contains(want), "{args:?}: {err}");
+    }
+    let out = ninep_mount(&["--help"]);
+    assert!(out.status.success());
+    let help = String::from_utf8_lossy(&out.stdout);
+    for want in [
+        "HOST[:PORT] MOUNTPOINT",
+        "aname=",
+        "fuse.ninep-mount",
+        "fusermount3 -u",
+    ] {
+        assert!(help.contains(want), "{want} missing from --help");
+    }
+}
+
+#[test]
+fn a_failed_daemon_reports_once_through_the_parent() {
+    // The daemon's error reaches the terminal once, through the parent.
+    let s = Setup::new();
+    let mut child = Command::new(BIN)
+        .args([&s.addr(), s.mnt().to_str().unwrap(), "-o", "aname=/nope"])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut err = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    assert_eq!(child.wait().unwrap().code(), Some(32));
+    assert_eq!(err.matches("attach refused").count(), 1, "{err}");
+}

@@ -1,0 +1,219 @@
+//! Attributes: a 9P2000.L Rgetattr as a FUSE `FileAttr` (with the `uid=`
+//! and `gid=` overrides), and the attribute cache of `cache=loose`.
+//!
+//! The cache is an lru keyed by inode, so that the kernel's repeated
+//! getattrs and lookups inside one TTL cost no round trip. Every change we
+//! make through the mount invalidates the inodes it touches (the file, and
+//! for namespace changes the directories), so our own writes are never
+//! hidden; changes made on the server by others show after the TTL, which
+//! is what `cache=loose` promises. With `cache=none` the cache is off.
+
+use std::num::NonZeroUsize;
+use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use fuse3::raw::reply::FileAttr;
+use fuse3::{FileType, Timestamp};
+use lru::LruCache;
+use ninep_client::wire::Rgetattr;
+
+/// How many inodes' attributes the loose cache keeps.
+const CACHE_ENTRIES: usize = 8192;
+
+/// Owner and group shown instead of the server's (`uid=`, `gid=`).
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Overrides {
+    pub uid: Option<u32>,
+    pub gid: Option<u32>,
+}
+
+/// The FUSE file type of a mode.
+pub(crate) fn kind_of(mode: u32) -> FileType {
+    match mode & libc::S_IFMT {
+        libc::S_IFDIR => FileType::Directory,
+        libc::S_IFLNK => FileType::Symlink,
+        libc::S_IFIFO => FileType::NamedPipe,
+        libc::S_IFCHR => FileType::CharDevice,
+        libc::S_IFBLK => FileType::BlockDevice,
+        libc::S_IFSOCK => FileType::Socket,
+        _ => FileType::RegularFile,
+    }
+}
+
+/// The FUSE file type of a `DT_*` directory entry type.
+pub(crate) fn kind_of_dtype(ty: u8) -> FileType {
+    kind_of(u32::from(ty) << 12)
+}
+
+/// The attributes the kernel gets for inode `ino`.
+pub(crate) fn file_attr(ino: u64, a: &Rgetattr, ov: Overrides) -> FileAttr {
+    let ts = |sec: u64, nsec: u64| Timestamp::new(sec as i64, nsec.min(999_999_999) as u32);
+    FileAttr {
+        ino,
+        size: a.size,
+        blocks: a.blocks,
+        atime: ts(a.atime_sec, a.atime_nsec),
+        mtime: ts(a.mtime_sec, a.mtime_nsec),
+        ctime: ts(a.ctime_sec, a.ctime_nsec),
+        kind: kind_of(a.mode),
+        perm: (a.mode & 0o7777) as u16,
+        nlink: a.nlink.min(u32::MAX as u64) as u32,
+        uid: ov.uid.unwrap_or(a.uid),
+        gid: ov.gid.unwrap_or(a.gid),
+        rdev: rdev(a.rdev),
+        blksize: match a.blksize {
+            0 => 4096,
+            n => n.min(1 << 20) as u32,
+        },
+    }
+}
+
+/// A Linux userland `dev_t` (as the server's stat gives it) in the
+/// kernel's 32-bit encoding that FUSE carries: minor's low 8 bits, major's
+/// 12 bits, then minor's high 12 bits.
+pub(crate) fn rdev(dev: u64) -> u32 {
+    let major = ((dev >> 8) & 0xfff) | ((dev >> 32) & !0xfff);
+    let minor = (dev & 0xff) | ((dev >> 12) & !0xff);
+    ((minor & 0xff) | ((major & 0xfff) << 8) | ((minor & !0xff) << 12)) as u32
+}
+
+/// A kernel `dev_t` (as mknod gets it from FUSE) split into major, minor.
+pub(crate) fn split_rdev(rdev: u32) -> (u32, u32) {
+    let major = (rdev >> 8) & 0xfff;
+    let minor = (rdev & 0xff) | ((rdev >> 12) & 0xfff00);
+    (major, minor)
+}
+
+/// The attribute cache (see the module doc); `ttl` zero disables it.
+#[derive(Debug)]
+pub(crate) struct AttrCache {
+    ttl: Duration,
+    lru: Mutex<LruCache<u64, (Instant, Rgetattr)>>,
+}
+
+impl AttrCache {
+    /// A cache whose entries live `ttl`.
+    pub(crate) fn new(ttl: Duration) -> AttrCache {
+        AttrCache {
+            ttl,
+            lru: Mutex::new(LruCache::new(
+                NonZeroUsize::new(CACHE_ENTRIES).expect("non-zero"),
+            )),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, LruCache<u64, (Instant, Rgetattr)>> {
+        self.lru.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The attributes of `ino`, if fetched less than a TTL ago.
+    pub(crate) fn get(&self, ino: u64) -> Option<Rgetattr> {
+        if self.ttl.is_zero() {
+            return None;
+        }
+        let mut lru = self.lock();
+        match lru.get(&ino) {
+            Some((at, a)) if at.elapsed() < self.ttl => Some(a.clone()),
+            Some(_) => {
+                lru.pop(&ino);
+                None
+            }
+            None => None,
+        }
+    }
+
+    /// Remember `a` as the attributes of `ino`, fetched just now.
+    pub(crate) fn put(&self, ino: u64, a: &Rgetattr) {
+        if !self.ttl.is_zero() {
+            self.lock().put(ino, (Instant::now(), a.clone()));
+        }
+    }
+
+    /// Forget what is cached for each of `inos` (a change we made).
+    pub(crate) fn invalidate(&self, inos: &[u64]) {
+        if !self.ttl.is_zero() {
+            let mut lru = self.lock();
+            for ino in inos {
+                lru.pop(ino);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample(mode: u32, uid: u32, gid: u32) -> Rgetattr {
+        Rgetattr {
+            valid: 0x7ff,
+            qid: Default::default(),
+            mode,
+            uid,
+            gid,
+            nlink: 1,
+            rdev: 0,
+            size: 0,
+            blksize: 4096,
+            blocks: 0,
+            atime_sec: 1,
+            atime_nsec: 2,
+            mtime_sec: 3,
+            mtime_nsec: 4,
+            ctime_sec: 5,
+            ctime_nsec: 6,
+            btime_sec: 0,
+            btime_nsec: 0,
+            gen: 0,
+            data_version: 0,
+        }
+    }
+
+    #[test]
+    fn device_numbers_reencode() {
+        // makedev(8, 1) in glibc is 0x801; the kernel's encoding too.
+        assert_eq!(rdev(0x801), 0x801);
+        // makedev(259, 300): glibc puts minor's high bits at 12..
+        let glibc = (300 & 0xff) | ((259 & 0xfff) << 8) | ((300u64 & !0xff) << 12);
+        let k = rdev(glibc);
+        assert_eq!(split_rdev(k), (259, 300));
+        assert_eq!(split_rdev(0x801), (8, 1));
+    }
+
+    #[test]
+    fn modes_map_to_kinds() {
+        assert_eq!(kind_of(0o040755), FileType::Directory);
+        assert_eq!(kind_of(0o100644), FileType::RegularFile);
+        assert_eq!(kind_of(0o120777), FileType::Symlink);
+        assert_eq!(kind_of_dtype(4), FileType::Directory);
+        assert_eq!(kind_of_dtype(10), FileType::Symlink);
+        assert_eq!(kind_of_dtype(0), FileType::RegularFile);
+    }
+
+    #[test]
+    fn overrides_and_perm_bits() {
+        let a = sample(0o104755, 5, 6);
+        let f = file_attr(9, &a, Overrides::default());
+        assert_eq!((f.ino, f.perm, f.uid, f.gid), (9, 0o4755, 5, 6));
+        assert_eq!((f.mtime.sec, f.mtime.nsec), (3, 4));
+        let ov = Overrides {
+            uid: Some(1),
+            gid: Some(2),
+        };
+        let f = file_attr(9, &a, ov);
+        assert_eq!((f.uid, f.gid), (1, 2));
+    }
+
+    #[test]
+    fn the_cache_expires_and_is_off_without_a_ttl() {
+        let a = sample(0o100644, 0, 0);
+        let off = AttrCache::new(Duration::ZERO);
+        off.put(1, &a);
+        assert!(off.get(1).is_none());
+        let on = AttrCache::new(Duration::from_secs(60));
+        on.put(1, &a);
+        assert!(on.get(1).is_some());
+        on.invalidate(&[1]);
+        assert!(on.get(1).is_none());
+    }
+}

@@ -1,0 +1,295 @@
+//! The `fuse3::raw::Filesystem` of a 9P mount: the state every handler
+//! shares ([`Shared`]), the helpers they have in common (running under an
+//! interrupt token, getting a fid for an inode and a uid, building
+//! replies), and the trait impl, which only delegates: each group of
+//! operations lives in a submodule.
+//!
+//! Every handler that talks to the server runs through [`Fs::run`], which
+//! registers the FUSE request for interrupts and turns the handler's
+//! [`Fail`] into the kernel's errno.
+
+pub(crate) mod access;
+pub(crate) mod create;
+pub(crate) mod dir;
+pub(crate) mod entry;
+pub(crate) mod file;
+pub(crate) mod lock;
+pub(crate) mod plus;
+pub(crate) mod remove;
+pub(crate) mod setattr;
+mod trait_impl;
+pub(crate) mod xattr;
+
+use std::future::Future;
+use std::ops::Deref;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use fuse3::raw::reply::{ReplyAttr, ReplyEntry};
+use fuse3::raw::Request;
+use ninep_client::wire::{getattr, Qid, Rgetattr};
+use ninep_client::{Client, File};
+use tracing::debug;
+
+use crate::attr::{file_attr, AttrCache, Overrides};
+use crate::config::{Access, CacheMode, MountConfig};
+use crate::errno::Fail;
+use crate::handles::Handles;
+use crate::inode::{Found, Inodes, ROOT_INO};
+use crate::interrupt::Interrupts;
+use crate::users::user_name;
+
+/// Reads and writes in flight for one FUSE read or write.
+pub(crate) const IO_DEPTH: usize = 16;
+/// The attributes asked for in every Tgetattr.
+pub(crate) const ATTR_MASK: u64 = getattr::BASIC;
+
+/// Whether the server has an optional message: learnt from the first use.
+#[derive(Debug, Default)]
+pub(crate) struct Cap(AtomicU8);
+
+impl Cap {
+    const YES: u8 = 1;
+    const NO: u8 = 2;
+
+    /// False once the server has refused the message.
+    pub(crate) fn maybe(&self) -> bool {
+        self.0.load(Ordering::Relaxed) != Self::NO
+    }
+
+    /// Record the outcome of a use: refused as unsupported or not.
+    pub(crate) fn learn(&self, supported: bool) {
+        let v = if supported { Self::YES } else { Self::NO };
+        self.0.store(v, Ordering::Relaxed);
+    }
+}
+
+/// What the server was found to lack (diod 1.0.24: Trenameat and
+/// Tunlinkat; unpfs: Trename and Tremove).
+#[derive(Debug, Default)]
+pub(crate) struct Caps {
+    pub renameat: Cap,
+    pub unlinkat: Cap,
+}
+
+/// Whether an error says the server lacks the message.
+pub(crate) fn unsupported(e: &Fail) -> bool {
+    e.0 == libc::EOPNOTSUPP || e.0 == libc::ENOSYS
+}
+
+/// The state of one mount.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub client: Client,
+    pub cfg: MountConfig,
+    pub inodes: Inodes,
+    pub handles: Handles,
+    pub attrs: AttrCache,
+    pub intr: Interrupts,
+    pub caps: Caps,
+}
+
+/// The file system handed to fuse3 (a cheap handle on [`Shared`]).
+#[derive(Debug, Clone)]
+pub(crate) struct Fs(pub(crate) Arc<Shared>);
+
+impl Deref for Fs {
+    type Target = Shared;
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+/// The facts of an Rgetattr the inode table keys on.
+pub(crate) fn found(a: &Rgetattr) -> Found {
+    Found {
+        qid: a.qid,
+        fmt: a.mode & libc::S_IFMT,
+        nlink: a.nlink,
+    }
+}
+
+impl Shared {
+    /// The state for a mount whose attach (as `cfg.attach`) gave `root`.
+    pub(crate) fn new(client: Client, cfg: MountConfig, root: File, root_qid: Qid) -> Shared {
+        let ttl = match cfg.cache {
+            CacheMode::None => Duration::ZERO,
+            CacheMode::Loose => cfg.ttl,
+        };
+        let inodes = Inodes::new(root_qid);
+        inodes.set_fid(ROOT_INO, cfg.attach.n_uname, root);
+        Shared {
+            client,
+            inodes,
+            handles: Handles::default(),
+            attrs: AttrCache::new(ttl),
+            intr: Interrupts::default(),
+            caps: Caps::default(),
+            cfg,
+        }
+    }
+}
+
+impl Fs {
+    /// Whose fids serve `req`: the caller's own with `access=user`, the
+    /// mounter's with `access=client`.
+    pub(crate) fn who(&self, req: &Request) -> u32 {
+        match self.cfg.access {
+            Access::User => req.uid,
+            Access::Client => self.cfg.attach.n_uname,
+        }
+    }
+
+    /// Entry and attribute lifetime for the kernel.
+    pub(crate) fn ttl(&self) -> Duration {
+        match self.cfg.cache {
+            CacheMode::None => Duration::ZERO,
+            CacheMode::Loose => self.cfg.ttl,
+        }
+    }
+
+    pub(crate) fn overrides(&self) -> Overrides {
+        Overrides {
+            uid: self.cfg.uid,
+            gid: self.cfg.gid,
+        }
+    }
+
+    /// Run a handler's work with FUSE request `req` registered for
+    /// interrupts (see `interrupt.rs`), its failure as an errno.
+    pub(crate) async fn run<T>(
+        &self,
+        req: &Request,
+        work: impl Future<Output = Result<T, Fail>>,
+    ) -> fuse3::Result<T> {
+        let reg = self.intr.register(req.unique);
+        let r = reg.token().scope(work).await;
+        if let Err(Fail(errno)) = r {
+            debug!(unique = req.unique, errno, "FUSE request failed");
+        }
+        r.map_err(Into::into)
+    }
+
+    /// The fid of inode `ino` for `uid`, walked now if there is none yet:
+    /// from the nearest ancestor that has one, or from the uid's attach.
+    pub(crate) async fn fid(&self, ino: u64, uid: u32) -> Result<Arc<File>, Fail> {
+        if let Some(f) = self.inodes.fid(ino, uid) {
+            return Ok(f);
+        }
+        let stale = Fail(libc::ESTALE);
+        let plan = self.inodes.plan(ino, uid).ok_or(stale)?;
+        let base = match plan.base {
+            Some(b) => b,
+            None => self.attach(uid).await?,
+        };
+        if plan.names.is_empty() {
+            return Ok(base);
+        }
+        let file = base.walk(&plan.names).await?;
+        if file.qid().path != plan.qid.path {
+            debug!(ino, "walked to a different file: the path is stale");
+            return Err(stale);
+        }
+        self.inodes.set_fid(ino, uid, file).ok_or(stale)
+    }
+
+    /// Run `op` on the fid of `ino` for `uid`. If the server no longer
+    /// finds the file by that fid (ENOENT or ESTALE: a server that keeps
+    /// paths in fids loses them when the name they were walked by goes,
+    /// say a hard link removed or a rename made by someone else), drop it,
+    /// walk a fresh one from the inode's current name and try once more.
+    pub(crate) async fn with_fid<T, F, Fut>(&self, ino: u64, uid: u32, op: F) -> Result<T, Fail>
+    where
+        F: Fn(Arc<File>) -> Fut,
+        Fut: Future<Output = ninep_client::Result<T>>,
+    {
+        let f = self.fid(ino, uid).await?;
+        match op(f.clone()).await.map_err(Fail::from) {
+            Err(Fail(libc::ENOENT | libc::ESTALE)) if ino != ROOT_INO => {
+                debug!(ino, uid, "fid gone stale; walking again");
+                self.inodes.drop_fid(ino, uid, &f);
+                let f = self.fid(ino, uid).await?;
+                Ok(op(f).await?)
+            }
+            r => r,
+        }
+    }
+
+    /// The root fid of `uid`, attaching as that user if needed.
+    async fn attach(&self, uid: u32) -> Result<Arc<File>, Fail> {
+        if let Some(f) = self.inodes.fid(ROOT_INO, uid) {
+            return Ok(f);
+        }
+        let a = &self.cfg.attach;
+        let uname = if uid == a.n_uname {
+            a.uname.clone()
+        } else {
+            user_name(uid)
+        };
+        debug!(uid, %uname, aname = %a.aname, "attaching for a new user");
+        let root = self.client.attach(&uname, &a.aname, uid).await?;
+        self.inodes
+            .set_fid(ROOT_INO, uid, root)
+            .ok_or(Fail(libc::ESTALE))
+    }
+
+    /// The attributes of `ino` through `file` (its fid or an open one),
+    /// from the loose cache when fresh.
+    pub(crate) async fn attrs_via(&self, ino: u64, file: &File) -> Result<Rgetattr, Fail> {
+        if let Some(a) = self.attrs.get(ino) {
+            return Ok(a);
+        }
+        let a = file.getattr(ATTR_MASK).await?;
+        self.inodes.set_nlink(ino, a.nlink);
+        self.attrs.put(ino, &a);
+        Ok(a)
+    }
+
+    /// The attributes of `ino` as `uid` sees them.
+    pub(crate) async fn attrs(&self, ino: u64, uid: u32) -> Result<Rgetattr, Fail> {
+        if let Some(a) = self.attrs.get(ino) {
+            return Ok(a);
+        }
+        let a = self
+            .with_fid(ino, uid, |f| async move { f.getattr(ATTR_MASK).await })
+            .await?;
+        self.inodes.set_nlink(ino, a.nlink);
+        self.attrs.put(ino, &a);
+        Ok(a)
+    }
+
+    /// Attach `file`, just walked to `name` in `parent` for `uid`, to the
+    /// inode table (+1 lookup) and build the kernel's entry.
+    pub(crate) async fn enter(
+        &self,
+        parent: u64,
+        name: &[u8],
+        uid: u32,
+        file: File,
+    ) -> Result<ReplyEntry, Fail> {
+        let a = file.getattr(ATTR_MASK).await?;
+        let ino = self
+            .inodes
+            .lookup(parent, name, found(&a), Some((uid, file)));
+        self.attrs.put(ino, &a);
+        Ok(self.entry(ino, &a))
+    }
+
+    /// The kernel's entry for `ino` with attributes `a`.
+    pub(crate) fn entry(&self, ino: u64, a: &Rgetattr) -> ReplyEntry {
+        ReplyEntry {
+            ttl: self.ttl(),
+            attr: file_attr(ino, a, self.overrides()),
+            generation: 0,
+        }
+    }
+
+    /// The kernel's attribute reply for `ino` with attributes `a`.
+    pub(crate) fn attr_reply(&self, ino: u64, a: &Rgetattr) -> ReplyAttr {
+        ReplyAttr {
+            ttl: self.ttl(),
+            attr: file_attr(ino, a, self.overrides()),
+        }
+    }
+}

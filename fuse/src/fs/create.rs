@@ -1,0 +1,150 @@
+//! Making names: create, mkdir, mknod, symlink, link.
+//!
+//! Every new file carries the caller's gid in the 9P request. With
+//! `access=user` the server makes it as the caller (the attach was theirs);
+//! with `access=client` everything is made as the mounter, so when the
+//! caller is someone else the new file is given to the caller's uid and
+//! gid afterwards (if the server allows it; otherwise it stays the
+//! mounter's, and that is logged).
+
+use fuse3::raw::prelude::*;
+use ninep_client::wire::{setattr, Rgetattr};
+use ninep_client::{File, SetAttr};
+use tracing::debug;
+
+use super::file::open_flags;
+use super::{found, Fs, ATTR_MASK};
+use crate::config::Access;
+use crate::errno::Fail;
+
+impl Fs {
+    /// With `access=client`, give `file` (just made) to the caller when the
+    /// caller is not the mounter. Returns whether anything changed.
+    async fn give_to_caller(&self, req: &Request, file: &File) -> bool {
+        if self.cfg.access != Access::Client || req.uid == self.cfg.attach.n_uname {
+            return false;
+        }
+        let s = SetAttr {
+            valid: setattr::UID | setattr::GID,
+            uid: req.uid,
+            gid: req.gid,
+            ..SetAttr::default()
+        };
+        match file.setattr(&s).await {
+            Ok(()) => true,
+            Err(e) => {
+                debug!(uid = req.uid, "cannot give a new file to its creator: {e}");
+                false
+            }
+        }
+    }
+
+    /// Walk to `name`, just made in `parent`, and enter it in the table.
+    async fn made(&self, req: &Request, parent: u64, name: &[u8]) -> Result<ReplyEntry, Fail> {
+        self.attrs.invalidate(&[parent]);
+        let uid = self.who(req);
+        let dir = self.fid(parent, uid).await?;
+        let file = dir.walk(&[name]).await?;
+        self.give_to_caller(req, &file).await;
+        self.enter(parent, name, uid, file).await
+    }
+
+    pub(crate) async fn do_mkdir(
+        &self,
+        req: &Request,
+        parent: u64,
+        name: &[u8],
+        mode: u32,
+    ) -> Result<ReplyEntry, Fail> {
+        let dir = self.fid(parent, self.who(req)).await?;
+        dir.mkdir(&utf8(name)?, mode & 0o7777, req.gid).await?;
+        self.made(req, parent, name).await
+    }
+
+    pub(crate) async fn do_symlink(
+        &self,
+        req: &Request,
+        parent: u64,
+        name: &[u8],
+        target: &[u8],
+    ) -> Result<ReplyEntry, Fail> {
+        let dir = self.fid(parent, self.who(req)).await?;
+        dir.symlink(&utf8(name)?, &utf8(target)?, req.gid).await?;
+        self.made(req, parent, name).await
+    }
+
+    pub(crate) async fn do_mknod(
+        &self,
+        req: &Request,
+        parent: u64,
+        name: &[u8],
+        mode: u32,
+        rdev: u32,
+    ) -> Result<ReplyEntry, Fail> {
+        let dir = self.fid(parent, self.who(req)).await?;
+        let (major, minor) = crate::attr::split_rdev(rdev);
+        dir.mknod(&utf8(name)?, mode, major, minor, req.gid).await?;
+        self.made(req, parent, name).await
+    }
+
+    pub(crate) async fn do_link(
+        &self,
+        req: &Request,
+        ino: u64,
+        new_parent: u64,
+        new_name: &[u8],
+    ) -> Result<ReplyEntry, Fail> {
+        let uid = self.who(req);
+        let dir = self.fid(new_parent, uid).await?;
+        let target = self.fid(ino, uid).await?;
+        dir.link(&target, &utf8(new_name)?).await?;
+        self.attrs.invalidate(&[ino, new_parent]);
+        let a = target.getattr(ATTR_MASK).await?;
+        let linked = self.inodes.lookup(new_parent, new_name, found(&a), None);
+        self.attrs.put(linked, &a);
+        Ok(self.entry(linked, &a))
+    }
+
+    pub(crate) async fn do_create(
+        &self,
+        req: &Request,
+        parent: u64,
+        name: &[u8],
+        mode: u32,
+        flags: u32,
+    ) -> Result<ReplyCreated, Fail> {
+        let dir = self.fid(parent, self.who(req)).await?;
+        let mut file = dir.walk::<&[u8]>(&[]).await?;
+        // O_CREAT too, as v9fs sends it: unpfs passes the flags to open(2)
+        // as they are (diod adds O_CREAT itself).
+        let flags = open_flags(flags) | libc::O_CREAT as u32 | (flags & libc::O_EXCL as u32);
+        let qid = file
+            .lcreate(&utf8(name)?, flags, mode & 0o7777, req.gid)
+            .await?;
+        self.attrs.invalidate(&[parent]);
+        self.give_to_caller(req, &file).await;
+        let a: Rgetattr = file.getattr(ATTR_MASK).await?;
+        let ino = self.inodes.lookup(parent, name, found(&a), None);
+        self.attrs.put(ino, &a);
+        let direct = self.direct_io(qid, &a);
+        let open = self.open_reply(file, direct);
+        let entry = self.entry(ino, &a);
+        Ok(ReplyCreated {
+            ttl: entry.ttl,
+            attr: entry.attr,
+            generation: 0,
+            fh: open.fh,
+            flags: open.flags,
+        })
+    }
+}
+
+/// A name or link target for the client's `&str` API; 9P2000.L names are
+/// bytes, but our client takes text, so a name that is not UTF-8 cannot be
+/// made through this mount.
+pub(crate) fn utf8(b: &[u8]) -> Result<String, Fail> {
+    match std::str::from_utf8(b) {
+        Ok(s) => Ok(s.to_owned()),
+        Err(_) => Err(Fail(libc::EINVAL)),
+    }
+}

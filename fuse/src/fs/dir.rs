@@ -1,0 +1,231 @@
+//! Directories: opendir, readdir, releasedir, fsyncdir, and the listing
+//! both readdir and readdirplus serve from.
+//!
+//! The listing is read whole (repeated Treaddir) at the first readdir from
+//! offset 0 and kept in the handle, so a directory of 10,000 entries costs
+//! a few large Treaddirs however small the kernel's buffers are, and the
+//! offsets the kernel hands back (an index into the listing, plus one)
+//! stay valid while others change the directory. A readdir from offset 0
+//! again (rewinddir) reads it afresh.
+//!
+//! Names are checked on the way in (see `names.rs`): bad ones are dropped
+//! and logged. The server's own `.` and `..` are replaced by ours: `.` is
+//! the directory, `..` its parent in the inode table.
+//!
+//! readdir (without plus) gives each entry the inode number the table has
+//! for its `qid.path`, or, for a file the kernel has not looked up, a
+//! number from `qid.path` with the top bit set (the kernel only passes it
+//! on as `d_ino`; a later lookup gets the real inode).
+
+use std::sync::Arc;
+
+use fuse3::raw::prelude::*;
+use futures::stream::{self, BoxStream, StreamExt};
+use ninep_client::wire::{Dirent, Qid};
+use tracing::warn;
+
+use super::Fs;
+use crate::attr::kind_of_dtype;
+use crate::errno::Fail;
+use crate::handles::{DirEntry, Handle, OpenDir};
+use crate::names::reject_reason;
+
+/// `O_DIRECTORY` as 9P2000.L carries it.
+const O_DIRECTORY: u32 = libc::O_DIRECTORY as u32;
+/// `DT_DIR`.
+const DT_DIR: u8 = 4;
+/// Top bit of readdir inode numbers for files the kernel has not looked up.
+const UNSEEN: u64 = 1 << 63;
+
+impl Fs {
+    pub(crate) async fn do_opendir(&self, req: &Request, ino: u64) -> Result<ReplyOpen, Fail> {
+        let uid = self.who(req);
+        let file = self
+            .with_fid(ino, uid, |base| async move {
+                let mut file = base.walk::<&[u8]>(&[]).await?;
+                file.lopen(libc::O_RDONLY as u32 | O_DIRECTORY).await?;
+                Ok(file)
+            })
+            .await?;
+        let dir = OpenDir {
+            file,
+            ino,
+            uid,
+            listing: Default::default(),
+            prefetch: Default::default(),
+        };
+        let fh = self.handles.insert(Handle::Dir(Arc::new(dir)));
+        Ok(ReplyOpen { fh, flags: 0 })
+    }
+
+    pub(crate) fn open_dir(&self, fh: u64) -> Result<Arc<OpenDir>, Fail> {
+        self.handles.dir(fh).ok_or(Fail(libc::EBADF))
+    }
+
+    /// The listing of `dir`, read afresh at offset 0 or when not read yet.
+    pub(crate) async fn listing(
+        &self,
+        dir: &OpenDir,
+        offset: u64,
+    ) -> Result<Arc<Vec<DirEntry>>, Fail> {
+        let mut cached = dir.listing.lock().await;
+        match &*cached {
+            Some(l) if offset != 0 => Ok(l.clone()),
+            _ => {
+                let l = Arc::new(self.read_listing(dir).await?);
+                *cached = Some(l.clone());
+                Ok(l)
+            }
+        }
+    }
+
+    async fn read_listing(&self, dir: &OpenDir) -> Result<Vec<DirEntry>, Fail> {
+        let raw = dir.file.readdir_all().await?;
+        let own = self.inodes.qid(dir.ino).unwrap_or_else(|| dir.file.qid());
+        let parent = self.inodes.parent(dir.ino).unwrap_or(dir.ino);
+        let parent_qid = self.inodes.qid(parent).unwrap_or(own);
+        Ok(listing_of(dir.ino, raw, own, parent_qid))
+    }
+
+    /// The inode number readdir shows for `e` (see the module doc).
+    pub(crate) fn dirent_ino(&self, dir: &OpenDir, index: usize, e: &DirEntry) -> u64 {
+        match index {
+            0 => dir.ino,
+            1 => self.inodes.parent(dir.ino).unwrap_or(dir.ino),
+            _ => self
+                .inodes
+                .by_path(e.qid.path)
+                .unwrap_or(e.qid.path | UNSEEN),
+        }
+    }
+
+    pub(crate) async fn do_readdir(
+        &self,
+        _ino: u64,
+        fh: u64,
+        offset: i64,
+    ) -> Result<ReplyDirectory<BoxStream<'_, fuse3::Result<DirectoryEntry>>>, Fail> {
+        let dir = self.open_dir(fh)?;
+        let start = usize::try_from(offset).map_err(|_| Fail(libc::EINVAL))?;
+        let listing = self.listing(&dir, start as u64).await?;
+        let entries = stream::iter(start..listing.len()).map(move |i| {
+            let e = &listing[i];
+            Ok(DirectoryEntry {
+                inode: self.dirent_ino(&dir, i, e),
+                kind: kind_of_dtype(e.ty),
+                name: os_name(&e.name),
+                offset: i as i64 + 1,
+            })
+        });
+        Ok(ReplyDirectory {
+            entries: entries.boxed(),
+        })
+    }
+
+    pub(crate) async fn do_releasedir(&self, fh: u64) -> Result<(), Fail> {
+        match self.handles.remove(fh) {
+            Some(Handle::Dir(d)) => {
+                // Prefetched entries hold fids: let them go first.
+                d.prefetch.lock().unwrap_or_else(|e| e.into_inner()).take();
+                if let Ok(open) = Arc::try_unwrap(d) {
+                    open.file.clunk().await?;
+                }
+                Ok(())
+            }
+            Some(Handle::File(_)) | None => Err(Fail(libc::EBADF)),
+        }
+    }
+
+    pub(crate) async fn do_fsyncdir(&self, fh: u64, datasync: bool) -> Result<(), Fail> {
+        let d = self.open_dir(fh)?;
+        Ok(d.file.fsync(datasync).await?)
+    }
+}
+
+/// The listing the kernel sees from the server's entries `raw` of
+/// directory `ino`: our own `.` and `..` first, then every entry whose
+/// name is a valid component (the others are logged and dropped).
+pub(crate) fn listing_of(ino: u64, raw: Vec<Dirent>, own: Qid, parent: Qid) -> Vec<DirEntry> {
+    let mut out = Vec::with_capacity(raw.len());
+    out.push(dot(b".", own));
+    out.push(dot(b"..", parent));
+    for d in raw {
+        let name = d.name.as_bytes();
+        if name == b"." || name == b".." {
+            continue;
+        }
+        if let Some(why) = reject_reason(name) {
+            warn!(dir = ino, name = ?d.name.to_str_lossy(), "skipping entry from server: {why}");
+            continue;
+        }
+        out.push(DirEntry {
+            name: name.into(),
+            qid: d.qid,
+            ty: d.ty,
+        });
+    }
+    out
+}
+
+fn dot(name: &[u8], qid: Qid) -> DirEntry {
+    DirEntry {
+        name: name.into(),
+        qid,
+        ty: DT_DIR,
+    }
+}
+
+/// A name as the kernel's `OsString`.
+pub(crate) fn os_name(b: &[u8]) -> std::ffi::OsString {
+    use std::os::unix::ffi::OsStrExt;
+    std::ffi::OsStr::from_bytes(b).to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ninep_client::wire::NineStr;
+
+    fn dirent(name: &[u8], path: u64) -> Dirent {
+        Dirent {
+            qid: Qid {
+                ty: 0,
+                version: 0,
+                path,
+            },
+            offset: path,
+            ty: 8,
+            name: NineStr::new(name.to_vec()).unwrap(),
+        }
+    }
+
+    #[test]
+    fn bad_names_never_reach_the_kernel() {
+        let own = Qid {
+            ty: Qid::QTDIR,
+            version: 0,
+            path: 1,
+        };
+        let raw = vec![
+            dirent(b".", 1),
+            dirent(b"..", 0),
+            dirent(b"ok", 10),
+            dirent(b"a/b", 11),
+            dirent(b"", 12),
+            dirent(b"nul\0", 13),
+            dirent(b"..", 14),
+            dirent(b"...", 15),
+        ];
+        let names: Vec<_> = listing_of(1, raw, own, own)
+            .into_iter()
+            .map(|e| (e.name.to_vec(), e.qid.path))
+            .collect();
+        let want: Vec<(Vec<u8>, u64)> = vec![
+            (b".".to_vec(), 1),
+            (b"..".to_vec(), 1),
+            (b"ok".to_vec(), 10),
+            (b"...".to_vec(), 15),
+        ];
+        assert_eq!(names, want);
+    }
+}

@@ -1,0 +1,99 @@
+//! Names and attributes: lookup, getattr, readlink, statfs.
+//!
+//! A lookup walks one name from the parent's fid to a new fid and asks for
+//! its attributes; the inode table decides whether that is a new inode or
+//! one the kernel knows. `.` and `..` are answered from the table: `..` is
+//! never walked on the server (diod and unpfs both let `..` leave the
+//! export from its root).
+
+use fuse3::raw::prelude::*;
+use fuse3::raw::reply::ReplyStatFs;
+
+use super::trait_impl::data;
+use super::Fs;
+use crate::errno::Fail;
+use crate::handles::Handle;
+
+impl Fs {
+    pub(crate) async fn do_lookup(
+        &self,
+        req: &Request,
+        parent: u64,
+        name: &[u8],
+    ) -> Result<ReplyEntry, Fail> {
+        let uid = self.who(req);
+        let target = match name {
+            b"." => Some(parent),
+            b".." => Some(self.inodes.parent(parent).ok_or(Fail(libc::ESTALE))?),
+            _ => None,
+        };
+        if let Some(ino) = target {
+            let a = self.attrs(ino, uid).await?;
+            // The kernel counts this reply as a lookup of `ino` too.
+            if !self.inodes.bump(ino) {
+                return Err(Fail(libc::ESTALE));
+            }
+            return Ok(self.entry(ino, &a));
+        }
+        let dir = self.fid(parent, uid).await?;
+        let file = dir.walk(&[name]).await?;
+        self.enter(parent, name, uid, file).await
+    }
+
+    pub(crate) async fn do_getattr(
+        &self,
+        req: &Request,
+        ino: u64,
+        fh: Option<u64>,
+    ) -> Result<ReplyAttr, Fail> {
+        // An open handle's fid still works for a file unlinked since.
+        let a = match fh.and_then(|fh| self.open_handle(fh)) {
+            Some(h) => self.attrs_via(ino, h.file()).await?,
+            None => self.attrs(ino, self.who(req)).await?,
+        };
+        Ok(self.attr_reply(ino, &a))
+    }
+
+    /// Handle `fh`, whether file or directory.
+    pub(crate) fn open_handle(&self, fh: u64) -> Option<Handle> {
+        match self.handles.file(fh) {
+            Some(f) => Some(Handle::File(f)),
+            None => self.handles.dir(fh).map(Handle::Dir),
+        }
+    }
+
+    pub(crate) async fn do_readlink(&self, req: &Request, ino: u64) -> Result<ReplyData, Fail> {
+        let uid = self.who(req);
+        let target = self
+            .with_fid(ino, uid, |f| async move { f.readlink().await })
+            .await?;
+        Ok(data(target.as_bytes().to_vec()))
+    }
+
+    pub(crate) async fn do_statfs(&self, req: &Request, ino: u64) -> Result<ReplyStatFs, Fail> {
+        let uid = self.who(req);
+        let s = self
+            .with_fid(ino, uid, |f| async move { f.statfs().await })
+            .await?;
+        Ok(ReplyStatFs {
+            blocks: s.blocks,
+            bfree: s.bfree,
+            bavail: s.bavail,
+            files: s.files,
+            ffree: s.ffree,
+            bsize: s.bsize,
+            namelen: s.namelen,
+            frsize: s.bsize,
+        })
+    }
+}
+
+impl Handle {
+    /// The handle's opened fid.
+    pub(crate) fn file(&self) -> &ninep_client::File {
+        match self {
+            Handle::File(f) => &f.file,
+            Handle::Dir(d) => &d.file,
+        }
+    }
+}

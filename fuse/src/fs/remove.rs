@@ -1,0 +1,120 @@
+//! Removing and moving names: unlink, rmdir, rename.
+//!
+//! 9P2000.L has two ways to do each, and servers have one or the other:
+//! - unlink/rmdir: Tunlinkat (by name in the directory), or a walk to the
+//!   file and Tremove (diod 1.0.24 lacks Tunlinkat; unpfs lacks Tremove);
+//! - rename: Trenameat (by names), or Trename of a fid walked to the
+//!   source (diod 1.0.24 lacks Trenameat; unpfs lacks Trename).
+//!
+//! The by-name form is tried first; when the server answers that it does
+//! not have it (EOPNOTSUPP or ENOSYS) the mount remembers, and uses the
+//! other form from then on.
+//!
+//! Afterwards the inode table learns the change, and the moved file's fids
+//! (and those below it) are dropped: a server may hold a fid by its path
+//! (diod does), which the rename left behind, so they are walked again from
+//! the new name when next needed.
+
+use std::future::Future;
+
+use fuse3::raw::prelude::*;
+use ninep_client::File;
+
+use super::create::utf8;
+use super::{unsupported, Cap, Fs};
+use crate::errno::Fail;
+
+/// `AT_REMOVEDIR` for Tunlinkat.
+const AT_REMOVEDIR: u32 = 0x200;
+/// renameat2 flags.
+const RENAME_NOREPLACE: u32 = 1;
+
+/// Try the by-name form of an operation unless the server is known to
+/// lack it: `Ok(true)` when done, `Ok(false)` when the other form must do.
+async fn by_name(
+    cap: &Cap,
+    op: impl Future<Output = ninep_client::Result<()>>,
+) -> Result<bool, Fail> {
+    if !cap.maybe() {
+        return Ok(false);
+    }
+    match op.await.map_err(Fail::from) {
+        Ok(()) => {
+            cap.learn(true);
+            Ok(true)
+        }
+        Err(e) if unsupported(&e) => {
+            cap.learn(false);
+            Ok(false)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// The renameat2 flags we can honour: none, or RENAME_NOREPLACE, which
+/// 9P cannot make atomic, so it is checked just before (EEXIST).
+async fn check_rename_flags(to: &File, new_name: &[u8], flags: u32) -> Result<(), Fail> {
+    match flags {
+        0 => Ok(()),
+        RENAME_NOREPLACE => match to.walk(&[new_name]).await.map_err(Fail::from) {
+            Ok(_) => Err(Fail(libc::EEXIST)),
+            Err(Fail(libc::ENOENT)) => Ok(()),
+            Err(e) => Err(e),
+        },
+        _ => Err(Fail(libc::EINVAL)),
+    }
+}
+
+impl Fs {
+    pub(crate) async fn do_remove(
+        &self,
+        req: &Request,
+        parent: u64,
+        name: &[u8],
+        is_dir: bool,
+    ) -> Result<(), Fail> {
+        let dir = self.fid(parent, self.who(req)).await?;
+        let text = utf8(name)?;
+        let flags = if is_dir { AT_REMOVEDIR } else { 0 };
+        if !by_name(&self.caps.unlinkat, dir.unlinkat(&text, flags)).await? {
+            let file = dir.walk(&[name]).await?;
+            match (is_dir, file.qid().is_dir()) {
+                (true, false) => return Err(Fail(libc::ENOTDIR)),
+                (false, true) => return Err(Fail(libc::EISDIR)),
+                _ => file.remove().await?,
+            }
+        }
+        let victim = self.inodes.unlinked(parent, name);
+        self.attrs.invalidate(&[parent]);
+        if let Some(v) = victim {
+            self.attrs.invalidate(&[v]);
+        }
+        Ok(())
+    }
+
+    pub(crate) async fn do_rename(
+        &self,
+        req: &Request,
+        parent: u64,
+        name: &[u8],
+        new_parent: u64,
+        new_name: &[u8],
+        flags: u32,
+    ) -> Result<(), Fail> {
+        let uid = self.who(req);
+        let from = self.fid(parent, uid).await?;
+        let to = self.fid(new_parent, uid).await?;
+        check_rename_flags(&to, new_name, flags).await?;
+        let (old_text, new_text) = (utf8(name)?, utf8(new_name)?);
+        let renameat = from.renameat(&old_text, &to, &new_text);
+        if !by_name(&self.caps.renameat, renameat).await? {
+            let file = from.walk(&[name]).await?;
+            file.rename(&to, &new_text).await?;
+        }
+        let (moved, replaced) = self.inodes.renamed(parent, name, new_parent, new_name);
+        let touched = [Some(parent), Some(new_parent), moved, replaced];
+        self.attrs
+            .invalidate(&touched.into_iter().flatten().collect::<Vec<_>>());
+        Ok(())
+    }
+}

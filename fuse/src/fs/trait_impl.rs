@@ -1,0 +1,333 @@
+//! `impl fuse3::raw::Filesystem for Fs`: one line per operation, each
+//! running the operation's work (in the submodules) under
+//! [`Fs::run`](super::Fs::run). Operations that never reach the server
+//! (init, forget, interrupt) are answered here.
+
+use std::ffi::OsStr;
+use std::num::NonZeroU32;
+use std::os::unix::ffi::OsStrExt;
+
+use bytes::Bytes;
+use fuse3::raw::prelude::*;
+use fuse3::{Result, SetAttr};
+use futures::stream::Stream;
+
+use super::Fs;
+
+/// Largest FUSE write the kernel may send (it also bounds direct reads).
+const MAX_WRITE: u32 = 1 << 20;
+/// FUSE requests the kernel may have in the background (readahead,
+/// async direct I/O) at once.
+const MAX_BACKGROUND: u16 = 64;
+
+impl Filesystem for Fs {
+    async fn init(&self, _req: Request) -> Result<ReplyInit> {
+        let mut reply = ReplyInit::new(NonZeroU32::new(MAX_WRITE).expect("non-zero"));
+        reply.max_background = Some(MAX_BACKGROUND);
+        reply.congestion_threshold = Some(MAX_BACKGROUND * 3 / 4);
+        Ok(reply)
+    }
+
+    async fn destroy(&self, _req: Request) {
+        self.handles.clear();
+    }
+
+    async fn lookup(&self, req: Request, parent: u64, name: &OsStr) -> Result<ReplyEntry> {
+        self.run(&req, self.do_lookup(&req, parent, name.as_bytes()))
+            .await
+    }
+
+    async fn forget(&self, _req: Request, ino: u64, nlookup: u64) {
+        self.inodes.forget(ino, nlookup);
+    }
+
+    async fn batch_forget(&self, _req: Request, inodes: &[(u64, u64)]) {
+        for &(ino, n) in inodes {
+            self.inodes.forget(ino, n);
+        }
+    }
+
+    async fn getattr(
+        &self,
+        req: Request,
+        ino: u64,
+        fh: Option<u64>,
+        _flags: u32,
+    ) -> Result<ReplyAttr> {
+        self.run(&req, self.do_getattr(&req, ino, fh)).await
+    }
+
+    async fn setattr(
+        &self,
+        req: Request,
+        ino: u64,
+        fh: Option<u64>,
+        set: SetAttr,
+    ) -> Result<ReplyAttr> {
+        self.run(&req, self.do_setattr(&req, ino, fh, set)).await
+    }
+
+    async fn readlink(&self, req: Request, ino: u64) -> Result<ReplyData> {
+        self.run(&req, self.do_readlink(&req, ino)).await
+    }
+
+    async fn symlink(
+        &self,
+        req: Request,
+        parent: u64,
+        name: &OsStr,
+        link: &OsStr,
+    ) -> Result<ReplyEntry> {
+        let work = self.do_symlink(&req, parent, name.as_bytes(), link.as_bytes());
+        self.run(&req, work).await
+    }
+
+    async fn mknod(
+        &self,
+        req: Request,
+        parent: u64,
+        name: &OsStr,
+        mode: u32,
+        rdev: u32,
+    ) -> Result<ReplyEntry> {
+        let work = self.do_mknod(&req, parent, name.as_bytes(), mode, rdev);
+        self.run(&req, work).await
+    }
+
+    async fn mkdir(
+        &self,
+        req: Request,
+        parent: u64,
+        name: &OsStr,
+        mode: u32,
+        _umask: u32,
+    ) -> Result<ReplyEntry> {
+        let work = self.do_mkdir(&req, parent, name.as_bytes(), mode);
+        self.run(&req, work).await
+    }
+
+    async fn unlink(&self, req: Request, parent: u64, name: &OsStr) -> Result<()> {
+        self.run(&req, self.do_remove(&req, parent, name.as_bytes(), false))
+            .await
+    }
+
+    async fn rmdir(&self, req: Request, parent: u64, name: &OsStr) -> Result<()> {
+        self.run(&req, self.do_remove(&req, parent, name.as_bytes(), true))
+            .await
+    }
+
+    async fn rename(
+        &self,
+        req: Request,
+        parent: u64,
+        name: &OsStr,
+        new_parent: u64,
+        new_name: &OsStr,
+    ) -> Result<()> {
+        let (name, new_name) = (name.as_bytes(), new_name.as_bytes());
+        let work = self.do_rename(&req, parent, name, new_parent, new_name, 0);
+        self.run(&req, work).await
+    }
+
+    async fn rename2(
+        &self,
+        req: Request,
+        parent: u64,
+        name: &OsStr,
+        new_parent: u64,
+        new_name: &OsStr,
+        flags: u32,
+    ) -> Result<()> {
+        let (name, new_name) = (name.as_bytes(), new_name.as_bytes());
+        let work = self.do_rename(&req, parent, name, new_parent, new_name, flags);
+        self.run(&req, work).await
+    }
+
+    async fn link(
+        &self,
+        req: Request,
+        ino: u64,
+        new_parent: u64,
+        new_name: &OsStr,
+    ) -> Result<ReplyEntry> {
+        let work = self.do_link(&req, ino, new_parent, new_name.as_bytes());
+        self.run(&req, work).await
+    }
+
+    async fn open(&self, req: Request, ino: u64, flags: u32) -> Result<ReplyOpen> {
+        self.run(&req, self.do_open(&req, ino, flags)).await
+    }
+
+    async fn read(
+        &self,
+        req: Request,
+        ino: u64,
+        fh: u64,
+        offset: u64,
+        size: u32,
+    ) -> Result<ReplyData> {
+        self.run(&req, self.do_read(ino, fh, offset, size)).await
+    }
+
+    async fn write(
+        &self,
+        req: Request,
+        ino: u64,
+        fh: u64,
+        offset: u64,
+        data: &[u8],
+        _write_flags: u32,
+        _flags: u32,
+    ) -> Result<ReplyWrite> {
+        self.run(&req, self.do_write(ino, fh, offset, data)).await
+    }
+
+    async fn statfs(&self, req: Request, ino: u64) -> Result<ReplyStatFs> {
+        self.run(&req, self.do_statfs(&req, ino)).await
+    }
+
+    async fn release(
+        &self,
+        req: Request,
+        _ino: u64,
+        fh: u64,
+        _flags: u32,
+        _lock_owner: u64,
+        _flush: bool,
+    ) -> Result<()> {
+        self.run(&req, self.do_release(fh)).await
+    }
+
+    async fn fsync(&self, req: Request, _ino: u64, fh: u64, datasync: bool) -> Result<()> {
+        self.run(&req, self.do_fsync(fh, datasync)).await
+    }
+
+    async fn setxattr(
+        &self,
+        req: Request,
+        ino: u64,
+        name: &OsStr,
+        value: &[u8],
+        flags: u32,
+        _position: u32,
+    ) -> Result<()> {
+        let work = self.do_setxattr(&req, ino, name.as_bytes(), value, flags);
+        self.run(&req, work).await
+    }
+
+    async fn getxattr(
+        &self,
+        req: Request,
+        ino: u64,
+        name: &OsStr,
+        size: u32,
+    ) -> Result<ReplyXAttr> {
+        let work = self.do_getxattr(&req, ino, name.as_bytes(), size);
+        self.run(&req, work).await
+    }
+
+    async fn listxattr(&self, req: Request, ino: u64, size: u32) -> Result<ReplyXAttr> {
+        self.run(&req, self.do_listxattr(&req, ino, size)).await
+    }
+
+    async fn removexattr(&self, req: Request, ino: u64, name: &OsStr) -> Result<()> {
+        let work = self.do_removexattr(&req, ino, name.as_bytes());
+        self.run(&req, work).await
+    }
+
+    async fn flush(&self, req: Request, _ino: u64, fh: u64, lock_owner: u64) -> Result<()> {
+        self.run(&req, self.do_flush(fh, lock_owner)).await
+    }
+
+    async fn opendir(&self, req: Request, ino: u64, _flags: u32) -> Result<ReplyOpen> {
+        self.run(&req, self.do_opendir(&req, ino)).await
+    }
+
+    async fn readdir<'a>(
+        &'a self,
+        req: Request,
+        parent: u64,
+        fh: u64,
+        offset: i64,
+    ) -> Result<ReplyDirectory<impl Stream<Item = Result<DirectoryEntry>> + Send + 'a>> {
+        self.run(&req, self.do_readdir(parent, fh, offset)).await
+    }
+
+    async fn readdirplus<'a>(
+        &'a self,
+        req: Request,
+        parent: u64,
+        fh: u64,
+        offset: u64,
+        _lock_owner: u64,
+    ) -> Result<ReplyDirectoryPlus<impl Stream<Item = Result<DirectoryEntryPlus>> + Send + 'a>>
+    {
+        self.run(&req, self.do_readdirplus(parent, fh, offset))
+            .await
+    }
+
+    async fn releasedir(&self, req: Request, _ino: u64, fh: u64, _flags: u32) -> Result<()> {
+        self.run(&req, self.do_releasedir(fh)).await
+    }
+
+    async fn fsyncdir(&self, req: Request, _ino: u64, fh: u64, datasync: bool) -> Result<()> {
+        self.run(&req, self.do_fsyncdir(fh, datasync)).await
+    }
+
+    async fn access(&self, req: Request, ino: u64, mask: u32) -> Result<()> {
+        self.run(&req, self.do_access(&req, ino, mask)).await
+    }
+
+    async fn create(
+        &self,
+        req: Request,
+        parent: u64,
+        name: &OsStr,
+        mode: u32,
+        flags: u32,
+    ) -> Result<ReplyCreated> {
+        let work = self.do_create(&req, parent, name.as_bytes(), mode, flags);
+        self.run(&req, work).await
+    }
+
+    async fn getlk(
+        &self,
+        req: Request,
+        _ino: u64,
+        fh: u64,
+        _lock_owner: u64,
+        start: u64,
+        end: u64,
+        r#type: u32,
+        pid: u32,
+    ) -> Result<ReplyLock> {
+        self.run(&req, self.do_getlk(fh, start, end, r#type, pid))
+            .await
+    }
+
+    async fn setlk(
+        &self,
+        req: Request,
+        _ino: u64,
+        fh: u64,
+        _lock_owner: u64,
+        start: u64,
+        end: u64,
+        r#type: u32,
+        pid: u32,
+        block: bool,
+    ) -> Result<()> {
+        let l = super::lock::spec(r#type, start, end, pid);
+        self.run(&req, self.do_setlk(req.unique, fh, l, block))
+            .await
+    }
+
+    async fn interrupt(&self, _req: Request, unique: u64) -> Result<()> {
+        self.intr.interrupt(unique).map_err(Into::into)
+    }
+}
+
+/// A reply's bytes (keeps `Bytes` in the imports of the submodules simple).
+pub(crate) fn data(b: Vec<u8>) -> ReplyData {
+    Bytes::from(b).into()
+}

@@ -1,0 +1,140 @@
+//! FUSE interrupts onto Tflush: a map from the FUSE request id (`unique`)
+//! of every request being served to the [`CancelToken`] its 9P requests
+//! run under.
+//!
+//! Each handler registers its `unique` before its first 9P request and
+//! runs its requests inside `token.scope(..)`; the guard removes the entry
+//! when the handler ends. FUSE_INTERRUPT for a registered `unique` cancels
+//! the token: every 9P request of that handler in flight gets a Tflush (one
+//! more per later interrupt, up to the flush policy), and the handler then
+//! gets the real reply if it won the race or `Flushed` -> `EINTR`.
+//!
+//! An interrupt can reach us before the handler it targets has started
+//! (fuse3 reads requests in order but runs each in its own task). For an
+//! unknown `unique` we answer `EAGAIN`, which makes the kernel queue the
+//! interrupt again; a request that has already been answered drops its
+//! queued interrupt in the kernel. Never `ENOSYS`: that switches
+//! interrupts off for the whole mount.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, MutexGuard};
+
+use ninep_client::CancelToken;
+
+/// Counters of interrupts.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct InterruptStats {
+    /// FUSE_INTERRUPT requests received.
+    pub seen: u64,
+    /// Of those, the ones whose request was being served (token cancelled).
+    pub delivered: u64,
+    /// Of those, the ones answered `EAGAIN` (request not known yet).
+    pub retried: u64,
+}
+
+/// The map (see the module doc).
+#[derive(Debug, Default)]
+pub(crate) struct Interrupts {
+    map: Mutex<HashMap<u64, CancelToken>>,
+    seen: AtomicU64,
+    delivered: AtomicU64,
+    retried: AtomicU64,
+}
+
+/// A registration; removes itself when dropped.
+pub(crate) struct Registered<'a> {
+    table: &'a Interrupts,
+    unique: u64,
+    token: CancelToken,
+}
+
+impl Registered<'_> {
+    /// The token the handler's 9P requests run under.
+    pub(crate) fn token(&self) -> &CancelToken {
+        &self.token
+    }
+}
+
+impl Drop for Registered<'_> {
+    fn drop(&mut self) {
+        self.table.lock().remove(&self.unique);
+    }
+}
+
+impl Interrupts {
+    fn lock(&self) -> MutexGuard<'_, HashMap<u64, CancelToken>> {
+        self.map.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Register request `unique` for the life of the returned guard.
+    pub(crate) fn register(&self, unique: u64) -> Registered<'_> {
+        let token = CancelToken::new();
+        self.lock().insert(unique, token.clone());
+        Registered {
+            table: self,
+            unique,
+            token,
+        }
+    }
+
+    /// FUSE_INTERRUPT for `unique`: cancel its token, or `Err(EAGAIN)` when
+    /// it is not being served (yet).
+    pub(crate) fn interrupt(&self, unique: u64) -> Result<(), i32> {
+        self.seen.fetch_add(1, Ordering::Relaxed);
+        let token = self.lock().get(&unique).cloned();
+        match token {
+            Some(t) => {
+                self.delivered.fetch_add(1, Ordering::Relaxed);
+                t.cancel();
+                Ok(())
+            }
+            None => {
+                self.retried.fetch_add(1, Ordering::Relaxed);
+                Err(libc::EAGAIN)
+            }
+        }
+    }
+
+    /// Whether request `unique` has been interrupted (for waits that are
+    /// not 9P requests, such as the pause between tries of a lock).
+    pub(crate) fn cancelled(&self, unique: u64) -> bool {
+        self.lock().get(&unique).is_some_and(|t| t.cancels() > 0)
+    }
+
+    /// Requests registered now.
+    pub(crate) fn in_service(&self) -> usize {
+        self.lock().len()
+    }
+
+    /// The counters.
+    pub(crate) fn stats(&self) -> InterruptStats {
+        InterruptStats {
+            seen: self.seen.load(Ordering::Relaxed),
+            delivered: self.delivered.load(Ordering::Relaxed),
+            retried: self.retried.load(Ordering::Relaxed),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn registered_requests_are_cancelled_and_unknown_ones_retried() {
+        let intr = Interrupts::default();
+        assert_eq!(intr.interrupt(5), Err(libc::EAGAIN));
+        {
+            let reg = intr.register(5);
+            assert_eq!(intr.in_service(), 1);
+            assert_eq!(intr.interrupt(5), Ok(()));
+            assert_eq!(intr.interrupt(5), Ok(()));
+            assert_eq!(reg.token().cancels(), 2);
+        }
+        assert_eq!(intr.in_service(), 0);
+        assert_eq!(intr.interrupt(5), Err(libc::EAGAIN));
+        let s = intr.stats();
+        assert_eq!((s.seen, s.delivered, s.retried), (4, 2, 2));
+    }
+}

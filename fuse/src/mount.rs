@@ -1,0 +1,255 @@
+//! Mounting and unmounting: [`mount`] attaches, mounts the file system and
+//! starts the FUSE session; [`Mount`] watches it, counts, and takes it down.
+//!
+//! The attach comes first, so a refused aname or user is a clear error and
+//! nothing is mounted. The session runs as a task on the caller's tokio
+//! runtime: the processes that use the mount must never be waited for on
+//! that runtime's threads (a test doing `std::fs` calls from an async test
+//! must use `spawn_blocking`), or the mount would wait for itself.
+//!
+//! Unmounting from our side is a plain umount(2) (or `fusermount3 -u`
+//! when mounted without privileges), after which the kernel ends the
+//! session; a busy mount point is then detached lazily and the session
+//! ends when its last file is closed. Unmounting from outside (`umount`,
+//! `fusermount3 -u`) ends the session the same way, which [`Mount::wait`]
+//! reports. Dropping a [`Mount`] without unmounting detaches it lazily.
+
+use std::ffi::CString;
+use std::io;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+use std::time::Duration;
+
+use fuse3::raw::{MountHandle, Session};
+use fuse3::MountOptions;
+use ninep_client::session::Stats;
+use ninep_client::{Client, Error};
+use tracing::{info, warn};
+
+use crate::config::MountConfig;
+use crate::errno::errno_of;
+use crate::fs::{Fs, Shared, ATTR_MASK};
+use crate::interrupt::InterruptStats;
+
+/// How long [`Mount::unmount`] waits for the session to end.
+const SESSION_END: Duration = Duration::from_secs(5);
+
+/// Counters of a mount, for tests and `-d` logging.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MountStats {
+    /// Fids allocated on the connection and not yet clunked.
+    pub fids_in_use: usize,
+    /// Inodes the mount knows (the root included).
+    pub inodes: usize,
+    /// Open file and directory handles.
+    pub open_handles: usize,
+    /// FUSE requests being served now.
+    pub requests_in_service: usize,
+    /// Tags held back because a flush was never confirmed.
+    pub quarantined_tags: usize,
+    /// Tflush messages sent.
+    pub flushes_sent: u64,
+    /// FUSE interrupts.
+    pub interrupts: InterruptStats,
+    /// Every counter of the 9P session.
+    pub client: Stats,
+}
+
+/// A mounted 9P tree (see the module doc).
+#[derive(Debug)]
+pub struct Mount {
+    handle: Option<MountHandle>,
+    shared: Arc<Shared>,
+    path: PathBuf,
+    unprivileged: bool,
+    ended: bool,
+}
+
+/// Attach with `cfg.attach`, then mount the tree on `mountpoint`.
+pub async fn mount(client: Client, cfg: MountConfig, mountpoint: &Path) -> io::Result<Mount> {
+    let a = &cfg.attach;
+    let refused = |e: Error| {
+        let kind = match errno_of(&e) {
+            libc::EACCES | libc::EPERM => io::ErrorKind::PermissionDenied,
+            libc::ENOENT => io::ErrorKind::NotFound,
+            _ => io::ErrorKind::Other,
+        };
+        let who = format!("aname {:?} as {:?} (uid {})", a.aname, a.uname, a.n_uname);
+        io::Error::new(kind, format!("attach to {who} refused: {e}"))
+    };
+    let root = client
+        .attach(&a.uname, &a.aname, a.n_uname)
+        .await
+        .map_err(refused)?;
+    let attr = root.getattr(ATTR_MASK).await.map_err(refused)?;
+    if attr.mode & libc::S_IFMT != libc::S_IFDIR {
+        return Err(io::Error::new(
+            io::ErrorKind::NotADirectory,
+            format!("the root of aname {:?} is not a directory", a.aname),
+        ));
+    }
+    let path = std::fs::canonicalize(mountpoint)?;
+    let options = mount_options(&cfg);
+    let unprivileged = cfg.unprivileged;
+    let shared = Arc::new(Shared::new(client, cfg, root, attr.qid));
+    let fs = Fs(shared.clone());
+    let session = Session::new(options);
+    let handle = if unprivileged {
+        session.mount_with_unprivileged(fs, &path).await?
+    } else {
+        session.mount(fs, &path).await?
+    };
+    info!(mountpoint = %path.display(), "mounted");
+    Ok(Mount {
+        handle: Some(handle),
+        shared,
+        path,
+        unprivileged,
+        ended: false,
+    })
+}
+
+/// The FUSE mount options. `allow_other` implies `default_permissions`:
+/// once other users can reach the mount, the kernel must check the mode
+/// bits, because a server cannot be trusted to: diod, running as root,
+/// bypasses permission checks for the users it switches to (it leaves them
+/// to the client, as v9fs does them in the kernel).
+fn mount_options(cfg: &MountConfig) -> MountOptions {
+    let kernel_checks = cfg.default_permissions || cfg.allow_other;
+    if kernel_checks && !cfg.default_permissions {
+        info!("allow_other: the kernel checks permissions (default_permissions)");
+    }
+    let mut o = MountOptions::default();
+    o.fs_name(cfg.fsname.clone())
+        .allow_other(cfg.allow_other)
+        .read_only(cfg.read_only)
+        .default_permissions(kernel_checks);
+    o
+}
+
+impl Mount {
+    /// The mount point (canonical).
+    pub fn mountpoint(&self) -> &Path {
+        &self.path
+    }
+
+    /// The mount's counters now.
+    pub fn stats(&self) -> MountStats {
+        let s = &self.shared;
+        let client = s.client.stats();
+        MountStats {
+            fids_in_use: client.fids_in_use,
+            inodes: s.inodes.len(),
+            open_handles: s.handles.len(),
+            requests_in_service: s.intr.in_service(),
+            quarantined_tags: client.quarantined,
+            flushes_sent: client.flushes_sent,
+            interrupts: s.intr.stats(),
+            client,
+        }
+    }
+
+    /// Resolves when the session ends: the file system was unmounted (from
+    /// outside, or by [`Mount::unmount`]) or the kernel connection failed;
+    /// or with `ConnectionAborted` when the 9P connection is lost (the
+    /// mount is still there then: unmount it).
+    pub async fn wait(&mut self) -> io::Result<()> {
+        if self.ended {
+            return Ok(());
+        }
+        let Some(handle) = self.handle.as_mut() else {
+            return Ok(());
+        };
+        let client = self.shared.client.clone();
+        let r = tokio::select! {
+            r = handle => r,
+            // Every syscall would get EIO from now on: say so, and let the
+            // caller unmount instead of serving a dead mount forever.
+            why = client.closed() => {
+                return Err(io::Error::new(
+                    io::ErrorKind::ConnectionAborted,
+                    format!("lost the connection to the server: {why}"),
+                ));
+            }
+        };
+        self.ended = true;
+        self.shared.handles.clear();
+        r
+    }
+
+    /// Unmount and wait for the session to end. A busy mount is detached
+    /// lazily: then the error is `ResourceBusy` if files stay open longer
+    /// than a few seconds.
+    pub async fn unmount(mut self) -> io::Result<()> {
+        if !self.ended {
+            let (path, unpriv) = (self.path.clone(), self.unprivileged);
+            let busy = tokio::task::spawn_blocking(move || match umount(&path, unpriv, false) {
+                Err(e) if e.raw_os_error() == Some(libc::EBUSY) => {
+                    umount(&path, unpriv, true).map(|()| true)
+                }
+                r => r.map(|()| false),
+            })
+            .await
+            .map_err(io::Error::other)??;
+            match tokio::time::timeout(SESSION_END, self.wait()).await {
+                Ok(r) => r?,
+                Err(_) if busy => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::ResourceBusy,
+                        "detached lazily: files are still open on the mount",
+                    ))
+                }
+                Err(_) => return Err(io::Error::other("the FUSE session did not end")),
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Mount {
+    fn drop(&mut self) {
+        if self.ended {
+            return;
+        }
+        if let Err(e) = umount(&self.path, self.unprivileged, true) {
+            if e.raw_os_error() != Some(libc::EINVAL) {
+                warn!(mountpoint = %self.path.display(), "lazy unmount on drop: {e}");
+            }
+        }
+        // fuse3 unmounts again from a task when its handle is dropped
+        // unfinished; outside a runtime that would panic, and the kernel
+        // ends the session on its own after the unmount.
+        if tokio::runtime::Handle::try_current().is_err() {
+            std::mem::forget(self.handle.take());
+        }
+    }
+}
+
+/// Unmount `path` now (`lazy`: detach even if busy).
+fn umount(path: &Path, unprivileged: bool, lazy: bool) -> io::Result<()> {
+    if unprivileged {
+        let mut cmd = Command::new("fusermount3");
+        cmd.arg("-u");
+        if lazy {
+            cmd.arg("-z");
+        }
+        let out = cmd.arg(path).output()?;
+        return match out.status.success() {
+            true => Ok(()),
+            false => Err(io::Error::other(format!(
+                "fusermount3 -u {}: {}",
+                path.display(),
+                String::from_utf8_lossy(&out.stderr).trim()
+            ))),
+        };
+    }
+    let c = CString::new(path.as_os_str().as_bytes())?;
+    let flags = if lazy { libc::MNT_DETACH } else { 0 };
+    // SAFETY: `c` is a valid NUL-terminated path for the whole call.
+    match unsafe { libc::umount2(c.as_ptr(), flags) } {
+        0 => Ok(()),
+        _ => Err(io::Error::last_os_error()),
+    }
+}

@@ -1,0 +1,534 @@
+//! A real FUSE mount of diod's export, used with system calls and tools:
+//! lookups, reads, writes, directories, renames, links, attributes,
+//! xattrs, statfs, in both cache modes, with fids back to the baseline
+//! once the kernel forgets everything.
+
+mod mount_support;
+
+use std::fs;
+use std::io::{ErrorKind, Seek, SeekFrom, Write};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use mount_support::{arg, blocking, sh, Mounted};
+use ninep_fuse::CacheMode;
+
+/// Bytes that depend on their offset, so that a shifted read shows.
+fn pattern(len: usize, seed: u8) -> Vec<u8> {
+    (0..len)
+        .map(|i| ((i * 31 + seed as usize) % 251) as u8)
+        .collect()
+}
+
+fn errno(e: std::io::Error) -> i32 {
+    e.raw_os_error().unwrap_or(-1)
+}
+
+/// One test per cache mode.
+macro_rules! both_modes {
+    ($body:ident: $none:ident, $loose:ident) => {
+        #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+        async fn $none() {
+            $body(CacheMode::None).await;
+        }
+        #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+        async fn $loose() {
+            $body(CacheMode::Loose).await;
+        }
+    };
+}
+
+async fn reads_what_the_server_has(cache: CacheMode) {
+    let m = Mounted::diod(cache).await;
+    let (local, mnt) = (m.export.clone(), m.dir.clone());
+    blocking(move || {
+        fs::write(local.join("small"), b"hello 9p\n").unwrap();
+        fs::create_dir(local.join("sub")).unwrap();
+        fs::write(local.join("sub/big"), pattern(8 << 20, 7)).unwrap();
+        assert_eq!(fs::read(mnt.join("small")).unwrap(), b"hello 9p\n");
+        let big = fs::read(mnt.join("sub/big")).unwrap();
+        assert!(big == pattern(8 << 20, 7), "8 MiB read back differs");
+        let meta = fs::metadata(mnt.join("sub/big")).unwrap();
+        assert_eq!(meta.len(), 8 << 20);
+        assert!(meta.is_file());
+        let mut names: Vec<_> = fs::read_dir(&mnt)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        names.sort();
+        assert_eq!(names, ["small", "sub"]);
+        let e = fs::metadata(mnt.join("missing")).unwrap_err();
+        assert_eq!(errno(e), libc::ENOENT);
+        let up = fs::metadata(mnt.join("sub/..")).unwrap();
+        assert_eq!(up.ino(), fs::metadata(&mnt).unwrap().ino());
+    })
+    .await;
+    m.unmount().await;
+}
+both_modes!(reads_what_the_server_has: reads_uncached, reads_loose);
+
+async fn writes_reach_the_server(cache: CacheMode) {
+    let m = Mounted::diod(cache).await;
+    let (local, mnt) = (m.export.clone(), m.dir.clone());
+    blocking(move || {
+        fs::write(mnt.join("w"), b"abc").unwrap();
+        assert_eq!(fs::read(local.join("w")).unwrap(), b"abc");
+        assert_eq!(fs::read(mnt.join("w")).unwrap(), b"abc");
+
+        // 8 MiB, checked with sha256sum on both sides.
+        fs::write(mnt.join("big"), pattern(8 << 20, 3)).unwrap();
+        let sums = sh(&format!(
+            "sha256sum < {} && sha256sum < {}",
+            arg(&mnt.join("big")),
+            arg(&local.join("big"))
+        ));
+        let sums = String::from_utf8(sums.stdout).unwrap();
+        let lines: Vec<_> = sums.lines().collect();
+        assert_eq!(lines[0], lines[1]);
+        assert!(fs::read(mnt.join("big")).unwrap() == pattern(8 << 20, 3));
+
+        // Overwrite in the middle, append, truncate.
+        let mut f = fs::OpenOptions::new()
+            .write(true)
+            .open(mnt.join("w"))
+            .unwrap();
+        f.seek(SeekFrom::Start(1)).unwrap();
+        f.write_all(b"X").unwrap();
+        drop(f);
+        let mut f = fs::OpenOptions::new()
+            .append(true)
+            .open(mnt.join("w"))
+            .unwrap();
+        f.write_all(b"def").unwrap();
+        drop(f);
+        assert_eq!(fs::read(local.join("w")).unwrap(), b"aXcdef");
+        let f = fs::OpenOptions::new()
+            .write(true)
+            .open(mnt.join("w"))
+            .unwrap();
+        f.set_len(2).unwrap();
+        drop(f);
+        assert_eq!(fs::read(mnt.join("w")).unwrap(), b"aX");
+        fs::write(mnt.join("w"), b"new").unwrap(); // O_TRUNC
+        assert_eq!(fs::read(local.join("w")).unwrap(), b"new");
+        // fsync and fdatasync
+        let f = fs::OpenOptions::new()
+            .write(true)
+            .open(mnt.join("w"))
+            .unwrap();
+        f.sync_all().unwrap();
+        f.sync_data().unwrap();
+        drop(f);
+        sh(&format!("sync {}", arg(&mnt.join("w"))));
+
+        // O_EXCL on an existing file.
+        let e = fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(mnt.join("w"))
+            .unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::AlreadyExists);
+        // Mode of a new file.
+        let f = fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o640)
+            .open(mnt.join("m"))
+            .unwrap();
+        drop(f);
+        let mode = fs::metadata(local.join("m")).unwrap().mode();
+        assert_eq!(mode & 0o777, 0o640 & !umask());
+    })
+    .await;
+    m.unmount().await;
+}
+both_modes!(writes_reach_the_server: writes_uncached, writes_loose);
+
+fn umask() -> u32 {
+    // SAFETY: umask has no preconditions; set back at once.
+    unsafe {
+        let old = libc::umask(0o022);
+        libc::umask(old);
+        old
+    }
+}
+
+async fn names(cache: CacheMode) {
+    let m = Mounted::diod(cache).await;
+    let (local, mnt) = (m.export.clone(), m.dir.clone());
+    blocking(move || {
+        fs::create_dir_all(mnt.join("a/b/c")).unwrap();
+        assert!(local.join("a/b/c").is_dir());
+        fs::write(mnt.join("a/b/c/f"), b"deep").unwrap();
+        // rename a directory, then use what was below it
+        fs::rename(mnt.join("a/b"), mnt.join("a/B")).unwrap();
+        assert_eq!(fs::read(mnt.join("a/B/c/f")).unwrap(), b"deep");
+        assert!(!local.join("a/b").exists());
+        fs::write(mnt.join("a/B/c/g"), b"more").unwrap();
+        assert_eq!(fs::read(local.join("a/B/c/g")).unwrap(), b"more");
+        // rename over an existing file, and across directories
+        fs::write(mnt.join("x"), b"x").unwrap();
+        fs::write(mnt.join("y"), b"y").unwrap();
+        fs::rename(mnt.join("x"), mnt.join("y")).unwrap();
+        assert_eq!(fs::read(mnt.join("y")).unwrap(), b"x");
+        assert_eq!(
+            errno(fs::metadata(mnt.join("x")).unwrap_err()),
+            libc::ENOENT
+        );
+        fs::rename(mnt.join("y"), mnt.join("a/B/y")).unwrap();
+        assert_eq!(fs::read(local.join("a/B/y")).unwrap(), b"x");
+        // unlink and rmdir, and their errors
+        let e = fs::remove_dir(mnt.join("a/B/y")).unwrap_err();
+        assert_eq!(errno(e), libc::ENOTDIR);
+        let e = fs::remove_file(mnt.join("a/B/c")).unwrap_err();
+        assert!(
+            matches!(errno(e), libc::EISDIR | libc::EPERM),
+            "unlink of a directory"
+        );
+        let e = fs::remove_dir(mnt.join("a/B/c")).unwrap_err();
+        assert_eq!(errno(e), libc::ENOTEMPTY);
+        fs::remove_file(mnt.join("a/B/y")).unwrap();
+        fs::remove_dir_all(mnt.join("a")).unwrap();
+        assert!(!local.join("a").exists());
+        // symlinks
+        std::os::unix::fs::symlink("target/of/link", mnt.join("l")).unwrap();
+        assert_eq!(
+            fs::read_link(mnt.join("l")).unwrap().to_str(),
+            Some("target/of/link")
+        );
+        assert!(fs::symlink_metadata(mnt.join("l")).unwrap().is_symlink());
+        assert_eq!(
+            fs::read_link(local.join("l")).unwrap().to_str(),
+            Some("target/of/link")
+        );
+        // mknod: a FIFO
+        sh(&format!("mkfifo -m 0640 {}", arg(&mnt.join("fifo"))));
+        let t = fs::symlink_metadata(local.join("fifo")).unwrap();
+        assert!(std::os::unix::fs::FileTypeExt::is_fifo(&t.file_type()));
+        let t = fs::symlink_metadata(mnt.join("fifo")).unwrap();
+        assert!(std::os::unix::fs::FileTypeExt::is_fifo(&t.file_type()));
+        // hard links
+        fs::write(mnt.join("h1"), b"one").unwrap();
+        fs::hard_link(mnt.join("h1"), mnt.join("h2")).unwrap();
+        let (m1, m2) = (
+            fs::metadata(mnt.join("h1")).unwrap(),
+            fs::metadata(mnt.join("h2")).unwrap(),
+        );
+        assert_eq!((m1.ino(), m1.nlink()), (m2.ino(), 2));
+        fs::write(mnt.join("h2"), b"two").unwrap();
+        assert_eq!(fs::read(mnt.join("h1")).unwrap(), b"two");
+        fs::remove_file(mnt.join("h1")).unwrap();
+        assert_eq!(fs::metadata(mnt.join("h2")).unwrap().nlink(), 1);
+        // A name that is reused for another kind of file.
+        fs::remove_file(mnt.join("h2")).unwrap();
+        fs::create_dir(mnt.join("h2")).unwrap();
+        assert!(fs::metadata(mnt.join("h2")).unwrap().is_dir());
+    })
+    .await;
+    m.unmount().await;
+}
+both_modes!(names: names_uncached, names_loose);
+
+async fn attributes(cache: CacheMode) {
+    let m = Mounted::diod(cache).await;
+    let (local, mnt) = (m.export.clone(), m.dir.clone());
+    blocking(move || {
+        fs::write(mnt.join("f"), b"0123456789").unwrap();
+        fs::set_permissions(mnt.join("f"), fs::Permissions::from_mode(0o604)).unwrap();
+        assert_eq!(
+            fs::metadata(local.join("f")).unwrap().mode() & 0o7777,
+            0o604
+        );
+        assert_eq!(fs::metadata(mnt.join("f")).unwrap().mode() & 0o7777, 0o604);
+        // access(2), answered from the mode bits: root may read and
+        // write anything, but execute only with some x bit.
+        let f = arg(&mnt.join("f")).to_owned();
+        sh(&format!("test -r {f} && test -w {f} && ! test -x {f}"));
+        sh(&format!("chmod 0614 {f} && test -x {f} && chmod 0604 {f}"));
+        sh(&format!("truncate -s 3 {}", arg(&mnt.join("f"))));
+        assert_eq!(fs::read(local.join("f")).unwrap(), b"012");
+        assert_eq!(fs::metadata(mnt.join("f")).unwrap().len(), 3);
+        sh(&format!(
+            "touch -d '2001-02-03 04:05:06.5 UTC' {}",
+            arg(&mnt.join("f"))
+        ));
+        let l = fs::metadata(local.join("f")).unwrap();
+        assert_eq!((l.mtime(), l.mtime_nsec()), (981_173_106, 500_000_000));
+        assert_eq!(l.atime(), 981_173_106);
+        assert_eq!(fs::metadata(mnt.join("f")).unwrap().mtime(), 981_173_106);
+        // touch without a date: UTIME_NOW, the server's clock
+        sh(&format!("touch {}", arg(&mnt.join("f"))));
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_secs() as i64;
+        let l = fs::metadata(local.join("f")).unwrap();
+        assert!(
+            (l.mtime() - now).abs() < 10,
+            "mtime {} now {now}",
+            l.mtime()
+        );
+        // chown (we are root, so is the server)
+        std::os::unix::fs::chown(mnt.join("f"), Some(1234), Some(5678)).unwrap();
+        let l = fs::metadata(local.join("f")).unwrap();
+        assert_eq!((l.uid(), l.gid()), (1234, 5678));
+        let s = fs::metadata(mnt.join("f")).unwrap();
+        assert_eq!((s.uid(), s.gid()), (1234, 5678));
+    })
+    .await;
+    m.unmount().await;
+}
+both_modes!(attributes: attributes_uncached, attributes_loose);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn xattrs() {
+    let m = Mounted::diod(CacheMode::None).await;
+    let (local, mnt) = (m.export.clone(), m.dir.clone());
+    blocking(move || {
+        let f = mnt.join("x");
+        fs::write(&f, b"").unwrap();
+        sh(&format!("setfattr -n user.colour -v blue {}", arg(&f)));
+        let out = sh(&format!(
+            "getfattr --only-values -n user.colour {}",
+            arg(&f)
+        ));
+        assert_eq!(out.stdout, b"blue");
+        let out = sh(&format!(
+            "getfattr --only-values -n user.colour {}",
+            arg(&local.join("x"))
+        ));
+        assert_eq!(out.stdout, b"blue");
+        let out = sh(&format!("getfattr -d --absolute-names {}", arg(&f)));
+        let text = String::from_utf8(out.stdout).unwrap();
+        assert!(text.contains("user.colour=\"blue\""), "{text}");
+        sh(&format!("setfattr -x user.colour {}", arg(&f)));
+        let gone = std::process::Command::new("getfattr")
+            .args(["-n", "user.colour"])
+            .arg(&f)
+            .output()
+            .unwrap();
+        assert!(!gone.status.success());
+        assert!(String::from_utf8_lossy(&gone.stderr).contains("No such attribute"));
+        // The size query and a too small buffer, by hand.
+        let c = std::ffi::CString::new(arg(&f)).unwrap();
+        sh(&format!("setfattr -n user.long -v 0123456789 {}", arg(&f)));
+        let long = c"user.long";
+        let mut buf = [0u8; 4];
+        // SAFETY: valid C strings and a buffer of the length given.
+        let (size, small) = unsafe {
+            (
+                libc::getxattr(c.as_ptr(), long.as_ptr(), std::ptr::null_mut(), 0),
+                libc::getxattr(
+                    c.as_ptr(),
+                    long.as_ptr(),
+                    buf.as_mut_ptr().cast(),
+                    buf.len(),
+                ),
+            )
+        };
+        assert_eq!(size, 10);
+        assert_eq!(small, -1);
+        assert_eq!(
+            std::io::Error::last_os_error().raw_os_error(),
+            Some(libc::ERANGE)
+        );
+    })
+    .await;
+    m.unmount().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn statfs_shows_the_servers_numbers() {
+    let m = Mounted::diod(CacheMode::None).await;
+    let (local, mnt) = (m.export.clone(), m.dir.clone());
+    blocking(move || {
+        let fmt = "stat -f -c '%S %b %c' ";
+        let ours = sh(&format!("{fmt}{}", arg(&mnt))).stdout;
+        let theirs = sh(&format!("{fmt}{}", arg(&local))).stdout;
+        assert_eq!(
+            String::from_utf8(ours).unwrap(),
+            String::from_utf8(theirs).unwrap()
+        );
+        let df = sh(&format!("df -k {} | tail -1", arg(&mnt))).stdout;
+        assert!(String::from_utf8(df).unwrap().starts_with("ninep-test"));
+    })
+    .await;
+    m.unmount().await;
+}
+
+/// With `cache=none` every path component is looked up again on every
+/// use (entry TTL 0), so `ls -l` of 10,000 entries costs some 15 round
+/// trips per entry (lstat, and ls's two xattr probes); it runs only with
+/// `cache=loose`, where readdirplus fills the kernel's cache.
+async fn big_directory(cache: CacheMode) {
+    let m = Mounted::diod(cache).await;
+    let (local, mnt) = (m.export.clone(), m.dir.clone());
+    blocking(move || {
+        fs::create_dir(local.join("big")).unwrap();
+        for i in 0..10_000 {
+            fs::write(local.join(format!("big/entry-{i:05}")), b"").unwrap();
+        }
+        let mut names: Vec<_> = fs::read_dir(mnt.join("big"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        names.sort();
+        let want: Vec<_> = (0..10_000).map(|i| format!("entry-{i:05}")).collect();
+        assert_eq!(names, want);
+        let out = sh(&format!("find {} -type f | wc -l", arg(&mnt.join("big"))));
+        assert_eq!(String::from_utf8(out.stdout).unwrap().trim(), "10000");
+        let ls = match cache {
+            CacheMode::None => "ls -a",
+            CacheMode::Loose => "ls -la",
+        };
+        let out = sh(&format!("{ls} {} | grep -c entry-", arg(&mnt.join("big"))));
+        assert_eq!(String::from_utf8(out.stdout).unwrap().trim(), "10000");
+    })
+    .await;
+    // Everything closed and forgotten: back to the root's attach.
+    let s = m.settle_to(1, 1).await;
+    assert_eq!(
+        (s.fids_in_use, s.inodes, s.open_handles),
+        (1, 1, 0),
+        "{s:?}"
+    );
+    m.unmount().await;
+}
+both_modes!(big_directory: big_directory_uncached, big_directory_loose);
+
+/// A small tree with every kind of entry `cp -a` must carry.
+fn make_tree(root: &std::path::Path) {
+    for d in ["d1/d2/d3", "empty", "d1/x"] {
+        fs::create_dir_all(root.join(d)).unwrap();
+    }
+    let sizes = [0, 1, 4095, 65_536 + 7, (1 << 20) + 3, 3 << 20];
+    for (i, n) in sizes.iter().enumerate() {
+        fs::write(root.join(format!("d1/f{i}")), pattern(*n, i as u8)).unwrap();
+        fs::write(root.join(format!("d1/d2/d3/g{i}")), pattern(*n / 3, 9)).unwrap();
+    }
+    fs::set_permissions(root.join("d1/f1"), fs::Permissions::from_mode(0o755)).unwrap();
+    fs::set_permissions(root.join("d1/f2"), fs::Permissions::from_mode(0o600)).unwrap();
+    fs::set_permissions(root.join("d1/x"), fs::Permissions::from_mode(0o700)).unwrap();
+    std::os::unix::fs::symlink("d1/f0", root.join("link")).unwrap();
+    std::os::unix::fs::symlink("nowhere", root.join("d1/dangling")).unwrap();
+    fs::hard_link(root.join("d1/f3"), root.join("d1/f3-again")).unwrap();
+    // Old times, so that no time is mistaken for UTIME_NOW.
+    sh(&format!(
+        "find {} -exec touch -h -d '2020-01-02 03:04:05.123456789' {{}} +",
+        arg(root)
+    ));
+}
+
+/// Type, mode, size, link target, mtime and path of everything below
+/// (mtime to the nanosecond with `ns`, else to the second, as tar keeps).
+fn listing(root: &std::path::Path, ns: bool) -> String {
+    let t = if ns { "%T@" } else { "%Ts" };
+    let out = sh(&format!(
+        "cd {} && find . -mindepth 1 -printf '%y %m %s %l {t} %P\\n' | sort",
+        arg(root)
+    ));
+    String::from_utf8(out.stdout).unwrap()
+}
+
+async fn cp_a_and_back(cache: CacheMode) {
+    let m = Mounted::diod(cache).await;
+    let src = ninep_tests::servers::temp_dir().unwrap();
+    let out = ninep_tests::servers::temp_dir().unwrap();
+    let (src, out) = (src.path().to_path_buf(), out.path().to_path_buf());
+    let (local, mnt) = (m.export.clone(), m.dir.clone());
+    blocking(move || {
+        make_tree(&src);
+        sh(&format!("cp -a {} {}", arg(&src), arg(&mnt.join("copy"))));
+        let diff = "diff -r --no-dereference";
+        sh(&format!("{diff} {} {}", arg(&src), arg(&mnt.join("copy"))));
+        sh(&format!(
+            "{diff} {} {}",
+            arg(&src),
+            arg(&local.join("copy"))
+        ));
+        let want = listing(&src, true);
+        assert_eq!(listing(&mnt.join("copy"), true), want);
+        assert_eq!(listing(&local.join("copy"), true), want);
+        let links = fs::metadata(mnt.join("copy/d1/f3-again")).unwrap().nlink();
+        assert_eq!(links, 2, "cp -a keeps hard links");
+        // And back out with tar.
+        sh(&format!(
+            "tar -C {} -cf - copy | tar -C {} -xf -",
+            arg(&mnt),
+            arg(&out)
+        ));
+        sh(&format!("{diff} {} {}", arg(&src), arg(&out.join("copy"))));
+        assert_eq!(listing(&out.join("copy"), false), listing(&src, false));
+        sh(&format!("rm -rf {}", arg(&mnt.join("copy"))));
+        assert!(!local.join("copy").exists());
+    })
+    .await;
+    let s = m.settle_to(1, 1).await;
+    assert_eq!(
+        (s.fids_in_use, s.inodes, s.open_handles),
+        (1, 1, 0),
+        "{s:?}"
+    );
+    m.unmount().await;
+}
+both_modes!(cp_a_and_back: cp_a_uncached, cp_a_loose);
+
+/// unpfs has the by-name messages diod lacks (Trenameat, Tunlinkat) and
+/// lacks the ones diod has (Trename, Tremove): the same operations work.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn renames_and_removals_on_unpfs() {
+    let m = Mounted::unpfs(CacheMode::None).await;
+    let (local, mnt) = (m.export.clone(), m.dir.clone());
+    blocking(move || {
+        fs::create_dir_all(mnt.join("d/e")).unwrap();
+        fs::write(mnt.join("d/e/f"), b"unpfs").unwrap();
+        fs::write(mnt.join("g"), b"g").unwrap();
+        fs::rename(mnt.join("d"), mnt.join("D")).unwrap();
+        assert_eq!(fs::read(mnt.join("D/e/f")).unwrap(), b"unpfs");
+        fs::rename(mnt.join("g"), mnt.join("D/e/f")).unwrap();
+        assert_eq!(fs::read(local.join("D/e/f")).unwrap(), b"g");
+        fs::remove_file(mnt.join("D/e/f")).unwrap();
+        fs::remove_dir(mnt.join("D/e")).unwrap();
+        fs::remove_dir(mnt.join("D")).unwrap();
+        assert_eq!(fs::read_dir(&local).unwrap().count(), 0);
+        assert_eq!(fs::read_dir(&mnt).unwrap().count(), 0);
+    })
+    .await;
+    let s = m.settle_to(1, 1).await;
+    assert_eq!(
+        (s.fids_in_use, s.inodes, s.open_handles),
+        (1, 1, 0),
+        "{s:?}"
+    );
+    m.unmount().await;
+}
+
+/// git exercises renames over existing files (lock files), hard links,
+/// mmap of pack and index files, fsync and many small files.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn git_works_inside_the_mount() {
+    let m = Mounted::diod(CacheMode::None).await;
+    let repo = m.dir.join("repo");
+    blocking(move || {
+        fs::create_dir(&repo).unwrap();
+        let git = format!(
+            "cd {} && git -c init.defaultBranch=main -c user.name=t -c user.email=t@t",
+            arg(&repo)
+        );
+        sh(&format!("{git} init -q"));
+        for i in 0..20 {
+            fs::write(repo.join(format!("file{i}")), pattern(1000 * i, i as u8)).unwrap();
+        }
+        sh(&format!("{git} add -A && {git} commit -qm first"));
+        fs::write(repo.join("file3"), b"changed").unwrap();
+        sh(&format!("{git} commit -qam second && {git} gc -q"));
+        let log = sh(&format!("{git} log --oneline | wc -l")).stdout;
+        assert_eq!(String::from_utf8(log).unwrap().trim(), "2");
+        let status = sh(&format!("{git} status --porcelain")).stdout;
+        assert!(status.is_empty(), "{}", String::from_utf8_lossy(&status));
+        sh(&format!("{git} fsck --no-progress"));
+    })
+    .await;
+    m.unmount().await;
+}

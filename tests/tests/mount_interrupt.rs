@@ -1,0 +1,287 @@
+//! FUSE interrupts onto Tflush, through a real mount: a process blocked in
+//! a read of a file whose 9P read never comes back gets EINTR when it
+//! takes a signal (SIGUSR1 with a handler installed without SA_RESTART),
+//! or dies of SIGINT, within the flush policy's bound, whatever the server
+//! does with the Tflush; the mount keeps working, and nothing leaks.
+//!
+//! Victims: the scripted server's `/block/N` (which answers Tflush as told)
+//! and diod serving a blockfs, whose reads block inside diod (diod holds
+//! the Rflush until the read ends).
+
+mod mount_support;
+
+use std::fs::File;
+use std::os::fd::AsRawFd;
+use std::path::Path;
+use std::process::Command;
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use mount_support::{blocking, install_usr1, quick_flush, within, Mounted, SETTLE};
+use ninep_client::Config;
+use ninep_fuse::CacheMode;
+use ninep_tests::scripted::{FlushBehaviour, HELLO};
+
+/// What an interrupted read came to.
+#[derive(Debug)]
+struct Outcome {
+    /// read(2)'s return value and errno.
+    ret: isize,
+    errno: i32,
+    /// From the signal to the return.
+    after_signal: Duration,
+}
+
+/// Read `file` on a thread of its own; once `blocked` says the read waits
+/// on the server, send that thread SIGUSR1. Call from a blocking thread.
+fn interrupted_read(file: &File, blocked: impl Fn() -> bool) -> Outcome {
+    install_usr1();
+    let fd = file.as_raw_fd();
+    let (tid_tx, tid_rx) = mpsc::channel();
+    let reader = std::thread::spawn(move || {
+        // SAFETY: pthread_self has no preconditions.
+        tid_tx.send(unsafe { libc::pthread_self() }).unwrap();
+        let mut buf = [0u8; 4096];
+        // SAFETY: `buf` is valid for its length; `fd` outlives the call
+        // (the caller holds the File until the thread is joined).
+        let ret = unsafe { libc::pread(fd, buf.as_mut_ptr().cast(), buf.len(), 0) };
+        let errno = std::io::Error::last_os_error().raw_os_error().unwrap_or(0);
+        (ret, errno, Instant::now())
+    });
+    let tid = tid_rx.recv().unwrap();
+    assert!(blocked(), "the read never reached the server");
+    let sent = Instant::now();
+    // SAFETY: the thread is alive: it has not been joined.
+    assert_eq!(unsafe { libc::pthread_kill(tid, libc::SIGUSR1) }, 0);
+    let (ret, errno, done) = reader.join().unwrap();
+    Outcome {
+        ret,
+        errno,
+        after_signal: done.saturating_duration_since(sent),
+    }
+}
+
+/// `timeout -s INT 1 cat path`: how long it took and its exit code.
+fn cat_with_sigint(path: &Path) -> (Duration, Option<i32>) {
+    let t = Instant::now();
+    let status = Command::new("timeout")
+        .args(["-s", "INT", "1", "cat"])
+        .arg(path)
+        .stdout(std::process::Stdio::null())
+        .status()
+        .unwrap();
+    (t.elapsed(), status.code())
+}
+
+/// Wait until `done` holds, up to [`SETTLE`].
+async fn eventually(mut done: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + SETTLE;
+    while !done() {
+        if Instant::now() > deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    true
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_signal_interrupts_a_blocked_read_on_the_scripted_server() {
+    let m = Mounted::scripted(FlushBehaviour::Correct, CacheMode::None, Config::default()).await;
+    let server = m.scripted_server();
+    let dir = m.dir.clone();
+    let (first, again) = blocking(move || {
+        let f = File::open(dir.join("block/0")).unwrap();
+        let wait = || server.wait_blocked_sync(1, Duration::from_secs(5));
+        let first = interrupted_read(&f, wait);
+        // The same open file again: each read is flushed on its own.
+        let again = interrupted_read(&f, wait);
+        (first, again)
+    })
+    .await;
+    for o in [&first, &again] {
+        assert_eq!((o.ret, o.errno), (-1, libc::EINTR), "{o:?}");
+        assert!(o.after_signal < Duration::from_secs(1), "{o:?}");
+    }
+    let dir = m.dir.clone();
+    let hello = blocking(move || std::fs::read(dir.join("hello")).unwrap()).await;
+    assert_eq!(hello, HELLO, "the mount still works");
+    let s = m.stats();
+    assert!(s.flushes_sent >= 2, "{s:?}");
+    assert!(s.interrupts.delivered >= 2, "{s:?}");
+    assert!(
+        eventually(|| m.stats().quarantined_tags == 0).await,
+        "{:?}",
+        m.stats()
+    );
+    let s = m.settle_to(1, 1).await;
+    assert_eq!(
+        (s.fids_in_use, s.inodes, s.open_handles),
+        (1, 1, 0),
+        "{s:?}"
+    );
+    m.unmount().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sigint_ends_cat_within_two_seconds() {
+    let m = Mounted::scripted(FlushBehaviour::Correct, CacheMode::Loose, Config::default()).await;
+    let path = m.dir.join("block/1");
+    let (took, code) = blocking(move || cat_with_sigint(&path)).await;
+    assert!(took < Duration::from_secs(2), "took {took:?}");
+    assert_eq!(code, Some(124), "timeout reports the command it signalled");
+    assert!(m.stats().flushes_sent >= 1);
+    let dir = m.dir.clone();
+    let hello = blocking(move || std::fs::read(dir.join("hello")).unwrap()).await;
+    assert_eq!(hello, HELLO);
+    m.unmount().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_server_that_never_answers_tflush_cannot_hold_the_syscall() {
+    let m = Mounted::scripted(FlushBehaviour::Never, CacheMode::None, quick_flush()).await;
+    let server = m.scripted_server();
+    let dir = m.dir.clone();
+    let o = blocking(move || {
+        let f = File::open(dir.join("block/2")).unwrap();
+        interrupted_read(&f, || server.wait_blocked_sync(1, Duration::from_secs(5)))
+    })
+    .await;
+    assert_eq!((o.ret, o.errno), (-1, libc::EINTR), "{o:?}");
+    // Two flushes, 250 ms apart, then the policy gives up.
+    assert!(o.after_signal < Duration::from_secs(2), "{o:?}");
+    let s = m.stats();
+    assert_eq!(s.client.flushes_unconfirmed, 1, "{s:?}");
+    assert!(
+        s.quarantined_tags > 0,
+        "the victim's tag stays out of use: {s:?}"
+    );
+    let dir = m.dir.clone();
+    let hello = blocking(move || std::fs::read(dir.join("hello")).unwrap()).await;
+    assert_eq!(hello, HELLO, "the mount still works");
+    m.scripted_server().release_all();
+    m.unmount().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn interrupts_reach_diod_reading_a_blocking_file() {
+    let m = Mounted::blockfs(quick_flush()).await;
+    let fs = m.blockfs_fs();
+    let dir = m.dir.clone();
+    let (o, cat) = blocking(move || {
+        let f = File::open(dir.join("block0")).unwrap();
+        let waiting = || {
+            fs.lock()
+                .unwrap()
+                .wait_for_waiting(1, Duration::from_secs(5))
+        };
+        let o = interrupted_read(&f, waiting);
+        (o, cat_with_sigint(&dir.join("block1")))
+    })
+    .await;
+    assert_eq!((o.ret, o.errno), (-1, libc::EINTR), "{o:?}");
+    assert!(o.after_signal < Duration::from_secs(1), "{o:?}");
+    assert!(cat.0 < Duration::from_secs(2), "cat took {:?}", cat.0);
+    let s = m.stats();
+    assert!(s.flushes_sent >= 2, "the Tflushes went out: {s:?}");
+    // diod answers the flushes once the reads end.
+    m.blockfs_fs().lock().unwrap().release_all();
+    assert!(
+        eventually(|| m.stats().quarantined_tags == 0).await,
+        "{:?}",
+        m.stats()
+    );
+    let dir = m.dir.clone();
+    let hello = blocking(move || std::fs::read(dir.join("hello")).unwrap()).await;
+    assert_eq!(hello, ninep_tests::blockfs::HELLO, "the mount still works");
+    let s = m.settle_to(1, 1).await;
+    assert_eq!(
+        (s.fids_in_use, s.inodes, s.open_handles),
+        (1, 1, 0),
+        "{s:?}"
+    );
+    m.unmount().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_thousand_interrupted_reads_leak_nothing() {
+    let m = Mounted::scripted(FlushBehaviour::Correct, CacheMode::None, Config::default()).await;
+    let server = m.scripted_server();
+    let dir = m.dir.clone();
+    let t = Instant::now();
+    let slowest = within(Duration::from_secs(60), async move {
+        blocking(move || {
+            let f = File::open(dir.join("block/3")).unwrap();
+            let mut slowest = Duration::ZERO;
+            for i in 0..1000 {
+                let o =
+                    interrupted_read(&f, || server.wait_blocked_sync(1, Duration::from_secs(5)));
+                assert_eq!((o.ret, o.errno), (-1, libc::EINTR), "read {i}: {o:?}");
+                slowest = slowest.max(o.after_signal);
+            }
+            slowest
+        })
+        .await
+    })
+    .await;
+    eprintln!(
+        "1000 interrupted reads in {:?}, slowest {slowest:?}: {:?}",
+        t.elapsed(),
+        m.stats().interrupts
+    );
+    assert!(slowest < Duration::from_secs(1));
+    assert!(
+        eventually(|| m.stats().quarantined_tags == 0).await,
+        "{:?}",
+        m.stats()
+    );
+    let s = m.settle_to(1, 1).await;
+    assert_eq!(
+        (s.fids_in_use, s.inodes, s.open_handles),
+        (1, 1, 0),
+        "{s:?}"
+    );
+    assert_eq!(s.requests_in_service, 0);
+    assert!(s.flushes_sent >= 1000, "{s:?}");
+    let dir = m.dir.clone();
+    let hello = blocking(move || std::fs::read(dir.join("hello")).unwrap()).await;
+    assert_eq!(hello, HELLO);
+    m.unmount().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_dead_server_fails_pending_and_new_syscalls_with_eio() {
+    let mut m = Mounted::blockfs(quick_flush()).await;
+    let (fs, dir) = (m.blockfs_fs(), m.dir.clone());
+    let pending = tokio::task::spawn_blocking(move || {
+        let t = Instant::now();
+        let r = std::fs::read(dir.join("block4"));
+        (r.map_err(|e| e.raw_os_error()), t.elapsed())
+    });
+    let waiting = blocking(move || {
+        let fs = fs.lock().unwrap();
+        fs.wait_for_waiting(1, Duration::from_secs(5))
+    })
+    .await;
+    assert!(waiting, "the read never reached blockfs");
+    let killed = Instant::now();
+    m.server().kill();
+    let (r, _) = within(Duration::from_secs(2), pending).await.unwrap();
+    assert_eq!(r.unwrap_err(), Some(libc::EIO));
+    let dir = m.dir.clone();
+    let (ls, stat) = blocking(move || {
+        let ls = Command::new("ls").arg(&dir).output().unwrap();
+        let stat = std::fs::metadata(dir.join("hello")).map_err(|e| e.raw_os_error());
+        (ls, stat)
+    })
+    .await;
+    assert!(
+        killed.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        killed.elapsed()
+    );
+    assert!(!ls.status.success(), "ls of a dead mount");
+    assert!(String::from_utf8_lossy(&ls.stderr).contains("Input/output error"));
+    assert_eq!(stat.unwrap_err(), Some(libc::EIO));
+    m.unmount().await;
+}

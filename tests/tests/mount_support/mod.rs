@@ -1,0 +1,307 @@
+//! The harness of the `mount_*` tests: a real FUSE mount of a 9P server
+//! (diod on a fresh export, or the scripted server) made in-process with
+//! `ninep_fuse::mount`, used through ordinary system calls and tools.
+//!
+//! Everything that touches the mount runs on a blocking thread
+//! ([`blocking`]), never on a runtime thread: the FUSE session is served by
+//! this test's own runtime, and a syscall waiting on a runtime thread
+//! could wait for itself. Every wait is bounded. A test that fails leaves
+//! no mount behind: dropping a [`Mounted`] that was not unmounted aborts
+//! the FUSE connection (`umount -f` aborts a FUSE connection, which fails
+//! whatever still waits on it) and detaches the mount point.
+#![allow(dead_code)]
+
+use std::ffi::CString;
+use std::future::Future;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use ninep_client::{Address, Client, Config, FlushPolicy};
+use ninep_fuse::{mount, CacheMode, Mount, MountConfig, MountStats};
+use ninep_tests::blockfs::BlockFs;
+use ninep_tests::scripted::{FlushBehaviour, ScriptedServer};
+use ninep_tests::servers::{temp_dir, Diod, Unpfs};
+use tempfile::TempDir;
+
+/// Bound on one step of a test.
+pub const STEP: Duration = Duration::from_secs(30);
+/// How long fids and inodes may take to come back after a close.
+pub const SETTLE: Duration = Duration::from_secs(5);
+
+/// Run `f` on a blocking thread, failing the test after [`STEP`].
+pub async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    within(STEP, tokio::task::spawn_blocking(f))
+        .await
+        .expect("blocking step panicked")
+}
+
+/// `fut`, or a test failure after `limit`.
+pub async fn within<T>(limit: Duration, fut: impl Future<Output = T>) -> T {
+    tokio::time::timeout(limit, fut)
+        .await
+        .unwrap_or_else(|_| panic!("step did not finish within {limit:?}"))
+}
+
+/// `bash -c script` (call from a blocking thread); panics if it fails.
+pub fn sh(script: &str) -> Output {
+    let out = Command::new("bash")
+        .args(["-c", script])
+        .output()
+        .expect("bash");
+    assert!(
+        out.status.success(),
+        "`{script}` failed: {}\nstdout: {}\nstderr: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// What a test mounts.
+pub struct Mounted {
+    mount: Option<Mount>,
+    /// The mount point.
+    pub dir: PathBuf,
+    /// The server's export, as the server sees it (compare with std::fs).
+    pub export: PathBuf,
+    _mount_point: TempDir,
+    diod: Option<Diod>,
+    unpfs: Option<Unpfs>,
+    scripted: Option<Arc<ScriptedServer>>,
+    // After the server that exports it.
+    blockfs: Option<Arc<Mutex<BlockFs>>>,
+    _export: Option<TempDir>,
+}
+
+/// A flush policy short enough that an interrupted syscall on a server
+/// that holds its Rflush (diod) still ends within a second.
+pub fn quick_flush() -> Config {
+    Config {
+        flush: FlushPolicy {
+            timeout: Duration::from_millis(250),
+            max_flushes: 2,
+        },
+        ..Config::default()
+    }
+}
+
+/// A mount configuration for tests: attach as root to `aname`.
+pub fn config(aname: &str, cache: CacheMode) -> MountConfig {
+    let mut cfg = MountConfig::default();
+    cfg.attach.aname = aname.into();
+    cfg.cache = cache;
+    cfg.fsname = "ninep-test".into();
+    cfg
+}
+
+impl Mounted {
+    /// diod on a fresh export, mounted with `cache`.
+    pub async fn diod(cache: CacheMode) -> Mounted {
+        Self::diod_with(|c| c.cache = cache).await
+    }
+
+    /// diod on a fresh export, mounted with a configuration `tweak`ed.
+    pub async fn diod_with(tweak: impl FnOnce(&mut MountConfig)) -> Mounted {
+        let export = temp_dir().expect("export dir");
+        let path = export.path().to_path_buf();
+        let diod = blocking(move || Diod::start(&[&path]))
+            .await
+            .expect("start diod");
+        let exported = diod.exports()[0].clone();
+        let mut cfg = config(exported.to_str().expect("utf-8 path"), CacheMode::None);
+        tweak(&mut cfg);
+        let mut m = Self::mount_at(diod.addr().to_string(), cfg, Config::default()).await;
+        m.export = exported;
+        m.diod = Some(diod);
+        m._export = Some(export);
+        m
+    }
+
+    /// unpfs on a fresh export (it has Trenameat and Tunlinkat, but no
+    /// Trename nor Tremove).
+    pub async fn unpfs(cache: CacheMode) -> Mounted {
+        let export = temp_dir().expect("export dir");
+        let path = export.path().to_path_buf();
+        let unpfs = blocking(move || Unpfs::start(&path))
+            .await
+            .expect("start unpfs");
+        let exported = unpfs.export().to_path_buf();
+        let cfg = config("/", cache);
+        let mut m = Self::mount_at(unpfs.addr().to_string(), cfg, Config::default()).await;
+        m.export = exported;
+        m.unpfs = Some(unpfs);
+        m._export = Some(export);
+        m
+    }
+
+    /// The scripted server with `behaviour`, mounted with `cache` and the
+    /// client configuration `client`.
+    pub async fn scripted(behaviour: FlushBehaviour, cache: CacheMode, client: Config) -> Mounted {
+        let server = ScriptedServer::start(behaviour);
+        let cfg = config("/", cache);
+        let mut m = Self::mount_at(server.addr().to_string(), cfg, client).await;
+        m.scripted = Some(Arc::new(server));
+        m
+    }
+
+    /// A blockfs exported by diod, mounted with `client`.
+    pub async fn blockfs(client: Config) -> Mounted {
+        let blockfs = blocking(BlockFs::mount_temp).await.expect("mount blockfs");
+        let path = blockfs.path().to_path_buf();
+        let diod = blocking(move || Diod::start(&[&path]))
+            .await
+            .expect("start diod");
+        let aname = diod.exports()[0].clone();
+        let cfg = config(aname.to_str().expect("utf-8"), CacheMode::None);
+        let mut m = Self::mount_at(diod.addr().to_string(), cfg, client).await;
+        m.export = aname;
+        m.diod = Some(diod);
+        m.blockfs = Some(Arc::new(Mutex::new(blockfs)));
+        m
+    }
+
+    /// The scripted server.
+    pub fn scripted_server(&self) -> Arc<ScriptedServer> {
+        self.scripted.clone().expect("a scripted mount")
+    }
+
+    /// The blockfs behind diod (behind a mutex: it is not `Sync`).
+    pub fn blockfs_fs(&self) -> Arc<Mutex<BlockFs>> {
+        self.blockfs.clone().expect("a blockfs mount")
+    }
+
+    /// Mount the server at `addr` with `cfg` on a fresh mount point.
+    pub async fn mount_at(addr: String, cfg: MountConfig, client: Config) -> Mounted {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_test_writer()
+            .try_init();
+        let addr: Address = addr.parse().expect("address");
+        let client = within(STEP, Client::connect(&addr, &client))
+            .await
+            .expect("connect");
+        let mount_point = temp_dir().expect("mount point");
+        let mount = within(STEP, mount(client, cfg, mount_point.path()))
+            .await
+            .expect("mount");
+        let dir = mount.mountpoint().to_path_buf();
+        let m = Mounted {
+            mount: Some(mount),
+            dir: dir.clone(),
+            export: PathBuf::new(),
+            _mount_point: mount_point,
+            diod: None,
+            unpfs: None,
+            scripted: None,
+            blockfs: None,
+            _export: None,
+        };
+        // The first request waits for FUSE_INIT; the root must be ours.
+        let probe = dir.clone();
+        let dev = blocking(move || {
+            std::fs::metadata(&probe).map(|m| {
+                use std::os::unix::fs::MetadataExt;
+                m.dev()
+            })
+        })
+        .await
+        .expect("stat the mount point");
+        let below = std::fs::metadata(dir.parent().unwrap()).unwrap();
+        use std::os::unix::fs::MetadataExt;
+        assert_ne!(dev, below.dev(), "not mounted");
+        m
+    }
+
+    /// A path inside the mount.
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.dir.join(rel)
+    }
+
+    /// The same path in the server's export.
+    pub fn local(&self, rel: &str) -> PathBuf {
+        self.export.join(rel)
+    }
+
+    /// The mount's counters.
+    pub fn stats(&self) -> MountStats {
+        self.mount.as_ref().expect("mounted").stats()
+    }
+
+    /// The diod serving it.
+    pub fn server(&mut self) -> &mut Diod {
+        self.diod.as_mut().expect("a diod mount")
+    }
+
+    /// Drop the kernel's caches (dentries and inodes: FUSE forgets) and
+    /// wait until the mount's fids and inodes come down to `fids` and
+    /// `inodes` or below; returns the last stats.
+    pub async fn settle_to(&self, fids: usize, inodes: usize) -> MountStats {
+        let deadline = Instant::now() + SETTLE;
+        loop {
+            blocking(|| std::fs::write("/proc/sys/vm/drop_caches", "3"))
+                .await
+                .expect("drop_caches");
+            let s = self.stats();
+            if (s.fids_in_use <= fids && s.inodes <= inodes) || Instant::now() > deadline {
+                return s;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Wait for the session to end (after an unmount from outside).
+    pub async fn wait(&mut self) -> std::io::Result<()> {
+        self.mount.as_mut().expect("mounted").wait().await
+    }
+
+    /// Unmount cleanly (the test fails if that does not work).
+    pub async fn unmount(mut self) {
+        let mount = self.mount.take().expect("mounted");
+        within(STEP, mount.unmount()).await.expect("unmount");
+    }
+}
+
+impl Drop for Mounted {
+    fn drop(&mut self) {
+        let Some(mount) = self.mount.take() else {
+            return;
+        };
+        // A failed test: fail whatever still waits on the mount, then go.
+        if let Ok(c) = CString::new(self.dir.as_os_str().as_bytes()) {
+            // SAFETY: `c` is a valid NUL-terminated path for both calls.
+            unsafe {
+                libc::umount2(c.as_ptr(), libc::MNT_FORCE);
+                libc::umount2(c.as_ptr(), libc::MNT_DETACH);
+            }
+        }
+        drop(mount);
+    }
+}
+
+/// The root of a path given as `&Path` (helper for `Command` arguments).
+pub fn arg(p: &Path) -> &str {
+    p.to_str().expect("utf-8 path")
+}
+
+extern "C" fn on_usr1(_: libc::c_int) {}
+
+/// SIGUSR1 gets a handler that does nothing, without SA_RESTART, so a
+/// syscall it interrupts fails with EINTR (the process keeps running).
+pub fn install_usr1() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        // SAFETY: a zeroed sigaction is valid; the handler is async-signal
+        // safe (it does nothing) and lives for the whole program.
+        unsafe {
+            let mut sa: libc::sigaction = std::mem::zeroed();
+            sa.sa_sigaction = on_usr1 as extern "C" fn(libc::c_int) as usize;
+            sa.sa_flags = 0;
+            libc::sigemptyset(&mut sa.sa_mask);
+            assert_eq!(libc::sigaction(libc::SIGUSR1, &sa, std::ptr::null_mut()), 0);
+        }
+    });
+}
