@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The main job on a fresh Debian machine, as root: install what is missing,
 # build ninep-mount in release mode, serve a demo folder with diod on
-# loopback, and show it through ninep-mount. Leaves diod running and says
-# how to stop it.
+# loopback, and mount it with ninep-mount. Leaves the mount and diod
+# running and says how to stop them.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -46,19 +46,28 @@ else
 fi
 
 O="aname=$DEMO/export"
-say "ninep-mount info 127.0.0.1:$PORT -o $O"
-"$BIN" info "127.0.0.1:$PORT" -o "$O"
-say "ninep-mount ls 127.0.0.1:$PORT -o $O"
-"$BIN" ls "127.0.0.1:$PORT" -o "$O"
-say "ninep-mount cat 127.0.0.1:$PORT hello.txt -o $O"
-"$BIN" cat "127.0.0.1:$PORT" hello.txt -o "$O"
+MNT="$DEMO/mnt"
+mkdir -p "$MNT"
+if mountpoint -q "$MNT"; then
+    say "already mounted on $MNT"
+else
+    say "ninep-mount 127.0.0.1:$PORT $MNT -o $O"
+    "$BIN" "127.0.0.1:$PORT" "$MNT" -o "$O"
+fi
+say "ls -l $MNT"
+ls -l "$MNT"
+say "cat $MNT/hello.txt"
+cat "$MNT/hello.txt"
+say "df -h $MNT"
+df -h "$MNT"
 
 cat <<TXT
 
 What next:
-  $BIN ls 127.0.0.1:$PORT docs -o $O
-  $BIN cat 127.0.0.1:$PORT docs/readme.txt -o $O
-  RUST_LOG=ninep_client=trace $BIN ls 127.0.0.1:$PORT -o $O   # see the 9P traffic
-Mounting with FUSE (ninep-mount HOST:PORT /mnt) is not in this version yet.
+  echo hi > $MNT/new.txt; ls -l $MNT         # it lands in $DEMO/export
+  $BIN info 127.0.0.1:$PORT -o $O             # dialect, msize, statfs
+  $BIN check 127.0.0.1:$PORT -o $O            # how diod handles Tflush
+  $BIN -d 127.0.0.1:$PORT /mnt -o $O          # a foreground mount that traces 9P
+Unmount:               umount $MNT   (or fusermount3 -u $MNT)
 Stop the demo server:  kill \$(cat $DEMO/diod.pid)
 TXT

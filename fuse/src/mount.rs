@@ -26,7 +26,7 @@ use fuse3::raw::{MountHandle, Session};
 use fuse3::MountOptions;
 use ninep_client::session::Stats;
 use ninep_client::{Client, Error};
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 use crate::config::MountConfig;
 use crate::errno::errno_of;
@@ -101,7 +101,7 @@ pub async fn mount(client: Client, cfg: MountConfig, mountpoint: &Path) -> io::R
     } else {
         session.mount(fs, &path).await?
     };
-    info!(mountpoint = %path.display(), "mounted");
+    debug!(mountpoint = %path.display(), "mounted");
     Ok(Mount {
         handle: Some(handle),
         shared,
