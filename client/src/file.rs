@@ -15,6 +15,7 @@ use crate::wire::*;
 /// Most names one Twalk may carry (walk(5)).
 pub const MAXWELEM: usize = 16;
 const ENOENT: u32 = 2;
+const EIO: u32 = 5;
 
 /// A fid on the server, clunked when dropped.
 #[derive(Debug)]
@@ -67,12 +68,30 @@ macro_rules! expect {
 
 // After `expect!`, which they use.
 mod classic;
+#[cfg(test)]
+mod tests;
 mod xattr;
 
+/// A name (or link target) for the wire. 9P2000.L names are bytes, as on
+/// Linux: they need not be UTF-8, so every method takes `impl AsRef<[u8]>`.
 pub(crate) fn name(s: impl AsRef<[u8]>) -> Result<NineStr> {
     let b = s.as_ref();
     NineStr::new(Bytes::copy_from_slice(b))
         .ok_or_else(|| Error::Invalid(format!("name of {} bytes", b.len())))
+}
+
+/// `data` as `(offset, bytes)` pieces of at most `chunk` bytes, starting at
+/// `offset`: one copy of `data`, then slices of it.
+fn owned_chunks(offset: u64, data: &[u8], chunk: usize) -> Vec<(u64, Bytes)> {
+    let chunk = chunk.max(1);
+    let data = Bytes::copy_from_slice(data);
+    (0..data.len())
+        .step_by(chunk)
+        .map(|at| {
+            let end = (at + chunk).min(data.len());
+            (offset + at as u64, data.slice(at..end))
+        })
+        .collect()
 }
 
 impl File {
@@ -195,7 +214,13 @@ impl File {
 
     /// Create and open `name` in this directory; this handle becomes the
     /// new file (9P2000.L).
-    pub async fn lcreate(&mut self, name_: &str, flags: u32, mode: u32, gid: u32) -> Result<Qid> {
+    pub async fn lcreate(
+        &mut self,
+        name_: impl AsRef<[u8]>,
+        flags: u32,
+        mode: u32,
+        gid: u32,
+    ) -> Result<Qid> {
         let msg = Tlcreate {
             fid: self.fid,
             name: name(name_)?,
@@ -277,28 +302,31 @@ impl File {
         Ok(out)
     }
 
-    /// Write all of `data` at `offset` with up to `depth` Twrites in flight.
-    /// A short write is an error: 9P servers write all or fail.
+    /// Write all of `data` at `offset` with up to `depth` Twrites in flight,
+    /// each at most [`File::io_size`] bytes. A short write is an error
+    /// (`EIO`): 9P servers write all or fail.
+    ///
+    /// `data` is copied once into owned chunks before anything is sent, so
+    /// the future borrows only `self` and stays `Send` wherever it is
+    /// awaited (a stream closure over borrowed slices would not be).
     pub async fn write_at(&self, offset: u64, data: &[u8], depth: usize) -> Result<()> {
-        let chunk = self.io_size() as usize;
-        let writes = data.chunks(chunk.max(1)).enumerate().map(|(i, c)| {
-            let off = offset + (i * chunk) as u64;
-            let c = Bytes::copy_from_slice(c);
-            async move {
-                let want = c.len() as u32;
-                match self.write(off, c).await? {
-                    n if n == want => Ok(()),
-                    n => Err(Error::Remote(RemoteError {
-                        errno: Some(5),
-                        ename: Some(format!("short write: {n} of {want} bytes at {off}")),
-                    })),
-                }
-            }
-        });
-        stream::iter(writes)
+        let chunks = owned_chunks(offset, data, self.io_size() as usize);
+        stream::iter(chunks.into_iter().map(|(off, c)| self.write_exact(off, c)))
             .buffer_unordered(depth.max(1))
             .try_collect()
             .await
+    }
+
+    /// One Twrite that must write all of `data`.
+    async fn write_exact(&self, off: u64, data: Bytes) -> Result<()> {
+        let want = data.len() as u32;
+        match self.write(off, data).await? {
+            n if n == want => Ok(()),
+            n => Err(Error::Remote(RemoteError {
+                errno: Some(EIO),
+                ename: Some(format!("short write: {n} of {want} bytes at {off}")),
+            })),
+        }
     }
 
     /// One Treaddir from `offset` (9P2000.L).
@@ -334,7 +362,7 @@ impl File {
     }
 
     /// Create directory `name` here (9P2000.L).
-    pub async fn mkdir(&self, name_: &str, mode: u32, gid: u32) -> Result<Qid> {
+    pub async fn mkdir(&self, name_: impl AsRef<[u8]>, mode: u32, gid: u32) -> Result<Qid> {
         let msg = Tmkdir {
             dfid: self.fid,
             name: name(name_)?,
@@ -345,7 +373,12 @@ impl File {
     }
 
     /// Create symlink `name` -> `target` here (9P2000.L).
-    pub async fn symlink(&self, name_: &str, target: &str, gid: u32) -> Result<Qid> {
+    pub async fn symlink(
+        &self,
+        name_: impl AsRef<[u8]>,
+        target: impl AsRef<[u8]>,
+        gid: u32,
+    ) -> Result<Qid> {
         let msg = Tsymlink {
             fid: self.fid,
             name: name(name_)?,
@@ -358,7 +391,7 @@ impl File {
     /// Create a device node, FIFO or socket here (9P2000.L).
     pub async fn mknod(
         &self,
-        name_: &str,
+        name_: impl AsRef<[u8]>,
         mode: u32,
         major: u32,
         minor: u32,
@@ -376,7 +409,7 @@ impl File {
     }
 
     /// Hard-link `target` as `name` in this directory (9P2000.L).
-    pub async fn link(&self, target: &File, name_: &str) -> Result<()> {
+    pub async fn link(&self, target: &File, name_: impl AsRef<[u8]>) -> Result<()> {
         let msg = Tlink {
             dfid: self.fid,
             fid: target.fid,
@@ -386,7 +419,7 @@ impl File {
     }
 
     /// Move this file to `name` in directory `dir` (9P2000.L Trename).
-    pub async fn rename(&self, dir: &File, name_: &str) -> Result<()> {
+    pub async fn rename(&self, dir: &File, name_: impl AsRef<[u8]>) -> Result<()> {
         let msg = Trename {
             fid: self.fid,
             dfid: dir.fid,
@@ -396,7 +429,12 @@ impl File {
     }
 
     /// Rename `old` in this directory to `new` in `newdir` (9P2000.L).
-    pub async fn renameat(&self, old: &str, newdir: &File, new: &str) -> Result<()> {
+    pub async fn renameat(
+        &self,
+        old: impl AsRef<[u8]>,
+        newdir: &File,
+        new: impl AsRef<[u8]>,
+    ) -> Result<()> {
         let msg = Trenameat {
             olddirfid: self.fid,
             oldname: name(old)?,
@@ -408,7 +446,7 @@ impl File {
 
     /// Remove `name` from this directory; `flags` = `AT_REMOVEDIR` (0x200)
     /// for a directory (9P2000.L).
-    pub async fn unlinkat(&self, name_: &str, flags: u32) -> Result<()> {
+    pub async fn unlinkat(&self, name_: impl AsRef<[u8]>, flags: u32) -> Result<()> {
         let msg = Tunlinkat {
             dirfd: self.fid,
             name: name(name_)?,

@@ -39,9 +39,8 @@
 //! - `handles`: open file and directory handles (`fh`).
 //! - `attr`: Rgetattr -> FUSE attributes; the loose-mode attribute cache.
 //! - `interrupt`: FUSE `unique` -> cancel token; EAGAIN, never ENOSYS.
-//! - `io`: pipelined writes and xattr writes whose futures are `Send`.
 //! - [`errno`]: the one map from 9P errors to errnos.
-//! - `names`: which names from the server may reach the kernel.
+//! - `names`: which names may pass between the kernel and the server.
 //! - `users`: user names for attaches, groups of a caller.
 #![deny(missing_docs)]
 
@@ -52,7 +51,6 @@ mod fs;
 mod handles;
 mod inode;
 mod interrupt;
-mod io;
 mod mount;
 mod names;
 mod users;

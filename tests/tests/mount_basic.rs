@@ -5,8 +5,10 @@
 
 mod mount_support;
 
+use std::ffi::OsStr;
 use std::fs;
 use std::io::{ErrorKind, Seek, SeekFrom, Write};
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -229,6 +231,51 @@ async fn names(cache: CacheMode) {
     m.unmount().await;
 }
 both_modes!(names: names_uncached, names_loose);
+
+/// Names are bytes, as on Linux: a file, a directory and a symlink target
+/// that are not UTF-8 go through the mount unchanged.
+async fn non_utf8_names(cache: CacheMode) {
+    let m = Mounted::diod(cache).await;
+    let (local, mnt) = (m.export.clone(), m.dir.clone());
+    blocking(move || {
+        let (cafe, moved) = (OsStr::from_bytes(b"caf\xe9"), OsStr::from_bytes(b"\xff-x"));
+        fs::write(mnt.join(cafe), b"latin-1").unwrap();
+        assert_eq!(fs::read(local.join(cafe)).unwrap(), b"latin-1");
+        let listed: Vec<_> = fs::read_dir(&mnt)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(listed, [cafe]);
+        let meta = fs::metadata(mnt.join(cafe)).unwrap();
+        assert!(meta.is_file() && meta.len() == 7);
+        fs::rename(mnt.join(cafe), mnt.join(moved)).unwrap();
+        assert!(!local.join(cafe).exists());
+        assert_eq!(fs::read(local.join(moved)).unwrap(), b"latin-1");
+        let e = fs::metadata(mnt.join(cafe)).unwrap_err();
+        assert_eq!(errno(e), libc::ENOENT);
+        fs::remove_file(mnt.join(moved)).unwrap();
+        assert!(!local.join(moved).exists());
+        // A directory, and a symlink whose target is not UTF-8.
+        let (dir, target) = (
+            OsStr::from_bytes(b"d\xe9"),
+            OsStr::from_bytes(b"to/\xe9t\xe9"),
+        );
+        fs::create_dir(mnt.join(dir)).unwrap();
+        assert!(local.join(dir).is_dir());
+        std::os::unix::fs::symlink(target, mnt.join(dir).join(cafe)).unwrap();
+        let link = mnt.join(dir).join(cafe);
+        assert_eq!(fs::read_link(&link).unwrap().as_os_str(), target);
+        assert!(fs::symlink_metadata(&link).unwrap().is_symlink());
+        let on_server = fs::read_link(local.join(dir).join(cafe)).unwrap();
+        assert_eq!(on_server.as_os_str(), target);
+        fs::remove_file(&link).unwrap();
+        fs::remove_dir(mnt.join(dir)).unwrap();
+        assert_eq!(fs::read_dir(&local).unwrap().count(), 0);
+    })
+    .await;
+    m.unmount().await;
+}
+both_modes!(non_utf8_names: non_utf8_names_uncached, non_utf8_names_loose);
 
 async fn attributes(cache: CacheMode) {
     let m = Mounted::diod(cache).await;

@@ -25,10 +25,10 @@ impl File {
     /// `extension` is sent only in 9P2000.u.
     pub async fn create(
         &mut self,
-        name_: &str,
+        name_: impl AsRef<[u8]>,
         perm: u32,
         mode: u8,
-        extension: &str,
+        extension: impl AsRef<[u8]>,
     ) -> Result<Qid> {
         let ext = self
             .client

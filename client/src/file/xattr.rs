@@ -10,7 +10,7 @@ use crate::wire::*;
 
 impl File {
     /// The value of extended attribute `name` (9P2000.L).
-    pub async fn xattr_get(&self, name_: &str) -> Result<Vec<u8>> {
+    pub async fn xattr_get(&self, name_: impl AsRef<[u8]>) -> Result<Vec<u8>> {
         let newfid = self.client.alloc_fid()?;
         let msg = Txattrwalk {
             fid: self.fid,
@@ -37,7 +37,7 @@ impl File {
     /// Set extended attribute `name` (`flags`: XATTR_CREATE 1, XATTR_REPLACE
     /// 2). The server applies it when the attribute fid is clunked, so the
     /// clunk's answer is the result.
-    pub async fn xattr_set(&self, name_: &str, value: &[u8], flags: u32) -> Result<()> {
+    pub async fn xattr_set(&self, name_: impl AsRef<[u8]>, value: &[u8], flags: u32) -> Result<()> {
         let attr = self.walk::<&str>(&[]).await?;
         let msg = Txattrcreate {
             fid: attr.fid,
@@ -55,7 +55,7 @@ impl File {
     }
 
     /// Remove extended attribute `name`: an xattrcreate of size 0 (9P2000.L).
-    pub async fn xattr_remove(&self, name_: &str) -> Result<()> {
+    pub async fn xattr_remove(&self, name_: impl AsRef<[u8]>) -> Result<()> {
         self.xattr_set(name_, &[], 0).await
     }
 }

@@ -16,6 +16,7 @@ use super::file::open_flags;
 use super::{found, Fs, ATTR_MASK};
 use crate::config::Access;
 use crate::errno::Fail;
+use crate::names::{component, no_nul};
 
 impl Fs {
     /// With `access=client`, give `file` (just made) to the caller when the
@@ -57,7 +58,7 @@ impl Fs {
         mode: u32,
     ) -> Result<ReplyEntry, Fail> {
         let dir = self.fid(parent, self.who(req)).await?;
-        dir.mkdir(&utf8(name)?, mode & 0o7777, req.gid).await?;
+        dir.mkdir(component(name)?, mode & 0o7777, req.gid).await?;
         self.made(req, parent, name).await
     }
 
@@ -69,7 +70,8 @@ impl Fs {
         target: &[u8],
     ) -> Result<ReplyEntry, Fail> {
         let dir = self.fid(parent, self.who(req)).await?;
-        dir.symlink(&utf8(name)?, &utf8(target)?, req.gid).await?;
+        dir.symlink(component(name)?, no_nul(target)?, req.gid)
+            .await?;
         self.made(req, parent, name).await
     }
 
@@ -83,7 +85,8 @@ impl Fs {
     ) -> Result<ReplyEntry, Fail> {
         let dir = self.fid(parent, self.who(req)).await?;
         let (major, minor) = crate::attr::split_rdev(rdev);
-        dir.mknod(&utf8(name)?, mode, major, minor, req.gid).await?;
+        dir.mknod(component(name)?, mode, major, minor, req.gid)
+            .await?;
         self.made(req, parent, name).await
     }
 
@@ -97,7 +100,7 @@ impl Fs {
         let uid = self.who(req);
         let dir = self.fid(new_parent, uid).await?;
         let target = self.fid(ino, uid).await?;
-        dir.link(&target, &utf8(new_name)?).await?;
+        dir.link(&target, component(new_name)?).await?;
         self.attrs.invalidate(&[ino, new_parent]);
         let a = target.getattr(ATTR_MASK).await?;
         let linked = self.inodes.lookup(new_parent, new_name, found(&a), None);
@@ -119,7 +122,7 @@ impl Fs {
         // as they are (diod adds O_CREAT itself).
         let flags = open_flags(flags) | libc::O_CREAT as u32 | (flags & libc::O_EXCL as u32);
         let qid = file
-            .lcreate(&utf8(name)?, flags, mode & 0o7777, req.gid)
+            .lcreate(component(name)?, flags, mode & 0o7777, req.gid)
             .await?;
         self.attrs.invalidate(&[parent]);
         self.give_to_caller(req, &file).await;
@@ -136,15 +139,5 @@ impl Fs {
             fh: open.fh,
             flags: open.flags,
         })
-    }
-}
-
-/// A name or link target for the client's `&str` API; 9P2000.L names are
-/// bytes, but our client takes text, so a name that is not UTF-8 cannot be
-/// made through this mount.
-pub(crate) fn utf8(b: &[u8]) -> Result<String, Fail> {
-    match std::str::from_utf8(b) {
-        Ok(s) => Ok(s.to_owned()),
-        Err(_) => Err(Fail(libc::EINVAL)),
     }
 }

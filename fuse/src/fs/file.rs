@@ -117,7 +117,7 @@ impl Fs {
     ) -> Result<ReplyWrite, Fail> {
         let h = self.open_file(fh)?;
         self.attrs.invalidate(&[ino]);
-        crate::io::write_all(&h.file, offset, bytes, IO_DEPTH).await?;
+        h.file.write_at(offset, bytes, IO_DEPTH).await?;
         Ok(ReplyWrite {
             written: bytes.len() as u32,
         })

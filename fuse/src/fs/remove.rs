@@ -20,9 +20,9 @@ use std::future::Future;
 use fuse3::raw::prelude::*;
 use ninep_client::File;
 
-use super::create::utf8;
 use super::{unsupported, Cap, Fs};
 use crate::errno::Fail;
+use crate::names::component;
 
 /// `AT_REMOVEDIR` for Tunlinkat.
 const AT_REMOVEDIR: u32 = 0x200;
@@ -73,10 +73,10 @@ impl Fs {
         name: &[u8],
         is_dir: bool,
     ) -> Result<(), Fail> {
+        let name = component(name)?;
         let dir = self.fid(parent, self.who(req)).await?;
-        let text = utf8(name)?;
         let flags = if is_dir { AT_REMOVEDIR } else { 0 };
-        if !by_name(&self.caps.unlinkat, dir.unlinkat(&text, flags)).await? {
+        if !by_name(&self.caps.unlinkat, dir.unlinkat(name, flags)).await? {
             let file = dir.walk(&[name]).await?;
             match (is_dir, file.qid().is_dir()) {
                 (true, false) => return Err(Fail(libc::ENOTDIR)),
@@ -101,15 +101,15 @@ impl Fs {
         new_name: &[u8],
         flags: u32,
     ) -> Result<(), Fail> {
+        let (name, new_name) = (component(name)?, component(new_name)?);
         let uid = self.who(req);
         let from = self.fid(parent, uid).await?;
         let to = self.fid(new_parent, uid).await?;
         check_rename_flags(&to, new_name, flags).await?;
-        let (old_text, new_text) = (utf8(name)?, utf8(new_name)?);
-        let renameat = from.renameat(&old_text, &to, &new_text);
+        let renameat = from.renameat(name, &to, new_name);
         if !by_name(&self.caps.renameat, renameat).await? {
             let file = from.walk(&[name]).await?;
-            file.rename(&to, &new_text).await?;
+            file.rename(&to, new_name).await?;
         }
         let (moved, replaced) = self.inodes.renamed(parent, name, new_parent, new_name);
         let touched = [Some(parent), Some(new_parent), moved, replaced];

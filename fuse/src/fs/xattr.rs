@@ -7,10 +7,9 @@
 
 use fuse3::raw::prelude::*;
 
-use super::create::utf8;
 use super::Fs;
 use crate::errno::Fail;
-use crate::io::xattr_set;
+use crate::names::no_nul;
 
 /// The reply to a get or list of `value` with a buffer of `size` bytes.
 pub(crate) fn sized(value: Vec<u8>, size: u32) -> Result<ReplyXAttr, Fail> {
@@ -31,7 +30,7 @@ impl Fs {
         name: &[u8],
         size: u32,
     ) -> Result<ReplyXAttr, Fail> {
-        let name = &utf8(name)?;
+        let name = no_nul(name)?;
         let value = self
             .with_fid(
                 ino,
@@ -67,10 +66,10 @@ impl Fs {
         value: &[u8],
         flags: u32,
     ) -> Result<(), Fail> {
-        let name = &utf8(name)?;
+        let name = no_nul(name)?;
         self.attrs.invalidate(&[ino]);
         self.with_fid(ino, self.who(req), |f| async move {
-            xattr_set(&f, name, value, flags).await
+            f.xattr_set(name, value, flags).await
         })
         .await
     }
@@ -81,11 +80,13 @@ impl Fs {
         ino: u64,
         name: &[u8],
     ) -> Result<(), Fail> {
-        let name = &utf8(name)?;
+        let name = no_nul(name)?;
         self.attrs.invalidate(&[ino]);
-        self.with_fid(ino, self.who(req), |f| async move {
-            xattr_set(&f, name, &[], 0).await
-        })
+        self.with_fid(
+            ino,
+            self.who(req),
+            |f| async move { f.xattr_remove(name).await },
+        )
         .await
     }
 }
