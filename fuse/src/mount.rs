@@ -159,21 +159,27 @@ impl Mount {
         if self.ended {
             return Ok(());
         }
+        let client = self.shared.client.clone();
+        tokio::select! {
+            r = self.session_end() => r,
+            // Every syscall would get EIO from now on: say so, and let the
+            // caller unmount instead of serving a dead mount forever.
+            why = client.closed() => Err(io::Error::new(
+                io::ErrorKind::ConnectionAborted,
+                format!("lost the connection to the server: {why}"),
+            )),
+        }
+    }
+
+    /// Resolves when the FUSE session ends (whatever the 9P connection does).
+    async fn session_end(&mut self) -> io::Result<()> {
+        if self.ended {
+            return Ok(());
+        }
         let Some(handle) = self.handle.as_mut() else {
             return Ok(());
         };
-        let client = self.shared.client.clone();
-        let r = tokio::select! {
-            r = handle => r,
-            // Every syscall would get EIO from now on: say so, and let the
-            // caller unmount instead of serving a dead mount forever.
-            why = client.closed() => {
-                return Err(io::Error::new(
-                    io::ErrorKind::ConnectionAborted,
-                    format!("lost the connection to the server: {why}"),
-                ));
-            }
-        };
+        let r = handle.await;
         self.ended = true;
         self.shared.handles.clear();
         r
@@ -193,7 +199,7 @@ impl Mount {
             })
             .await
             .map_err(io::Error::other)??;
-            match tokio::time::timeout(SESSION_END, self.wait()).await {
+            match tokio::time::timeout(SESSION_END, self.session_end()).await {
                 Ok(r) => r?,
                 Err(_) if busy => {
                     return Err(io::Error::new(
