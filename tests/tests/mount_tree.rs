@@ -16,7 +16,7 @@ const FILES: usize = 2000;
 /// A size for file `i`: mostly small, some medium, a few up to 8 MiB.
 fn size_of(i: usize) -> usize {
     match i % 100 {
-        0 if i % 500 == 0 => 8 << 20,
+        0 if i.is_multiple_of(500) => 8 << 20,
         0 => (1 << 20) + i,
         1..=9 => 64 * 1024 + i * 7,
         _ => (i * 37) % 4096,
@@ -37,7 +37,7 @@ fn make_tree(root: &Path) {
         fs::write(&f, contents(i)).unwrap();
         let mode = [0o644, 0o600, 0o755, 0o444][i % 4];
         fs::set_permissions(&f, fs::Permissions::from_mode(mode)).unwrap();
-        if i % 97 == 0 {
+        if i.is_multiple_of(97) {
             std::os::unix::fs::symlink(format!("f{i}"), dir.join(format!("l{i}"))).unwrap();
         }
     }
