@@ -10,7 +10,9 @@
 use std::fs;
 use std::io::Read;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
-use std::process::{Command, Stdio};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
 
 use ninep_tests::servers::temp_dir;
 
@@ -33,7 +35,7 @@ fn background_mount_is_up_when_the_command_returns() {
     let daemons = serving(&s.mnt());
     assert_eq!(daemons.len(), 1, "one daemon serves the mount");
     // umount from outside: the daemon ends by itself.
-    let out = run(Command::new("umount").arg(s.mnt()));
+    let out = while_busy(|| run(Command::new("umount").arg(s.mnt())));
     assert!(out.status.success(), "{}", text(&out));
     assert!(
         wait_for(BOUND, || !alive(daemons[0])),
@@ -81,11 +83,12 @@ fn foreground_ends_when_unmounted_from_outside() {
     let _g = Guard(s.mnt());
     for how in ["umount", "fusermount3"] {
         let (mut child, log) = mount_foreground(&s, &["-f"]);
-        let mut cmd = Command::new(how);
-        if how == "fusermount3" {
-            cmd.arg("-u");
-        }
-        let out = run(cmd.arg(s.mnt()));
+        let cmd: &[&str] = if how == "fusermount3" {
+            &[how, "-u"]
+        } else {
+            &[how]
+        };
+        let out = while_busy(|| run(Command::new(cmd[0]).args(&cmd[1..]).arg(s.mnt())));
         assert!(out.status.success(), "{how}: {}", text(&out));
         let status = wait_exit(&mut child);
         let log = fs::read_to_string(log.path()).unwrap();
@@ -183,7 +186,7 @@ fn fstab_line_mounts_through_mount_fuse3() {
     assert!(out.status.success(), "{}", text(&out));
     assert_eq!(serving(&s.mnt()).len(), 1, "mount -a mounted it again");
     let daemons = serving(&s.mnt());
-    let out = run(Command::new("umount").arg(s.mnt()));
+    let out = while_busy(|| run(Command::new("umount").arg(s.mnt())));
     assert!(out.status.success(), "{}", text(&out));
     assert!(wait_for(BOUND, || daemons.iter().all(|&p| !alive(p))));
 
@@ -194,7 +197,7 @@ fn fstab_line_mounts_through_mount_fuse3() {
         .args(["-o", &s.aname()]));
     assert!(out.status.success(), "{}", text(&out));
     use_mount(&s);
-    let out = run(Command::new("umount").arg(s.mnt()));
+    let out = while_busy(|| run(Command::new("umount").arg(s.mnt())));
     assert!(out.status.success(), "{}", text(&out));
 }
 
@@ -248,7 +251,7 @@ fn a_user_who_is_not_root_mounts_uses_and_unmounts() {
     );
 
     let daemons = serving(&mnt);
-    let out = as_user(&["fusermount3", "-u", m]);
+    let out = while_busy(|| as_user(&["fusermount3", "-u", m]));
     assert!(out.status.success(), "{}", text(&out));
     assert!(wait_for(BOUND, || daemons.iter().all(|&p| !alive(p))));
     assert!(!is_mounted(&mnt));
@@ -396,4 +399,228 @@ fn a_failed_daemon_reports_once_through_the_parent() {
         .unwrap();
     assert_eq!(child.wait().unwrap().code(), Some(32));
     assert_eq!(err.matches("attach refused").count(), 1, "{err}");
+}
+
+// ------------------------------------------------------- the server dies
+
+/// How a command ended, and how long after `since` it did.
+struct Ended {
+    out: std::process::Output,
+    after: Duration,
+}
+
+/// Wait at most `bound` (from `since`) for `child`: `None` if it is still
+/// running then (it is killed: no hung `ls` outlives the test).
+fn ended_within(mut child: Child, since: Instant, bound: Duration) -> Option<Ended> {
+    let done = wait_for(bound.saturating_sub(since.elapsed()), || {
+        child.try_wait().unwrap().is_some()
+    });
+    let after = since.elapsed();
+    if !done {
+        let _ = child.kill();
+        let _ = child.wait();
+        return None;
+    }
+    let out = child.wait_with_output().unwrap();
+    Some(Ended { out, after })
+}
+
+fn spawn_quiet(prog: &str, args: &[&Path]) -> Child {
+    Command::new(prog)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+const EIO_TEXT: &str = "Input/output error";
+const ENOTCONN_TEXT: &str = "Transport endpoint is not connected";
+
+/// Ended with an error within 2 s of the server's death: `want` names the
+/// errors it may end with.
+fn assert_failed_fast(what: &str, e: Option<Ended>, want: &[&str]) {
+    let e = e.unwrap_or_else(|| panic!("{what}: still running 2 s after the server died"));
+    let err = String::from_utf8_lossy(&e.out.stderr);
+    assert!(
+        !e.out.status.success(),
+        "{what} succeeded: {}",
+        text(&e.out)
+    );
+    assert!(
+        want.iter().any(|w| err.contains(w)),
+        "{what}: wanted one of {want:?} after {:?}: {}",
+        e.after,
+        text(&e.out)
+    );
+}
+
+/// Kill diod under a mount: syscalls waiting for it and syscalls made
+/// afterwards fail with EIO within 2 s (none hangs), and the mount process
+/// ends with status 32 naming the lost connection, leaving no mount.
+///
+/// A pending syscall is made deterministic by stopping diod (SIGSTOP)
+/// first: `ls` and `stat` of names the mount has never looked up then wait
+/// for a reply that never comes, until SIGKILL closes the connection.
+///
+/// New syscalls race with the mount process ending: while the mount is
+/// there they get EIO; once it is detached, a path names the empty
+/// directory under it (ENOENT), and a directory held open inside it (the
+/// cwd of a shell started before) answers ENOTCONN once the process is
+/// gone. None of these is stale data or a hang.
+#[test]
+fn killing_the_server_fails_syscalls_and_ends_the_mount() {
+    become_subreaper();
+    for foreground in [true, false] {
+        let how = if foreground { "-f" } else { "background" };
+        let mut s = Setup::new();
+        let _g = Guard(s.mnt());
+        let mnt = s.mnt();
+        for d in ["pending", "held"] {
+            fs::create_dir(s.export().join(d)).unwrap();
+            fs::write(s.export().join(d).join("f"), "f\n").unwrap();
+        }
+        let (mut child, log) = if foreground {
+            let (c, l) = mount_foreground(&s, &["-f"]);
+            (Some(c), Some(l))
+        } else {
+            let out = ninep_mount(&[&s.addr(), mnt.to_str().unwrap(), "-o", &s.aname()]);
+            assert!(out.status.success(), "{}", text(&out));
+            (None, None)
+        };
+        let pids = serving(&mnt);
+        assert_eq!(pids.len(), 1, "{how}: one process serves the mount");
+        let pid = pids[0];
+        // A shell whose cwd is inside the mount, for new syscalls that do
+        // not go through the mount point's path.
+        let mut held = Command::new("sh")
+            .args(["-c", "read _ && ls . && stat -c %s f"])
+            .current_dir(mnt.join("held"))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+
+        // Pending: diod stopped, the lookups wait for it.
+        // SAFETY: kill(2) of the diod this test started, by pid, not reaped.
+        assert_eq!(unsafe { libc::kill(s.diod.pid() as i32, libc::SIGSTOP) }, 0);
+        let pending_ls = spawn_quiet("ls", &[&mnt.join("pending")]);
+        let pending_stat = spawn_quiet("stat", &[&mnt.join("pending/f")]);
+        std::thread::sleep(Duration::from_millis(300));
+        assert!(
+            wait_for(BOUND, || {
+                [pending_ls.id(), pending_stat.id()]
+                    .iter()
+                    .all(|&p| waiting_in_kernel(p as i32))
+            }),
+            "{how}: ls and stat are not waiting on the stopped server"
+        );
+
+        s.diod.kill();
+        let killed = Instant::now();
+        let pending = [
+            (
+                "pending ls",
+                ended_within(pending_ls, killed, Duration::from_secs(2)),
+            ),
+            (
+                "pending stat",
+                ended_within(pending_stat, killed, Duration::from_secs(2)),
+            ),
+        ];
+        for (what, e) in pending {
+            assert_failed_fast(&format!("{how}: {what}"), e, &[EIO_TEXT]);
+        }
+        // New ones: by path, and inside the directory the shell holds.
+        let new_ls = spawn_quiet("ls", &[&mnt.join("pending")]);
+        let new_stat = spawn_quiet("stat", &[&mnt.join("hello.txt")]);
+        use std::io::Write;
+        held.stdin.take().unwrap().write_all(b"go\n").unwrap();
+        let two = Duration::from_secs(2);
+        let detached = [EIO_TEXT, "No such file or directory"];
+        assert_failed_fast(
+            &format!("{how}: new ls"),
+            ended_within(new_ls, killed, two),
+            &detached,
+        );
+        assert_failed_fast(
+            &format!("{how}: new stat"),
+            ended_within(new_stat, killed, two),
+            &detached,
+        );
+        assert_failed_fast(
+            &format!("{how}: new ls in a held directory"),
+            ended_within(held, killed, two),
+            &[EIO_TEXT, ENOTCONN_TEXT],
+        );
+
+        // The mount process ends by itself, 32, and no mount is left.
+        let bound = Duration::from_secs(5);
+        let status = match child.as_mut() {
+            Some(c) => {
+                let mut st = None;
+                let ended = wait_for(bound, || {
+                    st = c.try_wait().unwrap();
+                    st.is_some()
+                });
+                assert!(
+                    ended,
+                    "{how}: still running {bound:?} after the server died"
+                );
+                st.unwrap().code()
+            }
+            None => reap_within(pid, bound)
+                .unwrap_or_else(|| panic!("{how}: still running {bound:?} after the server died")),
+        };
+        if let Some(log) = log {
+            let log = fs::read_to_string(log.path()).unwrap();
+            assert_eq!(status, Some(32), "{how}: {log}");
+            assert!(log.contains("lost the connection to the server"), "{log}");
+        } else {
+            assert_eq!(status, Some(32), "{how}");
+        }
+        assert!(!is_mounted(&mnt), "{how}: the dead mount was left behind");
+        assert!(
+            fs::read_dir(&mnt).unwrap().next().is_none(),
+            "{how}: the mount point is the empty directory again"
+        );
+    }
+}
+
+/// The background mount process forks and its parent exits: make this
+/// process the one it is reparented to, so that its exit status can be
+/// read. Other tests' daemons may end up here too: [`alive`] counts
+/// zombies as ended.
+fn become_subreaper() {
+    // SAFETY: prctl(2) with integer arguments only.
+    let r = unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
+    assert_eq!(r, 0, "{}", std::io::Error::last_os_error());
+}
+
+/// Reap `pid` (a child of this process), waiting at most `bound`: its exit
+/// code (`None` inside if killed by a signal), or `None` if still running.
+fn reap_within(pid: i32, bound: Duration) -> Option<Option<i32>> {
+    let mut code = None;
+    let ended = wait_for(bound, || {
+        let mut status = 0;
+        // SAFETY: `status` is ours to write; `pid` is a child of this
+        // process (as subreaper), not yet reaped.
+        let r = unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) };
+        assert!(r >= 0, "waitpid {pid}: {}", std::io::Error::last_os_error());
+        if r == pid {
+            code = Some(libc::WIFEXITED(status).then(|| libc::WEXITSTATUS(status)));
+        }
+        r == pid
+    });
+    ended.then(|| code.unwrap())
+}
+
+/// `pid` is asleep in a syscall (state S or D).
+fn waiting_in_kernel(pid: i32) -> bool {
+    fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| {
+        let state = s.rsplit(')').next().unwrap_or("").trim_start();
+        state.starts_with('S') || state.starts_with('D')
+    })
 }

@@ -171,8 +171,10 @@ impl Mount {
         }
     }
 
-    /// Resolves when the FUSE session ends (whatever the 9P connection does).
-    async fn session_end(&mut self) -> io::Result<()> {
+    /// Resolves when the FUSE session ends, whatever the 9P connection
+    /// does: after a lost connection, the kernel ends the session once no
+    /// process is inside the (detached) mount any more.
+    pub async fn session_end(&mut self) -> io::Result<()> {
         if self.ended {
             return Ok(());
         }

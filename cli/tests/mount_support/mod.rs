@@ -295,3 +295,19 @@ pub fn failing(args: &[&str]) -> (i32, String) {
     let err = String::from_utf8_lossy(&out.stderr).into_owned();
     (out.status.code().expect("an exit code"), err)
 }
+
+/// An unmount from outside (`umount`, `fusermount3 -u`), run again while it
+/// fails with "busy", for at most [`BOUND`]: a file just closed can keep
+/// the mount busy for a moment, as when a child that another test thread
+/// forks meanwhile holds a copy of its descriptor until it execs.
+pub fn while_busy(mut unmount: impl FnMut() -> Output) -> Output {
+    let deadline = Instant::now() + BOUND;
+    loop {
+        let out = unmount();
+        let busy = String::from_utf8_lossy(&out.stderr).contains("busy");
+        if out.status.success() || !busy || Instant::now() > deadline {
+            return out;
+        }
+        sleep(Duration::from_millis(50));
+    }
+}
