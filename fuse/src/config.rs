@@ -66,7 +66,7 @@ pub struct MountConfig {
     pub gid: Option<u32>,
     /// The file system name shown in /proc/mounts (e.g. `host:564`).
     pub fsname: String,
-    /// Attribute and entry lifetime in `cache=loose`.
+    /// Attribute, entry and directory listing lifetime in `cache=loose`.
     pub ttl: Duration,
     /// Mount through fusermount3 (not root).
     pub unprivileged: bool,

@@ -34,6 +34,7 @@ use tracing::debug;
 
 use crate::attr::{file_attr, AttrCache, Overrides};
 use crate::config::{Access, CacheMode, MountConfig};
+use crate::dircache::DirCache;
 use crate::errno::Fail;
 use crate::handles::Handles;
 use crate::inode::{Found, Inodes, ROOT_INO};
@@ -86,6 +87,7 @@ pub(crate) struct Shared {
     pub inodes: Inodes,
     pub handles: Handles,
     pub attrs: AttrCache,
+    pub dirs: DirCache,
     pub intr: Interrupts,
     pub caps: Caps,
 }
@@ -124,6 +126,7 @@ impl Shared {
             inodes,
             handles: Handles::default(),
             attrs: AttrCache::new(ttl),
+            dirs: DirCache::new(ttl),
             intr: Interrupts::default(),
             caps: Caps::default(),
             cfg,

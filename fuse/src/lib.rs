@@ -38,6 +38,7 @@
 //!   per uid, parents and names.
 //! - `handles`: open file and directory handles (`fh`).
 //! - `attr`: Rgetattr -> FUSE attributes; the loose-mode attribute cache.
+//! - `dircache`: the loose-mode lru of directory listings.
 //! - `interrupt`: FUSE `unique` -> cancel token; EAGAIN, never ENOSYS.
 //! - [`errno`]: the one map from 9P errors to errnos.
 //! - `names`: which names may pass between the kernel and the server.
@@ -46,6 +47,7 @@
 
 mod attr;
 pub mod config;
+mod dircache;
 pub mod errno;
 mod fs;
 mod handles;

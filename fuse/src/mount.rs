@@ -53,6 +53,10 @@ pub struct MountStats {
     pub flushes_sent: u64,
     /// FUSE interrupts.
     pub interrupts: InterruptStats,
+    /// Directory listings read from the server (Treaddir rounds).
+    pub listings_read: u64,
+    /// Directory listings served from the `cache=loose` listing cache.
+    pub listings_cached: u64,
     /// Every counter of the 9P session.
     pub client: Stats,
 }
@@ -139,6 +143,7 @@ impl Mount {
     pub fn stats(&self) -> MountStats {
         let s = &self.shared;
         let client = s.client.stats();
+        let (listings_read, listings_cached) = s.dirs.counts();
         MountStats {
             fids_in_use: client.fids_in_use,
             inodes: s.inodes.len(),
@@ -147,6 +152,8 @@ impl Mount {
             quarantined_tags: client.quarantined,
             flushes_sent: client.flushes_sent,
             interrupts: s.intr.stats(),
+            listings_read,
+            listings_cached,
             client,
         }
     }

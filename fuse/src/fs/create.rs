@@ -43,6 +43,7 @@ impl Fs {
     /// Walk to `name`, just made in `parent`, and enter it in the table.
     async fn made(&self, req: &Request, parent: u64, name: &[u8]) -> Result<ReplyEntry, Fail> {
         self.attrs.invalidate(&[parent]);
+        self.dirs.invalidate(&[parent]);
         let uid = self.who(req);
         let dir = self.fid(parent, uid).await?;
         let file = dir.walk(&[name]).await?;
@@ -102,6 +103,7 @@ impl Fs {
         let target = self.fid(ino, uid).await?;
         dir.link(&target, component(new_name)?).await?;
         self.attrs.invalidate(&[ino, new_parent]);
+        self.dirs.invalidate(&[new_parent]);
         let a = target.getattr(ATTR_MASK).await?;
         let linked = self.inodes.lookup(new_parent, new_name, found(&a), None);
         self.attrs.put(linked, &a);
@@ -125,6 +127,7 @@ impl Fs {
             .lcreate(component(name)?, flags, mode & 0o7777, req.gid)
             .await?;
         self.attrs.invalidate(&[parent]);
+        self.dirs.invalidate(&[parent]);
         self.give_to_caller(req, &file).await;
         let a: Rgetattr = file.getattr(ATTR_MASK).await?;
         let ino = self.inodes.lookup(parent, name, found(&a), None);

@@ -6,7 +6,9 @@
 //! a few large Treaddirs however small the kernel's buffers are, and the
 //! offsets the kernel hands back (an index into the listing, plus one)
 //! stay valid while others change the directory. A readdir from offset 0
-//! again (rewinddir) reads it afresh.
+//! again (rewinddir) reads it afresh. In `cache=loose` a fresh listing
+//! from the mount's listing cache (see `dircache.rs`) serves instead of the
+//! server, at opendir's first readdir and at rewinddir alike.
 //!
 //! Names are checked on the way in (see `names.rs`): bad ones are dropped
 //! and logged. The server's own `.` and `..` are replaced by ours: `.` is
@@ -18,6 +20,7 @@
 //! on as `d_ino`; a later lookup gets the real inode).
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use fuse3::raw::prelude::*;
 use futures::stream::{self, BoxStream, StreamExt};
@@ -62,7 +65,8 @@ impl Fs {
         self.handles.dir(fh).ok_or(Fail(libc::EBADF))
     }
 
-    /// The listing of `dir`, read afresh at offset 0 or when not read yet.
+    /// The listing of `dir`, read afresh at offset 0 or when not read yet
+    /// (from the loose listing cache when it has a fresh one).
     pub(crate) async fn listing(
         &self,
         dir: &OpenDir,
@@ -72,19 +76,37 @@ impl Fs {
         match &*cached {
             Some(l) if offset != 0 => Ok(l.clone()),
             _ => {
-                let l = Arc::new(self.read_listing(dir).await?);
+                let body = match self.dirs.get(dir.ino) {
+                    Some(body) => body,
+                    None => self.read_listing(dir).await?,
+                };
+                let l = Arc::new(self.with_dots(dir, &body));
                 *cached = Some(l.clone());
                 Ok(l)
             }
         }
     }
 
-    async fn read_listing(&self, dir: &OpenDir) -> Result<Vec<DirEntry>, Fail> {
+    /// The server's entries of `dir` (checked), kept in the loose cache.
+    async fn read_listing(&self, dir: &OpenDir) -> Result<Arc<[DirEntry]>, Fail> {
+        let generation = self.dirs.generation();
+        let at = Instant::now();
         let raw = dir.file.readdir_all().await?;
+        let body: Arc<[DirEntry]> = entries_of(dir.ino, raw).into();
+        self.dirs.put(dir.ino, generation, at, body.clone());
+        Ok(body)
+    }
+
+    /// Our `.` and `..` for `dir`, then `body`.
+    fn with_dots(&self, dir: &OpenDir, body: &[DirEntry]) -> Vec<DirEntry> {
         let own = self.inodes.qid(dir.ino).unwrap_or_else(|| dir.file.qid());
         let parent = self.inodes.parent(dir.ino).unwrap_or(dir.ino);
         let parent_qid = self.inodes.qid(parent).unwrap_or(own);
-        Ok(listing_of(dir.ino, raw, own, parent_qid))
+        let mut out = Vec::with_capacity(body.len() + 2);
+        out.push(dot(b".", own));
+        out.push(dot(b"..", parent_qid));
+        out.extend_from_slice(body);
+        out
     }
 
     /// The inode number readdir shows for `e` (see the module doc).
@@ -142,13 +164,12 @@ impl Fs {
     }
 }
 
-/// The listing the kernel sees from the server's entries `raw` of
-/// directory `ino`: our own `.` and `..` first, then every entry whose
-/// name is a valid component (the others are logged and dropped).
-pub(crate) fn listing_of(ino: u64, raw: Vec<Dirent>, own: Qid, parent: Qid) -> Vec<DirEntry> {
+/// The entries of directory `ino` the kernel may see from the server's
+/// `raw`: every entry whose name is a valid component (the server's `.`
+/// and `..` are dropped, ours are added at each use; the others are logged
+/// and dropped).
+pub(crate) fn entries_of(ino: u64, raw: Vec<Dirent>) -> Vec<DirEntry> {
     let mut out = Vec::with_capacity(raw.len());
-    out.push(dot(b".", own));
-    out.push(dot(b"..", parent));
     for d in raw {
         let name = d.name.as_bytes();
         if name == b"." || name == b".." {
@@ -201,11 +222,6 @@ mod tests {
 
     #[test]
     fn bad_names_never_reach_the_kernel() {
-        let own = Qid {
-            ty: Qid::QTDIR,
-            version: 0,
-            path: 1,
-        };
         let raw = vec![
             dirent(b".", 1),
             dirent(b"..", 0),
@@ -216,16 +232,11 @@ mod tests {
             dirent(b"..", 14),
             dirent(b"...", 15),
         ];
-        let names: Vec<_> = listing_of(1, raw, own, own)
+        let names: Vec<_> = entries_of(1, raw)
             .into_iter()
             .map(|e| (e.name.to_vec(), e.qid.path))
             .collect();
-        let want: Vec<(Vec<u8>, u64)> = vec![
-            (b".".to_vec(), 1),
-            (b"..".to_vec(), 1),
-            (b"ok".to_vec(), 10),
-            (b"...".to_vec(), 15),
-        ];
+        let want: Vec<(Vec<u8>, u64)> = vec![(b"ok".to_vec(), 10), (b"...".to_vec(), 15)];
         assert_eq!(names, want);
     }
 }

@@ -86,8 +86,10 @@ impl Fs {
         }
         let victim = self.inodes.unlinked(parent, name);
         self.attrs.invalidate(&[parent]);
+        self.dirs.invalidate(&[parent]);
         if let Some(v) = victim {
             self.attrs.invalidate(&[v]);
+            self.dirs.invalidate(&[v]);
         }
         Ok(())
     }
@@ -113,8 +115,12 @@ impl Fs {
         }
         let (moved, replaced) = self.inodes.renamed(parent, name, new_parent, new_name);
         let touched = [Some(parent), Some(new_parent), moved, replaced];
-        self.attrs
-            .invalidate(&touched.into_iter().flatten().collect::<Vec<_>>());
+        let touched: Vec<u64> = touched.into_iter().flatten().collect();
+        self.attrs.invalidate(&touched);
+        // Both directories' listings changed; a replaced directory is
+        // gone (the moved one's entries did not change, but dropping its
+        // listing costs only a Treaddir).
+        self.dirs.invalidate(&touched);
         Ok(())
     }
 }

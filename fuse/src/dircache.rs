@@ -1,0 +1,206 @@
+//! The directory listing cache of `cache=loose`: an lru of complete
+//! listings keyed by directory inode, each stamped with the time it was
+//! read from the server.
+//!
+//! Without it every `ls` is a round of Treaddirs, even when the kernel
+//! keeps every entry and attribute of the directory for the TTL; with it a
+//! directory listed again within the TTL (a shell completing names, `ls`
+//! in a loop, `make` walking a tree) costs no Treaddir. What is kept is
+//! what the server said (name, qid and type of each valid entry); `.` and
+//! `..` are added at each use from the inode table, so a directory moved
+//! elsewhere meanwhile still shows its current parent. The server's
+//! offsets are not kept: a listing is only ever read whole, and the
+//! kernel's readdir offsets are indices into it (see `fs/dir.rs`).
+//!
+//! Why it stays correct:
+//! - Our own changes are never hidden: every change we make to a
+//!   directory's names (create, mkdir, mknod, symlink, link, unlink,
+//!   rmdir, rename in or out) drops its listing. A listing being read
+//!   while such a change happens is not kept (a generation count, bumped
+//!   by every invalidation, must be the same before and after the read),
+//!   so a listing read just before a create cannot come back after it.
+//! - Changes made on the server by others show once the listing is older
+//!   than the TTL, which is what `cache=loose` promises (the kernel's
+//!   entry and attribute TTLs are the same).
+//! - Lookup counts stay exact: the cache holds names and qids only, never
+//!   an inode reference. readdirplus still walks and stats each entry it
+//!   returns, and counts +1 lookup for each entry the kernel takes, as
+//!   without the cache; an entry that is gone on the server by then is
+//!   given without attributes (node id 0), which the kernel links to
+//!   nothing.
+//! - Bounded: [`DIRS`] directories, and listings above [`MAX_ENTRIES`]
+//!   entries are not kept (they would cost memory for one `ls`).
+//! - With `cache=none` (TTL zero) nothing is kept or served.
+
+use std::num::NonZeroUsize;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use lru::LruCache;
+
+use crate::handles::DirEntry;
+
+/// How many directories' listings are kept.
+pub(crate) const DIRS: usize = 256;
+/// Listings with more entries than this (`.` and `..` not counted) are
+/// not kept.
+pub(crate) const MAX_ENTRIES: usize = 10_000;
+
+/// A listing as the server gave it (without `.` and `..`), and when.
+#[derive(Debug)]
+struct Cached {
+    at: Instant,
+    entries: Arc<[DirEntry]>,
+}
+
+/// The listing cache (see the module doc); `ttl` zero disables it.
+#[derive(Debug)]
+pub(crate) struct DirCache {
+    ttl: Duration,
+    lru: Mutex<LruCache<u64, Cached>>,
+    /// Bumped by every invalidation (see [`DirCache::generation`]).
+    generation: AtomicU64,
+    /// Listings read from the server (for tests and stats).
+    read: AtomicU64,
+    /// Listings served from the cache.
+    hits: AtomicU64,
+}
+
+impl DirCache {
+    /// A cache whose listings live `ttl`.
+    pub(crate) fn new(ttl: Duration) -> DirCache {
+        DirCache {
+            ttl,
+            lru: Mutex::new(LruCache::new(NonZeroUsize::new(DIRS).expect("non-zero"))),
+            generation: AtomicU64::new(0),
+            read: AtomicU64::new(0),
+            hits: AtomicU64::new(0),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, LruCache<u64, Cached>> {
+        self.lru.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The listing of directory `ino`, if read less than a TTL ago.
+    pub(crate) fn get(&self, ino: u64) -> Option<Arc<[DirEntry]>> {
+        if self.ttl.is_zero() {
+            return None;
+        }
+        let mut lru = self.lock();
+        match lru.get(&ino) {
+            Some(c) if c.at.elapsed() < self.ttl => {
+                self.hits.fetch_add(1, Ordering::Relaxed);
+                Some(c.entries.clone())
+            }
+            Some(_) => {
+                lru.pop(&ino);
+                None
+            }
+            None => None,
+        }
+    }
+
+    /// The invalidation count now: take it before reading a listing and
+    /// pass it to [`DirCache::put`].
+    pub(crate) fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+
+    /// Remember `entries` as the listing of `ino`, read at `at` and begun
+    /// at invalidation count `generation`; not kept if anything was
+    /// invalidated since, or if it is too long.
+    pub(crate) fn put(&self, ino: u64, generation: u64, at: Instant, entries: Arc<[DirEntry]>) {
+        self.read.fetch_add(1, Ordering::Relaxed);
+        if self.ttl.is_zero() || entries.len() > MAX_ENTRIES {
+            return;
+        }
+        let mut lru = self.lock();
+        // Checked under the lock: invalidate bumps the count under it too.
+        if self.generation.load(Ordering::Acquire) == generation {
+            lru.put(ino, Cached { at, entries });
+        }
+    }
+
+    /// Forget the listings of each of `inos` (a change we made in them).
+    pub(crate) fn invalidate(&self, inos: &[u64]) {
+        if self.ttl.is_zero() {
+            return;
+        }
+        let mut lru = self.lock();
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        for ino in inos {
+            lru.pop(ino);
+        }
+    }
+
+    /// Listings read from the server, and listings served from the cache.
+    pub(crate) fn counts(&self) -> (u64, u64) {
+        (
+            self.read.load(Ordering::Relaxed),
+            self.hits.load(Ordering::Relaxed),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ninep_client::wire::Qid;
+
+    fn entries(n: usize) -> Arc<[DirEntry]> {
+        (0..n)
+            .map(|i| DirEntry {
+                name: format!("f{i}").into_bytes().into(),
+                qid: Qid {
+                    ty: 0,
+                    version: 0,
+                    path: i as u64,
+                },
+                ty: 8,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn off_without_a_ttl() {
+        let c = DirCache::new(Duration::ZERO);
+        c.put(1, c.generation(), Instant::now(), entries(3));
+        assert!(c.get(1).is_none());
+        assert_eq!(c.counts(), (1, 0));
+    }
+
+    #[test]
+    fn kept_for_the_ttl_and_dropped_by_changes() {
+        let c = DirCache::new(Duration::from_secs(60));
+        c.put(1, c.generation(), Instant::now(), entries(3));
+        assert_eq!(c.get(1).map(|l| l.len()), Some(3));
+        c.invalidate(&[1]);
+        assert!(c.get(1).is_none());
+        let old = Instant::now() - Duration::from_secs(61);
+        c.put(2, c.generation(), old, entries(3));
+        assert!(c.get(2).is_none(), "expired");
+    }
+
+    #[test]
+    fn a_read_overtaken_by_a_change_is_not_kept() {
+        let c = DirCache::new(Duration::from_secs(60));
+        let g = c.generation();
+        c.invalidate(&[1]);
+        c.put(1, g, Instant::now(), entries(3));
+        assert!(c.get(1).is_none());
+    }
+
+    #[test]
+    fn long_listings_are_not_kept_and_the_lru_is_bounded() {
+        let c = DirCache::new(Duration::from_secs(60));
+        c.put(1, c.generation(), Instant::now(), entries(MAX_ENTRIES + 1));
+        assert!(c.get(1).is_none());
+        for ino in 0..(DIRS as u64 + 10) {
+            c.put(ino, c.generation(), Instant::now(), entries(1));
+        }
+        assert!(c.get(0).is_none(), "evicted");
+        assert!(c.get(DIRS as u64 + 9).is_some());
+    }
+}

@@ -1,0 +1,123 @@
+//! The directory listing cache of `cache=loose`, on a real FUSE mount of
+//! diod: a directory listed again within the TTL costs no Treaddir, our
+//! own changes show at once, the server's once the TTL has passed, and
+//! `cache=none` always asks the server. Treaddir rounds are counted by the
+//! mount (`MountStats::listings_read`).
+
+mod mount_support;
+
+use std::fs;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use mount_support::{blocking, Mounted};
+use ninep_fuse::CacheMode;
+
+/// The names in directory `dir`, sorted.
+fn list(dir: &Path) -> Vec<String> {
+    let mut names: Vec<_> = fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    names.sort();
+    names
+}
+
+async fn list_async(dir: &Path) -> Vec<String> {
+    let dir = dir.to_path_buf();
+    blocking(move || list(&dir)).await
+}
+
+/// A loose mount whose TTL is `ttl`.
+async fn loose(ttl: Duration) -> Mounted {
+    Mounted::diod_with(|c| {
+        c.cache = CacheMode::Loose;
+        c.ttl = ttl;
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn listing_twice_within_the_ttl_sends_no_second_treaddir() {
+    let m = loose(Duration::from_secs(30)).await;
+    fs::create_dir(m.local("d")).unwrap();
+    fs::write(m.local("d/a"), b"a").unwrap();
+    fs::write(m.local("d/b"), b"b").unwrap();
+    let dir = m.path("d");
+    assert_eq!(list_async(&dir).await, ["a", "b"]);
+    let before = m.stats();
+    assert_eq!(list_async(&dir).await, ["a", "b"]);
+    let after = m.stats();
+    assert_eq!(
+        after.listings_read, before.listings_read,
+        "second listing went to the server: {after:?}"
+    );
+    assert!(after.listings_cached > before.listings_cached, "{after:?}");
+    m.unmount().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn our_own_changes_show_in_the_next_listing_at_once() {
+    let m = loose(Duration::from_secs(30)).await;
+    fs::create_dir(m.local("d")).unwrap();
+    let dir = m.path("d");
+    assert!(list_async(&dir).await.is_empty());
+    let d = dir.clone();
+    blocking(move || {
+        fs::write(d.join("made"), b"x").unwrap();
+        fs::create_dir(d.join("sub")).unwrap();
+        std::os::unix::fs::symlink("made", d.join("link")).unwrap();
+    })
+    .await;
+    assert_eq!(list_async(&dir).await, ["link", "made", "sub"]);
+    let d = dir.clone();
+    let root = m.dir.clone();
+    blocking(move || {
+        fs::rename(d.join("made"), root.join("moved")).unwrap();
+        fs::remove_dir(d.join("sub")).unwrap();
+    })
+    .await;
+    assert_eq!(list_async(&dir).await, ["link"]);
+    assert!(list_async(&m.dir).await.contains(&"moved".to_string()));
+    let d = dir.clone();
+    blocking(move || fs::remove_file(d.join("link")).unwrap()).await;
+    assert!(list_async(&dir).await.is_empty());
+    m.unmount().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn server_side_changes_show_once_the_ttl_has_passed() {
+    let ttl = Duration::from_millis(200);
+    let m = loose(ttl).await;
+    fs::create_dir(m.local("d")).unwrap();
+    let dir = m.path("d");
+    let listed = Instant::now();
+    assert!(list_async(&dir).await.is_empty());
+    fs::write(m.local("d/theirs"), b"x").unwrap();
+    let early = list_async(&dir).await;
+    if listed.elapsed() < ttl {
+        // Still within the TTL: served from the listing read before.
+        assert!(early.is_empty(), "{early:?}");
+    }
+    tokio::time::sleep(ttl + Duration::from_millis(100)).await;
+    let before = m.stats();
+    assert_eq!(list_async(&dir).await, ["theirs"]);
+    assert!(m.stats().listings_read > before.listings_read);
+    m.unmount().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn cache_none_always_reads_the_listing_from_the_server() {
+    let m = Mounted::diod(CacheMode::None).await;
+    fs::create_dir(m.local("d")).unwrap();
+    fs::write(m.local("d/a"), b"a").unwrap();
+    let dir = m.path("d");
+    let start = m.stats();
+    assert_eq!(list_async(&dir).await, ["a"]);
+    fs::write(m.local("d/b"), b"b").unwrap();
+    assert_eq!(list_async(&dir).await, ["a", "b"]);
+    let s = m.stats();
+    assert_eq!(s.listings_read - start.listings_read, 2, "{s:?}");
+    assert_eq!(s.listings_cached, 0, "{s:?}");
+    m.unmount().await;
+}
