@@ -433,10 +433,12 @@ fn next_read_buffer(buf: &mut BytesMut, spare: &mut VecDeque<BytesMut>, size: us
         return;
     }
     // The newest free one first: it is the likeliest still in the cache.
-    let mut next = match spare.iter_mut().rposition(|s| s.try_reclaim(size)) {
-        Some(i) => spare.remove(i).expect("index from position"),
-        None => BytesMut::with_capacity(size.max(buf.len() + size / 4)),
-    };
+    let reclaimed = spare
+        .iter_mut()
+        .rposition(|s| s.try_reclaim(size))
+        .and_then(|i| spare.remove(i));
+    let mut next =
+        reclaimed.unwrap_or_else(|| BytesMut::with_capacity(size.max(buf.len() + size / 4)));
     next.extend_from_slice(buf);
     let mut old = std::mem::replace(buf, next);
     old.clear();
