@@ -115,6 +115,28 @@ fn debug_traces_9p_messages() {
 }
 
 #[test]
+fn sigusr1_logs_the_counters() {
+    let s = Setup::new();
+    let _g = Guard(s.mnt());
+    let (mut child, log) = mount_foreground(&s, &["-f"]);
+    let _ = fs::read_dir(s.mnt()).unwrap().count();
+    signal(&child, libc::SIGUSR1);
+    let logged = wait_for(Duration::from_secs(5), || {
+        fs::read_to_string(log.path()).is_ok_and(|l| l.contains("stats:"))
+    });
+    signal(&child, libc::SIGINT);
+    assert!(
+        wait_exit(&mut child).success(),
+        "SIGUSR1 must not end the mount"
+    );
+    let log = fs::read_to_string(log.path()).unwrap();
+    assert!(logged, "{log}");
+    for field in ["fids_in_use", "inodes", "quarantined", "flushes_sent"] {
+        assert!(log.contains(field), "{field} missing:\n{log}");
+    }
+}
+
+#[test]
 fn small_msize_is_logged_with_a_warning() {
     let s = Setup::new();
     let _g = Guard(s.mnt());

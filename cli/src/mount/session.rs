@@ -49,6 +49,8 @@ pub async fn run(plan: &Plan, ready: impl FnOnce() -> io::Result<()>) -> Result<
     // below can kill the process and leave a dead mount behind.
     let mut signals =
         Signals::install().map_err(|e| Failure::mount(format!("cannot handle signals: {e}")))?;
+    let mut usr1 = signal(SignalKind::user_defined1())
+        .map_err(|e| Failure::mount(format!("cannot handle signals: {e}")))?;
     let client = tokio::select! {
         c = connect_and_check(plan) => c?,
         name = signals.next() => {
@@ -72,9 +74,14 @@ pub async fn run(plan: &Plan, ready: impl FnOnce() -> io::Result<()>) -> Result<
     if let Err(e) = ready() {
         warn!("cannot report the mount as up: {e}");
     }
-    let end = tokio::select! {
-        r = mount.wait() => End::Unmounted(r),
-        name = signals.next() => End::Signal(name),
+    let end = loop {
+        tokio::select! {
+            r = mount.wait() => break End::Unmounted(r),
+            name = signals.next() => break End::Signal(name),
+            // SIGUSR1: the counters to the log (fids in use, inodes,
+            // handles, requests, flushes, quarantined tags, violations).
+            _ = usr1.recv() => info!("stats: {:?}", mount.stats()),
+        }
     };
     match end {
         End::Unmounted(Ok(())) => {
