@@ -97,6 +97,15 @@ impl<W> Session<W> {
 
     fn send_flush(&mut self, victim: Tag, now: Instant) -> Vec<Action<W>> {
         let Some(ftag) = self.tags.alloc_flush() else {
+            // Try again after another timeout, when a reply may have freed
+            // a tag; a deadline left in the past would spin the timer.
+            let retry = now + self.policy.timeout;
+            if let Some(Entry::Request(req)) = self.entries[victim.0 as usize].as_mut() {
+                req.chain.get_or_insert_with(Chain::default).deadline = Some(retry);
+            }
+            if !self.chains.contains(&victim) {
+                self.chains.push(victim);
+            }
             return vec![Action::Violation("no tag left for a Tflush".into())];
         };
         self.occupy(ftag, Entry::Flush { victim });

@@ -366,3 +366,26 @@ fn with_no_tag_at_all_the_clunk_waits_for_one() {
     let a = s.on_reply(r, rread());
     assert_eq!(clunks(&a), vec![newfid], "sent as soon as a tag frees");
 }
+
+#[test]
+fn no_tag_for_a_flush_moves_the_deadline_instead_of_spinning() {
+    // Found by the session fuzz target: 2 tags, one flush in flight.
+    let mut s: Session<u32> = Session::with_allocators(
+        FlushPolicy {
+            timeout: Duration::from_secs(1),
+            max_flushes: 2,
+        },
+        TagAllocator::with_size(2),
+        FidAllocator::new(),
+    );
+    let t0 = Instant::now();
+    let (v, id) = s.start(&read(), Some(1)).unwrap();
+    assert_eq!(flushes(&s.cancel(v, id, t0)).len(), 1);
+    let later = t0 + Duration::from_millis(1095);
+    let a = s.on_timeout(later);
+    assert_eq!(violations(&a), 1, "no tag for the second Tflush");
+    assert!(
+        s.next_deadline().is_some_and(|d| d > later),
+        "the timer must not spin"
+    );
+}
