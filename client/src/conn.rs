@@ -189,14 +189,14 @@ impl Shared {
             tag,
             id,
             binds,
-            rx: Some(rx),
+            rx: None,
         };
+        let rx = guard.rx.insert(rx);
         let token = CANCEL.try_with(|t| t.clone()).ok();
         let result = match token {
-            None => guard.rx.as_mut().expect("set above").await,
+            None => rx.await,
             Some(token) => {
                 let mut seen = token.tx.subscribe();
-                let rx = guard.rx.as_mut().expect("set above");
                 // Cancels made before this request started count too.
                 if *seen.borrow_and_update() > 0 {
                     self.cancel(tag, id);

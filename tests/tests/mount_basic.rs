@@ -434,13 +434,7 @@ async fn big_directory(cache: CacheMode) {
     })
     .await;
     // Everything closed and forgotten: back to the root's attach.
-    let s = m.settle_to(1, 1).await;
-    assert_eq!(
-        (s.fids_in_use, s.inodes, s.open_handles),
-        (1, 1, 0),
-        "{s:?}"
-    );
-    m.unmount().await;
+    m.unmount_clean().await;
 }
 both_modes!(big_directory: big_directory_uncached, big_directory_loose);
 
@@ -511,13 +505,7 @@ async fn cp_a_and_back(cache: CacheMode) {
         assert!(!local.join("copy").exists());
     })
     .await;
-    let s = m.settle_to(1, 1).await;
-    assert_eq!(
-        (s.fids_in_use, s.inodes, s.open_handles),
-        (1, 1, 0),
-        "{s:?}"
-    );
-    m.unmount().await;
+    m.unmount_clean().await;
 }
 both_modes!(cp_a_and_back: cp_a_uncached, cp_a_loose);
 
@@ -542,13 +530,7 @@ async fn renames_and_removals_on_unpfs() {
         assert_eq!(fs::read_dir(&mnt).unwrap().count(), 0);
     })
     .await;
-    let s = m.settle_to(1, 1).await;
-    assert_eq!(
-        (s.fids_in_use, s.inodes, s.open_handles),
-        (1, 1, 0),
-        "{s:?}"
-    );
-    m.unmount().await;
+    m.unmount_clean().await;
 }
 
 /// git exercises renames over existing files (lock files), hard links,

@@ -258,6 +258,18 @@ impl Mounted {
         self.mount.as_mut().expect("mounted").wait().await
     }
 
+    /// Wait until only the root's fid and inode are left, with no open
+    /// handle (nothing leaked), then unmount cleanly.
+    pub async fn unmount_clean(self) {
+        let s = self.settle_to(1, 1).await;
+        assert_eq!(
+            (s.fids_in_use, s.inodes, s.open_handles),
+            (1, 1, 0),
+            "{s:?}"
+        );
+        self.unmount().await;
+    }
+
     /// Unmount cleanly (the test fails if that does not work).
     pub async fn unmount(mut self) {
         let mount = self.mount.take().expect("mounted");
