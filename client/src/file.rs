@@ -68,6 +68,7 @@ macro_rules! expect {
 
 // After `expect!`, which they use.
 mod classic;
+mod compat;
 #[cfg(test)]
 mod tests;
 mod xattr;
@@ -172,6 +173,9 @@ impl File {
 
     /// Attributes (9P2000.L); `mask` is a set of `getattr::*` bits.
     pub async fn getattr(&self, mask: u64) -> Result<Rgetattr> {
+        if self.classic() {
+            return self.getattr_by_stat().await;
+        }
         let r = self
             .rpc(Tgetattr {
                 fid: self.fid,
@@ -183,6 +187,9 @@ impl File {
 
     /// Change attributes (9P2000.L).
     pub async fn setattr(&self, a: &SetAttr) -> Result<()> {
+        if self.classic() {
+            return self.setattr_by_wstat(a).await;
+        }
         let msg = Tsetattr {
             fid: self.fid,
             valid: a.valid,
@@ -200,6 +207,9 @@ impl File {
 
     /// Open with Linux open(2) flags (9P2000.L).
     pub async fn lopen(&mut self, flags: u32) -> Result<Qid> {
+        if self.classic() {
+            return self.lopen_by_open(flags).await;
+        }
         let r = expect!(
             self.rpc(Tlopen {
                 fid: self.fid,
@@ -221,6 +231,9 @@ impl File {
         mode: u32,
         gid: u32,
     ) -> Result<Qid> {
+        if self.classic() {
+            return self.lcreate_by_create(name_.as_ref(), flags, mode).await;
+        }
         let msg = Tlcreate {
             fid: self.fid,
             name: name(name_)?,
@@ -331,6 +344,9 @@ impl File {
 
     /// One Treaddir from `offset` (9P2000.L).
     pub async fn readdir(&self, offset: u64, count: u32) -> Result<Vec<Dirent>> {
+        if self.classic() {
+            return self.readdir_by_read(offset, count).await;
+        }
         let count = count.min(self.io_size());
         let r = expect!(
             self.rpc(Treaddir {
@@ -346,6 +362,9 @@ impl File {
 
     /// Every entry of this (opened) directory, by repeated Treaddir.
     pub async fn readdir_all(&self) -> Result<Vec<Dirent>> {
+        if self.classic() {
+            return self.readdir_all_by_read().await;
+        }
         let mut all = Vec::new();
         let mut offset = 0;
         loop {
@@ -363,6 +382,9 @@ impl File {
 
     /// Create directory `name` here (9P2000.L).
     pub async fn mkdir(&self, name_: impl AsRef<[u8]>, mode: u32, gid: u32) -> Result<Qid> {
+        if self.classic() {
+            return self.mkdir_by_create(name_.as_ref(), mode).await;
+        }
         let msg = Tmkdir {
             dfid: self.fid,
             name: name(name_)?,
@@ -379,6 +401,11 @@ impl File {
         target: impl AsRef<[u8]>,
         gid: u32,
     ) -> Result<Qid> {
+        if self.classic() {
+            return self
+                .symlink_by_create(name_.as_ref(), target.as_ref())
+                .await;
+        }
         let msg = Tsymlink {
             fid: self.fid,
             name: name(name_)?,
@@ -397,6 +424,11 @@ impl File {
         minor: u32,
         gid: u32,
     ) -> Result<Qid> {
+        if self.classic() {
+            return self
+                .mknod_by_create(name_.as_ref(), mode, major, minor)
+                .await;
+        }
         let msg = Tmknod {
             dfid: self.fid,
             name: name(name_)?,
@@ -410,6 +442,9 @@ impl File {
 
     /// Hard-link `target` as `name` in this directory (9P2000.L).
     pub async fn link(&self, target: &File, name_: impl AsRef<[u8]>) -> Result<()> {
+        if self.classic() {
+            return self.link_by_create(target, name_.as_ref()).await;
+        }
         let msg = Tlink {
             dfid: self.fid,
             fid: target.fid,
@@ -420,6 +455,9 @@ impl File {
 
     /// Move this file to `name` in directory `dir` (9P2000.L Trename).
     pub async fn rename(&self, dir: &File, name_: impl AsRef<[u8]>) -> Result<()> {
+        if self.classic() {
+            return self.rename_by_wstat(dir, name_.as_ref()).await;
+        }
         let msg = Trename {
             fid: self.fid,
             dfid: dir.fid,
@@ -435,6 +473,11 @@ impl File {
         newdir: &File,
         new: impl AsRef<[u8]>,
     ) -> Result<()> {
+        if self.classic() {
+            return self
+                .renameat_by_wstat(old.as_ref(), newdir, new.as_ref())
+                .await;
+        }
         let msg = Trenameat {
             olddirfid: self.fid,
             oldname: name(old)?,
@@ -447,6 +490,9 @@ impl File {
     /// Remove `name` from this directory; `flags` = `AT_REMOVEDIR` (0x200)
     /// for a directory (9P2000.L).
     pub async fn unlinkat(&self, name_: impl AsRef<[u8]>, flags: u32) -> Result<()> {
+        if self.classic() {
+            return self.unlinkat_by_remove(name_.as_ref(), flags).await;
+        }
         let msg = Tunlinkat {
             dirfd: self.fid,
             name: name(name_)?,
@@ -457,16 +503,25 @@ impl File {
 
     /// A symlink's target (9P2000.L).
     pub async fn readlink(&self) -> Result<NineStr> {
+        if self.classic() {
+            return self.readlink_by_stat().await;
+        }
         Ok(expect!(self.rpc(Treadlink { fid: self.fid }).await?, Rreadlink)?.target)
     }
 
     /// File system statistics (9P2000.L).
     pub async fn statfs(&self) -> Result<Rstatfs> {
+        if self.classic() {
+            return Ok(self.statfs_made_up());
+        }
         expect!(self.rpc(Tstatfs { fid: self.fid }).await?, Rstatfs)
     }
 
     /// Flush to stable storage (9P2000.L).
     pub async fn fsync(&self, datasync: bool) -> Result<()> {
+        if self.classic() {
+            return self.fsync_by_wstat().await;
+        }
         let msg = Tfsync {
             fid: self.fid,
             datasync: datasync as u32,
@@ -476,6 +531,9 @@ impl File {
 
     /// Take, test-and-take or release a lock; returns the `lock::*` status.
     pub async fn lock(&self, l: &LockSpec, flags: u32) -> Result<u8> {
+        if self.classic() {
+            return Err(self.no_such_message("Tlock"));
+        }
         let msg = Tlock {
             fid: self.fid,
             ty: l.ty,
@@ -490,6 +548,9 @@ impl File {
 
     /// The lock that would conflict with `l`, or `ty == lock::UNLCK`.
     pub async fn getlock(&self, l: &LockSpec) -> Result<Rgetlock> {
+        if self.classic() {
+            return Err(self.no_such_message("Tgetlock"));
+        }
         let msg = Tgetlock {
             fid: self.fid,
             ty: l.ty,

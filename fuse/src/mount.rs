@@ -73,16 +73,8 @@ pub struct Mount {
 
 /// Attach with `cfg.attach`, then mount the tree on `mountpoint`.
 pub async fn mount(client: Client, cfg: MountConfig, mountpoint: &Path) -> io::Result<Mount> {
-    // Every operation here is a 9P2000.L message (Tgetattr, Tlopen, ...).
-    if client.dialect() != ninep_client::Dialect::L {
-        return Err(io::Error::new(
-            io::ErrorKind::Unsupported,
-            format!(
-                "the server speaks {}; mounting needs 9P2000.L for now",
-                client.dialect()
-            ),
-        ));
-    }
+    // On 9P2000 and 9P2000.u the client translates the 9P2000.L
+    // methods used here (see ninep_client's `file/compat`).
     let a = &cfg.attach;
     let refused = |e: Error| {
         let kind = match errno_of(&e) {

@@ -11,6 +11,9 @@ use crate::wire::*;
 impl File {
     /// The value of extended attribute `name` (9P2000.L).
     pub async fn xattr_get(&self, name_: impl AsRef<[u8]>) -> Result<Vec<u8>> {
+        if self.classic() {
+            return Err(self.no_such_message("Txattrwalk"));
+        }
         let newfid = self.client.alloc_fid()?;
         let msg = Txattrwalk {
             fid: self.fid,
@@ -38,6 +41,9 @@ impl File {
     /// 2). The server applies it when the attribute fid is clunked, so the
     /// clunk's answer is the result.
     pub async fn xattr_set(&self, name_: impl AsRef<[u8]>, value: &[u8], flags: u32) -> Result<()> {
+        if self.classic() {
+            return Err(self.no_such_message("Txattrcreate"));
+        }
         let attr = self.walk::<&str>(&[]).await?;
         let msg = Txattrcreate {
             fid: attr.fid,

@@ -74,8 +74,60 @@ pub struct Stat {
 impl Stat {
     /// The 9P2000 `DMDIR` mode bit.
     pub const DMDIR: u32 = 0x8000_0000;
-    /// The 9P2000.u `DMSYMLINK` mode bit.
+    /// Append-only file: every write goes to the end.
+    pub const DMAPPEND: u32 = 0x4000_0000;
+    /// Exclusive use: one open at a time.
+    pub const DMEXCL: u32 = 0x2000_0000;
+    /// Authentication file.
+    pub const DMAUTH: u32 = 0x0800_0000;
+    /// Not backed up.
+    pub const DMTMP: u32 = 0x0400_0000;
+    /// The 9P2000.u `DMSYMLINK` mode bit (the target is the extension).
     pub const DMSYMLINK: u32 = 0x0200_0000;
+    /// 9P2000.u: Tcreate of a hard link (extension: the target's fid).
+    pub const DMLINK: u32 = 0x0100_0000;
+    /// 9P2000.u device file (extension: `b MAJOR MINOR` or `c MAJOR MINOR`).
+    pub const DMDEVICE: u32 = 0x0080_0000;
+    /// 9P2000.u named pipe.
+    pub const DMNAMEDPIPE: u32 = 0x0020_0000;
+    /// 9P2000.u socket.
+    pub const DMSOCKET: u32 = 0x0010_0000;
+    /// 9P2000.u set-user-id bit.
+    pub const DMSETUID: u32 = 0x0008_0000;
+    /// 9P2000.u set-group-id bit.
+    pub const DMSETGID: u32 = 0x0004_0000;
+    /// 9P2000.u sticky bit.
+    pub const DMSETVTX: u32 = 0x0001_0000;
+
+    /// A stat whose every field is "don't touch" (stat(5)): all ones in the
+    /// numbers, empty strings; with the 9P2000.u fields when `unix`. Sent
+    /// as is, a Twstat of it asks the server to commit the file to stable
+    /// storage.
+    pub fn dont_touch(unix: bool) -> Stat {
+        Stat {
+            ty: u16::MAX,
+            dev: u32::MAX,
+            qid: Qid {
+                ty: u8::MAX,
+                version: u32::MAX,
+                path: u64::MAX,
+            },
+            mode: u32::MAX,
+            atime: u32::MAX,
+            mtime: u32::MAX,
+            length: u64::MAX,
+            name: NineStr::default(),
+            uid: NineStr::default(),
+            gid: NineStr::default(),
+            muid: NineStr::default(),
+            ext: unix.then(|| StatExt {
+                extension: NineStr::default(),
+                n_uid: u32::MAX,
+                n_gid: u32::MAX,
+                n_muid: u32::MAX,
+            }),
+        }
+    }
 
     fn body_len(&self) -> usize {
         2 + 4

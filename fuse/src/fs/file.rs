@@ -7,9 +7,9 @@
 //!
 //! Direct I/O (`FOPEN_DIRECT_IO`): always with `cache=none`; with
 //! `cache=loose` for files that may block or whose size means nothing (not
-//! regular, append-only, or size 0, as synthetic files report): their reads
-//! must reach us one by one so that they can be interrupted, and must not
-//! be cut at a size the kernel believes.
+//! regular, append-only, exclusive-use, or size 0, as synthetic files
+//! report): their reads must reach us one by one so that they can be
+//! interrupted, and must not be cut at a size the kernel believes.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -50,7 +50,7 @@ impl Fs {
             CacheMode::None => true,
             CacheMode::Loose => {
                 let regular = a.mode & libc::S_IFMT == libc::S_IFREG;
-                !regular || a.size == 0 || qid.ty & Qid::QTAPPEND != 0
+                !regular || a.size == 0 || qid.ty & (Qid::QTAPPEND | Qid::QTEXCL) != 0
             }
         }
     }
