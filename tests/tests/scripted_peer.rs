@@ -273,28 +273,3 @@ async fn closed_resolves_when_the_server_hangs_up() {
     let why = tokio::time::timeout(STEP, waiter).await.unwrap().unwrap();
     assert!(why.contains("closed"), "{why}");
 }
-
-#[tokio::test]
-async fn mounting_a_server_without_9p2000_l_is_refused_before_anything_is_mounted() {
-    let (pipe, _seen) = peer(Dialect::Classic, |tag, msg| match msg {
-        Tmessage::Tversion(v) if v.version.as_bytes() != b"9P2000" => vec![frame(
-            tag,
-            Rversion {
-                msize: v.msize,
-                version: "unknown".into(),
-            },
-        )],
-        _ => basics(tag, msg, "9P2000").unwrap_or_default(),
-    });
-    let client = client_over(pipe, &Config::default()).await.unwrap();
-    assert_eq!(client.dialect(), Dialect::Classic);
-    let dir = ninep_tests::servers::temp_dir().unwrap();
-    let cfg = ninep_fuse::MountConfig::default();
-    match ninep_fuse::mount(client, cfg, dir.path()).await {
-        Err(e) => {
-            assert_eq!(e.kind(), std::io::ErrorKind::Unsupported);
-            assert!(e.to_string().contains("9P2000.L"), "{e}");
-        }
-        Ok(_) => panic!("mounted a 9P2000 server"),
-    }
-}

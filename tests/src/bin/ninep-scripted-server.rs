@@ -1,4 +1,5 @@
-//! `ninep-scripted-server`: the scripted 9P2000.L test server as a
+//! `ninep-scripted-server`: the scripted test server (9P2000.L, or
+//! `--dialect 9P2000.u|9P2000`) as a
 //! process, for tests of the `ninep-mount` command and for trying a client
 //! by hand against each Tflush behaviour.
 //!
@@ -16,9 +17,10 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use clap::Parser;
+use ninep_client::Dialect;
 use ninep_tests::scripted::{Config, Endpoint, FlushBehaviour, ScriptedServer};
 
-/// A 9P2000.L test server with blocking reads and a chosen Tflush behaviour.
+/// A 9P test server with blocking reads and a chosen Tflush behaviour.
 #[derive(Debug, Parser)]
 #[command(version)]
 struct Args {
@@ -44,6 +46,14 @@ struct Args {
     /// Print every message in and out on stderr.
     #[arg(short, long)]
     verbose: bool,
+    /// The dialect served: 9P2000.L, 9P2000.u or 9P2000.
+    #[arg(long, default_value = "9P2000.L", value_parser = dialect)]
+    dialect: Dialect,
+}
+
+fn dialect(s: &str) -> Result<Dialect, String> {
+    Dialect::from_version_string(s.as_bytes())
+        .ok_or_else(|| format!("{s}: not 9P2000.L, 9P2000.u nor 9P2000"))
 }
 
 fn main() -> Result<()> {
@@ -56,6 +66,7 @@ fn main() -> Result<()> {
         read_timeout: args.read_timeout_ms.map(Duration::from_millis),
         last_only_quiet: Duration::from_millis(args.quiet_ms),
         echo_log: args.verbose,
+        dialect: args.dialect,
     };
     let server = ScriptedServer::start_with(config)
         .with_context(|| format!("listening on {}", args.listen))?;

@@ -17,13 +17,12 @@ use ninep_client::{Dialect, Fid, Tag};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::mpsc;
 
+use super::classic::{self, answer_version};
 use super::flush::InFlight;
 use super::log::{Dir, LogEntry};
 use super::server::Shared;
 use super::tree::{errno, lock, slice_at, write_at, Kind, NodeId, Tree};
 
-/// The only dialect served.
-const VERSION: &str = "9P2000.L";
 /// `V9FS_MAGIC`, the statfs type Linux servers report.
 const V9FS_MAGIC: u32 = 0x0102_1997;
 /// Most names one Twalk may carry.
@@ -32,10 +31,39 @@ const MAXWELEM: usize = 16;
 const O_ACCMODE: u32 = 3;
 
 /// What a fid is bound to.
-#[derive(Debug, Clone, Copy)]
-struct FidState {
-    node: NodeId,
-    open: bool,
+#[derive(Debug, Clone)]
+pub(crate) struct FidState {
+    pub(crate) node: NodeId,
+    pub(crate) open: bool,
+    /// A 9P2000 directory being read (see `classic.rs`).
+    pub(crate) dir: Option<DirRead>,
+}
+
+impl FidState {
+    fn new(node: NodeId) -> FidState {
+        FidState {
+            node,
+            open: false,
+            dir: None,
+        }
+    }
+
+    /// Bound to `node` and open (Tcreate).
+    pub(crate) fn opened(node: NodeId) -> FidState {
+        FidState {
+            open: true,
+            ..FidState::new(node)
+        }
+    }
+}
+
+/// A directory read in progress: the encoded stats taken at offset 0,
+/// the next one to send, and the offset the next read must ask for.
+#[derive(Debug, Clone)]
+pub(crate) struct DirRead {
+    pub(crate) stats: Vec<bytes::Bytes>,
+    pub(crate) next: usize,
+    pub(crate) offset: u64,
 }
 
 /// Everything one connection knows; guarded by [`Conn::state`].
@@ -43,7 +71,9 @@ struct FidState {
 pub(crate) struct State {
     /// Largest frame accepted and sent (negotiated by Tversion).
     msize: u32,
-    fids: HashMap<Fid, FidState>,
+    /// The dialect negotiated (9P2000.L until a Tversion says otherwise).
+    pub(crate) dialect: Dialect,
+    pub(crate) fids: HashMap<Fid, FidState>,
     /// Blocked reads and held Tflushes.
     pub(crate) inflight: InFlight,
     /// Tflushes received on this connection, for `leak-N`.
@@ -71,6 +101,7 @@ where
     let (out, rx) = mpsc::unbounded_channel();
     let state = State {
         msize: shared.config.max_msize,
+        dialect: Dialect::L,
         fids: HashMap::new(),
         inflight: InFlight::default(),
         flushes_seen: 0,
@@ -85,9 +116,12 @@ where
     tokio::spawn(write_loop(wr, rx, conn.shared.clone(), id));
     let mut buf = BytesMut::with_capacity(8192);
     loop {
-        let decoder = FrameDecoder {
-            msize: conn.lock().msize,
-            dialect: Dialect::L,
+        let decoder = {
+            let st = conn.lock();
+            FrameDecoder {
+                msize: st.msize,
+                dialect: st.dialect,
+            }
         };
         match decoder.decode::<Tmessage>(&mut buf) {
             Ok(Some((tag, body))) => conn.handle(tag, body),
@@ -160,8 +194,14 @@ impl Conn {
 
     /// Queue a reply, unless the connection has gone mute. Called with the
     /// state locked, so the queue order is the decision order.
+    /// An Rlerror becomes an Rerror in 9P2000 and 9P2000.u.
     pub(crate) fn emit(&self, st: &mut State, tag: Tag, msg: impl Into<Rmessage>) {
-        let msg = msg.into();
+        let msg = match msg.into() {
+            Rmessage::Rlerror(e) if st.dialect != Dialect::L => {
+                classic::rerror(e.ecode, st.dialect).into()
+            }
+            m => m,
+        };
         if st.muted {
             let s = summary(msg.name(), &msg);
             self.log(Dir::Dropped, tag, msg.name(), s);
@@ -205,11 +245,13 @@ impl Conn {
         st.inflight.abort_all();
         st.fids.clear();
         let msize = v.msize.min(self.shared.config.max_msize);
-        let version = if v.version.as_bytes() == VERSION.as_bytes() {
-            st.msize = msize;
-            VERSION
-        } else {
-            "unknown"
+        let version = match answer_version(self.shared.config.dialect, v.version.as_bytes()) {
+            Some(d) => {
+                st.msize = msize;
+                st.dialect = d;
+                d.version_string()
+            }
+            None => "unknown",
         };
         let reply = Rversion {
             msize,
@@ -227,17 +269,27 @@ impl Conn {
         };
         let tree = &self.shared.tree;
         let reply: Rmessage = match tree.kind(node) {
-            Kind::Block(n) => return self.start_blocked_read(st, tag, *n, r.offset, count),
+            Kind::Block(n) => return self.start_blocked_read(st, tag, n, r.offset, count),
+            Kind::Dir(_) if st.dialect != Dialect::L => {
+                match self.read_dir(st, r.fid, r.offset, count) {
+                    Ok(data) => Rread { data: Data(data) }.into(),
+                    Err(ecode) => Rlerror { ecode }.into(),
+                }
+            }
             Kind::Dir(_) => Rlerror {
                 ecode: errno::EISDIR,
             }
             .into(),
             Kind::File(data) => Rread {
-                data: Data(slice_at(&lock(data), r.offset, count)),
+                data: Data(slice_at(&lock(&data), r.offset, count)),
             }
             .into(),
             Kind::Release => Rread {
                 data: Data::default(),
+            }
+            .into(),
+            Kind::Symlink(_) => Rlerror {
+                ecode: errno::EINVAL,
             }
             .into(),
         };
@@ -272,6 +324,17 @@ impl Conn {
                 node_of(st, s.fid)?;
                 statfs().into()
             }
+            Tmessage::Topen(o) => self.open(st, o)?.into(),
+            Tmessage::Tcreate(c) => self.create(st, c)?.into(),
+            Tmessage::Tremove(r) => self.remove(st, r)?.into(),
+            Tmessage::Twstat(w) => self.wstat(st, w)?.into(),
+            Tmessage::Tstat(s) => {
+                let stat = classic::stat(tree, node_of(st, s.fid)?, st.dialect);
+                Rstat {
+                    stat: WrappedStat(stat),
+                }
+                .into()
+            }
             _ => return Err(errno::EOPNOTSUPP),
         })
     }
@@ -296,7 +359,7 @@ impl Conn {
             wqid.push(self.shared.tree.qid(node));
         }
         if wqid.len() == w.wname.len() {
-            st.fids.insert(w.newfid, FidState { node, open: false });
+            st.fids.insert(w.newfid, FidState::new(node));
         }
         Ok(Rwalk { wqid })
     }
@@ -318,13 +381,14 @@ impl Conn {
 
     fn write(&self, st: &mut State, w: Twrite) -> Result<Rwrite, u32> {
         let count = match self.shared.tree.kind(opened(st, w.fid)?) {
-            Kind::File(data) => write_at(data, w.offset, &w.data.0)?,
+            Kind::File(data) => write_at(&data, w.offset, &w.data.0)?,
             Kind::Release => {
                 self.shared.release_all();
                 w.data.0.len() as u32
             }
             Kind::Dir(_) => return Err(errno::EISDIR),
             Kind::Block(_) => return Err(errno::EACCES),
+            Kind::Symlink(_) => return Err(errno::EINVAL),
         };
         Ok(Rwrite { count })
     }
@@ -334,7 +398,7 @@ fn bind(st: &mut State, fid: Fid, node: NodeId) -> Result<(), u32> {
     if st.fids.contains_key(&fid) {
         return Err(errno::EBADF);
     }
-    st.fids.insert(fid, FidState { node, open: false });
+    st.fids.insert(fid, FidState::new(node));
     Ok(())
 }
 

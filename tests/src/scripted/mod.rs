@@ -1,4 +1,4 @@
-//! A 9P2000.L server for tests: an in-memory tree whose `/block/N` reads
+//! A 9P2000.L, 9P2000.u or 9P2000 server for tests: an in-memory tree whose `/block/N` reads
 //! block until the test releases them, and a switchable answer to Tflush
 //! ([`FlushBehaviour`]) that copies what real servers do, right or wrong.
 //!
@@ -16,11 +16,13 @@
 //! tests that block their own thread (FUSE tests calling `read(2)`) as
 //! well as async tests. Each connection is served by its own task;
 //! requests are handled as they arrive and a blocked read holds up
-//! nothing else. Served: Tversion (9P2000.L only; msize capped at
-//! [`Config::max_msize`]; any other version gets Rversion "unknown"),
-//! Tattach (any aname), Twalk, Tlopen, Tread, Twrite, Tclunk, Tgetattr,
-//! Treaddir, Tstatfs, Tflush; anything else gets Rlerror(EOPNOTSUPP). The
-//! tree is described in `tree.rs`: `/hello`, `/release`, `/block/0..N`.
+//! nothing else. Served: Tversion (the dialect of [`Config::dialect`];
+//! msize capped at [`Config::max_msize`]), Tattach (any aname), Twalk,
+//! Tread, Twrite, Tclunk, Tflush; in 9P2000.L Tlopen, Tgetattr, Treaddir,
+//! Tstatfs; in 9P2000 and 9P2000.u Topen, Tcreate, Tstat, Twstat,
+//! Tremove and directory reads. Anything else gets Rlerror(EOPNOTSUPP)
+//! (Rerror in the classic dialects). The tree is described in `tree.rs`:
+//! `/hello`, `/release`, `/block/0..N`.
 //!
 //! The binary `ninep-scripted-server` serves the same over TCP or a Unix
 //! socket for tests of the `ninep-mount` command.
@@ -29,6 +31,7 @@
 //! - `behaviour`: [`FlushBehaviour`], what the server does with Tflush.
 //! - `server`: [`ScriptedServer`], the handle: start, release, inspect, stop.
 //! - `conn`: one connection: framing, fids, the requests answered at once.
+//! - `classic`: the 9P2000 and 9P2000.u messages and errors.
 //! - `flush`: blocked reads in flight and the Tflush behaviours.
 //! - `tree`: the in-memory files and their attributes.
 //! - `log`: [`LogEntry`], every message in and out with its time.
@@ -40,7 +43,10 @@ use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
 
+use ninep_client::Dialect;
+
 mod behaviour;
+mod classic;
 mod conn;
 mod flush;
 mod log;
@@ -113,6 +119,10 @@ pub struct Config {
     pub last_only_quiet: Duration,
     /// Print each log entry to stderr as it happens.
     pub echo_log: bool,
+    /// The dialect served: 9P2000.L (the default), 9P2000.u or 9P2000.
+    /// A 9P2000 server answers "9P2000" to any "9P2000.*" Tversion, as
+    /// Plan 9 does; the others answer only their own ("unknown" else).
+    pub dialect: Dialect,
 }
 
 impl Config {
@@ -126,6 +136,7 @@ impl Config {
             read_timeout: None,
             last_only_quiet: Duration::from_millis(50),
             echo_log: false,
+            dialect: Dialect::L,
         }
     }
 }
