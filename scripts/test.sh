@@ -12,6 +12,8 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 APT_PACKAGES=(diod fuse3 libfuse3-dev pkg-config attr)
 UNPFS_VERSION=0.13.0
 UNPFS_ROOT=/opt/unpfs
+# aio9p's example 9P2000 and 9P2000.u servers (tests/tests/mount_aio9p.rs).
+AIO9P_VERSION=0.3.3
 
 say() { printf '==> %s\n' "$*" >&2; }
 
@@ -61,6 +63,20 @@ install_unpfs() {
     fi
 }
 
+install_aio9p() {
+    local py="${AIO9P_PYTHON:-python3}"
+    if ! command -v "$py" >/dev/null 2>&1; then
+        say "warning: no $py: the aio9p mount tests will fail (set AIO9P_PYTHON)"
+        return 0
+    fi
+    if "$py" -c 'import aio9p.example.simple_u' >/dev/null 2>&1; then
+        say "aio9p present ($py)"
+        return 0
+    fi
+    say "installing aio9p ${AIO9P_VERSION} with pip ($py)"
+    "$py" -m pip install --quiet --disable-pip-version-check "aio9p==${AIO9P_VERSION}"
+}
+
 check_fuse_device() {
     if [ ! -e /dev/fuse ]; then
         say "warning: /dev/fuse is missing; mount tests will say so"
@@ -75,6 +91,7 @@ fi
 
 install_apt_packages
 install_unpfs
+install_aio9p
 check_fuse_device
 if "$deps_only"; then
     exit 0

@@ -8,6 +8,7 @@
 //! - [`scripted`]: an in-process 9P2000.L test server with blocking reads and switchable Tflush behaviours.
 #![deny(missing_docs)]
 
+pub mod aio9p;
 pub mod blockfs;
 pub mod peer;
 pub mod scripted;

@@ -7,9 +7,35 @@ use bytes::{BufMut, BytesMut};
 use super::{DecodeError, NineStr, Qid, Reader, Wire};
 use crate::ids::Fid;
 
-wire_struct! {
-    /// 9P2000 error reply: a string, plus an errno in 9P2000.u.
-    Rerror { ename: NineStr, errno: Option<u32> }
+/// 9P2000 error reply: a string, plus an errno in 9P2000.u.
+///
+/// Decoding is lenient in plain 9P2000: a server that appends the .u
+/// errno anyway (as some do, and as the Linux driver tolerates) has it
+/// read rather than rejected as trailing bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rerror {
+    /// The error text.
+    pub ename: NineStr,
+    /// The errno (9P2000.u; 0 or absent: none).
+    pub errno: Option<u32>,
+}
+
+impl Wire for Rerror {
+    fn encoded_len(&self) -> usize {
+        self.ename.encoded_len() + self.errno.encoded_len()
+    }
+    fn encode(&self, buf: &mut BytesMut) {
+        self.ename.encode(buf);
+        self.errno.encode(buf);
+    }
+    fn decode(r: &mut Reader) -> Result<Self, DecodeError> {
+        let ename = NineStr::decode(r)?;
+        let errno = match r.remaining() {
+            4 if !r.dialect().has_unix_extensions() => Some(u32::decode(r)?),
+            _ => Wire::decode(r)?,
+        };
+        Ok(Rerror { ename, errno })
+    }
 }
 wire_struct! {
     /// Open `fid` with a 9P mode (`OREAD`, `OWRITE`, `ORDWR`, `OEXEC`, `OTRUNC`...).

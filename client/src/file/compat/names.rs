@@ -10,6 +10,7 @@ use super::convert;
 use super::{errno, refuse};
 use crate::error::Result;
 use crate::file::File;
+use crate::wire::Stat;
 
 /// `AT_REMOVEDIR` of Tunlinkat.
 const AT_REMOVEDIR: u32 = 0x200;
@@ -54,7 +55,7 @@ impl File {
                 // Two names of one file: rename(2) does nothing.
                 return victim.clunk().await;
             }
-            match (file.qid.is_dir(), victim.qid.is_dir()) {
+            match (file.is_dir_by_stat().await?, victim.is_dir_by_stat().await?) {
                 (false, true) => return Err(refuse(errno::EISDIR, "the target is a directory")),
                 (true, false) => {
                     return Err(refuse(errno::ENOTDIR, "the target is not a directory"))
@@ -69,11 +70,19 @@ impl File {
     /// unlinkat: walk to `name`, check its kind against `flags`, Tremove.
     pub(crate) async fn unlinkat_by_remove(&self, name: &[u8], flags: u32) -> Result<()> {
         let file = self.walk(&[name]).await?;
-        match (flags & AT_REMOVEDIR != 0, file.qid.is_dir()) {
+        match (flags & AT_REMOVEDIR != 0, file.is_dir_by_stat().await?) {
             (true, false) => Err(refuse(errno::ENOTDIR, "not a directory")),
             (false, true) => Err(refuse(errno::EISDIR, "is a directory")),
             _ => file.remove().await,
         }
+    }
+}
+
+impl File {
+    /// Whether this is a directory, by its stat's DMDIR: some servers
+    /// (aio9p's examples) give a directory made by Tcreate a file's qid.
+    async fn is_dir_by_stat(&self) -> Result<bool> {
+        Ok(self.stat().await?.mode & Stat::DMDIR != 0)
     }
 }
 
