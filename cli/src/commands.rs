@@ -134,6 +134,7 @@ async fn run_check(
         uname: opts.uname,
         n_uname: opts.n_uname,
         msize: opts.msize,
+        dialects: opts.dialects,
     };
     let wait = std::time::Duration::from_secs_f64(wait.max(0.05));
     let s = check::default_settings(target, victim, wait);

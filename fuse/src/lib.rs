@@ -1,6 +1,8 @@
 //! The FUSE side of ninep-mount: serves a 9P tree to the kernel through
-//! the `fuse3` crate, mapping every FUSE request onto 9P2000.L and every
-//! FUSE_INTERRUPT onto a Tflush of the 9P request that serves it.
+//! the `fuse3` crate, mapping every FUSE request onto 9P2000.L (which the
+//! client carries out with the classic messages on a 9P2000 or 9P2000.u
+//! server) and every FUSE_INTERRUPT onto a Tflush of the 9P request that
+//! serves it.
 //!
 //! ```no_run
 //! # async fn demo() -> std::io::Result<()> {

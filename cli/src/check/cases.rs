@@ -7,7 +7,7 @@ use anyhow::Result;
 use ninep_client::wire::*;
 use ninep_client::{Fid, Tag};
 
-use super::raw::{RawConn, Received, Target, ROOT};
+use super::raw::{is_attrs, RawConn, Received, Target, ROOT};
 use super::verdict::{arrivals, judge_chain, wire_checks, Judged, Verdict};
 
 /// How the check runs.
@@ -130,11 +130,7 @@ pub async fn run(name: &str, s: &Settings) -> (Judged, Vec<super::raw::Event>) {
 /// Connect, attach and get the root's attributes.
 async fn alive(s: &Settings) -> Result<()> {
     let mut c = RawConn::open(&s.target).await?;
-    c.setup(Tgetattr {
-        fid: ROOT,
-        request_mask: getattr::BASIC,
-    })
-    .await?;
+    c.setup(c.attrs_request(ROOT)).await?;
     Ok(())
 }
 
@@ -244,11 +240,7 @@ async fn unused_tag(s: &Settings, c: &mut RawConn) -> Result<Judged> {
 
 async fn after_completion(s: &Settings, c: &mut RawConn) -> Result<Judged> {
     c.reset_log();
-    let getattr = Tgetattr {
-        fid: ROOT,
-        request_mask: getattr::BASIC,
-    };
-    c.send(Tag(1), getattr).await?;
+    c.send(Tag(1), c.attrs_request(ROOT)).await?;
     c.reply(Tag(1), s.wait).await?;
     c.send(Tag(2), flush(1)).await?;
     let got = until_rflushed(c, s, &[Tag(2)]).await;
@@ -298,18 +290,11 @@ async fn reuse(s: &Settings, c: &mut RawConn) -> Result<Judged> {
             return Ok(j);
         }
     }
-    // The tag is ours again: use it at once for a Tgetattr.
-    c.send(
-        v,
-        Tgetattr {
-            fid: ROOT,
-            request_mask: getattr::BASIC,
-        },
-    )
-    .await?;
+    // The tag is ours again: use it at once for a Tgetattr (Tstat).
+    c.send(v, c.attrs_request(ROOT)).await?;
     let mut after = Vec::new();
     while let Some(r) = c.recv(s.wait).await {
-        let done = r.tag == v && matches!(r.msg, Ok(Rmessage::Rgetattr(_)));
+        let done = r.tag == v && r.msg.as_ref().is_ok_and(is_attrs);
         after.push(r);
         if done {
             break;
@@ -321,11 +306,11 @@ async fn reuse(s: &Settings, c: &mut RawConn) -> Result<Judged> {
     }
     let on_v: Vec<_> = after.iter().filter(|r| r.tag == v).collect();
     match on_v.first().map(|r| &r.msg) {
-        Some(Ok(Rmessage::Rgetattr(_))) if on_v.len() == 1 => Ok((
+        Some(Ok(m)) if is_attrs(m) && on_v.len() == 1 => Ok((
             Verdict::Pass,
             "the reused tag got only its own reply".into(),
         )),
-        Some(Ok(Rmessage::Rgetattr(_))) => Ok((
+        Some(Ok(m)) if is_attrs(m) => Ok((
             Verdict::FailLateReply,
             "a second reply on the reused tag after its Rgetattr".into(),
         )),
@@ -467,14 +452,7 @@ async fn storm(s: &Settings, c: &mut RawConn) -> Result<Judged> {
         .iter()
         .filter(|t| got.iter().any(|r| r.tag == **t))
         .count();
-    c.send(
-        Tag(300),
-        Tgetattr {
-            fid: ROOT,
-            request_mask: getattr::BASIC,
-        },
-    )
-    .await?;
+    c.send(Tag(300), c.attrs_request(ROOT)).await?;
     let alive = c.reply(Tag(300), s.wait).await.is_ok();
     Ok(match (answered, alive) {
         (200, true) => (

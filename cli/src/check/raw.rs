@@ -5,6 +5,7 @@
 //! and hides the wire; the check needs both, so it has its own small
 //! driver on top of the same codec.
 
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context, Result};
@@ -71,6 +72,8 @@ pub struct Target {
     pub n_uname: u32,
     /// msize to ask for.
     pub msize: u32,
+    /// Dialects to ask for, most preferred first (`-o version=`).
+    pub dialects: Vec<Dialect>,
 }
 
 /// The root fid every case's connection attaches.
@@ -87,51 +90,91 @@ pub struct RawConn {
     pub log: Vec<Event>,
     /// Negotiated msize.
     pub msize: u32,
+    /// Negotiated dialect.
+    pub dialect: Dialect,
+    /// The dialect the reader decodes replies in.
+    decoding: Arc<Mutex<Dialect>>,
     closed: Option<String>,
     next_setup: u16,
 }
 
 impl RawConn {
-    /// Connect, negotiate 9P2000.L and attach [`ROOT`].
+    /// Connect, negotiate a dialect of `t.dialects` and attach [`ROOT`].
     pub async fn open(t: &Target) -> Result<RawConn> {
         let (r, w) = tokio::time::timeout(Duration::from_secs(10), t.addr.connect())
             .await
             .map_err(|_| anyhow!("connecting to {} timed out", t.addr))?
             .with_context(|| format!("cannot connect to {}", t.addr))?;
         let (tx, rx) = mpsc::unbounded_channel();
+        let decoding = Arc::new(Mutex::new(Dialect::L));
         let mut c = RawConn {
             w,
             rx,
             start: Instant::now(),
             log: Vec::new(),
             msize: t.msize,
+            dialect: Dialect::L,
+            decoding: decoding.clone(),
             closed: None,
             next_setup: SETUP_TAG,
         };
-        tokio::spawn(read_frames(r, t.msize, tx));
-        c.send(
-            NOTAG,
-            Tversion {
-                msize: t.msize,
-                version: "9P2000.L".into(),
-            },
-        )
-        .await?;
-        match c.reply(NOTAG, Duration::from_secs(10)).await? {
-            Rmessage::Rversion(v) if v.version.as_bytes() == b"9P2000.L" => {
-                c.msize = v.msize.min(t.msize)
-            }
-            r => bail!("the server does not speak 9P2000.L: {r:?}"),
-        }
+        tokio::spawn(read_frames(r, t.msize, decoding, tx));
+        c.negotiate(t).await?;
         let attach = Tattach {
             fid: ROOT,
             afid: NOFID,
             uname: t.uname.as_str().into(),
             aname: t.aname.as_str().into(),
-            n_uname: Some(t.n_uname),
+            n_uname: c.dialect.has_unix_extensions().then_some(t.n_uname),
         };
         c.setup(attach).await.context("attach refused")?;
         Ok(c)
+    }
+
+    /// Tversion for each dialect of `t.dialects` in turn, on this one
+    /// connection (each Tversion starts the session afresh), until the
+    /// server answers with one of them.
+    async fn negotiate(&mut self, t: &Target) -> Result<()> {
+        let mut answers = Vec::new();
+        for &d in &t.dialects {
+            self.set_dialect(d);
+            let version = d.version_string().into();
+            let msize = t.msize;
+            self.send(NOTAG, Tversion { msize, version }).await?;
+            match self.reply(NOTAG, Duration::from_secs(10)).await? {
+                Rmessage::Rversion(v) => {
+                    let got = Dialect::from_version_string(v.version.as_bytes());
+                    if let Some(got) = got.filter(|g| t.dialects.contains(g)) {
+                        self.set_dialect(got);
+                        self.msize = v.msize.min(t.msize);
+                        return Ok(());
+                    }
+                    answers.push(format!("{d}: {:?}", v.version));
+                }
+                r => answers.push(format!("{d}: {}", r.name())),
+            }
+        }
+        bail!(
+            "the server speaks none of the dialects asked ({})",
+            answers.join("; ")
+        )
+    }
+
+    fn set_dialect(&mut self, d: Dialect) {
+        self.dialect = d;
+        *self.decoding.lock().unwrap_or_else(|e| e.into_inner()) = d;
+    }
+
+    /// A request for `fid`'s attributes: Tgetattr, or Tstat in 9P2000(.u).
+    pub fn attrs_request(&self, fid: Fid) -> Tmessage {
+        match self.dialect {
+            Dialect::L => Tgetattr {
+                fid,
+                request_mask: getattr::BASIC,
+            }
+            .into(),
+            _ => Tstat { fid }.into(),
+        }
     }
 
     /// Restart the clock and the log (after set-up).
@@ -224,6 +267,7 @@ impl RawConn {
         self.send(tag, msg).await?;
         match self.reply(tag, Duration::from_secs(10)).await? {
             Rmessage::Rlerror(e) => bail!("server error: errno {}", e.ecode),
+            Rmessage::Rerror(e) => bail!("server error: {}", e.ename),
             r => Ok(r),
         }
     }
@@ -247,7 +291,15 @@ impl RawConn {
             Rmessage::Rwalk(w) if w.wqid.len() == n => {}
             r => bail!("cannot walk to {path}: {r:?}"),
         }
-        self.setup(Tlopen { fid, flags: 0 })
+        let open: Tmessage = match self.dialect {
+            Dialect::L => Tlopen { fid, flags: 0 }.into(),
+            _ => Topen {
+                fid,
+                mode: omode::OREAD,
+            }
+            .into(),
+        };
+        self.setup(open)
             .await
             .with_context(|| format!("cannot open {path}"))?;
         Ok(())
@@ -279,13 +331,24 @@ fn r_detail(m: &Result<Rmessage, DecodeError>) -> String {
     }
 }
 
-async fn read_frames(mut r: ReadHalf, msize: u32, tx: mpsc::UnboundedSender<Incoming>) {
+/// True for an answer to [`RawConn::attrs_request`].
+pub fn is_attrs(m: &Rmessage) -> bool {
+    matches!(m, Rmessage::Rgetattr(_) | Rmessage::Rstat(_))
+}
+
+async fn read_frames(
+    mut r: ReadHalf,
+    msize: u32,
+    dialect: Arc<Mutex<Dialect>>,
+    tx: mpsc::UnboundedSender<Incoming>,
+) {
     let mut buf = BytesMut::with_capacity(64 << 10);
     loop {
         loop {
             let size =
                 (buf.len() >= 4).then(|| u32::from_le_bytes([buf[0], buf[1], buf[2], buf[3]]));
-            match decode_frame::<Rmessage>(&mut buf, msize.max(1 << 16), Dialect::L) {
+            let d = *dialect.lock().unwrap_or_else(|e| e.into_inner());
+            match decode_frame::<Rmessage>(&mut buf, msize.max(1 << 16), d) {
                 Ok(Some((tag, msg))) => {
                     let size = size.unwrap_or(0);
                     let rec = Received { tag, msg, size };
