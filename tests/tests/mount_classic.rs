@@ -11,7 +11,7 @@
 mod mount_support;
 
 use std::fs::{self, File};
-use std::io::{ErrorKind, Write};
+use std::io::{ErrorKind, Read, Write};
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::PermissionsExt;
 use std::sync::mpsc;
@@ -246,4 +246,37 @@ async fn a_blocked_read_is_interrupted_on_9p2000_u() {
     ] {
         a_blocked_read_is_interrupted(Dialect::U, flush).await;
     }
+}
+
+/// With `cache=loose` a file of length 0 (a synthetic file: `/block/N`)
+/// is still read from the server (direct I/O): its content appears.
+async fn synthetic_files_are_read_in_loose_mode(dialect: Dialect) {
+    let server = std::sync::Arc::new(server(dialect, FlushBehaviour::Correct));
+    let cfg = config("/", CacheMode::Loose);
+    let m = Mounted::mount_at(server.addr().to_string(), cfg, only(dialect)).await;
+    let (dir, srv) = (m.dir.clone(), server.clone());
+    let got = blocking(move || {
+        assert_eq!(fs::metadata(dir.join("block/1")).unwrap().len(), 0);
+        // One read(2): every read of /block/N waits for a release.
+        let reader = std::thread::spawn(move || {
+            let mut buf = [0u8; 64];
+            let n = File::open(dir.join("block/1"))
+                .unwrap()
+                .read(&mut buf)
+                .unwrap();
+            buf[..n].to_vec()
+        });
+        assert!(srv.wait_blocked_sync(1, Duration::from_secs(5)));
+        srv.release(1);
+        reader.join().unwrap()
+    })
+    .await;
+    assert_eq!(got, b"block 1\n");
+    m.unmount_clean().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn synthetic_files_are_read_in_loose_mode_on_both() {
+    synthetic_files_are_read_in_loose_mode(Dialect::Classic).await;
+    synthetic_files_are_read_in_loose_mode(Dialect::U).await;
 }
