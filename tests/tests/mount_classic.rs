@@ -83,6 +83,17 @@ fn exercise(dir: &std::path::Path, dialect: Dialect) {
     );
     let across = fs::rename(dir.join("sub/b"), dir.join("b")).unwrap_err();
     assert_eq!(errno(across), libc::EXDEV);
+    // mv(1) copies and removes then, as across file systems.
+    let mv = std::process::Command::new("mv")
+        .arg(dir.join("sub/b"))
+        .arg(dir.join("moved"))
+        .status()
+        .unwrap();
+    assert!(mv.success());
+    assert_eq!(fs::read(dir.join("moved")).unwrap(), b"a");
+    fs::rename(dir.join("moved"), dir.join("sub/b")).unwrap_err();
+    fs::write(dir.join("sub/b"), b"a").unwrap();
+    fs::remove_file(dir.join("moved")).unwrap();
     // rename(2) replaces an existing target.
     fs::rename(dir.join("new"), dir.join("hello")).unwrap();
     assert_eq!(
