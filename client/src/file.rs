@@ -3,6 +3,10 @@
 //! The handle clunks its fid when dropped (without waiting) or when
 //! [`File::clunk`] is awaited; [`File::remove`] consumes it too. A fid is
 //! never clunked twice, and a walk's new fid is given back if the walk fails.
+//!
+//! The 9P2000.L methods work on every dialect: on a 9P2000 or 9P2000.u
+//! connection each one starts by handing over to its translation in
+//! `compat` (Tstat for getattr, Twstat for setattr, Topen, Tcreate, ...).
 
 use bytes::Bytes;
 use futures::stream::{self, StreamExt, TryStreamExt};

@@ -21,7 +21,9 @@
 //!   flush timer; cancellation ([`CancelToken`], cancel on drop).
 //! - [`client`]: connecting, version negotiation, attach.
 //! - [`file`]: fid handles and the typed operations (xattrs and the plain
-//!   9P2000 ones in submodules).
+//!   9P2000 ones in submodules). On a 9P2000 or 9P2000.u connection the
+//!   9P2000.L methods are carried out with the classic messages
+//!   (`file/compat`), so callers speak one vocabulary whatever the dialect.
 //! - [`transport`]: addresses (TCP, Unix socket).
 //! - [`error`]: errors split by who is at fault.
 #![deny(missing_docs)]
