@@ -74,7 +74,9 @@ install_aio9p() {
         return 0
     fi
     say "installing aio9p ${AIO9P_VERSION} with pip ($py)"
-    "$py" -m pip install --quiet --disable-pip-version-check "aio9p==${AIO9P_VERSION}"
+    # A failed install fails the aio9p tests (they say why), not the others.
+    "$py" -m pip install --quiet --disable-pip-version-check --root-user-action=ignore "aio9p==${AIO9P_VERSION}" ||
+        say "warning: pip could not install aio9p; the aio9p mount tests will fail"
 }
 
 check_fuse_device() {
