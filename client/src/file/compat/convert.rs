@@ -128,6 +128,11 @@ pub(crate) fn attr_of(s: &Stat) -> Rgetattr {
         |f: fn(&crate::wire::StatExt) -> u32| s.ext.as_ref().map(f).filter(|&n| n != u32::MAX);
     let uid = numeric(|e| e.n_uid).unwrap_or_else(|| ids::user_id(s.uid.as_bytes()));
     let gid = numeric(|e| e.n_gid).unwrap_or_else(|| ids::group_id(s.gid.as_bytes()));
+    // A symlink's size is its target's length, as lstat(2) has it.
+    let size = match (&s.ext, mode & S_IFMT) {
+        (Some(e), S_IFLNK) if s.length == 0 => e.extension.len() as u64,
+        _ => s.length,
+    };
     Rgetattr {
         valid: getattr::BASIC,
         qid: s.qid,
@@ -136,9 +141,9 @@ pub(crate) fn attr_of(s: &Stat) -> Rgetattr {
         gid,
         nlink: if mode & S_IFMT == S_IFDIR { 2 } else { 1 },
         rdev,
-        size: s.length,
+        size,
         blksize: BLKSIZE,
-        blocks: s.length.div_ceil(512),
+        blocks: size.div_ceil(512),
         atime_sec: s.atime.into(),
         atime_nsec: 0,
         mtime_sec: s.mtime.into(),

@@ -49,6 +49,10 @@ fn unix_stats_have_types_ids_and_special_bits() {
     let l = stat(Stat::DMSYMLINK | 0o777, Some(("target", 7, 8)));
     let a = attr_of(&l);
     assert_eq!((a.mode, a.uid, a.gid), (S_IFLNK | 0o777, 7, 8));
+    // The server's length wins; a symlink of length 0 has its target's.
+    assert_eq!(a.size, 1000);
+    let a = attr_of(&Stat { length: 0, ..l });
+    assert_eq!(a.size, 6);
     let dev = stat(
         Stat::DMDEVICE | 0o600,
         Some(("c 259 300", u32::MAX, u32::MAX)),
