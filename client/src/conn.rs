@@ -21,7 +21,7 @@ use std::time::Instant;
 use bytes::BytesMut;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::{oneshot, watch, Notify};
-use tracing::{debug, trace, warn};
+use tracing::{debug, trace};
 
 use crate::error::Error;
 use crate::ids::{Fid, Tag};
@@ -252,7 +252,8 @@ impl Shared {
                     result,
                     bound,
                 } => wake.push((waiter, result, bound)),
-                Action::Violation(why) => warn!("protocol violation: {why}"),
+                // The session warns once per rule broken; the rest is detail.
+                Action::Violation(why) => debug!("protocol violation: {why}"),
             }
         }
         drop(st);
@@ -276,7 +277,7 @@ impl Shared {
             // clunks in flight) answer nothing that is still tracked.
             return;
         }
-        let actions = st.session.on_reply(tag, reply);
+        let actions = st.session.on_reply_at(tag, reply, Instant::now());
         self.run(st, actions);
     }
 
