@@ -3,7 +3,7 @@
 
 use std::time::Instant;
 
-use super::{Action, Entry, Retired, Rule, Session};
+use super::{Action, Entry, FlushProfile, Retired, Rule, Session};
 use crate::error::Error;
 use crate::ids::Tag;
 use crate::wire::DecodeError;
@@ -34,6 +34,10 @@ pub(super) struct Chain {
     pub rflushed_early: bool,
     /// An unanswered Tflush of this chain was counted already.
     pub unanswered: bool,
+    /// When the first Tflush was sent.
+    pub first_sent: Option<Instant>,
+    /// How long after the first Tflush the victim's reply came, if it won.
+    pub replied_after: Option<std::time::Duration>,
 }
 
 impl<W> Session<W> {
@@ -145,6 +149,7 @@ impl<W> Session<W> {
             let chain = req.chain.get_or_insert_with(Chain::default);
             chain.flushes.push(ftag);
             chain.sent += 1;
+            chain.first_sent.get_or_insert(now);
             chain.deadline = Some(now + timeout);
         }
         if !self.chains.contains(&victim) {
@@ -258,7 +263,11 @@ impl<W> Session<W> {
     /// Release a victim's tag and forget its chain.
     fn finish_chain(&mut self, victim: Tag, what: Retired) {
         if let Some(c) = self.chain(victim) {
-            if c.replied && !c.rflushed_early && c.sent > 0 {
+            let timeout = self.policy.timeout;
+            let at_work = c
+                .replied_after
+                .is_some_and(|d| FlushProfile::was_at_work(d, timeout));
+            if c.replied && !c.rflushed_early && at_work {
                 self.profile.held_until_victim += 1;
             }
         }

@@ -48,6 +48,7 @@ use crate::wire::{DecodeError, Rmessage, Tmessage};
 
 use fids::{FidEffect, Settled};
 use flush::Chain;
+pub use probe::{probe_eligible, ProbeChoice, ProbePicker};
 pub use profile::{FlushProfile, Latency, Rule, MAX_CHAIN_BUCKET};
 pub use traffic::Traffic;
 
@@ -480,6 +481,7 @@ impl<W> Session<W> {
             // Give the server a full timeout from now to send the Rflush.
             if let Some(now) = self.last_now {
                 chain.deadline = Some(now + self.policy.timeout);
+                chain.replied_after = chain.first_sent.map(|t| now.saturating_duration_since(t));
             }
             self.stats.victims_won += 1;
             self.profile.victims_won += 1;

@@ -124,3 +124,110 @@ impl<W> Session<W> {
         }
     }
 }
+
+/// Picks which requests the flush probe flushes (one in `every` of those
+/// it is asked about), how many Tflush each gets (1 to 3, at random), and
+/// which also get a self-flush (the first, then one in 16). A xorshift
+/// generator: the choice needs no quality, only variety.
+#[derive(Debug, Clone)]
+pub struct ProbePicker {
+    every: u64,
+    seen: u64,
+    picked: u64,
+    rng: u64,
+}
+
+/// One pick of [`ProbePicker::pick`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProbeChoice {
+    /// Tflush to send for the request.
+    pub flushes: u32,
+    /// Send a self-flush as well.
+    pub self_flush: bool,
+}
+
+impl ProbePicker {
+    /// One in `every` (at least 1), random counts drawn from `seed`.
+    pub fn new(every: u32, seed: u64) -> Self {
+        ProbePicker {
+            every: u64::from(every.max(1)),
+            seen: 0,
+            picked: 0,
+            // Xorshift must not start at zero.
+            rng: seed | 1,
+        }
+    }
+
+    /// Whether to probe the next eligible request, and how.
+    pub fn pick(&mut self) -> Option<ProbeChoice> {
+        self.seen += 1;
+        if !self.seen.is_multiple_of(self.every) {
+            return None;
+        }
+        let mut x = self.rng;
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        self.rng = x;
+        let choice = ProbeChoice {
+            flushes: 1 + (x % 3) as u32,
+            self_flush: self.picked.is_multiple_of(16),
+        };
+        self.picked += 1;
+        Some(choice)
+    }
+}
+
+/// True for the requests the flush probe may flush: those without side
+/// effects on the server (a walk to a new fid binds only that fid, which
+/// the session keeps track of).
+pub fn probe_eligible(msg: &Tmessage) -> bool {
+    match msg {
+        Tmessage::Tread(_) | Tmessage::Tgetattr(_) | Tmessage::Treaddir(_) => true,
+        Tmessage::Twalk(w) => w.newfid != w.fid,
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn picks_one_in_n_with_one_to_three_flushes() {
+        let mut p = ProbePicker::new(3, 12345);
+        let picks: Vec<_> = (0..300).map(|_| p.pick()).collect();
+        assert_eq!(picks.iter().filter(|c| c.is_some()).count(), 100);
+        let counts: Vec<u32> = picks.iter().flatten().map(|c| c.flushes).collect();
+        for n in 1..=3 {
+            assert!(counts.contains(&n), "{n} never drawn");
+        }
+        assert!(counts.iter().all(|n| (1..=3).contains(n)));
+        let selfs = picks.iter().flatten().filter(|c| c.self_flush).count();
+        assert_eq!(selfs, 7, "the first, then one in 16");
+    }
+
+    #[test]
+    fn only_requests_without_side_effects_are_eligible() {
+        use crate::ids::Fid;
+        use crate::wire::{Tclunk, Twalk, Twrite};
+        let walk = |newfid| -> Tmessage {
+            Twalk {
+                fid: Fid(1),
+                newfid: Fid(newfid),
+                wname: vec![],
+            }
+            .into()
+        };
+        assert!(probe_eligible(&walk(2)));
+        assert!(!probe_eligible(&walk(1)), "a walk in place changes the fid");
+        assert!(!probe_eligible(&Tclunk { fid: Fid(1) }.into()));
+        let w: Tmessage = Twrite {
+            fid: Fid(1),
+            offset: 0,
+            data: Default::default(),
+        }
+        .into();
+        assert!(!probe_eligible(&w));
+    }
+}

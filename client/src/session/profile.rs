@@ -89,6 +89,7 @@ pub const MAX_CHAIN_BUCKET: usize = 8;
 pub struct Latency {
     buckets: [u64; BUCKETS],
     count: u64,
+    min: Duration,
     max: Duration,
 }
 
@@ -97,6 +98,7 @@ impl Default for Latency {
         Latency {
             buckets: [0; BUCKETS],
             count: 0,
+            min: Duration::ZERO,
             max: Duration::ZERO,
         }
     }
@@ -112,6 +114,7 @@ impl Latency {
             ((us.log2() * PER_OCTAVE) as usize).min(BUCKETS - 1)
         };
         self.buckets[i] += 1;
+        self.min = if self.count == 0 { d } else { self.min.min(d) };
         self.count += 1;
         self.max = self.max.max(d);
     }
@@ -119,6 +122,11 @@ impl Latency {
     /// How many were recorded.
     pub fn count(&self) -> u64 {
         self.count
+    }
+
+    /// The smallest recorded (zero when none was): about one round trip.
+    pub fn min(&self) -> Duration {
+        self.min
     }
 
     /// The largest recorded.
@@ -159,7 +167,11 @@ pub struct FlushProfile {
     /// Victims whose reply came before their chain's last Rflush.
     pub victims_won: u64,
     /// Of those, the chains whose every Rflush came after the victim's
-    /// reply: the server held the Rflush until the victim finished.
+    /// reply, and whose victim was still at work when the server got the
+    /// Tflush: the server held the Rflush until the victim finished. A
+    /// victim answered within a quarter of the flush timeout of its first
+    /// Tflush is taken to have been answered before the server read the
+    /// Tflush, or held too briefly to matter.
     pub held_until_victim: u64,
     /// Chains of several Tflush where one Rflush answered more than one
     /// (the server answered only the last: allowed, rule 2).
@@ -194,6 +206,13 @@ impl FlushProfile {
             let i = (sent as usize - 1).min(MAX_CHAIN_BUCKET - 1);
             self.chains_by_length[i] += 1;
         }
+    }
+
+    /// Whether a victim answered `after` its first Tflush was still at
+    /// work when the server read the Tflush, as far as the profile can
+    /// tell (see [`FlushProfile::held_until_victim`]).
+    pub(super) fn was_at_work(after: Duration, flush_timeout: Duration) -> bool {
+        after > flush_timeout / 4
     }
 
     /// Count a broken rule; the first time, log it at warning level with

@@ -51,19 +51,34 @@ fn victim_first_then_rflushes_in_order_is_held_and_timed() {
     let mut s = session();
     let t0 = Instant::now();
     let (v, fs) = probed_read(&mut s, 2, t0);
-    let a = s.on_reply_at(v, rread(5), t0 + MS);
+    // A third of the flush timeout: the victim was at work.
+    let t = t0 + FlushPolicy::default().timeout / 3;
+    let a = s.on_reply_at(v, rread(5), t + 5 * MS);
     assert!(matches!(delivered(&a), Some((1, Ok(_), None))));
-    assert!(s.on_reply_at(fs[0], rflush(), t0 + 2 * MS).is_empty());
-    assert!(s.on_reply_at(fs[1], rflush(), t0 + 3 * MS).is_empty());
+    assert!(s.on_reply_at(fs[0], rflush(), t + 6 * MS).is_empty());
+    assert!(s.on_reply_at(fs[1], rflush(), t + 7 * MS).is_empty());
     let p = s.flush_profile();
     assert_eq!((p.probes, p.victims_won, p.held_until_victim), (1, 1, 1));
     assert_eq!(p.chains_by_length[1], 1);
     assert_eq!(p.rflush_latency.count(), 2);
-    assert_eq!(p.rflush_latency.max(), 3 * MS);
-    assert!(p.rflush_latency.quantile(0.5) >= 2 * MS);
+    assert_eq!(p.rflush_latency.max(), t + 7 * MS - t0);
+    assert_eq!(p.rflush_latency.min(), t + 6 * MS - t0);
+    assert!(p.rflush_latency.quantile(0.5) >= t + 6 * MS - t0);
     only(&p, None);
     assert_eq!(s.stats().quarantined, 0);
     assert_eq!(s.traffic().bytes_read, 5);
+}
+
+#[test]
+fn a_victim_answered_before_the_server_read_the_tflush_was_not_held() {
+    let mut s = session();
+    let t0 = Instant::now();
+    // A victim answered soon, its Rflush after it: won, not held.
+    let (v, fs) = probed_read(&mut s, 1, t0);
+    s.on_reply_at(v, rread(1), t0 + 5 * MS);
+    s.on_reply_at(fs[0], rflush(), t0 + 6 * MS);
+    let p = s.flush_profile();
+    assert_eq!((p.victims_won, p.held_until_victim), (1, 0));
 }
 
 #[test]
