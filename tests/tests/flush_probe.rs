@@ -95,6 +95,10 @@ async fn probe_against(b: B, broken: &[Rule]) -> ninep_client::session::FlushPro
     let tags_held =
         broken.contains(&Rule::UnansweredFlush) || broken.contains(&Rule::UnansweredSelfFlush);
     assert_eq!(s.quarantined > 0, tags_held, "{b}: {s:?}");
+    if !tags_held {
+        let chains: u64 = p.chains_by_length.iter().sum();
+        assert_eq!(chains, p.probes, "{b}: every probe's chain ended: {p:?}");
+    }
     p
 }
 

@@ -283,6 +283,15 @@ impl<W> Session<W> {
         self.chains.retain(|&t| t != victim);
     }
 
+    /// As [`Session::drop_chain`], for a request taken out of its tag's
+    /// entry while its reply is handled.
+    pub(super) fn drop_taken_chain(&mut self, victim: Tag, req: &super::Request<W>) {
+        if let Some(c) = &req.chain {
+            self.profile.chain_ended(c.sent);
+        }
+        self.chains.retain(|&t| t != victim);
+    }
+
     /// Record the latency of the Tflush on `ftag`, answered at `now`.
     fn rflush_latency(&mut self, ftag: Tag, now: Option<Instant>) {
         if let (Some(Entry::Flush { sent: Some(s), .. }), Some(now)) =

@@ -446,7 +446,7 @@ impl<W> Session<W> {
                 );
                 self.profile.breach(Rule::VictimReplyAfterLastRflush, &why);
                 let mut out = vec![Action::Violation(why)];
-                self.drop_chain(tag);
+                self.drop_taken_chain(tag, &req);
                 self.release(tag, Retired::Answered);
                 out.extend(self.orphan_effects(settled));
                 return out;
@@ -490,7 +490,7 @@ impl<W> Session<W> {
             return self.hand_over(waiter, result, settled);
         }
         self.stats.in_flight -= 1;
-        self.drop_chain(tag);
+        self.drop_taken_chain(tag, &req);
         self.release(tag, Retired::Answered);
         self.hand_over(waiter, result, settled)
     }
@@ -513,7 +513,7 @@ impl<W> Session<W> {
             }
             self.entries[tag.0 as usize] = Some(Entry::Request(req));
         } else {
-            self.drop_chain(tag);
+            self.drop_taken_chain(tag, &req);
             self.release(tag, Retired::Answered);
         }
         self.hand_over(waiter, result, settled)

@@ -132,6 +132,7 @@ fn error_reply_to_a_probe_flush_leaves_the_victim_to_answer() {
     assert!(matches!(delivered(&a), Some((1, Ok(_), None))));
     assert_eq!(s.stats().in_flight, 0);
     assert_eq!(s.stats().quarantined, 0);
+    assert_eq!(s.flush_profile().chains_by_length[0], 1, "the chain ended");
 }
 
 #[test]
