@@ -32,12 +32,20 @@
 //! in flight. Once a server has answered a victim after its chain's last
 //! Rflush (an order violation), each flushed victim keeps its tag until its
 //! own late reply, so that reply can never land on a reused tag.
+//!
+//! # Layout
+//! - `flush`: flush chains: cancel, Rflush, error replies, timeouts.
+//! - `fids`: what a request does to fids, applied when its fate is known.
+//! - `probe`: the flush probe (requests flushed on purpose, self-flushes).
+//! - `profile`: [`FlushProfile`], how the server answers Tflush, and the
+//!   [`Rule`]s it can break (each warned about once).
+//! - `counters`: [`Stats`] and [`Traffic`].
 
+mod counters;
 mod fids;
 mod flush;
 mod probe;
 mod profile;
-mod traffic;
 
 use std::time::{Duration, Instant};
 
@@ -46,11 +54,11 @@ use crate::error::{Error, RemoteError};
 use crate::ids::{Fid, Tag};
 use crate::wire::{DecodeError, Rmessage, Tmessage};
 
+pub use counters::{Stats, Traffic};
 use fids::{FidEffect, Settled};
 use flush::Chain;
 pub use probe::{probe_eligible, ProbeChoice, ProbePicker};
 pub use profile::{FlushProfile, Latency, Rule, MAX_CHAIN_BUCKET};
-pub use traffic::Traffic;
 
 /// When to flush again and when to give up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -108,38 +116,6 @@ enum Retired {
     Flush {
         victim: Tag,
     },
-}
-
-/// Counters a caller can read (see [`Session::stats`]).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Stats {
-    /// Requests started (flushes not included).
-    pub requests: u64,
-    /// Replies that matched a request in flight.
-    pub replies: u64,
-    /// Tflush messages sent.
-    pub flushes_sent: u64,
-    /// Rflush messages received that answered a flush in flight.
-    pub rflush_received: u64,
-    /// Victims whose own reply came before their chain's last Rflush.
-    pub victims_won: u64,
-    /// Chains given up on after the last flush timed out.
-    pub flushes_unconfirmed: u64,
-    /// Error replies to a Tflush (a server bug).
-    pub flush_errors: u64,
-    /// Replies on a tag that was not in flight (late, duplicate, unknown).
-    pub unknown_tag_replies: u64,
-    /// Replies whose type did not answer the request on their tag.
-    pub mismatched_replies: u64,
-    /// Victim replies or Rflushes that came after their chain was closed.
-    pub order_violations: u64,
-    /// Requests in flight now (flushes not included).
-    pub in_flight: usize,
-    /// Tags held only because a flush chain is not settled (victims that
-    /// were answered or given up on, and their flushes).
-    pub quarantined: usize,
-    /// Fids allocated and not yet released.
-    pub fids_in_use: usize,
 }
 
 /// Something the driver must do.
