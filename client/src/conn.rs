@@ -67,6 +67,8 @@ pub(crate) struct Shared {
     closed_tx: watch::Sender<Option<String>>,
     pub(crate) msize: u32,
     pub(crate) dialect: Dialect,
+    /// The flush probe is on (its picker is in `State`).
+    probing: bool,
 }
 
 tokio::task_local! {
@@ -129,6 +131,7 @@ impl Shared {
         session: Session<Waiter>,
         probe: Option<ProbePicker>,
     ) -> (Arc<Shared>, [tokio::task::JoinHandle<()>; 3]) {
+        let probing = probe.is_some();
         let shared = Arc::new(Shared {
             state: Mutex::new(State {
                 session,
@@ -141,6 +144,7 @@ impl Shared {
             closed_tx: watch::channel(None).0,
             msize,
             dialect,
+            probing,
         });
         let reader = tokio::spawn(read_loop(shared.clone(), r));
         let writer = tokio::spawn(write_loop(shared.clone(), w));
@@ -205,7 +209,7 @@ impl Shared {
     /// flushed and the server cancelled is sent again (once, unprobed),
     /// unless the caller cancelled it too.
     pub(crate) async fn rpc(self: &Arc<Self>, msg: Tmessage) -> Reply {
-        let again = (probe_eligible(&msg) && self.lock().probe.is_some()).then(|| msg.clone());
+        let again = (self.probing && probe_eligible(&msg)).then(|| msg.clone());
         let (result, probed, cancelled) = self.rpc_once(msg, again.is_some()).await;
         match (result, again) {
             (Err(Error::Flushed), Some(msg)) if probed && !cancelled => {
