@@ -237,3 +237,35 @@ fn diod_profile_agrees_with_check() {
     println!("{ctx}");
     drop(diod);
 }
+
+#[test]
+fn each_broken_rule_is_warned_about_once_and_counted() {
+    use ninep_tests::scripted::{Config, FlushBehaviour, ScriptedServer};
+    let mut cfg = Config::new(FlushBehaviour::OutOfOrder);
+    cfg.read_timeout = Some(Duration::from_millis(40));
+    let server = ScriptedServer::start_with(cfg).expect("scripted server");
+    let dir = temp_dir().unwrap();
+    let mnt = fs::canonicalize(dir.path()).unwrap();
+    let addr = server.addr().to_string();
+    let (mut child, _guard, log) = mount(&addr, &mnt, "aname=/,flushprobe=1");
+    for n in 0..8 {
+        let got = fs::read(mnt.join(format!("block/{n}"))).expect("read");
+        assert_eq!(got, format!("block {n}\n").as_bytes());
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let p = stats_json(&mnt)["profile"].clone();
+    signal(&child, libc::SIGTERM);
+    assert!(wait_exit(&mut child).success());
+    let log = fs::read_to_string(log.path()).unwrap();
+    for r in p["rules"].as_array().unwrap() {
+        let name = r["rule"].as_str().unwrap();
+        let warned = log
+            .lines()
+            .filter(|l| l.contains("broke a flush rule") && l.contains(name))
+            .count();
+        let count = r["count"].as_u64().unwrap();
+        assert_eq!(warned, usize::from(count > 0), "{name}: {count}\n{log}");
+    }
+    assert!(rule(&p, "victim_reply_after_last_rflush") > 1, "{p:#}");
+    assert!(rule(&p, "rflush_out_of_order") > 0, "{p:#}");
+}
