@@ -594,4 +594,6 @@ mod tests;
 #[cfg(test)]
 mod tests_flush;
 #[cfg(test)]
+mod tests_probe;
+#[cfg(test)]
 mod tests_profile;
