@@ -166,3 +166,40 @@ async fn without_the_probe_nothing_is_flushed() {
     assert!(client.traffic().requests("Tread") >= BLOCKED_READS as u64);
     assert!(client.traffic().bytes_read > 0);
 }
+
+/// A probed read that the caller then interrupts, on a server that never
+/// answers Tflush and never ends the read: the caller is told within the
+/// flush policy's bound, as without the probe.
+#[tokio::test]
+async fn an_interrupted_probed_read_still_ends_in_time() {
+    let server = ScriptedServer::start(B::Never);
+    // One Tflush at most: the probe's is the only one, the cancel adds none.
+    let cfg = Config {
+        flush: FlushPolicy {
+            timeout: FLUSH_TIMEOUT,
+            max_flushes: 1,
+        },
+        flush_probe: 1,
+        ..Config::default()
+    };
+    let addr: Address = server.addr().to_string().parse().unwrap();
+    let client = Client::connect(&addr, &cfg).await.unwrap();
+    let root = client.attach("root", "/", 0).await.unwrap();
+    let mut f = root.walk(&["block", "0"]).await.unwrap();
+    f.lopen(libc::O_RDONLY as u32).await.unwrap();
+    let token = ninep_client::CancelToken::new();
+    let read = token.scope(f.read(0, 100));
+    let cancel = async {
+        // Long enough for the probe's own timeout to pass silently.
+        tokio::time::sleep(2 * FLUSH_TIMEOUT).await;
+        token.cancel();
+    };
+    let (r, ()) = tokio::time::timeout(LIMIT, async { tokio::join!(read, cancel) })
+        .await
+        .expect("the interrupted read ended");
+    assert!(
+        matches!(r, Err(ninep_client::Error::FlushUnconfirmed)),
+        "{r:?}"
+    );
+    server.release_all();
+}

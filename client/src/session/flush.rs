@@ -46,14 +46,22 @@ impl<W> Session<W> {
     /// deadline then decides). Each call may send one more.
     pub fn cancel(&mut self, tag: Tag, id: u64, now: Instant) -> Vec<Action<W>> {
         self.tick(now);
-        let max = self.policy.max_flushes;
+        let (max, timeout) = (self.policy.max_flushes, self.policy.timeout);
         let Some(req) = self.request_mut(tag, id) else {
             return Vec::new();
         };
         let chain = req.chain.get_or_insert_with(Chain::default);
         // A real cancel: from now on the usual rules, not the probe's.
-        chain.probe = false;
-        if chain.replied || chain.gave_up || chain.closed || chain.sent >= max {
+        let was_probe = std::mem::replace(&mut chain.probe, false);
+        if chain.replied || chain.gave_up || chain.closed {
+            return Vec::new();
+        }
+        if chain.sent >= max {
+            // A probe's timeout set no deadline; the caller must still be
+            // told in time if the server confirms nothing.
+            if was_probe && chain.deadline.is_none() {
+                chain.deadline = Some(now + timeout);
+            }
             return Vec::new();
         }
         self.send_flush(tag, now)

@@ -246,6 +246,26 @@ fn a_real_cancel_of_a_probed_request_follows_the_usual_rules() {
 }
 
 #[test]
+fn a_cancel_after_a_silent_probe_timeout_still_ends_in_time() {
+    let mut s = session();
+    let t0 = Instant::now();
+    let timeout = FlushPolicy::default().timeout;
+    let (v, id) = s.start(&read(), Some(1)).unwrap();
+    assert_eq!(sent_flushes(&s.probe(v, id, 3, false, t0)).len(), 3);
+    assert!(s.on_timeout(t0 + timeout).is_empty(), "a probe waits");
+    assert_eq!(s.next_deadline(), None);
+    // The caller is interrupted: no Tflush left to send, but a deadline.
+    let later = t0 + 5 * timeout;
+    assert!(s.cancel(v, id, later).is_empty());
+    assert_eq!(s.next_deadline(), Some(later + timeout));
+    let a = s.on_timeout(later + timeout);
+    assert!(matches!(
+        delivered(&a),
+        Some((1, Err(Error::FlushUnconfirmed), None))
+    ));
+}
+
+#[test]
 fn traffic_counts_requests_by_type_and_bytes() {
     let mut s = session();
     for _ in 0..2 {
