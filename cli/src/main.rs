@@ -3,18 +3,24 @@
 //!
 //! `ninep-mount [OPTIONS] HOST[:PORT] MOUNTPOINT` mounts (see `mount/`);
 //! the subcommands `info`, `ls` and `cat` show what a server exports
-//! without mounting it, and `check` tests its Tflush handling.
+//! without mounting it, `check` tests its Tflush handling, and `stats`
+//! shows a mount's counters and flush profile while it is mounted.
 //!
 //! # Layout
 //! - `options`: the `-o` options, v9fs and FUSE names.
 //! - `mount`: the mount form: checks, daemon, the mount's life.
 //! - `commands`: `info`, `ls`, `cat`, `check`.
 //! - `check`: the flush check's cases and verdicts.
+//! - `stats`: the `stats` command; `stats_report`: what it shows;
+//!   `stats_socket`: the mount's control socket that serves it.
 
 mod check;
 mod commands;
 mod mount;
 mod options;
+mod stats;
+mod stats_report;
+mod stats_socket;
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
@@ -26,7 +32,8 @@ use mount::{MountArgs, EXIT_FAILURE, EXIT_USAGE};
 const USAGE: &str = "\
 ninep-mount [-f] [-d] [-o OPTIONS] HOST[:PORT] MOUNTPOINT
        ninep-mount [-f] [-d] [-o OPTIONS] unix:/path/to/socket MOUNTPOINT
-       ninep-mount <info|ls|cat|check> HOST[:PORT] [ARGS] [-o OPTIONS]";
+       ninep-mount <info|ls|cat|check> HOST[:PORT] [ARGS] [-o OPTIONS]
+       ninep-mount stats MOUNTPOINT [--json]";
 
 const OPTIONS_HELP: &str = "\
 Mount options (-o, comma-separated; later ones win):
@@ -43,8 +50,10 @@ Mount options (-o, comma-separated; later ones win):
                         /etc/fuse.conf)
   default_permissions   let the kernel check permissions from the mode bits
   uid=N, gid=N          show every file as owned by this uid / gid
-  flushtimeout=SECONDS  wait this long for an Rflush before the next Tflush [1]
+  flushtimeout=SECONDS  wait this long for an Rflush before the next Tflush [0.3]
   flushretries=N        at most this many Tflush per interrupted request [3]
+  flushprobe=N          flush one in N read-only requests on purpose to profile
+                        the server's Tflush handling (see `stats`) [0: off]
   debug                 as -d
   Accepted and ignored, as mount(8) passes them: defaults, _netdev, dev, nodev,
   suid, nosuid, exec, noexec, auto, noauto, user, nouser, users, atime, noatime,
@@ -66,9 +75,18 @@ Exit status: 0 mounted (or unmounted cleanly), 1 usage error, 32 mount failure."
 )]
 struct Cli {
     #[command(subcommand)]
-    command: Option<commands::Command>,
+    command: Option<Top>,
     #[command(flatten)]
     mount: MountArgs,
+}
+
+/// The subcommands.
+#[derive(clap::Subcommand)]
+enum Top {
+    /// Show a mount's counters and the flush profile of its connection.
+    Stats(stats::StatsArgs),
+    #[command(flatten)]
+    Server(commands::Command),
 }
 
 fn main() -> ExitCode {
@@ -81,7 +99,8 @@ fn main() -> ExitCode {
         }
     };
     match cli.command {
-        Some(command) => run_command(command),
+        Some(Top::Stats(args)) => stats::run(&args),
+        Some(Top::Server(command)) => run_command(command),
         None => mount::run(cli.mount),
     }
 }

@@ -57,6 +57,9 @@ pub struct Options {
     pub flush_timeout: Duration,
     /// `flushretries=N`: at most this many Tflush for one request.
     pub flush_retries: u32,
+    /// `flushprobe=N`: flush one in N requests without side effects on
+    /// purpose, to profile the server's Tflush handling (0: off).
+    pub flush_probe: u32,
     /// `debug`: foreground, 9P messages traced (as `-d`).
     pub debug: bool,
 }
@@ -79,6 +82,7 @@ impl Default for Options {
             gid: None,
             flush_timeout: MOUNT_FLUSH_TIMEOUT,
             flush_retries: cfg.flush.max_flushes,
+            flush_probe: 0,
             debug: false,
         }
     }
@@ -132,6 +136,7 @@ impl Options {
             "gid" => self.gid = Some(number(v)?),
             "flushtimeout" => self.flush_timeout = seconds(v)?,
             "flushretries" => self.flush_retries = retries(v)?,
+            "flushprobe" => self.flush_probe = number(v)?,
             _ => bail!("unknown option {key:?}"),
         }
         Ok(())
@@ -160,6 +165,7 @@ impl Options {
                 timeout: self.flush_timeout,
                 max_flushes: self.flush_retries,
             },
+            flush_probe: self.flush_probe,
             ..Config::default()
         }
     }
@@ -191,7 +197,9 @@ impl Options {
 fn needs_value_hint(key: &str) -> &'static str {
     match key {
         "aname" | "uname" | "n_uname" | "msize" | "version" | "cache" | "access" | "uid"
-        | "gid" | "flushtimeout" | "flushretries" => " (it needs a value: KEY=VALUE)",
+        | "gid" | "flushtimeout" | "flushretries" | "flushprobe" => {
+            " (it needs a value: KEY=VALUE)"
+        }
         _ => "",
     }
 }
@@ -305,6 +313,10 @@ mod tests {
             assert!(error(bad).contains("flushtimeout"), "{bad}");
         }
         assert!(error("flushretries=0").contains("from 1 to 100"));
+        assert_eq!(Options::default().config().flush_probe, 0, "off by default");
+        assert_eq!(parsed("flushprobe=10").config().flush_probe, 10);
+        assert!(error("flushprobe").contains("needs a value"));
+        assert!(error("flushprobe=-1").contains("not a number"));
     }
 
     #[test]

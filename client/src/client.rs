@@ -18,7 +18,7 @@ use crate::conn::Shared;
 use crate::error::{Error, Result};
 use crate::file::File;
 use crate::ids::{Fid, NOFID, NOTAG};
-use crate::session::{FlushPolicy, Session, Stats};
+use crate::session::{FlushPolicy, FlushProfile, ProbePicker, Session, Stats, Traffic};
 use crate::transport::{Address, ReadHalf, WriteHalf};
 use crate::wire::{
     decode_frame, encode_frame, Dialect, Rmessage, Tattach, Tmessage, Tversion, IOHDRSZ,
@@ -43,6 +43,11 @@ pub struct Config {
     /// When to send another Tflush for a cancelled request, and when to
     /// stop waiting for the server to confirm.
     pub flush: FlushPolicy,
+    /// The flush probe: flush one in this many requests without side
+    /// effects (Tread, Tgetattr, Treaddir, Twalk to a new fid) on purpose,
+    /// with one to three Tflush, to build the connection's flush profile
+    /// ([`Client::flush_profile`]); the callers never notice. 0: off.
+    pub flush_probe: u32,
 }
 
 impl Default for Config {
@@ -52,6 +57,7 @@ impl Default for Config {
             dialects: vec![Dialect::L, Dialect::U, Dialect::Classic],
             connect_timeout: Duration::from_secs(10),
             flush: FlushPolicy::default(),
+            flush_probe: 0,
         }
     }
 }
@@ -137,7 +143,9 @@ impl Client {
 
     fn start(r: ReadHalf, w: WriteHalf, msize: u32, dialect: Dialect, cfg: &Config) -> Client {
         debug!(%dialect, msize, "negotiated");
-        let (shared, tasks) = Shared::spawn(r, w, msize, dialect, Session::new(cfg.flush));
+        let probe = (cfg.flush_probe > 0).then(|| ProbePicker::new(cfg.flush_probe, seed()));
+        let session = Session::new(cfg.flush);
+        let (shared, tasks) = Shared::spawn(r, w, msize, dialect, session, probe);
         Client {
             inner: Arc::new(Inner { shared, tasks }),
         }
@@ -170,6 +178,17 @@ impl Client {
         self.inner.shared.stats()
     }
 
+    /// How the server has answered Tflush on this connection (the flush
+    /// probe's and real cancels' alike).
+    pub fn flush_profile(&self) -> FlushProfile {
+        self.inner.shared.profile().0
+    }
+
+    /// Requests by type and file bytes moved on this connection.
+    pub fn traffic(&self) -> Traffic {
+        self.inner.shared.profile().1
+    }
+
     /// Send any request and wait for its reply; an error reply becomes
     /// [`Error::Remote`]. Fids named in `msg` must be the caller's.
     pub async fn rpc(&self, msg: impl Into<Tmessage>) -> Result<Rmessage> {
@@ -200,6 +219,13 @@ impl Client {
             r => Err(unexpected(&r)),
         }
     }
+}
+
+/// A seed for the flush probe's choices: the clock is varied enough.
+fn seed() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0x9e37_79b9_7f4a_7c15, |d| d.as_nanos() as u64)
 }
 
 pub(crate) fn unexpected(r: &Rmessage) -> Error {

@@ -13,6 +13,11 @@
 //! reserved until the chain settles); a [`CancelToken`] in scope around a
 //! request sends one more Tflush per `cancel()`, while the caller keeps
 //! waiting for the real outcome (the victim's reply if it wins the race).
+//!
+//! The flush probe (`Config::flush_probe`): one in N requests without side
+//! effects is flushed on purpose right after it is queued (the Tflush go
+//! out in the same write); if the server cancels it, it is sent again,
+//! unprobed, so the caller sees only the real reply.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -21,11 +26,13 @@ use std::time::Instant;
 use bytes::BytesMut;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::{oneshot, watch, Notify};
-use tracing::{debug, trace, warn};
+use tracing::{debug, trace};
 
 use crate::error::Error;
 use crate::ids::{Fid, Tag};
-use crate::session::{Action, Session, Stats};
+use crate::session::{
+    probe_eligible, Action, FlushProfile, ProbeChoice, ProbePicker, Session, Stats, Traffic,
+};
 use crate::transport::{ReadHalf, WriteHalf};
 use crate::wire::{encode_frame, DecodeError, Dialect, FrameDecoder, Message, Rmessage, Tmessage};
 
@@ -47,6 +54,8 @@ struct State {
     session: Session<Waiter>,
     wbuf: BytesMut,
     closed: Option<String>,
+    /// The flush probe, when on.
+    probe: Option<ProbePicker>,
 }
 
 /// What the reader, the writer, the timer and the callers share.
@@ -58,6 +67,8 @@ pub(crate) struct Shared {
     closed_tx: watch::Sender<Option<String>>,
     pub(crate) msize: u32,
     pub(crate) dialect: Dialect,
+    /// The flush probe is on (its picker is in `State`).
+    probing: bool,
 }
 
 tokio::task_local! {
@@ -118,18 +129,22 @@ impl Shared {
         msize: u32,
         dialect: Dialect,
         session: Session<Waiter>,
+        probe: Option<ProbePicker>,
     ) -> (Arc<Shared>, [tokio::task::JoinHandle<()>; 3]) {
+        let probing = probe.is_some();
         let shared = Arc::new(Shared {
             state: Mutex::new(State {
                 session,
                 wbuf: BytesMut::new(),
                 closed: None,
+                probe,
             }),
             wake_writer: Notify::new(),
             wake_timer: Notify::new(),
             closed_tx: watch::channel(None).0,
             msize,
             dialect,
+            probing,
         });
         let reader = tokio::spawn(read_loop(shared.clone(), r));
         let writer = tokio::spawn(write_loop(shared.clone(), w));
@@ -142,13 +157,25 @@ impl Shared {
         self.lock().session.stats()
     }
 
+    /// The session's flush profile and traffic counters.
+    pub(crate) fn profile(&self) -> (FlushProfile, Traffic) {
+        let st = self.lock();
+        (st.session.flush_profile(), st.session.traffic())
+    }
+
     /// Allocate a fid for a request about to be sent.
     pub(crate) fn alloc_fid(&self) -> Result<Fid, Error> {
         self.lock().session.alloc_fid()
     }
 
-    /// Queue `msg`; `waiter` (if any) gets the reply.
-    fn submit(&self, msg: &Tmessage, waiter: Option<Waiter>) -> Result<(Tag, u64), Error> {
+    /// Queue `msg`; `waiter` (if any) gets the reply. With `probe`, the
+    /// flush probe may flush it at once: the answer says whether it did.
+    fn submit(
+        &self,
+        msg: &Tmessage,
+        waiter: Option<Waiter>,
+        probe: bool,
+    ) -> Result<(Tag, u64, bool), Error> {
         let len = crate::wire::HEADER_LEN + msg.body_len();
         if len > self.msize as usize {
             return Err(Error::Invalid(format!(
@@ -164,24 +191,53 @@ impl Shared {
         let (tag, id) = st.session.start(msg, waiter)?;
         trace!(?tag, msg = msg.name(), "send");
         encode_frame(tag, msg, &mut st.wbuf);
-        drop(st);
+        let choice = probe.then(|| probe_choice(&mut st, msg)).flatten();
+        let Some(c) = choice else {
+            drop(st);
+            self.wake_writer.notify_one();
+            return Ok((tag, id, false));
+        };
+        let now = Instant::now();
+        let actions = st.session.probe(tag, id, c.flushes, c.self_flush, now);
+        self.run(st, actions);
         self.wake_writer.notify_one();
-        Ok((tag, id))
+        self.wake_timer.notify_one();
+        Ok((tag, id, true))
     }
 
-    /// Send `msg` and wait for its reply (see [`CancelToken`] and the module
-    /// doc for what cancelling does).
+    /// Send `msg` and wait for its reply. A request the flush probe
+    /// flushed and the server cancelled is sent again (once, unprobed),
+    /// unless the caller cancelled it too.
     pub(crate) async fn rpc(self: &Arc<Self>, msg: Tmessage) -> Reply {
+        let again = (self.probing && probe_eligible(&msg)).then(|| msg.clone());
+        let (result, probed, cancelled) = self.rpc_once(msg, again.is_some()).await;
+        match (result, again) {
+            (Err(Error::Flushed), Some(msg)) if probed && !cancelled => {
+                trace!(
+                    msg = msg.name(),
+                    "flush probe: cancelled by the server, sent again"
+                );
+                self.rpc_once(msg, false).await.0
+            }
+            (result, _) => result,
+        }
+    }
+
+    /// Send `msg` (letting the probe flush it if `probe`) and wait for its
+    /// reply (see [`CancelToken`] and the module doc for what cancelling
+    /// does). Also says whether the probe flushed it, and whether the
+    /// caller cancelled it.
+    async fn rpc_once(self: &Arc<Self>, msg: Tmessage, probe: bool) -> (Reply, bool, bool) {
         let (tx, rx) = oneshot::channel();
         let binds = binding_fid(&msg);
-        let (tag, id) = match self.submit(&msg, Some(tx)) {
+        let (tag, id, probed) = match self.submit(&msg, Some(tx), probe) {
             Ok(sent) => sent,
             Err(e) => {
                 // Never sent: a fid allocated for it is still ours to free.
                 if let Some(b) = binds {
                     self.lock().session.release_unsent_fid(b.fid);
                 }
-                return Err(e);
+                return (Err(e), false, false);
             }
         };
         let mut guard = Pending {
@@ -193,19 +249,24 @@ impl Shared {
         };
         let rx = guard.rx.insert(rx);
         let token = CANCEL.try_with(|t| t.clone()).ok();
+        let mut cancelled = false;
         let result = match token {
             None => rx.await,
             Some(token) => {
                 let mut seen = token.tx.subscribe();
                 // Cancels made before this request started count too.
                 if *seen.borrow_and_update() > 0 {
+                    cancelled = true;
                     self.cancel(tag, id);
                 }
                 loop {
                     tokio::select! {
                         r = &mut *rx => break r,
                         changed = seen.changed() => match changed {
-                            Ok(()) => self.cancel(tag, id),
+                            Ok(()) => {
+                                cancelled = true;
+                                self.cancel(tag, id);
+                            }
                             // The token is gone; keep waiting.
                             Err(_) => break rx.await,
                         },
@@ -214,7 +275,8 @@ impl Shared {
             }
         };
         guard.rx = None;
-        result.unwrap_or_else(|_| Err(Error::Disconnected("connection closed".into())))
+        let reply = result.unwrap_or_else(|_| Err(Error::Disconnected("connection closed".into())));
+        (reply, probed, cancelled)
     }
 
     /// Send one more Tflush for request `id` on `tag`, if the policy allows.
@@ -228,7 +290,7 @@ impl Shared {
     /// Send Tclunk without waiting (from `Drop`); the fid is free again when
     /// the reply comes.
     pub(crate) fn clunk_nowait(&self, fid: Fid) {
-        if let Err(e) = self.submit(&crate::wire::Tclunk { fid }.into(), None) {
+        if let Err(e) = self.submit(&crate::wire::Tclunk { fid }.into(), None, false) {
             debug!(?fid, "clunk not sent: {e}");
         }
     }
@@ -252,7 +314,8 @@ impl Shared {
                     result,
                     bound,
                 } => wake.push((waiter, result, bound)),
-                Action::Violation(why) => warn!("protocol violation: {why}"),
+                // The session warns once per rule broken; the rest is detail.
+                Action::Violation(why) => debug!("protocol violation: {why}"),
             }
         }
         drop(st);
@@ -276,7 +339,7 @@ impl Shared {
             // clunks in flight) answer nothing that is still tracked.
             return;
         }
-        let actions = st.session.on_reply(tag, reply);
+        let actions = st.session.on_reply_at(tag, reply, Instant::now());
         self.run(st, actions);
     }
 
@@ -312,6 +375,19 @@ impl Shared {
     pub(crate) fn shutdown(&self) {
         self.close("client shut down".into());
     }
+}
+
+/// Whether (and how) the flush probe flushes `msg`, just queued. A walk
+/// is left alone once the server has answered a victim after its Rflush:
+/// such a late reply could bind the new fid that the retry reuses.
+fn probe_choice(st: &mut State, msg: &Tmessage) -> Option<ProbeChoice> {
+    if !probe_eligible(msg) || !st.session.probing() {
+        return None;
+    }
+    if matches!(msg, Tmessage::Twalk(_)) && st.session.order_violated() {
+        return None;
+    }
+    st.probe.as_mut()?.pick()
 }
 
 /// A fid a request binds on success, which becomes ours to clunk if the

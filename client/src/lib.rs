@@ -15,7 +15,8 @@
 //! - [`wire`]: the codec, bytes <-> messages, pure and synchronous.
 //! - [`ids`]: the `Tag` and `Fid` newtypes and their lifecycles.
 //! - [`alloc`]: tag and fid allocators (oldest-released-first reuse).
-//! - [`session`]: the sans-I/O protocol state: requests in flight, fid
+//! - [`session`]: the sans-I/O protocol state: requests in flight, flush
+//!   chains, the flush profile and probe, fid
 //!   effects of replies, violations.
 //! - `conn`: the tokio driver: one reader task, one coalescing writer, one
 //!   flush timer; cancellation ([`CancelToken`], cancel on drop).

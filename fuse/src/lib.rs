@@ -29,7 +29,8 @@
 //!
 //! # Layout
 //! - [`config`]: what a mount is asked to be (cache mode, access mode, ...).
-//! - `mount`: [`mount`], [`Mount`] (wait, unmount, stats) and [`MountStats`].
+//! - `mount`: [`mount`], [`Mount`] (wait, unmount, stats), [`MountStats`]
+//!   and [`StatsSource`] (the counters, readable while mounted).
 //! - `fs`: the `fuse3::raw::Filesystem`, its shared state and helpers;
 //!   `fs/entry` (lookup, getattr, readlink, statfs), `fs/setattr`,
 //!   `fs/access`, `fs/create` (create, mkdir, mknod, symlink, link),
@@ -61,4 +62,4 @@ mod users;
 
 pub use config::{Access, AttachParams, CacheMode, MountConfig};
 pub use interrupt::InterruptStats;
-pub use mount::{mount, Mount, MountStats};
+pub use mount::{mount, Mount, MountStats, StatsSource};

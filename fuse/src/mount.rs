@@ -24,7 +24,7 @@ use std::time::Duration;
 
 use fuse3::raw::{MountHandle, Session};
 use fuse3::MountOptions;
-use ninep_client::session::Stats;
+use ninep_client::session::{FlushProfile, Stats, Traffic};
 use ninep_client::{Client, Error};
 use tracing::{debug, info, warn};
 
@@ -59,6 +59,44 @@ pub struct MountStats {
     pub listings_cached: u64,
     /// Every counter of the 9P session.
     pub client: Stats,
+}
+
+/// Reads a mount's counters from anywhere (a control socket's task, a
+/// signal handler's loop) while [`Mount::wait`] holds the mount itself.
+#[derive(Debug, Clone)]
+pub struct StatsSource {
+    shared: Arc<Shared>,
+}
+
+impl StatsSource {
+    /// The mount's counters now.
+    pub fn stats(&self) -> MountStats {
+        let s = &self.shared;
+        let client = s.client.stats();
+        let (listings_read, listings_cached) = s.dirs.counts();
+        MountStats {
+            fids_in_use: client.fids_in_use,
+            inodes: s.inodes.len(),
+            open_handles: s.handles.len(),
+            requests_in_service: s.intr.in_service(),
+            quarantined_tags: client.quarantined,
+            flushes_sent: client.flushes_sent,
+            interrupts: s.intr.stats(),
+            listings_read,
+            listings_cached,
+            client,
+        }
+    }
+
+    /// How the server has answered Tflush on the mount's connection.
+    pub fn flush_profile(&self) -> FlushProfile {
+        self.shared.client.flush_profile()
+    }
+
+    /// Requests by type and file bytes moved on the mount's connection.
+    pub fn traffic(&self) -> Traffic {
+        self.shared.client.traffic()
+    }
 }
 
 /// A mounted 9P tree (see the module doc).
@@ -143,20 +181,18 @@ impl Mount {
 
     /// The mount's counters now.
     pub fn stats(&self) -> MountStats {
-        let s = &self.shared;
-        let client = s.client.stats();
-        let (listings_read, listings_cached) = s.dirs.counts();
-        MountStats {
-            fids_in_use: client.fids_in_use,
-            inodes: s.inodes.len(),
-            open_handles: s.handles.len(),
-            requests_in_service: s.intr.in_service(),
-            quarantined_tags: client.quarantined,
-            flushes_sent: client.flushes_sent,
-            interrupts: s.intr.stats(),
-            listings_read,
-            listings_cached,
-            client,
+        self.stats_source().stats()
+    }
+
+    /// How the server has answered Tflush on the mount's connection.
+    pub fn flush_profile(&self) -> FlushProfile {
+        self.stats_source().flush_profile()
+    }
+
+    /// A handle that reads the counters while the mount is waited on.
+    pub fn stats_source(&self) -> StatsSource {
+        StatsSource {
+            shared: self.shared.clone(),
         }
     }
 

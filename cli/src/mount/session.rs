@@ -12,6 +12,8 @@ use tracing::{debug, info, warn};
 
 use super::errors::{attach_failed, connect_failed, Failure};
 use super::Plan;
+use crate::stats_report::Report;
+use crate::stats_socket::Control;
 
 /// At or below this msize, every read and write is split into many small
 /// messages: worth a warning.
@@ -71,6 +73,20 @@ pub async fn run(plan: &Plan, ready: impl FnOnce() -> io::Result<()>) -> Result<
         plan.fsname,
         plan.mountpoint.display()
     );
+    let report = {
+        let src = mount.stats_source();
+        let (mp, server) = (plan.mountpoint.display().to_string(), plan.fsname.clone());
+        let every = plan.opts.flush_probe;
+        move || Report::of(&src, &mp, &server, every)
+    };
+    // Removed (by its drop) when this function returns: after the unmount.
+    let _control = match Control::start(&plan.mountpoint, report.clone()) {
+        Ok(c) => Some(c),
+        Err(e) => {
+            warn!("no control socket, so no `ninep-mount stats` for this mount: {e}");
+            None
+        }
+    };
     if let Err(e) = ready() {
         warn!("cannot report the mount as up: {e}");
     }
@@ -79,8 +95,12 @@ pub async fn run(plan: &Plan, ready: impl FnOnce() -> io::Result<()>) -> Result<
             r = mount.wait() => break End::Unmounted(r),
             name = signals.next() => break End::Signal(name),
             // SIGUSR1: the counters to the log (fids in use, inodes,
-            // handles, requests, flushes, quarantined tags, violations).
-            _ = usr1.recv() => info!("stats: {:?}", mount.stats()),
+            // handles, requests, flushes, quarantined tags, violations),
+            // and the report `ninep-mount stats` shows.
+            _ = usr1.recv() => {
+                info!("stats: {:?}", mount.stats());
+                info!("{}", report().text());
+            }
         }
     };
     match end {

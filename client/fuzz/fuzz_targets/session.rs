@@ -4,8 +4,9 @@
 //! Input layout: byte 0 picks the tag space (2..=33 tags) and byte 1 the
 //! fid limit and the flush policy; the rest is a script of operations, each
 //! an opcode byte and its operands. Operations start requests (Tread,
-//! Twalk to a fresh fid, Tclunk of an owned fid, Tattach), cancel or
-//! abandon one, advance the clock and call `on_timeout`, append raw bytes
+//! Twalk to a fresh fid, Tclunk of an owned fid, Tattach), cancel, probe
+//! (the flush probe: 1-3 Tflush at once, maybe a self-flush) or abandon
+//! one, advance the clock and call `on_timeout`, append raw bytes
 //! to the server stream, or append a well-formed reply frame on a chosen
 //! tag (so the fuzzer reaches the interesting tags quickly). Every frame is
 //! cut by `decode_frame::<Rmessage>` and given to `Session::on_reply`; a
@@ -304,7 +305,10 @@ fuzz_target!(|data: &[u8]| {
             4 => {
                 if let Some((tag, id, _)) = h.pick_pending(x) {
                     let now = h.t0 + h.now;
-                    let actions = h.s.cancel(tag, id, now);
+                    let actions = match x & 0x80 {
+                        0 => h.s.cancel(tag, id, now),
+                        _ => h.s.probe(tag, id, 1 + u32::from(x % 3), x & 0x40 != 0, now),
+                    };
                     h.apply(actions);
                 }
             }

@@ -32,19 +32,33 @@
 //! in flight. Once a server has answered a victim after its chain's last
 //! Rflush (an order violation), each flushed victim keeps its tag until its
 //! own late reply, so that reply can never land on a reused tag.
+//!
+//! # Layout
+//! - `flush`: flush chains: cancel, Rflush, error replies, timeouts.
+//! - `fids`: what a request does to fids, applied when its fate is known.
+//! - `probe`: the flush probe (requests flushed on purpose, self-flushes).
+//! - `profile`: [`FlushProfile`], how the server answers Tflush, and the
+//!   [`Rule`]s it can break (each warned about once).
+//! - `counters`: [`Stats`] and [`Traffic`].
 
+mod counters;
 mod fids;
 mod flush;
+mod probe;
+mod profile;
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::alloc::{FidAllocator, TagAllocator};
 use crate::error::{Error, RemoteError};
 use crate::ids::{Fid, Tag};
 use crate::wire::{DecodeError, Rmessage, Tmessage};
 
+pub use counters::{Stats, Traffic};
 use fids::{FidEffect, Settled};
 use flush::Chain;
+pub use probe::{probe_eligible, ProbeChoice, ProbePicker};
+pub use profile::{FlushProfile, Latency, Rule, MAX_CHAIN_BUCKET};
 
 /// When to flush again and when to give up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -68,9 +82,11 @@ impl Default for FlushPolicy {
 #[derive(Debug)]
 enum Entry<W> {
     Request(Request<W>),
-    /// A Tflush for the request on `victim`.
+    /// A Tflush for the request on `victim` (its own tag for a
+    /// self-flush), sent at `sent`.
     Flush {
         victim: Tag,
+        sent: Option<Instant>,
     },
 }
 
@@ -80,6 +96,7 @@ struct Request<W> {
     /// touch a later request that reuses the tag.
     id: u64,
     ty: u8,
+    name: &'static str,
     effect: FidEffect,
     /// `None` once the caller is gone or has been answered.
     waiter: Option<W>,
@@ -90,42 +107,15 @@ struct Request<W> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Retired {
     Answered,
-    /// A victim released by its chain's last Rflush before its own reply.
-    Flushed,
-    /// A Tflush released (by its own or a later Rflush).
-    Flush,
-}
-
-/// Counters a caller can read (see [`Session::stats`]).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Stats {
-    /// Requests started (flushes not included).
-    pub requests: u64,
-    /// Replies that matched a request in flight.
-    pub replies: u64,
-    /// Tflush messages sent.
-    pub flushes_sent: u64,
-    /// Rflush messages received that answered a flush in flight.
-    pub rflush_received: u64,
-    /// Victims whose own reply came before their chain's last Rflush.
-    pub victims_won: u64,
-    /// Chains given up on after the last flush timed out.
-    pub flushes_unconfirmed: u64,
-    /// Error replies to a Tflush (a server bug).
-    pub flush_errors: u64,
-    /// Replies on a tag that was not in flight (late, duplicate, unknown).
-    pub unknown_tag_replies: u64,
-    /// Replies whose type did not answer the request on their tag.
-    pub mismatched_replies: u64,
-    /// Victim replies or Rflushes that came after their chain was closed.
-    pub order_violations: u64,
-    /// Requests in flight now (flushes not included).
-    pub in_flight: usize,
-    /// Tags held only because a flush chain is not settled (victims that
-    /// were answered or given up on, and their flushes).
-    pub quarantined: usize,
-    /// Fids allocated and not yet released.
-    pub fids_in_use: usize,
+    /// A victim (a request named `name`) released by its chain's last
+    /// Rflush before its own reply.
+    Flushed {
+        name: &'static str,
+    },
+    /// A Tflush for `victim` released (by its own or a later Rflush).
+    Flush {
+        victim: Tag,
+    },
 }
 
 /// Something the driver must do.
@@ -165,6 +155,17 @@ pub struct Session<W> {
     /// Fids to clunk once a tag frees up.
     deferred_clunks: Vec<Fid>,
     stats: Stats,
+    profile: FlushProfile,
+    traffic: Traffic,
+    /// The latest time passed in, for replies given without one.
+    last_now: Option<Instant>,
+    /// Self-flushes in flight with their deadline; `None` once overdue
+    /// (their tag is then quarantined until an answer comes).
+    self_flushes: Vec<(Tag, Option<Instant>)>,
+    /// A self-flush went unanswered: send no more (each would hold a tag).
+    self_flush_off: bool,
+    /// A Tflush went unanswered: probe no more (each would hold tags).
+    probes_off: bool,
 }
 
 impl<W> Session<W> {
@@ -185,6 +186,12 @@ impl<W> Session<W> {
             order_violated: false,
             deferred_clunks: Vec::new(),
             stats: Stats::default(),
+            profile: FlushProfile::default(),
+            traffic: Traffic::default(),
+            last_now: None,
+            self_flushes: Vec::new(),
+            self_flush_off: false,
+            probes_off: false,
         }
     }
 
@@ -195,6 +202,16 @@ impl<W> Session<W> {
             quarantined: self.quarantined(),
             ..self.stats
         }
+    }
+
+    /// How the server has answered Tflush so far.
+    pub fn flush_profile(&self) -> FlushProfile {
+        self.profile.clone()
+    }
+
+    /// Requests by type and bytes moved.
+    pub fn traffic(&self) -> Traffic {
+        self.traffic.clone()
     }
 
     /// True once the server has broken the flush ordering rules.
@@ -231,6 +248,7 @@ impl<W> Session<W> {
             Entry::Request(Request {
                 id,
                 ty: msg.ty(),
+                name: msg.name(),
                 effect: FidEffect::of(msg),
                 waiter,
                 chain: None,
@@ -238,6 +256,7 @@ impl<W> Session<W> {
         );
         self.stats.requests += 1;
         self.stats.in_flight += 1;
+        self.traffic.count_request(msg);
         (tag, id)
     }
 
@@ -248,13 +267,43 @@ impl<W> Session<W> {
         self.request_mut(tag, id).and_then(|r| r.waiter.take())
     }
 
-    /// A frame arrived with `tag`; `reply` is its decoded body.
+    /// A frame arrived with `tag`; `reply` is its decoded body. Latencies
+    /// are measured to the latest time passed to the session.
     pub fn on_reply(&mut self, tag: Tag, reply: Result<Rmessage, DecodeError>) -> Vec<Action<W>> {
+        let now = self.last_now;
+        self.reply_at(tag, reply, now)
+    }
+
+    /// As [`Session::on_reply`], for a frame read at `now`.
+    pub fn on_reply_at(
+        &mut self,
+        tag: Tag,
+        reply: Result<Rmessage, DecodeError>,
+        now: Instant,
+    ) -> Vec<Action<W>> {
+        self.tick(now);
+        self.reply_at(tag, reply, Some(now))
+    }
+
+    /// Remember the latest time seen.
+    fn tick(&mut self, now: Instant) {
+        self.last_now = Some(self.last_now.map_or(now, |t| t.max(now)));
+    }
+
+    fn reply_at(
+        &mut self,
+        tag: Tag,
+        reply: Result<Rmessage, DecodeError>,
+        now: Option<Instant>,
+    ) -> Vec<Action<W>> {
         let mut out = match self.entries[tag.0 as usize].take() {
             None => vec![self.stray(tag, &reply)],
-            Some(Entry::Flush { victim }) => {
-                self.entries[tag.0 as usize] = Some(Entry::Flush { victim });
-                self.on_flush_reply(tag, victim, reply)
+            Some(Entry::Flush { victim, sent }) if victim == tag => {
+                self.on_self_flush_reply(tag, sent, reply, now)
+            }
+            Some(Entry::Flush { victim, sent }) => {
+                self.entries[tag.0 as usize] = Some(Entry::Flush { victim, sent });
+                self.on_flush_reply(tag, victim, reply, now)
             }
             Some(Entry::Request(req)) => self.on_request_reply(tag, req, reply),
         };
@@ -275,6 +324,11 @@ impl<W> Session<W> {
     /// free again and the quarantine is over.
     pub fn fail_all(&mut self) -> Vec<W> {
         let mut out = Vec::new();
+        for v in std::mem::take(&mut self.chains) {
+            if let Some(c) = self.chain(v) {
+                self.profile.chain_ended(c.sent);
+            }
+        }
         for i in 0..self.entries.len() {
             if let Some(e) = self.entries[i].take() {
                 self.tags.release(Tag(i as u16));
@@ -283,7 +337,7 @@ impl<W> Session<W> {
                 }
             }
         }
-        self.chains.clear();
+        self.self_flushes.clear();
         self.deferred_clunks.clear();
         self.stats.in_flight = 0;
         out
@@ -313,16 +367,26 @@ impl<W> Session<W> {
         self.stats.unknown_tag_replies += 1;
         let what = reply.as_ref().map_or("undecodable reply", |r| r.name());
         let late = match (self.retired[tag.0 as usize], reply) {
-            (Some(Retired::Flush), Ok(Rmessage::Rflush(_))) => "a late Rflush",
-            (Some(Retired::Flushed), _) => "the reply of a request already flushed",
-            _ => "",
+            (Some(Retired::Flush { victim }), Ok(Rmessage::Rflush(_))) => Some((
+                Rule::RflushOutOfOrder,
+                format!("a late Rflush (of a Tflush for {victim:?}), after a later Tflush's Rflush had answered it"),
+            )),
+            (Some(Retired::Flushed { name }), _) => Some((
+                Rule::VictimReplyAfterLastRflush,
+                format!("the reply of a flushed {name}, after its chain's last Rflush"),
+            )),
+            _ => None,
         };
-        if !late.is_empty() {
+        if let Some((rule, why)) = late {
             self.stats.order_violations += 1;
             self.order_violated = true;
-            return Action::Violation(format!("{what} on {tag:?}: {late}, after its Rflush"));
+            let why = format!("{what} on {tag:?}: {why}");
+            self.profile.breach(rule, &why);
+            return Action::Violation(why);
         }
-        Action::Violation(format!("{what} on {tag:?}, which is not in flight"))
+        let why = format!("{what} on {tag:?}, which is not in flight");
+        self.profile.breach(Rule::ReplyOnReleasedTag, &why);
+        Action::Violation(why)
     }
 
     fn on_request_reply(
@@ -337,11 +401,11 @@ impl<W> Session<W> {
             // Answered already; the tag only waits for its Rflush.
             Some(c) if c.replied => {
                 self.stats.unknown_tag_replies += 1;
-                self.entries[tag.0 as usize] = Some(Entry::Request(req));
                 let what = reply.as_ref().map_or("undecodable reply", |r| r.name());
-                return vec![Action::Violation(format!(
-                    "{what} on {tag:?}, whose request was answered already"
-                ))];
+                let why = format!("{what} on {tag:?}, whose {} was answered already", req.name);
+                self.entries[tag.0 as usize] = Some(Entry::Request(req));
+                self.profile.breach(Rule::ReplyOnReleasedTag, &why);
+                return vec![Action::Violation(why)];
             }
             // Its chain's last Rflush came first: this is the late reply the
             // tag was kept for (unless it is a stray Rflush).
@@ -351,10 +415,14 @@ impl<W> Session<W> {
                     Ok(r) if fits => req.effect.answered(r),
                     _ => req.effect.unknown(),
                 };
-                let mut out = vec![Action::Violation(format!(
-                    "reply on {tag:?} after its flush chain's last Rflush"
-                ))];
-                self.drop_chain(tag);
+                let what = reply.as_ref().map_or("undecodable reply", |r| r.name());
+                let why = format!(
+                    "{what} to the {} on {tag:?}, after its flush chain's last Rflush",
+                    req.name
+                );
+                self.profile.breach(Rule::VictimReplyAfterLastRflush, &why);
+                let mut out = vec![Action::Violation(why)];
+                self.drop_taken_chain(tag, &req);
                 self.release(tag, Retired::Answered);
                 out.extend(self.orphan_effects(settled));
                 return out;
@@ -363,11 +431,8 @@ impl<W> Session<W> {
         }
         if let (Ok(r), false) = (&reply, fits) {
             self.stats.mismatched_replies += 1;
-            let why = format!(
-                "{} on {tag:?} answers a request of type {}",
-                r.name(),
-                req.ty
-            );
+            let why = format!("{} on {tag:?} does not answer its {}", r.name(), req.name);
+            self.profile.breach(Rule::TypeMismatch, &why);
             if rflush {
                 // A stray Rflush says nothing about this request: keep it.
                 self.entries[tag.0 as usize] = Some(Entry::Request(req));
@@ -379,6 +444,7 @@ impl<W> Session<W> {
         let (result, settled) = match reply {
             Err(e) => (Err(Error::Decode(e)), req.effect.unknown()),
             Ok(r) => {
+                self.traffic.count_reply(&r);
                 let s = req.effect.answered(&r);
                 (check_reply(r, req.effect), s)
             }
@@ -388,13 +454,19 @@ impl<W> Session<W> {
             // The victim won the race: its reply counts, its tag waits for
             // the last Rflush.
             chain.replied = true;
+            // Give the server a full timeout from now to send the Rflush.
+            if let Some(now) = self.last_now {
+                chain.deadline = Some(now + self.policy.timeout);
+                chain.replied_after = chain.first_sent.map(|t| now.saturating_duration_since(t));
+            }
             self.stats.victims_won += 1;
+            self.profile.victims_won += 1;
             self.stats.in_flight -= 1;
             self.entries[tag.0 as usize] = Some(Entry::Request(req));
             return self.hand_over(waiter, result, settled);
         }
         self.stats.in_flight -= 1;
-        self.drop_chain(tag);
+        self.drop_taken_chain(tag, &req);
         self.release(tag, Retired::Answered);
         self.hand_over(waiter, result, settled)
     }
@@ -417,7 +489,7 @@ impl<W> Session<W> {
             }
             self.entries[tag.0 as usize] = Some(Entry::Request(req));
         } else {
-            self.drop_chain(tag);
+            self.drop_taken_chain(tag, &req);
             self.release(tag, Retired::Answered);
         }
         self.hand_over(waiter, result, settled)
@@ -521,3 +593,7 @@ mod prop;
 mod tests;
 #[cfg(test)]
 mod tests_flush;
+#[cfg(test)]
+mod tests_probe;
+#[cfg(test)]
+mod tests_profile;

@@ -231,6 +231,11 @@ impl Mounted {
         self.mount.as_ref().expect("mounted").stats()
     }
 
+    /// The flush profile of the mount's connection.
+    pub fn flush_profile(&self) -> ninep_client::session::FlushProfile {
+        self.mount.as_ref().expect("mounted").flush_profile()
+    }
+
     /// The diod serving it.
     pub fn server(&mut self) -> &mut Diod {
         self.diod.as_mut().expect("a diod mount")
