@@ -54,6 +54,8 @@ Mount options (-o, comma-separated; later ones win):
   flushretries=N        at most this many Tflush per interrupted request [3]
   flushprobe=N          flush one in N read-only requests on purpose to profile
                         the server's Tflush handling (see `stats`) [0: off]
+  watchdog=SECONDS      log a request that has had no reply for this long,
+                        once [30; 0: off]
   debug                 as -d
   Accepted and ignored, as mount(8) passes them: defaults, _netdev, dev, nodev,
   suid, nosuid, exec, noexec, auto, noauto, user, nouser, users, atime, noatime,

@@ -60,6 +60,9 @@ pub struct Options {
     /// `flushprobe=N`: flush one in N requests without side effects on
     /// purpose, to profile the server's Tflush handling (0: off).
     pub flush_probe: u32,
+    /// `watchdog=SECONDS`: log a request that has had no reply for this
+    /// long, once (0: off).
+    pub watchdog: Option<Duration>,
     /// `debug`: foreground, 9P messages traced (as `-d`).
     pub debug: bool,
 }
@@ -83,6 +86,7 @@ impl Default for Options {
             flush_timeout: MOUNT_FLUSH_TIMEOUT,
             flush_retries: cfg.flush.max_flushes,
             flush_probe: 0,
+            watchdog: cfg.watchdog,
             debug: false,
         }
     }
@@ -137,6 +141,7 @@ impl Options {
             "flushtimeout" => self.flush_timeout = seconds(v)?,
             "flushretries" => self.flush_retries = retries(v)?,
             "flushprobe" => self.flush_probe = number(v)?,
+            "watchdog" => self.watchdog = watchdog(v)?,
             _ => bail!("unknown option {key:?}"),
         }
         Ok(())
@@ -166,6 +171,7 @@ impl Options {
                 max_flushes: self.flush_retries,
             },
             flush_probe: self.flush_probe,
+            watchdog: self.watchdog,
             ..Config::default()
         }
     }
@@ -197,7 +203,7 @@ impl Options {
 fn needs_value_hint(key: &str) -> &'static str {
     match key {
         "aname" | "uname" | "n_uname" | "msize" | "version" | "cache" | "access" | "uid"
-        | "gid" | "flushtimeout" | "flushretries" | "flushprobe" => {
+        | "gid" | "flushtimeout" | "flushretries" | "flushprobe" | "watchdog" => {
             " (it needs a value: KEY=VALUE)"
         }
         _ => "",
@@ -227,6 +233,14 @@ fn seconds(v: &str) -> Result<Duration> {
         bail!("{s} s is out of range: from 0.01 to 3600 seconds");
     }
     Ok(Duration::from_secs_f64(s))
+}
+
+/// `watchdog=`: seconds, or 0 for off.
+fn watchdog(v: &str) -> Result<Option<Duration>> {
+    if v.trim() == "0" {
+        return Ok(None);
+    }
+    seconds(v).map(Some)
 }
 
 fn retries(v: &str) -> Result<u32> {
@@ -315,6 +329,11 @@ mod tests {
         assert!(error("flushretries=0").contains("from 1 to 100"));
         assert_eq!(Options::default().config().flush_probe, 0, "off by default");
         assert_eq!(parsed("flushprobe=10").config().flush_probe, 10);
+        let secs = Duration::from_secs;
+        assert_eq!(Options::default().config().watchdog, Some(secs(30)));
+        assert_eq!(parsed("watchdog=5").config().watchdog, Some(secs(5)));
+        assert_eq!(parsed("watchdog=0").config().watchdog, None);
+        assert!(error("watchdog=soon").contains("not a number"));
         assert!(error("flushprobe").contains("needs a value"));
         assert!(error("flushprobe=-1").contains("not a number"));
     }

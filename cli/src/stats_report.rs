@@ -32,6 +32,8 @@ pub struct Report {
     pub open_handles: usize,
     /// 9P requests in flight now.
     pub in_flight: usize,
+    /// Requests the watchdog found waiting too long (`watchdog=`).
+    pub overdue_requests: u64,
     /// Reconnections to the server (none yet: a lost connection ends the
     /// mount).
     pub reconnects: u64,
@@ -136,6 +138,7 @@ impl Report {
             inodes: s.inodes,
             open_handles: s.open_handles,
             in_flight: c.in_flight,
+            overdue_requests: c.overdue_requests,
             reconnects: 0,
             flushes_sent: c.flushes_sent,
             rflush_received: c.rflush_received,
@@ -179,8 +182,9 @@ impl Report {
         )?;
         writeln!(
             o,
-            "in use          {} fids, {} inodes, {} open handles, {} requests in flight",
-            self.fids_in_use, self.inodes, self.open_handles, self.in_flight
+            "in use          {} fids, {} inodes, {} open handles, {} requests in flight \
+             ({} seen overdue by the watchdog)",
+            self.fids_in_use, self.inodes, self.open_handles, self.in_flight, self.overdue_requests
         )?;
         writeln!(
             o,

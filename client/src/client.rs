@@ -48,6 +48,10 @@ pub struct Config {
     /// with one to three Tflush, to build the connection's flush profile
     /// ([`Client::flush_profile`]); the callers never notice. 0: off.
     pub flush_probe: u32,
+    /// The watchdog: a request without a reply for this long is logged
+    /// once (a warning with its tag and type) and counted in
+    /// [`Stats::overdue_requests`](crate::session::Stats). `None`: off.
+    pub watchdog: Option<Duration>,
 }
 
 impl Default for Config {
@@ -58,6 +62,7 @@ impl Default for Config {
             connect_timeout: Duration::from_secs(10),
             flush: FlushPolicy::default(),
             flush_probe: 0,
+            watchdog: Some(Duration::from_secs(30)),
         }
     }
 }
@@ -145,7 +150,7 @@ impl Client {
         debug!(%dialect, msize, "negotiated");
         let probe = (cfg.flush_probe > 0).then(|| ProbePicker::new(cfg.flush_probe, seed()));
         let session = Session::new(cfg.flush);
-        let (shared, tasks) = Shared::spawn(r, w, msize, dialect, session, probe);
+        let (shared, tasks) = Shared::spawn(r, w, msize, dialect, session, probe, cfg.watchdog);
         Client {
             inner: Arc::new(Inner { shared, tasks }),
         }

@@ -21,17 +21,18 @@
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::{oneshot, watch, Notify};
-use tracing::{debug, trace};
+use tracing::{debug, trace, warn};
 
 use crate::error::Error;
 use crate::ids::{Fid, Tag};
 use crate::session::{
-    probe_eligible, Action, FlushProfile, ProbeChoice, ProbePicker, Session, Stats, Traffic,
+    probe_eligible, Action, FlushProfile, Overdue, ProbeChoice, ProbePicker, Session, Stats,
+    Traffic,
 };
 use crate::transport::{ReadHalf, WriteHalf};
 use crate::wire::{encode_frame, DecodeError, Dialect, FrameDecoder, Message, Rmessage, Tmessage};
@@ -130,6 +131,7 @@ impl Shared {
         dialect: Dialect,
         session: Session<Waiter>,
         probe: Option<ProbePicker>,
+        watchdog: Option<Duration>,
     ) -> (Arc<Shared>, [tokio::task::JoinHandle<()>; 3]) {
         let probing = probe.is_some();
         let shared = Arc::new(Shared {
@@ -148,7 +150,7 @@ impl Shared {
         });
         let reader = tokio::spawn(read_loop(shared.clone(), r));
         let writer = tokio::spawn(write_loop(shared.clone(), w));
-        let timer = tokio::spawn(timer_loop(shared.clone()));
+        let timer = tokio::spawn(timer_loop(shared.clone(), watchdog));
         (shared, [reader, writer, timer])
     }
 
@@ -550,17 +552,25 @@ async fn write_loop(shared: Arc<Shared>, mut w: WriteHalf) {
 }
 
 /// Sleeps until the session's next flush deadline (or until woken because
-/// a new one was set), then lets the session act on it.
-async fn timer_loop(shared: Arc<Shared>) {
+/// a new one was set), then lets the session act on it. With a `watchdog`
+/// threshold it also wakes every quarter of it (at most every second) to
+/// log, once each, the requests that have waited that long.
+async fn timer_loop(shared: Arc<Shared>, watchdog: Option<Duration>) {
+    let period = watchdog.map(|d| (d / 4).clamp(Duration::from_millis(10), Duration::from_secs(1)));
+    let mut next_watch = period.map(|p| Instant::now() + p);
     loop {
-        let next = {
+        let deadline = {
             let st = shared.lock();
             if st.closed.is_some() {
                 return;
             }
             st.session.next_deadline()
         };
-        match next {
+        let wake = match (deadline, next_watch) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        match wake {
             Some(at) => {
                 tokio::select! {
                     _ = tokio::time::sleep_until(at.into()) => {}
@@ -572,8 +582,34 @@ async fn timer_loop(shared: Arc<Shared>) {
                 continue;
             }
         }
-        let mut st = shared.lock();
-        let actions = st.session.on_timeout(Instant::now());
-        shared.run(st, actions);
+        let now = Instant::now();
+        if let (Some(after), Some(p), Some(w)) = (watchdog, period, next_watch) {
+            if now >= w {
+                next_watch = Some(now + p);
+                let overdue = shared.lock().session.watch(now, after);
+                overdue.iter().for_each(log_overdue);
+            }
+        }
+        if deadline.is_some_and(|d| d <= now) {
+            let mut st = shared.lock();
+            let actions = st.session.on_timeout(now);
+            shared.run(st, actions);
+        }
     }
+}
+
+/// The watchdog's one line about a request that waits too long.
+fn log_overdue(o: &Overdue) {
+    let cancelled = if o.flushed {
+        " (cancelled: waiting for the server to settle its Tflush)"
+    } else {
+        ""
+    };
+    warn!(
+        tag = o.tag.0,
+        "9P request {} on tag {} has had no reply for {} s{cancelled}",
+        o.name,
+        o.tag.0,
+        o.waited.as_secs()
+    );
 }

@@ -22,6 +22,15 @@ enum OnFlush {
 
 /// A client whose peer holds every Tread until a Tflush names it.
 async fn setup(on_flush: OnFlush, policy: FlushPolicy) -> (Client, File, Seen) {
+    let cfg = Config {
+        flush: policy,
+        ..Config::default()
+    };
+    setup_with(on_flush, cfg).await
+}
+
+/// The same with a client configuration of the caller's.
+async fn setup_with(on_flush: OnFlush, cfg: Config) -> (Client, File, Seen) {
     let held = Arc::new(Mutex::new(Vec::<Tag>::new()));
     let (pipe, seen) = peer(Dialect::L, move |tag, msg| match msg {
         Tmessage::Tread(_) => {
@@ -49,10 +58,6 @@ async fn setup(on_flush: OnFlush, policy: FlushPolicy) -> (Client, File, Seen) {
         },
         _ => basics(tag, msg, "9P2000.L").unwrap_or_default(),
     });
-    let cfg = Config {
-        flush: policy,
-        ..Config::default()
-    };
     let client = client_over(pipe, &cfg).await.unwrap();
     let root = client.attach("root", "", 0).await.unwrap();
     (client, root, seen)
@@ -168,4 +173,37 @@ async fn each_cancel_sends_another_flush() {
     settle().await;
     assert_eq!(flushes(&mut seen).len(), 3, "bounded by max_flushes");
     read.abort();
+}
+
+#[tokio::test]
+async fn the_watchdog_reports_a_request_without_a_reply_once() {
+    let cfg = Config {
+        watchdog: Some(Duration::from_millis(100)),
+        ..Config::default()
+    };
+    let (client, root, _seen) = setup_with(OnFlush::Rflush, cfg).await;
+    let read = root.read(0, 10);
+    tokio::pin!(read);
+    // Answered requests (version, attach) were never overdue.
+    assert_eq!(client.stats().overdue_requests, 0);
+    let waited = tokio::time::timeout(Duration::from_millis(600), &mut read).await;
+    assert!(waited.is_err(), "the peer holds reads");
+    assert_eq!(client.stats().overdue_requests, 1);
+    let more = tokio::time::timeout(Duration::from_millis(400), &mut read).await;
+    assert!(more.is_err());
+    assert_eq!(client.stats().overdue_requests, 1, "reported once");
+}
+
+#[tokio::test]
+async fn without_a_watchdog_nothing_is_reported() {
+    let cfg = Config {
+        watchdog: None,
+        ..Config::default()
+    };
+    let (client, root, _seen) = setup_with(OnFlush::Rflush, cfg).await;
+    let read = root.read(0, 10);
+    assert!(tokio::time::timeout(Duration::from_millis(300), read)
+        .await
+        .is_err());
+    assert_eq!(client.stats().overdue_requests, 0);
 }

@@ -27,6 +27,9 @@ pub struct Stats {
     pub mismatched_replies: u64,
     /// Victim replies or Rflushes that came after their chain was closed.
     pub order_violations: u64,
+    /// Requests found waiting longer than the watchdog's threshold (each
+    /// counted once; see [`super::Session::watch`]).
+    pub overdue_requests: u64,
     /// Requests in flight now (flushes not included).
     pub in_flight: usize,
     /// Tags held only because a flush chain is not settled (victims that

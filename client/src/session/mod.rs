@@ -40,12 +40,14 @@
 //! - `profile`: [`FlushProfile`], how the server answers Tflush, and the
 //!   [`Rule`]s it can break (each warned about once).
 //! - `counters`: [`Stats`] and [`Traffic`].
+//! - `watchdog`: requests waiting too long for their reply ([`Overdue`]).
 
 mod counters;
 mod fids;
 mod flush;
 mod probe;
 mod profile;
+mod watchdog;
 
 use std::time::{Duration, Instant};
 
@@ -59,6 +61,7 @@ use fids::{FidEffect, Settled};
 use flush::Chain;
 pub use probe::{probe_eligible, ProbeChoice, ProbePicker};
 pub use profile::{FlushProfile, Latency, Rule, MAX_CHAIN_BUCKET};
+pub use watchdog::Overdue;
 
 /// When to flush again and when to give up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -101,6 +104,10 @@ struct Request<W> {
     /// `None` once the caller is gone or has been answered.
     waiter: Option<W>,
     chain: Option<Chain>,
+    /// When the watchdog first saw it in flight, and whether it has been
+    /// reported as overdue.
+    seen: Option<Instant>,
+    overdue: bool,
 }
 
 /// What a released tag last carried, to name late replies that land on it.
@@ -252,6 +259,8 @@ impl<W> Session<W> {
                 effect: FidEffect::of(msg),
                 waiter,
                 chain: None,
+                seen: None,
+                overdue: false,
             }),
         );
         self.stats.requests += 1;
