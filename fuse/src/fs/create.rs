@@ -118,7 +118,8 @@ impl Fs {
         mode: u32,
         flags: u32,
     ) -> Result<ReplyCreated, Fail> {
-        let dir = self.fid(parent, self.who(req)).await?;
+        let uid = self.who(req);
+        let dir = self.fid(parent, uid).await?;
         let mut file = dir.walk::<&[u8]>(&[]).await?;
         // O_CREAT too, as v9fs sends it: unpfs passes the flags to open(2)
         // as they are (diod adds O_CREAT itself).
@@ -129,8 +130,16 @@ impl Fs {
         self.attrs.invalidate(&[parent]);
         self.dirs.invalidate(&[parent]);
         self.give_to_caller(req, &file).await;
-        let a: Rgetattr = file.getattr(ATTR_MASK).await?;
-        let ino = self.inodes.lookup(parent, name, found(&a), None);
+        // The inode's own (unopened) fid, walked along with the Tgetattr:
+        // the setattr of a `touch` or the stat that follows a create then
+        // costs no walk of its own.
+        let names = [name];
+        let (a, fid) = tokio::join!(file.getattr(ATTR_MASK), dir.walk(&names));
+        let a: Rgetattr = a?;
+        let fid = fid.ok().filter(|f| f.qid().path == qid.path);
+        let ino = self
+            .inodes
+            .lookup(parent, name, found(&a), fid.map(|f| (uid, f)));
         self.attrs.put(ino, &a);
         let direct = self.direct_io(qid, &a);
         let open = self.open_reply(file, direct);

@@ -200,7 +200,7 @@ impl Drop for Plus {
 }
 
 /// Attributes for an entry whose attributes are not given.
-fn no_attr(kind: FileType) -> FileAttr {
+pub(crate) fn no_attr(kind: FileType) -> FileAttr {
     let zero = Timestamp::new(0, 0);
     FileAttr {
         ino: 0,
