@@ -177,6 +177,30 @@ impl Inodes {
         drop(dropped);
     }
 
+    /// Take the fid of `uid` for the file `name` in `parent` out of the
+    /// table, to remove the file by it (Tremove clunks it), when that fid
+    /// can name nothing else: the inode's only known name is this one and
+    /// (but for a directory) it has a single link, and no request is
+    /// using the fid. Returns it with the file's `S_IFMT` bits.
+    pub(crate) fn take_sole_fid(&self, parent: u64, name: &[u8], uid: u32) -> Option<(File, u32)> {
+        let mut t = self.lock();
+        let link: Link = (parent, name.into());
+        let ino = *t.by_name.get(&link)?;
+        let node = t.nodes.get_mut(&ino)?;
+        let single = node.fmt == libc::S_IFDIR || node.nlink == 1;
+        if !single || node.links != [link] {
+            return None;
+        }
+        let i = node.fids.iter().position(|(u, _)| *u == uid)?;
+        if Arc::strong_count(&node.fids[i].1) != 1 {
+            return None;
+        }
+        let (_, f) = node.fids.swap_remove(i);
+        let fmt = node.fmt;
+        drop(t);
+        Arc::into_inner(f).map(|f| (f, fmt))
+    }
+
     /// How to walk to `ino` for `uid` (see [`Plan`]); `None` when the inode
     /// or one of its ancestors is gone.
     pub(crate) fn plan(&self, ino: u64, uid: u32) -> Option<Plan> {
