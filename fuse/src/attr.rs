@@ -92,6 +92,9 @@ pub(crate) fn split_rdev(rdev: u32) -> (u32, u32) {
     (major, minor)
 }
 
+/// Names of extended attributes an inode lacks, and since when.
+type Absent = (Instant, Vec<Box<[u8]>>);
+
 /// The attribute cache (see the module doc); `ttl` zero disables its
 /// getattr answers, not the attributes last seen.
 #[derive(Debug)]
@@ -102,7 +105,7 @@ pub(crate) struct AttrCache {
     /// since when: `ls -l` asks for two per file (`security.selinux`,
     /// `system.posix_acl_access`), which with `cache=loose` are answered
     /// from here for the TTL. Dropped with the inode's attributes.
-    absent: Mutex<LruCache<u64, (Instant, Vec<Box<[u8]>>)>>,
+    absent: Mutex<LruCache<u64, Absent>>,
 }
 
 impl AttrCache {
@@ -119,7 +122,7 @@ impl AttrCache {
         }
     }
 
-    fn lock_absent(&self) -> MutexGuard<'_, LruCache<u64, (Instant, Vec<Box<[u8]>>)>> {
+    fn lock_absent(&self) -> MutexGuard<'_, LruCache<u64, Absent>> {
         self.absent.lock().unwrap_or_else(|e| e.into_inner())
     }
 

@@ -191,14 +191,20 @@ impl Inodes {
         if !single || node.links != [link] {
             return None;
         }
-        let i = node.fids.iter().position(|(u, _)| *u == uid)?;
-        if Arc::strong_count(&node.fids[i].1) != 1 {
+        let fmt = node.fmt;
+        let f = node.take_unshared(uid)?;
+        drop(t);
+        Some((f, fmt))
+    }
+
+    /// Take the fid of `uid` for `ino` out of the table if no request is
+    /// using it (never the root's: that is the attach, which only a new
+    /// Tattach could replace); the next use walks a new one.
+    pub(crate) fn take_fid(&self, ino: u64, uid: u32) -> Option<File> {
+        if ino == ROOT_INO {
             return None;
         }
-        let (_, f) = node.fids.swap_remove(i);
-        let fmt = node.fmt;
-        drop(t);
-        Arc::into_inner(f).map(|f| (f, fmt))
+        self.lock().nodes.get_mut(&ino)?.take_unshared(uid)
     }
 
     /// How to walk to `ino` for `uid` (see [`Plan`]); `None` when the inode
@@ -337,6 +343,16 @@ impl Inodes {
 }
 
 impl Node {
+    /// Remove the fid of `uid` if nothing else holds it (the table lock
+    /// is held: no one can clone it meanwhile).
+    fn take_unshared(&mut self, uid: u32) -> Option<File> {
+        let i = self.fids.iter().position(|(u, _)| *u == uid)?;
+        if Arc::strong_count(&self.fids[i].1) != 1 {
+            return None;
+        }
+        Arc::into_inner(self.fids.swap_remove(i).1)
+    }
+
     fn fid(&self, uid: u32) -> Option<Arc<File>> {
         self.fids
             .iter()

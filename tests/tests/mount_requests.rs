@@ -125,3 +125,111 @@ async fn table_of_requests_per_syscall() {
         }
     }
 }
+
+/// Write `n` empty files `g0`.. into the export's `d`, behind the mount's
+/// back (so that the mount knows nothing of them yet).
+fn files_behind(m: &Mounted, n: usize) {
+    for i in 0..n {
+        fs::write(m.local(&format!("d/g{i}")), b"").unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn none_lookup_of_a_known_file_sends_no_tgetattr() {
+    let (m, d) = mounted(CacheMode::None).await;
+    files_behind(&m, 1);
+    let p = d.join("g0");
+    count(&m, move || stat(&p)).await;
+    // Now known: each component costs a Twalk and the Tclunk of the fid
+    // it replaces (d, g0), then one Tgetattr for the stat itself.
+    let p = d.join("g0");
+    let n = count(&m, move || stat(&p)).await;
+    assert!(n <= 5, "stat of a known file took {n} requests");
+    m.unmount_clean().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn loose_stat_and_listing_after_create_reach_no_server() {
+    let (m, d) = mounted(CacheMode::Loose).await;
+    let f = d.join("f");
+    let p = f.clone();
+    let n = count(&m, move || drop(fs::File::create(p).unwrap())).await;
+    // Negative lookup, clone, Tlcreate, Tgetattr with the walk of the
+    // inode's fid, Tclunk at close.
+    assert!(n <= 6, "create took {n} requests");
+    let p = f.clone();
+    assert_eq!(count(&m, move || stat(&p)).await, 0, "stat after create");
+    let p = d.join("t");
+    let n = count(&m, move || drop(sh(&format!("touch {}", p.display())))).await;
+    assert!(n <= 8, "touch took {n} requests (its setattr walked?)");
+    let p = d.clone();
+    count(&m, move || drop(sh(&format!("ls -l {}", p.display())))).await;
+    // Everything is fresh now: listing again costs the open and close of
+    // the directory (and its statfs for find), no Tgetattr, no Txattrwalk.
+    let p = d.clone();
+    let n = count(&m, move || drop(sh(&format!("ls -l {}", p.display())))).await;
+    assert!(n <= 3, "second ls -l took {n} requests");
+    let p = d.clone();
+    let n = count(&m, move || drop(sh(&format!("find {} -ls", p.display())))).await;
+    assert!(n <= 4, "find -ls after ls -l took {n} requests");
+    m.unmount_clean().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn loose_missing_names_are_looked_up_once() {
+    let (m, d) = mounted(CacheMode::Loose).await;
+    let p = d.join("nope");
+    assert_eq!(
+        count(&m, move || assert!(fs::metadata(p).is_err())).await,
+        1
+    );
+    let p = d.join("nope");
+    assert_eq!(
+        count(&m, move || assert!(fs::metadata(p).is_err())).await,
+        0
+    );
+    // Made through the mount: seen at once despite the negative entry.
+    let p = d.join("nope");
+    blocking(move || fs::write(&p, b"x").unwrap()).await;
+    let p = d.join("nope");
+    assert_eq!(blocking(move || fs::read(p).unwrap()).await, b"x");
+    m.unmount_clean().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn rm_of_a_looked_up_file_is_one_tremove() {
+    for cache in [CacheMode::None, CacheMode::Loose] {
+        let (m, d) = mounted(cache).await;
+        files_behind(&m, 2);
+        // The first removal learns whether diod has Tunlinkat.
+        let p = d.join("g1");
+        blocking(move || fs::remove_file(p).unwrap()).await;
+        let p = d.join("g0");
+        count(&m, move || stat(&p)).await;
+        let before = m.stats().client.requests;
+        let p = d.join("g0");
+        let n = count(&m, move || fs::remove_file(p).unwrap()).await;
+        // cache=none revalidates d and g0 first (a Twalk and a Tclunk
+        // each); then one Tremove, no walk of a fid of its own.
+        let most = if cache == CacheMode::None { 5 } else { 1 };
+        assert!(n <= most, "{cache:?}: rm took {n} requests (from {before})");
+        assert!(!m.local("d/g0").exists());
+        m.unmount_clean().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn reading_an_empty_file_sends_no_tflush() {
+    let (m, d) = mounted(CacheMode::None).await;
+    files_behind(&m, 1);
+    let before = m.stats().client.flushes_sent;
+    let p = d.join("g0");
+    let n = count(&m, move || assert!(fs::read(p).unwrap().is_empty())).await;
+    assert_eq!(
+        m.stats().client.flushes_sent,
+        before,
+        "Treads past EOF flushed"
+    );
+    assert!(n <= 24, "cat of an empty file took {n} requests");
+    m.unmount_clean().await;
+}
