@@ -297,6 +297,9 @@ impl File {
     /// buffer, without a copy.
     pub async fn read_bytes_at(&self, offset: u64, len: u64, depth: usize) -> Result<Bytes> {
         let chunk = self.io_size() as u64;
+        if len == 0 {
+            return Ok(Bytes::new());
+        }
         if len <= chunk {
             return self.read(offset, len as u32).await;
         }

@@ -6,15 +6,7 @@
 //! make through the mount invalidates the inodes it touches (the file, and
 //! for namespace changes the directories), so our own writes are never
 //! hidden; changes made on the server by others show after the TTL, which
-//! is what `cache=loose` promises. With `cache=none` no getattr is
-//! answered from it.
-//!
-//! In both modes it also remembers the attributes last seen (until an
-//! invalidation or eviction), for a lookup that lands on an inode the
-//! kernel already knows: its reply carries those instead of costing a
-//! Tgetattr (see `Fs::enter`). That is safe with `cache=none` because the
-//! reply's attribute TTL is zero there, so the kernel asks getattr before
-//! it uses any attribute (stat, permission checks, `SEEK_END`).
+//! is what `cache=loose` promises. With `cache=none` the cache is off.
 
 use std::num::NonZeroUsize;
 use std::sync::{Mutex, MutexGuard};
@@ -95,8 +87,7 @@ pub(crate) fn split_rdev(rdev: u32) -> (u32, u32) {
 /// Names of extended attributes an inode lacks, and since when.
 type Absent = (Instant, Vec<Box<[u8]>>);
 
-/// The attribute cache (see the module doc); `ttl` zero disables its
-/// getattr answers, not the attributes last seen.
+/// The attribute cache (see the module doc); `ttl` zero disables it.
 #[derive(Debug)]
 pub(crate) struct AttrCache {
     ttl: Duration,
@@ -177,19 +168,18 @@ impl AttrCache {
         }
     }
 
-    /// The attributes last seen for `ino`, however old, unless a change
-    /// we made (or eviction) dropped them.
-    pub(crate) fn last(&self, ino: u64) -> Option<Rgetattr> {
-        self.lock().peek(&ino).map(|(_, a)| a.clone())
-    }
-
     /// Remember `a` as the attributes of `ino`, fetched just now.
     pub(crate) fn put(&self, ino: u64, a: &Rgetattr) {
-        self.lock().put(ino, (Instant::now(), a.clone()));
+        if !self.ttl.is_zero() {
+            self.lock().put(ino, (Instant::now(), a.clone()));
+        }
     }
 
     /// Forget what is cached for each of `inos` (a change we made).
     pub(crate) fn invalidate(&self, inos: &[u64]) {
+        if self.ttl.is_zero() {
+            return;
+        }
         let mut lru = self.lock();
         for ino in inos {
             lru.pop(ino);
@@ -272,9 +262,6 @@ mod tests {
         let off = AttrCache::new(Duration::ZERO);
         off.put(1, &a);
         assert!(off.get(1).is_none());
-        assert!(off.last(1).is_some(), "last seen kept without a TTL");
-        off.invalidate(&[1]);
-        assert!(off.last(1).is_none(), "but dropped by our changes");
         let on = AttrCache::new(Duration::from_secs(60));
         on.put(1, &a);
         assert!(on.get(1).is_some());

@@ -136,7 +136,6 @@ impl Inodes {
     }
 
     /// The inode known as `name` in `parent`, if any.
-    #[cfg(test)]
     pub(crate) fn child(&self, parent: u64, name: &[u8]) -> Option<u64> {
         self.lock().by_name.get(&(parent, name.into())).copied()
     }

@@ -51,7 +51,7 @@ impl Fs {
         let dir = self.fid(parent, uid).await?;
         let file = dir.walk(&[name]).await?;
         self.give_to_caller(req, &file).await;
-        self.enter(parent, name, uid, file).await
+        Ok(self.enter(parent, name, uid, file, None).await?)
     }
 
     pub(crate) async fn do_mkdir(

@@ -4,10 +4,10 @@
 //! its attributes; the inode table decides whether that is a new inode or
 //! one the kernel knows. `.` and `..` are answered from the table: `..` is
 //! never walked on the server (diod and unpfs both let `..` leave the
-//! export from its root). A walk that lands on an inode whose attributes
-//! we hold costs no Tgetattr (`Fs::enter`); with `cache=loose` a name
-//! that does not exist is remembered by the kernel for the TTL (a
-//! negative entry).
+//! export from its root). A name already known costs one round trip: its
+//! Tgetattr goes out with the Twalk, or is not needed at all with fresh
+//! loose attributes (`Fs::look_up`); with `cache=loose` a name that does
+//! not exist is remembered by the kernel for the TTL (a negative entry).
 
 use fuse3::raw::prelude::*;
 use fuse3::raw::reply::ReplyStatFs;
@@ -41,8 +41,12 @@ impl Fs {
             return Ok(self.entry(ino, &a));
         }
         let dir = self.fid(parent, uid).await?;
-        match dir.walk(&[name]).await.map_err(Fail::from) {
-            Ok(file) => self.enter(parent, name, uid, file).await,
+        match self
+            .look_up(parent, name, uid, &dir)
+            .await
+            .map_err(Fail::from)
+        {
+            Ok(entry) => Ok(entry),
             Err(Fail(libc::ENOENT)) if self.cfg.cache == CacheMode::Loose => Ok(self.negative()),
             Err(e) => Err(e),
         }
