@@ -4,6 +4,8 @@
 //! [`File::clunk`] is awaited; [`File::remove`] consumes it too. A fid is
 //! never clunked twice, and a walk's new fid is given back if the walk fails.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use bytes::{Bytes, BytesMut};
 use futures::stream::{self, StreamExt, TryStreamExt};
 
@@ -304,19 +306,21 @@ impl File {
             return self.read(offset, len as u32).await;
         }
         let mut out = BytesMut::with_capacity(len.min(1 << 30) as usize);
-        let mut reads = stream::iter((0..len.div_ceil(chunk)).map(|i| {
-            let off = offset + i * chunk;
-            self.read(off, chunk.min(offset + len - off) as u32)
-        }))
-        .buffered(depth.max(1));
-        let mut short = false;
+        // Set at the first short read: no further Tread is started.
+        let eof = AtomicBool::new(false);
+        let eof = &eof;
+        let offsets = (0..len.div_ceil(chunk)).map(|i| offset + i * chunk);
+        let mut reads = stream::iter(offsets.take_while(|_| !eof.load(Ordering::Relaxed)))
+            .map(|off| self.read(off, chunk.min(offset + len - off) as u32))
+            .buffered(depth.max(1));
         while let Some(data) = reads.next().await {
-            if short {
+            if eof.load(Ordering::Relaxed) {
                 continue;
             }
             let data = data?;
-            short = (data.len() as u64) < chunk.min(len - out.len() as u64);
+            let short = (data.len() as u64) < chunk.min(len - out.len() as u64);
             out.extend_from_slice(&data);
+            eof.store(short, Ordering::Relaxed);
         }
         Ok(out.freeze())
     }
