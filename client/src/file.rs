@@ -8,7 +8,9 @@
 //! connection each one starts by handing over to its translation in
 //! `compat` (Tstat for getattr, Twstat for setattr, Topen, Tcreate, ...).
 
-use bytes::Bytes;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use bytes::{Bytes, BytesMut};
 use futures::stream::{self, StreamExt, TryStreamExt};
 
 use crate::client::{unexpected, Client};
@@ -302,21 +304,42 @@ impl File {
     /// Read `len` bytes from `offset` with up to `depth` Treads in flight.
     /// Stops early at end of file (a short or empty read).
     pub async fn read_at(&self, offset: u64, len: u64, depth: usize) -> Result<Vec<u8>> {
+        Ok(self.read_bytes_at(offset, len, depth).await?.into())
+    }
+
+    /// [`File::read_at`], the data as `Bytes`.
+    ///
+    /// The Treads already sent past a short one are awaited, not dropped:
+    /// dropping them would cost a Tflush each (and a wait for its Rflush),
+    /// where their replies, empty at end of file, are on their way anyway.
+    /// A read that fits in one message is returned as the reply's own
+    /// buffer, without a copy.
+    pub async fn read_bytes_at(&self, offset: u64, len: u64, depth: usize) -> Result<Bytes> {
         let chunk = self.io_size() as u64;
-        let mut out = Vec::with_capacity(len.min(1 << 30) as usize);
-        let mut reads = stream::iter((0..len.div_ceil(chunk)).map(|i| {
-            let off = offset + i * chunk;
-            self.read(off, chunk.min(offset + len - off) as u32)
-        }))
-        .buffered(depth.max(1));
-        while let Some(data) = reads.try_next().await? {
+        if len == 0 {
+            return Ok(Bytes::new());
+        }
+        if len <= chunk {
+            return self.read(offset, len as u32).await;
+        }
+        let mut out = BytesMut::with_capacity(len.min(1 << 30) as usize);
+        // Set at the first short read: no further Tread is started.
+        let eof = AtomicBool::new(false);
+        let eof = &eof;
+        let offsets = (0..len.div_ceil(chunk)).map(|i| offset + i * chunk);
+        let mut reads = stream::iter(offsets.take_while(|_| !eof.load(Ordering::Relaxed)))
+            .map(|off| self.read(off, chunk.min(offset + len - off) as u32))
+            .buffered(depth.max(1));
+        while let Some(data) = reads.next().await {
+            if eof.load(Ordering::Relaxed) {
+                continue;
+            }
+            let data = data?;
             let short = (data.len() as u64) < chunk.min(len - out.len() as u64);
             out.extend_from_slice(&data);
-            if short {
-                break;
-            }
+            eof.store(short, Ordering::Relaxed);
         }
-        Ok(out)
+        Ok(out.freeze())
     }
 
     /// Write all of `data` at `offset` with up to `depth` Twrites in flight,

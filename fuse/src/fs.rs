@@ -262,21 +262,67 @@ impl Fs {
         Ok(a)
     }
 
+    /// Look `name` up in `parent` (whose fid for `uid` is `dir`): a Twalk,
+    /// and the attributes of what it finds. When the name is known,
+    /// those come from the loose cache if fresh (no Tgetattr at all),
+    /// else from a Tgetattr through the inode's fid sent along with the
+    /// Twalk (one round trip instead of two; used only if the walk lands
+    /// on the same file). A new name costs a Tgetattr after the walk.
+    pub(crate) async fn look_up(
+        &self,
+        parent: u64,
+        name: &[u8],
+        uid: u32,
+        dir: &File,
+    ) -> ninep_client::Result<ReplyEntry> {
+        let child = self.inodes.child(parent, name);
+        let fresh = child.and_then(|ino| self.attrs.get(ino)).is_some();
+        let old = child
+            .filter(|_| !fresh)
+            .and_then(|ino| self.inodes.fid(ino, uid));
+        let names = [name];
+        let (file, ahead) = match old {
+            Some(f) => {
+                let (file, a) = tokio::join!(dir.walk(&names), f.getattr(ATTR_MASK));
+                (file?, a.ok())
+            }
+            None => (dir.walk(&names).await?, None),
+        };
+        self.enter(parent, name, uid, file, ahead).await
+    }
+
     /// Attach `file`, just walked to `name` in `parent` for `uid`, to the
-    /// inode table (+1 lookup) and build the kernel's entry.
+    /// inode table (+1 lookup) and build the kernel's entry. Its
+    /// attributes: fresh ones of the inode its qid names, from the loose
+    /// cache; else `ahead` (fetched along with the walk) if they are the
+    /// same file's; else a Tgetattr now.
     pub(crate) async fn enter(
         &self,
         parent: u64,
         name: &[u8],
         uid: u32,
         file: File,
-    ) -> Result<ReplyEntry, Fail> {
-        let a = file.getattr(ATTR_MASK).await?;
-        let ino = self
-            .inodes
-            .lookup(parent, name, found(&a), Some((uid, file)));
+        ahead: Option<Rgetattr>,
+    ) -> ninep_client::Result<ReplyEntry> {
+        let qid = file.qid();
+        let same = |a: &Rgetattr| a.qid.path == qid.path && a.qid.ty == qid.ty;
+        let a = match self.known_attrs(qid).or(ahead.filter(same)) {
+            Some(a) => a,
+            None => file.getattr(ATTR_MASK).await?,
+        };
+        let f = Found { qid, ..found(&a) };
+        let ino = self.inodes.lookup(parent, name, f, Some((uid, file)));
         self.attrs.put(ino, &a);
         Ok(self.entry(ino, &a))
+    }
+
+    /// Fresh attributes (`cache=loose`) of the inode already known by
+    /// `qid`, to answer a lookup or readdirplus entry without a round trip.
+    pub(crate) fn known_attrs(&self, qid: Qid) -> Option<Rgetattr> {
+        let ino = self.inodes.by_path(qid.path)?;
+        let a = self.attrs.get(ino)?;
+        let same = a.qid.path == qid.path && a.qid.ty == qid.ty;
+        (same && self.inodes.qid(ino)?.ty == qid.ty).then_some(a)
     }
 
     /// The kernel's entry for `ino` with attributes `a`.
