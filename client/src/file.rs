@@ -4,7 +4,7 @@
 //! [`File::clunk`] is awaited; [`File::remove`] consumes it too. A fid is
 //! never clunked twice, and a walk's new fid is given back if the walk fails.
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use futures::stream::{self, StreamExt, TryStreamExt};
 
 use crate::client::{unexpected, Client};
@@ -285,21 +285,37 @@ impl File {
     /// Read `len` bytes from `offset` with up to `depth` Treads in flight.
     /// Stops early at end of file (a short or empty read).
     pub async fn read_at(&self, offset: u64, len: u64, depth: usize) -> Result<Vec<u8>> {
+        Ok(self.read_bytes_at(offset, len, depth).await?.into())
+    }
+
+    /// [`File::read_at`], the data as `Bytes`.
+    ///
+    /// The Treads already sent past a short one are awaited, not dropped:
+    /// dropping them would cost a Tflush each (and a wait for its Rflush),
+    /// where their replies, empty at end of file, are on their way anyway.
+    /// A read that fits in one message is returned as the reply's own
+    /// buffer, without a copy.
+    pub async fn read_bytes_at(&self, offset: u64, len: u64, depth: usize) -> Result<Bytes> {
         let chunk = self.io_size() as u64;
-        let mut out = Vec::with_capacity(len.min(1 << 30) as usize);
+        if len <= chunk {
+            return self.read(offset, len as u32).await;
+        }
+        let mut out = BytesMut::with_capacity(len.min(1 << 30) as usize);
         let mut reads = stream::iter((0..len.div_ceil(chunk)).map(|i| {
             let off = offset + i * chunk;
             self.read(off, chunk.min(offset + len - off) as u32)
         }))
         .buffered(depth.max(1));
-        while let Some(data) = reads.try_next().await? {
-            let short = (data.len() as u64) < chunk.min(len - out.len() as u64);
-            out.extend_from_slice(&data);
+        let mut short = false;
+        while let Some(data) = reads.next().await {
             if short {
-                break;
+                continue;
             }
+            let data = data?;
+            short = (data.len() as u64) < chunk.min(len - out.len() as u64);
+            out.extend_from_slice(&data);
         }
-        Ok(out)
+        Ok(out.freeze())
     }
 
     /// Write all of `data` at `offset` with up to `depth` Twrites in flight,

@@ -6,7 +6,15 @@
 //! make through the mount invalidates the inodes it touches (the file, and
 //! for namespace changes the directories), so our own writes are never
 //! hidden; changes made on the server by others show after the TTL, which
-//! is what `cache=loose` promises. With `cache=none` the cache is off.
+//! is what `cache=loose` promises. With `cache=none` no getattr is
+//! answered from it.
+//!
+//! In both modes it also remembers the attributes last seen (until an
+//! invalidation or eviction), for a lookup that lands on an inode the
+//! kernel already knows: its reply carries those instead of costing a
+//! Tgetattr (see `Fs::enter`). That is safe with `cache=none` because the
+//! reply's attribute TTL is zero there, so the kernel asks getattr before
+//! it uses any attribute (stat, permission checks, `SEEK_END`).
 
 use std::num::NonZeroUsize;
 use std::sync::{Mutex, MutexGuard};
@@ -88,11 +96,20 @@ pub(crate) fn split_rdev(rdev: u32) -> (u32, u32) {
     (major, minor)
 }
 
-/// The attribute cache (see the module doc); `ttl` zero disables it.
+/// Names of extended attributes an inode lacks, and since when.
+type Absent = (Instant, Vec<Box<[u8]>>);
+
+/// The attribute cache (see the module doc); `ttl` zero disables its
+/// getattr answers, not the attributes last seen.
 #[derive(Debug)]
 pub(crate) struct AttrCache {
     ttl: Duration,
     lru: Mutex<LruCache<u64, (Instant, Rgetattr)>>,
+    /// Extended attributes the server said an inode lacks (ENODATA), and
+    /// since when: `ls -l` asks for two per file (`security.selinux`,
+    /// `system.posix_acl_access`), which with `cache=loose` are answered
+    /// from here for the TTL. Dropped with the inode's attributes.
+    absent: Mutex<LruCache<u64, Absent>>,
 }
 
 impl AttrCache {
@@ -103,6 +120,44 @@ impl AttrCache {
             lru: Mutex::new(LruCache::new(
                 NonZeroUsize::new(CACHE_ENTRIES).expect("non-zero"),
             )),
+            absent: Mutex::new(LruCache::new(
+                NonZeroUsize::new(CACHE_ENTRIES).expect("non-zero"),
+            )),
+        }
+    }
+
+    fn lock_absent(&self) -> MutexGuard<'_, LruCache<u64, Absent>> {
+        self.absent.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Whether `ino` was found to lack the extended attribute `name` less
+    /// than a TTL ago (never with the cache off).
+    pub(crate) fn xattr_absent(&self, ino: u64, name: &[u8]) -> bool {
+        if self.ttl.is_zero() {
+            return false;
+        }
+        let mut lru = self.lock_absent();
+        match lru.get(&ino) {
+            Some((at, names)) if at.elapsed() < self.ttl => names.iter().any(|n| **n == *name),
+            Some(_) => {
+                lru.pop(&ino);
+                false
+            }
+            None => false,
+        }
+    }
+
+    /// Remember that `ino` lacks the extended attribute `name`.
+    pub(crate) fn note_xattr_absent(&self, ino: u64, name: &[u8]) {
+        if self.ttl.is_zero() {
+            return;
+        }
+        let mut lru = self.lock_absent();
+        match lru.get_mut(&ino) {
+            Some((at, names)) if at.elapsed() < self.ttl => names.push(name.into()),
+            _ => {
+                lru.put(ino, (Instant::now(), vec![name.into()]));
+            }
         }
     }
 
@@ -126,20 +181,27 @@ impl AttrCache {
         }
     }
 
+    /// The attributes last seen for `ino`, however old, unless a change
+    /// we made (or eviction) dropped them.
+    pub(crate) fn last(&self, ino: u64) -> Option<Rgetattr> {
+        self.lock().peek(&ino).map(|(_, a)| a.clone())
+    }
+
     /// Remember `a` as the attributes of `ino`, fetched just now.
     pub(crate) fn put(&self, ino: u64, a: &Rgetattr) {
-        if !self.ttl.is_zero() {
-            self.lock().put(ino, (Instant::now(), a.clone()));
-        }
+        self.lock().put(ino, (Instant::now(), a.clone()));
     }
 
     /// Forget what is cached for each of `inos` (a change we made).
     pub(crate) fn invalidate(&self, inos: &[u64]) {
-        if !self.ttl.is_zero() {
-            let mut lru = self.lock();
-            for ino in inos {
-                lru.pop(ino);
-            }
+        let mut lru = self.lock();
+        for ino in inos {
+            lru.pop(ino);
+        }
+        drop(lru);
+        let mut absent = self.lock_absent();
+        for ino in inos {
+            absent.pop(ino);
         }
     }
 }
@@ -214,10 +276,27 @@ mod tests {
         let off = AttrCache::new(Duration::ZERO);
         off.put(1, &a);
         assert!(off.get(1).is_none());
+        assert!(off.last(1).is_some(), "last seen kept without a TTL");
+        off.invalidate(&[1]);
+        assert!(off.last(1).is_none(), "but dropped by our changes");
         let on = AttrCache::new(Duration::from_secs(60));
         on.put(1, &a);
         assert!(on.get(1).is_some());
         on.invalidate(&[1]);
         assert!(on.get(1).is_none());
+    }
+
+    #[test]
+    fn absent_xattrs_are_kept_for_the_ttl_and_dropped_by_changes() {
+        let off = AttrCache::new(Duration::ZERO);
+        off.note_xattr_absent(1, b"user.a");
+        assert!(!off.xattr_absent(1, b"user.a"));
+        let on = AttrCache::new(Duration::from_secs(60));
+        on.note_xattr_absent(1, b"user.a");
+        on.note_xattr_absent(1, b"user.b");
+        assert!(on.xattr_absent(1, b"user.a") && on.xattr_absent(1, b"user.b"));
+        assert!(!on.xattr_absent(1, b"user.c") && !on.xattr_absent(2, b"user.a"));
+        on.invalidate(&[1]);
+        assert!(!on.xattr_absent(1, b"user.a"));
     }
 }

@@ -263,7 +263,9 @@ impl Fs {
     }
 
     /// Attach `file`, just walked to `name` in `parent` for `uid`, to the
-    /// inode table (+1 lookup) and build the kernel's entry.
+    /// inode table (+1 lookup) and build the kernel's entry. A walk that
+    /// lands on an inode already known, whose attributes we hold, costs no
+    /// Tgetattr (see [`Fs::known_attrs`]).
     pub(crate) async fn enter(
         &self,
         parent: u64,
@@ -271,12 +273,31 @@ impl Fs {
         uid: u32,
         file: File,
     ) -> Result<ReplyEntry, Fail> {
-        let a = file.getattr(ATTR_MASK).await?;
-        let ino = self
-            .inodes
-            .lookup(parent, name, found(&a), Some((uid, file)));
+        let qid = file.qid();
+        let a = match self.known_attrs(qid) {
+            Some(a) => a,
+            None => file.getattr(ATTR_MASK).await?,
+        };
+        let f = Found { qid, ..found(&a) };
+        let ino = self.inodes.lookup(parent, name, f, Some((uid, file)));
         self.attrs.put(ino, &a);
         Ok(self.entry(ino, &a))
+    }
+
+    /// The attributes to answer a lookup that found `qid` with, without
+    /// asking the server: those of the inode already known by that qid,
+    /// fresh ones with `cache=loose` (the kernel keeps them a TTL), the
+    /// last seen with `cache=none` (the reply's attribute TTL is zero, so
+    /// the kernel asks getattr before it uses them). A change we made
+    /// drops them (see `attr.rs`), so our own changes are never hidden.
+    pub(crate) fn known_attrs(&self, qid: Qid) -> Option<Rgetattr> {
+        let ino = self.inodes.by_path(qid.path)?;
+        let a = match self.cfg.cache {
+            CacheMode::Loose => self.attrs.get(ino)?,
+            CacheMode::None => self.attrs.last(ino)?,
+        };
+        let same = a.qid.path == qid.path && a.qid.ty == qid.ty;
+        (same && self.inodes.qid(ino)?.ty == qid.ty).then_some(a)
     }
 
     /// The kernel's entry for `ino` with attributes `a`.

@@ -177,6 +177,36 @@ impl Inodes {
         drop(dropped);
     }
 
+    /// Take the fid of `uid` for the file `name` in `parent` out of the
+    /// table, to remove the file by it (Tremove clunks it), when that fid
+    /// can name nothing else: the inode's only known name is this one and
+    /// (but for a directory) it has a single link, and no request is
+    /// using the fid. Returns it with the file's `S_IFMT` bits.
+    pub(crate) fn take_sole_fid(&self, parent: u64, name: &[u8], uid: u32) -> Option<(File, u32)> {
+        let mut t = self.lock();
+        let link: Link = (parent, name.into());
+        let ino = *t.by_name.get(&link)?;
+        let node = t.nodes.get_mut(&ino)?;
+        let single = node.fmt == libc::S_IFDIR || node.nlink == 1;
+        if !single || node.links != [link] {
+            return None;
+        }
+        let fmt = node.fmt;
+        let f = node.take_unshared(uid)?;
+        drop(t);
+        Some((f, fmt))
+    }
+
+    /// Take the fid of `uid` for `ino` out of the table if no request is
+    /// using it (never the root's: that is the attach, which only a new
+    /// Tattach could replace); the next use walks a new one.
+    pub(crate) fn take_fid(&self, ino: u64, uid: u32) -> Option<File> {
+        if ino == ROOT_INO {
+            return None;
+        }
+        self.lock().nodes.get_mut(&ino)?.take_unshared(uid)
+    }
+
     /// How to walk to `ino` for `uid` (see [`Plan`]); `None` when the inode
     /// or one of its ancestors is gone.
     pub(crate) fn plan(&self, ino: u64, uid: u32) -> Option<Plan> {
@@ -313,6 +343,16 @@ impl Inodes {
 }
 
 impl Node {
+    /// Remove the fid of `uid` if nothing else holds it (the table lock
+    /// is held: no one can clone it meanwhile).
+    fn take_unshared(&mut self, uid: u32) -> Option<File> {
+        let i = self.fids.iter().position(|(u, _)| *u == uid)?;
+        if Arc::strong_count(&self.fids[i].1) != 1 {
+            return None;
+        }
+        Arc::into_inner(self.fids.swap_remove(i).1)
+    }
+
     fn fid(&self, uid: u32) -> Option<Arc<File>> {
         self.fids
             .iter()

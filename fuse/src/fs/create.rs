@@ -7,7 +7,10 @@
 //! gid afterwards (if the server allows it; otherwise it stays the
 //! mounter's, and that is logged).
 
+use std::sync::Arc;
+
 use fuse3::raw::prelude::*;
+use futures::future::{BoxFuture, FutureExt};
 use ninep_client::wire::{setattr, Rgetattr};
 use ninep_client::{File, SetAttr};
 use tracing::debug;
@@ -110,6 +113,24 @@ impl Fs {
         Ok(self.entry(linked, &a))
     }
 
+    /// A fid of directory `parent` for Tlcreate to turn into the new file,
+    /// and (to await along with the Tlcreate) the directory's fid for the
+    /// walk that follows. The directory's own fid is taken when no request
+    /// is using it, and a new one walked while the Tlcreate is in flight;
+    /// otherwise a clone is walked first, one more round trip.
+    async fn fid_to_create_in(
+        &self,
+        parent: u64,
+        uid: u32,
+    ) -> Result<(File, BoxFuture<'_, Result<Arc<File>, Fail>>), Fail> {
+        if let Some(own) = self.inodes.take_fid(parent, uid) {
+            return Ok((own, self.fid(parent, uid).boxed()));
+        }
+        let dir = self.fid(parent, uid).await?;
+        let clone = dir.walk::<&[u8]>(&[]).await?;
+        Ok((clone, futures::future::ready(Ok(dir)).boxed()))
+    }
+
     pub(crate) async fn do_create(
         &self,
         req: &Request,
@@ -118,19 +139,33 @@ impl Fs {
         mode: u32,
         flags: u32,
     ) -> Result<ReplyCreated, Fail> {
-        let dir = self.fid(parent, self.who(req)).await?;
-        let mut file = dir.walk::<&[u8]>(&[]).await?;
+        let uid = self.who(req);
+        let checked = component(name)?;
+        let (mut file, dir) = self.fid_to_create_in(parent, uid).await?;
         // O_CREAT too, as v9fs sends it: unpfs passes the flags to open(2)
         // as they are (diod adds O_CREAT itself).
         let flags = open_flags(flags) | libc::O_CREAT as u32 | (flags & libc::O_EXCL as u32);
-        let qid = file
-            .lcreate(component(name)?, flags, mode & 0o7777, req.gid)
-            .await?;
+        let created = file.lcreate(checked, flags, mode & 0o7777, req.gid);
+        let (qid, dir) = tokio::join!(created, dir);
+        let qid = qid?;
         self.attrs.invalidate(&[parent]);
         self.dirs.invalidate(&[parent]);
         self.give_to_caller(req, &file).await;
-        let a: Rgetattr = file.getattr(ATTR_MASK).await?;
-        let ino = self.inodes.lookup(parent, name, found(&a), None);
+        // The inode's own (unopened) fid, walked along with the Tgetattr:
+        // the setattr of a `touch` or the stat that follows a create then
+        // costs no walk of its own.
+        let walk = async {
+            match dir {
+                Ok(dir) => dir.walk(&[name]).await.ok(),
+                Err(_) => None,
+            }
+        };
+        let (a, fid) = tokio::join!(file.getattr(ATTR_MASK), walk);
+        let a: Rgetattr = a?;
+        let fid = fid.filter(|f| f.qid().path == qid.path);
+        let ino = self
+            .inodes
+            .lookup(parent, name, found(&a), fid.map(|f| (uid, f)));
         self.attrs.put(ino, &a);
         let direct = self.direct_io(qid, &a);
         let open = self.open_reply(file, direct);

@@ -4,13 +4,18 @@
 //! its attributes; the inode table decides whether that is a new inode or
 //! one the kernel knows. `.` and `..` are answered from the table: `..` is
 //! never walked on the server (diod and unpfs both let `..` leave the
-//! export from its root).
+//! export from its root). A walk that lands on an inode whose attributes
+//! we hold costs no Tgetattr (`Fs::enter`); with `cache=loose` a name
+//! that does not exist is remembered by the kernel for the TTL (a
+//! negative entry).
 
 use fuse3::raw::prelude::*;
 use fuse3::raw::reply::ReplyStatFs;
 
+use super::plus::no_attr;
 use super::trait_impl::data;
 use super::Fs;
+use crate::config::CacheMode;
 use crate::errno::Fail;
 use crate::handles::Handle;
 
@@ -36,8 +41,22 @@ impl Fs {
             return Ok(self.entry(ino, &a));
         }
         let dir = self.fid(parent, uid).await?;
-        let file = dir.walk(&[name]).await?;
-        self.enter(parent, name, uid, file).await
+        match dir.walk(&[name]).await.map_err(Fail::from) {
+            Ok(file) => self.enter(parent, name, uid, file).await,
+            Err(Fail(libc::ENOENT)) if self.cfg.cache == CacheMode::Loose => Ok(self.negative()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// A negative entry (node id 0): the kernel remembers for the TTL that
+    /// the name does not exist, so a second look costs no Twalk. A file we
+    /// create under that name replaces it at once in the kernel.
+    fn negative(&self) -> ReplyEntry {
+        ReplyEntry {
+            ttl: self.ttl(),
+            attr: no_attr(fuse3::FileType::RegularFile),
+            generation: 0,
+        }
     }
 
     pub(crate) async fn do_getattr(

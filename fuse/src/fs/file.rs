@@ -17,7 +17,6 @@ use std::sync::Arc;
 use fuse3::raw::prelude::*;
 use ninep_client::wire::{Qid, Rgetattr};
 
-use super::trait_impl::data;
 use super::{Fs, IO_DEPTH};
 use crate::config::CacheMode;
 use crate::errno::Fail;
@@ -104,8 +103,8 @@ impl Fs {
         size: u32,
     ) -> Result<ReplyData, Fail> {
         let h = self.open_file(fh)?;
-        let bytes = h.file.read_at(offset, size.into(), IO_DEPTH).await?;
-        Ok(data(bytes))
+        let bytes = h.file.read_bytes_at(offset, size.into(), IO_DEPTH).await?;
+        Ok(bytes.into())
     }
 
     pub(crate) async fn do_write(

@@ -3,7 +3,8 @@
 //!
 //! The attributes are fetched ahead, [`DEPTH`] entries at a time, each by a
 //! task of its own (walk + getattr, or just getattr through a fid the
-//! inode already has), so the round trips overlap. fuse3 pulls entries
+//! inode already has), so the round trips overlap; an inode whose
+//! attributes we hold costs none (`Fs::known_attrs`). fuse3 pulls entries
 //! from our stream one by one until the kernel's buffer is full, and the
 //! entry that did not fit is pulled and then dropped unseen; so an entry
 //! only counts as a lookup once the next one is asked for (or the stream
@@ -200,7 +201,7 @@ impl Drop for Plus {
 }
 
 /// Attributes for an entry whose attributes are not given.
-fn no_attr(kind: FileType) -> FileAttr {
+pub(crate) fn no_attr(kind: FileType) -> FileAttr {
     let zero = Timestamp::new(0, 0);
     FileAttr {
         ino: 0,
@@ -219,8 +220,14 @@ fn no_attr(kind: FileType) -> FileAttr {
     }
 }
 
-/// The attributes of entry `e` of the directory `dir_fid` for `uid`.
+/// The attributes of entry `e` of the directory `dir_fid` for `uid`: those
+/// we hold for the inode its qid already names (see `Fs::known_attrs`:
+/// no round trip), else a Tgetattr through the inode's fid, else a walk
+/// and a Tgetattr.
 async fn fetch(fs: Fs, dir_fid: Arc<File>, uid: u32, e: DirEntry) -> Option<Fetched> {
+    if let Some(attr) = fs.known_attrs(e.qid) {
+        return Some(Fetched { attr, file: None });
+    }
     let known = fs
         .inodes
         .by_path(e.qid.path)

@@ -8,7 +8,9 @@
 //!
 //! The by-name form is tried first; when the server answers that it does
 //! not have it (EOPNOTSUPP or ENOSYS) the mount remembers, and uses the
-//! other form from then on.
+//! other form from then on. A Tremove goes through the inode's own fid
+//! when that can only name this file (one Tremove instead of a Twalk, a
+//! Tremove and a Tclunk of the inode's fid, dropped with the name).
 //!
 //! Afterwards the inode table learns the change, and the moved file's fids
 //! (and those below it) are dropped: a server may hold a fid by its path
@@ -65,7 +67,44 @@ async fn check_rename_flags(to: &File, new_name: &[u8], flags: u32) -> Result<()
     }
 }
 
+/// Tremove `file` (the fid is clunked whatever the answer) if it is the
+/// kind of file the caller means to remove.
+async fn remove(file: File, is_dir: bool) -> Result<(), Fail> {
+    match (is_dir, file.qid().is_dir()) {
+        (true, false) => Err(Fail(libc::ENOTDIR)),
+        (false, true) => Err(Fail(libc::EISDIR)),
+        _ => Ok(file.remove().await?),
+    }
+}
+
 impl Fs {
+    /// Without Tunlinkat: Tremove the inode's own fid when it can name
+    /// only this file (see `Inodes::take_sole_fid`), which saves the walk
+    /// to a fid of its own and that fid's Tclunk. `Ok(false)` when there
+    /// is no such fid, or when the server no longer finds the file by it
+    /// (renamed by someone else): then a fresh walk must do.
+    async fn remove_by_own_fid(
+        &self,
+        parent: u64,
+        name: &[u8],
+        uid: u32,
+        is_dir: bool,
+    ) -> Result<bool, Fail> {
+        let Some((file, fmt)) = self.inodes.take_sole_fid(parent, name, uid) else {
+            return Ok(false);
+        };
+        match (is_dir, fmt == libc::S_IFDIR) {
+            (true, false) => return Err(Fail(libc::ENOTDIR)),
+            (false, true) => return Err(Fail(libc::EISDIR)),
+            _ => {}
+        }
+        match file.remove().await.map_err(Fail::from) {
+            Ok(()) => Ok(true),
+            Err(Fail(libc::ENOENT | libc::ESTALE)) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
     pub(crate) async fn do_remove(
         &self,
         req: &Request,
@@ -74,15 +113,13 @@ impl Fs {
         is_dir: bool,
     ) -> Result<(), Fail> {
         let name = component(name)?;
-        let dir = self.fid(parent, self.who(req)).await?;
+        let uid = self.who(req);
+        let dir = self.fid(parent, uid).await?;
         let flags = if is_dir { AT_REMOVEDIR } else { 0 };
-        if !by_name(&self.caps.unlinkat, dir.unlinkat(name, flags)).await? {
-            let file = dir.walk(&[name]).await?;
-            match (is_dir, file.qid().is_dir()) {
-                (true, false) => return Err(Fail(libc::ENOTDIR)),
-                (false, true) => return Err(Fail(libc::EISDIR)),
-                _ => file.remove().await?,
-            }
+        if !by_name(&self.caps.unlinkat, dir.unlinkat(name, flags)).await?
+            && !self.remove_by_own_fid(parent, name, uid, is_dir).await?
+        {
+            remove(dir.walk(&[name]).await?, is_dir).await?;
         }
         let victim = self.inodes.unlinked(parent, name);
         self.attrs.invalidate(&[parent]);

@@ -3,7 +3,9 @@
 //!
 //! The kernel asks for a value or list with a buffer size: 0 means "how
 //! big is it?" (answered with the size), too small a buffer is `ERANGE`.
-//! Removal is an xattrcreate of size 0, as in v9fs.
+//! Removal is an xattrcreate of size 0, as in v9fs. With `cache=loose` an
+//! attribute found missing stays missing for the TTL (`attr.rs`), unless
+//! we set or remove one on the inode.
 
 use fuse3::raw::prelude::*;
 
@@ -31,14 +33,20 @@ impl Fs {
         size: u32,
     ) -> Result<ReplyXAttr, Fail> {
         let name = no_nul(name)?;
+        if self.attrs.xattr_absent(ino, name) {
+            return Err(Fail(libc::ENODATA));
+        }
         let value = self
             .with_fid(
                 ino,
                 self.who(req),
                 |f| async move { f.xattr_get(name).await },
             )
-            .await?;
-        sized(value, size)
+            .await;
+        if let Err(Fail(libc::ENODATA)) = value {
+            self.attrs.note_xattr_absent(ino, name);
+        }
+        sized(value?, size)
     }
 
     pub(crate) async fn do_listxattr(

@@ -1,0 +1,235 @@
+//! How many 9P requests the mount sends per system call, on a real FUSE
+//! mount of diod (issue 5). Request counts are deterministic where timings
+//! are not, so these tests pin the structural wins of the metadata path:
+//! each asserts an upper bound on the requests one syscall costs, in the
+//! cache mode it is about. `table_of_requests_per_syscall` prints the whole
+//! table (run with `--nocapture`) and checks nothing beyond that the
+//! operations work.
+
+mod mount_support;
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use mount_support::{blocking, sh, Mounted};
+use ninep_fuse::CacheMode;
+
+/// How long the counters may take to come to rest after a syscall (the
+/// kernel sends RELEASE after close(2) returns).
+const REST: Duration = Duration::from_secs(5);
+
+/// The 9P requests `op` (run on a blocking thread) made the mount send,
+/// counted once everything it started has been answered.
+async fn count<F: FnOnce() + Send + 'static>(m: &Mounted, op: F) -> u64 {
+    rest(m).await;
+    let before = m.stats().client.requests;
+    blocking(op).await;
+    rest(m).await;
+    m.stats().client.requests - before
+}
+
+/// Wait until no FUSE request is being served, no 9P request is in flight
+/// and the request count has stopped moving.
+async fn rest(m: &Mounted) {
+    let deadline = Instant::now() + REST;
+    let mut last = u64::MAX;
+    loop {
+        let s = m.stats();
+        let idle = s.requests_in_service == 0 && s.client.in_flight == 0;
+        if (idle && s.client.requests == last) || Instant::now() > deadline {
+            return;
+        }
+        last = s.client.requests;
+        tokio::time::sleep(Duration::from_millis(30)).await;
+    }
+}
+
+/// A mount of a fresh diod export in `cache`, with a long TTL for loose
+/// (so that no entry expires during a test), and the directory `d` in it.
+async fn mounted(cache: CacheMode) -> (Mounted, PathBuf) {
+    let m = Mounted::diod_with(|c| {
+        c.cache = cache;
+        c.ttl = Duration::from_secs(60);
+    })
+    .await;
+    fs::create_dir(m.local("d")).unwrap();
+    let d = m.path("d");
+    let probe = d.clone();
+    blocking(move || fs::metadata(probe).unwrap()).await;
+    (m, d)
+}
+
+fn stat(p: &Path) {
+    fs::symlink_metadata(p).unwrap();
+}
+
+/// Every operation of the 10,000-file storm, on one file, in `cache`.
+async fn table(cache: CacheMode) -> Vec<(&'static str, u64)> {
+    let (m, d) = mounted(cache).await;
+    let mut rows = Vec::new();
+    let f = d.join("f");
+    let p = f.clone();
+    rows.push((
+        "create (open O_CREAT, close)",
+        count(&m, move || drop(fs::File::create(p).unwrap())).await,
+    ));
+    let p = d.join("t");
+    rows.push((
+        "touch (create + utimensat)",
+        count(&m, move || drop(sh(&format!("touch {}", p.display())))).await,
+    ));
+    let p = f.clone();
+    rows.push(("stat after create", count(&m, move || stat(&p)).await));
+    let p = f.clone();
+    rows.push(("stat again", count(&m, move || stat(&p)).await));
+    for i in 0..8 {
+        fs::write(m.local(&format!("d/g{i}")), b"").unwrap();
+    }
+    let p = d.clone();
+    rows.push((
+        "ls -l of 10 files",
+        count(&m, move || drop(sh(&format!("ls -l {}", p.display())))).await,
+    ));
+    let p = d.clone();
+    rows.push((
+        "find -ls of 10 files",
+        count(&m, move || drop(sh(&format!("find {} -ls", p.display())))).await,
+    ));
+    let p = d.join("nope");
+    rows.push((
+        "stat of a missing name",
+        count(&m, move || assert!(fs::metadata(p).is_err())).await,
+    ));
+    let p = d.join("nope");
+    rows.push((
+        "stat of it again",
+        count(&m, move || assert!(fs::metadata(p).is_err())).await,
+    ));
+    let p = f.clone();
+    rows.push(("rm", count(&m, move || fs::remove_file(p).unwrap()).await));
+    let p = d.clone();
+    rows.push((
+        "rm -r of 9 files",
+        count(&m, move || fs::remove_dir_all(p).unwrap()).await,
+    ));
+    m.unmount_clean().await;
+    rows
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn table_of_requests_per_syscall() {
+    for cache in [CacheMode::None, CacheMode::Loose] {
+        for (what, n) in table(cache).await {
+            println!("{cache:?}\t{n:3}\t{what}");
+        }
+    }
+}
+
+/// Write `n` empty files `g0`.. into the export's `d`, behind the mount's
+/// back (so that the mount knows nothing of them yet).
+fn files_behind(m: &Mounted, n: usize) {
+    for i in 0..n {
+        fs::write(m.local(&format!("d/g{i}")), b"").unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn none_lookup_of_a_known_file_sends_no_tgetattr() {
+    let (m, d) = mounted(CacheMode::None).await;
+    files_behind(&m, 1);
+    let p = d.join("g0");
+    count(&m, move || stat(&p)).await;
+    // Now known: each component costs a Twalk and the Tclunk of the fid
+    // it replaces (d, g0), then one Tgetattr for the stat itself.
+    let p = d.join("g0");
+    let n = count(&m, move || stat(&p)).await;
+    assert!(n <= 5, "stat of a known file took {n} requests");
+    m.unmount_clean().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn loose_stat_and_listing_after_create_reach_no_server() {
+    let (m, d) = mounted(CacheMode::Loose).await;
+    let f = d.join("f");
+    let p = f.clone();
+    let n = count(&m, move || drop(fs::File::create(p).unwrap())).await;
+    // Negative lookup, clone, Tlcreate, Tgetattr with the walk of the
+    // inode's fid, Tclunk at close.
+    assert!(n <= 6, "create took {n} requests");
+    let p = f.clone();
+    assert_eq!(count(&m, move || stat(&p)).await, 0, "stat after create");
+    let p = d.join("t");
+    let n = count(&m, move || drop(sh(&format!("touch {}", p.display())))).await;
+    assert!(n <= 8, "touch took {n} requests (its setattr walked?)");
+    let p = d.clone();
+    count(&m, move || drop(sh(&format!("ls -l {}", p.display())))).await;
+    // Everything is fresh now: listing again costs the open and close of
+    // the directory (and its statfs for find), no Tgetattr, no Txattrwalk.
+    let p = d.clone();
+    let n = count(&m, move || drop(sh(&format!("ls -l {}", p.display())))).await;
+    assert!(n <= 3, "second ls -l took {n} requests");
+    let p = d.clone();
+    let n = count(&m, move || drop(sh(&format!("find {} -ls", p.display())))).await;
+    assert!(n <= 4, "find -ls after ls -l took {n} requests");
+    m.unmount_clean().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn loose_missing_names_are_looked_up_once() {
+    let (m, d) = mounted(CacheMode::Loose).await;
+    let p = d.join("nope");
+    assert_eq!(
+        count(&m, move || assert!(fs::metadata(p).is_err())).await,
+        1
+    );
+    let p = d.join("nope");
+    assert_eq!(
+        count(&m, move || assert!(fs::metadata(p).is_err())).await,
+        0
+    );
+    // Made through the mount: seen at once despite the negative entry.
+    let p = d.join("nope");
+    blocking(move || fs::write(&p, b"x").unwrap()).await;
+    let p = d.join("nope");
+    assert_eq!(blocking(move || fs::read(p).unwrap()).await, b"x");
+    m.unmount_clean().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn rm_of_a_looked_up_file_is_one_tremove() {
+    for cache in [CacheMode::None, CacheMode::Loose] {
+        let (m, d) = mounted(cache).await;
+        files_behind(&m, 2);
+        // The first removal learns whether diod has Tunlinkat.
+        let p = d.join("g1");
+        blocking(move || fs::remove_file(p).unwrap()).await;
+        let p = d.join("g0");
+        count(&m, move || stat(&p)).await;
+        let before = m.stats().client.requests;
+        let p = d.join("g0");
+        let n = count(&m, move || fs::remove_file(p).unwrap()).await;
+        // cache=none revalidates d and g0 first (a Twalk and a Tclunk
+        // each); then one Tremove, no walk of a fid of its own.
+        let most = if cache == CacheMode::None { 5 } else { 1 };
+        assert!(n <= most, "{cache:?}: rm took {n} requests (from {before})");
+        assert!(!m.local("d/g0").exists());
+        m.unmount_clean().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn reading_an_empty_file_sends_no_tflush() {
+    let (m, d) = mounted(CacheMode::None).await;
+    files_behind(&m, 1);
+    let before = m.stats().client.flushes_sent;
+    let p = d.join("g0");
+    let n = count(&m, move || assert!(fs::read(p).unwrap().is_empty())).await;
+    assert_eq!(
+        m.stats().client.flushes_sent,
+        before,
+        "Treads past EOF flushed"
+    );
+    assert!(n <= 24, "cat of an empty file took {n} requests");
+    m.unmount_clean().await;
+}
