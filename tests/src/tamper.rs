@@ -45,6 +45,9 @@ pub enum Act {
     /// Nothing, now or ever again on this connection (the connection
     /// stays open: a server gone silent).
     Stall,
+    /// The reply as the server sent it, after this long; later replies
+    /// pass meanwhile (a slow request, not a slow connection).
+    Later(std::time::Duration),
 }
 
 /// Decides each reply's fate: `(request, reply frame) -> Act`.
@@ -162,11 +165,12 @@ async fn requests(mut from: OwnedReadHalf, mut to: OwnedWriteHalf, pending: Pend
 /// Server to client: each reply through the rule.
 async fn replies(
     mut from: OwnedReadHalf,
-    mut to: OwnedWriteHalf,
+    to: OwnedWriteHalf,
     pending: Pending,
     rule: Arc<Mutex<Rule>>,
     up: tokio::task::AbortHandle,
 ) {
+    let to = Arc::new(tokio::sync::Mutex::new(to));
     while let Some(frame) = read_frame(&mut from).await {
         let tag = u16::from_le_bytes([frame[5], frame[6]]);
         let req = lock(&pending).remove(&tag).unwrap_or(Request {
@@ -180,8 +184,16 @@ async fn replies(
             Act::Send(bytes) => bytes,
             Act::Drop => continue,
             Act::SendAndClose(bytes) => {
-                let _ = to.write_all(&bytes).await;
+                let _ = to.lock().await.write_all(&bytes).await;
                 break;
+            }
+            Act::Later(after) => {
+                let to = to.clone();
+                tokio::spawn(async move {
+                    tokio::time::sleep(after).await;
+                    let _ = to.lock().await.write_all(&frame).await;
+                });
+                continue;
             }
             Act::Stall => {
                 // Keep both sockets open and read nothing more.
@@ -189,10 +201,10 @@ async fn replies(
                 return;
             }
         };
-        if to.write_all(&out).await.is_err() {
+        if to.lock().await.write_all(&out).await.is_err() {
             break;
         }
     }
     up.abort();
-    let _ = to.shutdown().await;
+    let _ = to.lock().await.shutdown().await;
 }

@@ -38,6 +38,11 @@ impl Hostile {
     /// diod on a fresh export holding `files` (name, contents), mounted
     /// through a relay with `cache=none`.
     async fn start(files: &[(&str, &[u8])]) -> Hostile {
+        Self::start_with(files, CacheMode::None).await
+    }
+
+    /// The same with `cache`.
+    async fn start_with(files: &[(&str, &[u8])], cache: CacheMode) -> Hostile {
         let export = temp_dir().expect("export");
         for (name, data) in files {
             std::fs::write(export.path().join(name), data).expect("seed file");
@@ -46,7 +51,7 @@ impl Hostile {
         let diod = blocking(move || Diod::start(&[&path])).await.expect("diod");
         let tamper = Tamper::start(diod.addr()).await.expect("relay");
         let exported = diod.exports()[0].clone();
-        let cfg = config(exported.to_str().expect("utf-8"), CacheMode::None);
+        let cfg = config(exported.to_str().expect("utf-8"), cache);
         let mut m = Mounted::mount_at(tamper.addr().to_string(), cfg, quick_flush()).await;
         m.export = exported;
         Hostile {
@@ -394,4 +399,88 @@ async fn a_silent_server_leaves_syscalls_interruptible_and_the_mount_unmountable
     assert!(took < Duration::from_secs(3), "stat took {took:?}");
     assert_ne!(code, Some(0));
     within(Duration::from_secs(15), h.m.unmount()).await;
+}
+
+/// `qid` with its path `to` if it is `from`-like: not one of `keep`.
+fn remap(qid: &mut Qid, keep: &[u64], to: u64) {
+    if !keep.contains(&qid.path) {
+        qid.path = to;
+    }
+}
+
+/// Not hostile, only slow: the reply to a removal comes late, and the
+/// server has meanwhile given the removed file's `qid.path` to a file
+/// created through the mount (local file systems hand a freed inode number
+/// to the next new file; the relay makes that certain by giving every new
+/// qid the removed file's path). The new file must get an inode of its
+/// own: on the old one the kernel would serve it the removed file's
+/// cached pages.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_file_that_reuses_a_removed_files_qid_path_gets_its_own_inode() {
+    use std::os::unix::fs::MetadataExt;
+    let h = Hostile::start_with(&[], CacheMode::Loose).await;
+    // In two directories: the kernel serialises a removal and a create in
+    // one directory, not in two.
+    let old = vec![b'A'; 8192];
+    for d in ["a", "b"] {
+        std::fs::create_dir(h.m.local(d)).expect("mkdir");
+    }
+    std::fs::write(h.m.local("a/x"), &old).expect("x");
+    let x = h.path("a/x");
+    let cached = blocking(move || std::fs::read(x)).await.expect("read x");
+    assert_eq!(cached, old);
+    let x_path = std::fs::metadata(h.m.local("a/x")).expect("x").ino();
+    let keep: Vec<u64> = ["", "a", "b", "a/x"]
+        .iter()
+        .map(|p| std::fs::metadata(h.m.local(p)).expect("on disk").ino())
+        .collect();
+    h.tamper.set(move |req: &Request, reply: &[u8]| {
+        let removal = req.ty == msg_type::TREMOVE
+            || (req.ty == msg_type::TUNLINKAT && reply[4] == msg_type::RUNLINKAT);
+        if removal {
+            return Act::Later(Duration::from_millis(1500));
+        }
+        match decode(reply) {
+            Rmessage::Rlcreate(mut r) => {
+                remap(&mut r.qid, &keep, x_path);
+                Act::Send(frame(req.tag, r))
+            }
+            Rmessage::Rgetattr(mut r) => {
+                remap(&mut r.qid, &keep, x_path);
+                Act::Send(frame(req.tag, r))
+            }
+            Rmessage::Rwalk(mut r) => {
+                r.wqid.iter_mut().for_each(|q| remap(q, &keep, x_path));
+                Act::Send(frame(req.tag, r))
+            }
+            _ => Act::Pass,
+        }
+    });
+    let x = h.path("a/x");
+    let rm = tokio::task::spawn_blocking(move || std::fs::remove_file(x));
+    let on_disk = h.m.local("a/x");
+    let y = h.path("b/y");
+    let new = vec![b'B'; 8192];
+    let written = new.clone();
+    let y_data = blocking(move || {
+        let t = Instant::now();
+        while on_disk.exists() && t.elapsed() < Duration::from_secs(5) {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        std::fs::write(&y, &written)?;
+        std::fs::read(&y)
+    })
+    .await
+    .expect("create and read y");
+    within(Duration::from_secs(10), rm)
+        .await
+        .expect("rm thread")
+        .expect("rm x");
+    assert!(
+        y_data == new,
+        "y reads as {:?}...",
+        &y_data[..16.min(y_data.len())]
+    );
+    h.tamper.clear();
+    h.m.unmount_clean().await;
 }

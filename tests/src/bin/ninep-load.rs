@@ -122,7 +122,8 @@ impl Worker {
         let data = self.rng.bytes(n);
         let path = self.dir.join(&name);
         let mut f = fs::File::create_new(&path).with_context(|| format!("create {name}"))?;
-        f.write_all(&data).with_context(|| format!("write {name}"))?;
+        f.write_all(&data)
+            .with_context(|| format!("write {name}"))?;
         drop(f);
         self.totals.written.fetch_add(n as u64, Ordering::Relaxed);
         self.model.insert(name, data);
@@ -143,11 +144,7 @@ impl Worker {
         if got == want.as_slice() {
             return Ok(());
         }
-        let wrong = got
-            .iter()
-            .zip(want.iter())
-            .filter(|(a, b)| a != b)
-            .count()
+        let wrong = got.iter().zip(want.iter()).filter(|(a, b)| a != b).count()
             + got.len().abs_diff(want.len());
         self.totals.wrong.fetch_add(wrong as u64, Ordering::Relaxed);
         bail!(
@@ -203,7 +200,11 @@ impl Worker {
         let m = fs::metadata(self.dir.join(&name)).with_context(|| format!("stat {name}"))?;
         let want = self.model[&name].len() as u64;
         if m.len() != want || !m.is_file() {
-            bail!("stat {name}: size {} file={}, want {want}", m.len(), m.is_file());
+            bail!(
+                "stat {name}: size {} file={}, want {want}",
+                m.len(),
+                m.is_file()
+            );
         }
         Ok(())
     }
@@ -274,7 +275,11 @@ fn main() -> Result<()> {
         let w = Worker {
             dir: make_dir(&args.dir, i)?,
             model: BTreeMap::new(),
-            rng: Rng(args.seed.wrapping_add(i as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1),
+            rng: Rng(args
+                .seed
+                .wrapping_add(i as u64)
+                .wrapping_mul(0x9e37_79b9_7f4a_7c15)
+                | 1),
             next_name: 0,
             args: args.clone(),
             totals: totals.clone(),
