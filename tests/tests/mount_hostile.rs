@@ -457,6 +457,10 @@ async fn a_new_file_that_reuses_a_removed_files_qid_path_gets_its_own_inode() {
         .await
         .expect("rm thread")
         .expect("rm x");
+    assert_ne!(
+        y_ino, x_ino,
+        "the new file was given the removed one's inode"
+    );
     assert!(
         y_data == new,
         "y reads as {:?}...",
