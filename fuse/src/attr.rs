@@ -46,12 +46,16 @@ pub(crate) fn kind_of_dtype(ty: u8) -> FileType {
 }
 
 /// The attributes the kernel gets for inode `ino`.
+///
+/// Values the kernel cannot hold are clamped: it takes a size or block
+/// count over `i64::MAX` as a broken inode, answers EIO and keeps the
+/// inode for good (it is never forgotten, so its fid would leak).
 pub(crate) fn file_attr(ino: u64, a: &Rgetattr, ov: Overrides) -> FileAttr {
     let ts = |sec: u64, nsec: u64| Timestamp::new(sec as i64, nsec.min(999_999_999) as u32);
     FileAttr {
         ino,
-        size: a.size,
-        blocks: a.blocks,
+        size: a.size.min(i64::MAX as u64),
+        blocks: a.blocks.min(i64::MAX as u64),
         atime: ts(a.atime_sec, a.atime_nsec),
         mtime: ts(a.mtime_sec, a.mtime_nsec),
         ctime: ts(a.ctime_sec, a.ctime_nsec),

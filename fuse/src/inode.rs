@@ -21,6 +21,11 @@
 //! - A file removed or replaced through the mount is *detached*: it keeps
 //!   its inode until the kernel forgets it, but a later file with the same
 //!   `qid.path` (local file systems reuse inode numbers) gets a new one.
+//!   Its `qid.path` stops leading to it *before* the request goes
+//!   ([`Inodes::dying`]): the server may give the number to a new file as
+//!   soon as it has removed this one, and a create racing with the removal
+//!   must not land on this inode (the kernel would serve the new file from
+//!   the old one's page cache: found by `scripts/load.sh --cache loose`).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -50,6 +55,14 @@ pub(crate) struct Plan {
     pub base: Option<Arc<File>>,
     pub names: Vec<Box<[u8]>>,
     pub qid: Qid,
+}
+
+/// A file about to be removed or replaced on the server, no longer found
+/// by its `qid.path` (see [`Inodes::dying`]).
+#[derive(Debug)]
+pub(crate) struct Dying {
+    ino: u64,
+    path: u64,
 }
 
 /// A name of an inode: its directory's inode and the name in it.
@@ -194,6 +207,37 @@ impl Inodes {
         let f = node.take_unshared(uid)?;
         drop(t);
         Some((f, fmt))
+    }
+
+    /// `name` in `parent` is about to be removed or replaced on the
+    /// server: unless the file has other links (and so survives), its
+    /// `qid.path` stops leading to its inode now, so that a new file given
+    /// the same number meanwhile gets an inode of its own. Hand the result
+    /// to [`Inodes::revive`] if the removal fails.
+    pub(crate) fn dying(&self, parent: u64, name: &[u8]) -> Option<Dying> {
+        let mut t = self.lock();
+        let link: Link = (parent, name.into());
+        let ino = *t.by_name.get(&link)?;
+        let node = t.nodes.get(&ino)?;
+        if node.fmt != libc::S_IFDIR && node.nlink > 1 {
+            return None;
+        }
+        let path = node.qid.path;
+        if t.by_path.get(&path) != Some(&ino) {
+            return None;
+        }
+        t.by_path.remove(&path);
+        Some(Dying { ino, path })
+    }
+
+    /// The removal announced by [`Inodes::dying`] did not happen: the
+    /// file is found by its `qid.path` again, unless another inode has
+    /// taken the number meanwhile.
+    pub(crate) fn revive(&self, d: Dying) {
+        let mut t = self.lock();
+        if t.nodes.contains_key(&d.ino) && !t.by_path.contains_key(&d.path) {
+            t.by_path.insert(d.path, d.ino);
+        }
     }
 
     /// Take the fid of `uid` for `ino` out of the table if no request is
@@ -541,6 +585,38 @@ mod tests {
             version: 0,
             path: 1,
         })
+    }
+
+    #[test]
+    fn a_file_being_removed_is_no_longer_found_by_its_qid_path() {
+        let t = table();
+        let x = t.lookup(ROOT_INO, b"x", found(7, libc::S_IFREG), None);
+        let _dying = t.dying(ROOT_INO, b"x").expect("a file with one link");
+        // The server removed x and gave 7 to a new file before we saw the
+        // removal's reply.
+        let y = t.lookup(ROOT_INO, b"y", found(7, libc::S_IFREG), None);
+        assert_ne!(x, y);
+        assert_eq!(t.unlinked(ROOT_INO, b"x"), Some(x));
+        assert_eq!(t.by_path(7), Some(y));
+        assert_eq!(t.child(ROOT_INO, b"y"), Some(y));
+    }
+
+    #[test]
+    fn a_failed_removal_revives_and_linked_files_never_die() {
+        let t = table();
+        let x = t.lookup(ROOT_INO, b"x", found(7, libc::S_IFREG), None);
+        let d = t.dying(ROOT_INO, b"x").expect("a file with one link");
+        assert_eq!(t.by_path(7), None);
+        t.revive(d);
+        assert_eq!(t.by_path(7), Some(x));
+        let linked = Found {
+            nlink: 2,
+            ..found(8, libc::S_IFREG)
+        };
+        let l = t.lookup(ROOT_INO, b"l", linked, None);
+        assert!(t.dying(ROOT_INO, b"l").is_none(), "its other name keeps it");
+        assert_eq!(t.by_path(8), Some(l));
+        assert!(t.dying(ROOT_INO, b"nothing").is_none());
     }
 
     #[test]

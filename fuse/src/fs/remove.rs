@@ -105,6 +105,25 @@ impl Fs {
         }
     }
 
+    /// Remove `name` from `parent` on the server, by whichever message the
+    /// server has.
+    async fn remove_on_server(
+        &self,
+        parent: u64,
+        name: &[u8],
+        uid: u32,
+        is_dir: bool,
+    ) -> Result<(), Fail> {
+        let dir = self.fid(parent, uid).await?;
+        let flags = if is_dir { AT_REMOVEDIR } else { 0 };
+        if !by_name(&self.caps.unlinkat, dir.unlinkat(name, flags)).await?
+            && !self.remove_by_own_fid(parent, name, uid, is_dir).await?
+        {
+            remove(dir.walk(&[name]).await?, is_dir).await?;
+        }
+        Ok(())
+    }
+
     pub(crate) async fn do_remove(
         &self,
         req: &Request,
@@ -114,12 +133,12 @@ impl Fs {
     ) -> Result<(), Fail> {
         let name = component(name)?;
         let uid = self.who(req);
-        let dir = self.fid(parent, uid).await?;
-        let flags = if is_dir { AT_REMOVEDIR } else { 0 };
-        if !by_name(&self.caps.unlinkat, dir.unlinkat(name, flags)).await?
-            && !self.remove_by_own_fid(parent, name, uid, is_dir).await?
-        {
-            remove(dir.walk(&[name]).await?, is_dir).await?;
+        let dying = self.inodes.dying(parent, name);
+        if let Err(e) = self.remove_on_server(parent, name, uid, is_dir).await {
+            if let Some(d) = dying {
+                self.inodes.revive(d);
+            }
+            return Err(e);
         }
         let victim = self.inodes.unlinked(parent, name);
         self.attrs.invalidate(&[parent]);
@@ -142,13 +161,16 @@ impl Fs {
     ) -> Result<(), Fail> {
         let (name, new_name) = (component(name)?, component(new_name)?);
         let uid = self.who(req);
-        let from = self.fid(parent, uid).await?;
-        let to = self.fid(new_parent, uid).await?;
-        check_rename_flags(&to, new_name, flags).await?;
-        let renameat = from.renameat(name, &to, new_name);
-        if !by_name(&self.caps.renameat, renameat).await? {
-            let file = from.walk(&[name]).await?;
-            file.rename(&to, new_name).await?;
+        // What the target names is replaced (see `Inodes::dying`).
+        let dying = self.inodes.dying(new_parent, new_name);
+        let done = self
+            .rename_on_server(parent, name, new_parent, new_name, flags, uid)
+            .await;
+        if let Err(e) = done {
+            if let Some(d) = dying {
+                self.inodes.revive(d);
+            }
+            return Err(e);
         }
         let (moved, replaced) = self.inodes.renamed(parent, name, new_parent, new_name);
         let touched = [Some(parent), Some(new_parent), moved, replaced];
@@ -158,6 +180,27 @@ impl Fs {
         // gone (the moved one's entries did not change, but dropping its
         // listing costs only a Treaddir).
         self.dirs.invalidate(&touched);
+        Ok(())
+    }
+
+    /// Rename on the server, by whichever message the server has.
+    async fn rename_on_server(
+        &self,
+        parent: u64,
+        name: &[u8],
+        new_parent: u64,
+        new_name: &[u8],
+        flags: u32,
+        uid: u32,
+    ) -> Result<(), Fail> {
+        let from = self.fid(parent, uid).await?;
+        let to = self.fid(new_parent, uid).await?;
+        check_rename_flags(&to, new_name, flags).await?;
+        let renameat = from.renameat(name, &to, new_name);
+        if !by_name(&self.caps.renameat, renameat).await? {
+            let file = from.walk(&[name]).await?;
+            file.rename(&to, new_name).await?;
+        }
         Ok(())
     }
 }
