@@ -16,6 +16,7 @@ pub(crate) mod file;
 pub(crate) mod lock;
 pub(crate) mod plus;
 pub(crate) mod remove;
+mod restore;
 pub(crate) mod setattr;
 mod trait_impl;
 pub(crate) mod xattr;
@@ -39,6 +40,7 @@ use crate::errno::Fail;
 use crate::handles::Handles;
 use crate::inode::{Found, Inodes, ROOT_INO};
 use crate::interrupt::Interrupts;
+use crate::reconnect::Conn;
 use crate::users::user_name;
 
 /// Reads and writes in flight for one FUSE read or write.
@@ -82,7 +84,8 @@ pub(crate) fn unsupported(e: &Fail) -> bool {
 /// The state of one mount.
 #[derive(Debug)]
 pub(crate) struct Shared {
-    pub client: Client,
+    /// The connection (replaced by a new one after `-o reconnect`).
+    pub conn: Conn,
     pub cfg: MountConfig,
     pub inodes: Inodes,
     pub handles: Handles,
@@ -122,7 +125,7 @@ impl Shared {
         let inodes = Inodes::new(root_qid);
         inodes.set_fid(ROOT_INO, cfg.attach.n_uname, root);
         Shared {
-            client,
+            conn: Conn::new(client),
             inodes,
             handles: Handles::default(),
             attrs: AttrCache::new(ttl),
@@ -174,14 +177,54 @@ impl Fs {
         r.map_err(Into::into)
     }
 
+    /// [`Fs::run`] for work that may be done twice (lookups, getattr,
+    /// reads, readdir, statfs, readlink, opens that neither create nor
+    /// truncate): with `-o reconnect`, if it fails with EIO because the
+    /// connection was lost under it, it is done once more on the new
+    /// connection (waited for; a FUSE interrupt stops the wait).
+    pub(crate) async fn run_retry<T, F, Fut>(&self, req: &Request, work: F) -> fuse3::Result<T>
+    where
+        F: Fn() -> Fut,
+        Fut: Future<Output = Result<T, Fail>>,
+    {
+        let reg = self.intr.register(req.unique);
+        let seen = self.conn.seen();
+        let mut r = reg.token().scope(work()).await;
+        let lost = matches!(r, Err(Fail(libc::EIO))) && self.cfg.reconnect.is_some();
+        if lost && self.conn.lost_since(&seen) {
+            debug!(
+                unique = req.unique,
+                "connection lost under the request: once more"
+            );
+            let again = async {
+                match self.conn.wait_newer(&seen).await {
+                    true => work().await,
+                    false => Err(Fail(libc::EIO)),
+                }
+            };
+            r = reg.token().scope(again).await;
+        }
+        if let Err(Fail(errno)) = r {
+            debug!(unique = req.unique, errno, "FUSE request failed");
+        }
+        r.map_err(Into::into)
+    }
+
     /// The fid of inode `ino` for `uid`, walked now if there is none yet:
     /// from the nearest ancestor that has one, or from the uid's attach.
     pub(crate) async fn fid(&self, ino: u64, uid: u32) -> Result<Arc<File>, Fail> {
         if let Some(f) = self.inodes.fid(ino, uid) {
-            return Ok(f);
+            if self.conn.owns(&f) {
+                return Ok(f);
+            }
+            self.drop_old_fids();
         }
         let stale = Fail(libc::ESTALE);
-        let plan = self.inodes.plan(ino, uid).ok_or(stale)?;
+        let mut plan = self.inodes.plan(ino, uid).ok_or(stale)?;
+        if plan.base.as_ref().is_some_and(|b| !self.conn.owns(b)) {
+            self.drop_old_fids();
+            plan = self.inodes.plan(ino, uid).ok_or(stale)?;
+        }
         let base = match plan.base {
             Some(b) => b,
             None => self.attach(uid).await?,
@@ -195,6 +238,14 @@ impl Fs {
             return Err(stale);
         }
         self.inodes.set_fid(ino, uid, file).ok_or(stale)
+    }
+
+    /// Forget the fids of a lost connection that reached the inode table
+    /// after the reconnect had cleared it (a request of the old one that
+    /// finished late).
+    fn drop_old_fids(&self) {
+        debug!("dropping fids of a lost connection");
+        self.inodes.retain_fids(|f| self.conn.owns(f));
     }
 
     /// Run `op` on the fid of `ino` for `uid`. If the server no longer
@@ -222,7 +273,10 @@ impl Fs {
     /// The root fid of `uid`, attaching as that user if needed.
     async fn attach(&self, uid: u32) -> Result<Arc<File>, Fail> {
         if let Some(f) = self.inodes.fid(ROOT_INO, uid) {
-            return Ok(f);
+            if self.conn.owns(&f) {
+                return Ok(f);
+            }
+            self.drop_old_fids();
         }
         let a = &self.cfg.attach;
         let uname = if uid == a.n_uname {
@@ -231,7 +285,7 @@ impl Fs {
             user_name(uid)
         };
         debug!(uid, %uname, aname = %a.aname, "attaching for a new user");
-        let root = self.client.attach(&uname, &a.aname, uid).await?;
+        let root = self.conn.client().attach(&uname, &a.aname, uid).await?;
         self.inodes
             .set_fid(ROOT_INO, uid, root)
             .ok_or(Fail(libc::ESTALE))

@@ -58,8 +58,9 @@ mod inode;
 mod interrupt;
 mod mount;
 mod names;
+mod reconnect;
 mod users;
 
-pub use config::{Access, AttachParams, CacheMode, MountConfig};
+pub use config::{Access, AttachParams, CacheMode, MountConfig, Reconnect};
 pub use interrupt::InterruptStats;
 pub use mount::{mount, Mount, MountStats, StatsSource};
