@@ -1,0 +1,219 @@
+//! `-o reconnect` through a real mount: diod is killed and started again
+//! on the same port with the same export while a reader streams a file
+//! and a writer appends records. The reader must get the file's bytes, in
+//! order, without an error; each write must succeed or fail with EIO, and
+//! the file must hold every record whose write succeeded, each once, in
+//! order (a write whose reply was lost is never sent again). Afterwards
+//! nothing leaks on the new connection. With reconnect given up, the mount
+//! fails as without reconnect.
+
+mod mount_support;
+
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Write};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use mount_support::{blocking, within, Mounted};
+
+/// Size of the file the reader streams.
+const SOURCE: usize = 8 << 20;
+/// One read(2) of the reader.
+const CHUNK: usize = 64 << 10;
+/// One record of the writer: "record NNNNNNNN\n".
+const RECORD: usize = 16;
+
+/// Deterministic bytes that differ at every offset worth checking.
+fn source_bytes() -> Vec<u8> {
+    let mut x: u32 = 0x1234_5678;
+    (0..SOURCE)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            x as u8
+        })
+        .collect()
+}
+
+fn record(n: u64) -> Vec<u8> {
+    let r = format!("record {n:08}\n").into_bytes();
+    assert_eq!(r.len(), RECORD);
+    r
+}
+
+/// Stream `path` in [`CHUNK`]s, a little at a time, counting in `done`.
+fn stream(path: PathBuf, done: Arc<AtomicU64>) -> std::io::Result<Vec<u8>> {
+    let mut f = File::open(path)?;
+    let mut out = Vec::with_capacity(SOURCE);
+    let mut buf = vec![0u8; CHUNK];
+    loop {
+        let n = f.read(&mut buf)?;
+        if n == 0 {
+            return Ok(out);
+        }
+        out.extend_from_slice(&buf[..n]);
+        done.store(out.len() as u64, Ordering::Relaxed);
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// Append records until `stop`: each write's outcome (Ok, or its errno).
+fn append(path: PathBuf, stop: Arc<AtomicBool>) -> Vec<(u64, Result<(), Option<i32>>)> {
+    let mut f = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .expect("open the log");
+    let mut outcomes = Vec::new();
+    let mut n = 0;
+    while !stop.load(Ordering::Relaxed) || n < 50 {
+        let r = f.write(&record(n)).map_err(|e| e.raw_os_error());
+        if let Ok(len) = r {
+            assert_eq!(len, RECORD, "short write of record {n}");
+        }
+        outcomes.push((n, r.map(|_| ())));
+        n += 1;
+        std::thread::sleep(Duration::from_millis(3));
+    }
+    outcomes
+}
+
+/// The record numbers in `log`, which must be whole records.
+fn records_in(log: &[u8]) -> Vec<u64> {
+    assert_eq!(log.len() % RECORD, 0, "a torn record");
+    log.chunks(RECORD)
+        .map(|r| {
+            let s = std::str::from_utf8(r).expect("utf-8 record");
+            let n = s
+                .strip_prefix("record ")
+                .and_then(|s| s.trim_end().parse().ok());
+            n.unwrap_or_else(|| panic!("not a record: {s:?}"))
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_reader_and_a_writer_live_through_a_diod_restart() {
+    let mut m = Mounted::diod_reconnecting(Duration::from_secs(30), |_| {}).await;
+    let source = source_bytes();
+    std::fs::write(m.local("source"), &source).unwrap();
+    let progress = Arc::new(AtomicU64::new(0));
+    let stop = Arc::new(AtomicBool::new(false));
+    let reader = {
+        let (path, done) = (m.path("source"), progress.clone());
+        tokio::task::spawn_blocking(move || stream(path, done))
+    };
+    let writer = {
+        let (path, stop) = (m.path("log"), stop.clone());
+        tokio::task::spawn_blocking(move || append(path, stop))
+    };
+    // Restart diod once the reader is a quarter through.
+    within(Duration::from_secs(30), async {
+        while progress.load(Ordering::Relaxed) < (SOURCE / 4) as u64 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await;
+    let before = progress.load(Ordering::Relaxed);
+    tokio::task::block_in_place(|| m.server().restart()).expect("restart diod");
+    let read = within(Duration::from_secs(60), reader).await.unwrap();
+    stop.store(true, Ordering::Relaxed);
+    let outcomes = within(Duration::from_secs(30), writer).await.unwrap();
+
+    let read = read.expect("the reader got an error");
+    assert!(
+        before < SOURCE as u64,
+        "the restart came after the whole read"
+    );
+    assert_eq!(read.len(), source.len());
+    assert!(read == source, "the reader got other bytes than the file's");
+
+    for (n, r) in &outcomes {
+        assert!(
+            matches!(r, Ok(()) | Err(Some(libc::EIO))),
+            "record {n}: {r:?}"
+        );
+    }
+    let log = std::fs::read(m.local("log")).unwrap();
+    let found = records_in(&log);
+    assert!(
+        found.windows(2).all(|w| w[0] < w[1]),
+        "duplicated or out of order: {found:?}"
+    );
+    let ok: Vec<u64> = outcomes
+        .iter()
+        .filter(|(_, r)| r.is_ok())
+        .map(|o| o.0)
+        .collect();
+    let missing: Vec<_> = ok
+        .iter()
+        .filter(|n| found.binary_search(n).is_err())
+        .collect();
+    assert!(missing.is_empty(), "acknowledged records lost: {missing:?}");
+    let last = outcomes.last().expect("some writes");
+    assert!(last.1.is_ok(), "the writer did not recover: {outcomes:?}");
+
+    let s = m.stats();
+    assert_eq!(s.reconnects, 1, "{s:?}");
+    m.unmount_clean().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn names_and_new_files_work_after_a_restart() {
+    let mut m = Mounted::diod_reconnecting(Duration::from_secs(30), |_| {}).await;
+    std::fs::create_dir(m.local("d")).unwrap();
+    std::fs::write(m.local("d/f"), b"before").unwrap();
+    let dir = m.dir.clone();
+    let kept = blocking(move || {
+        assert_eq!(std::fs::read(dir.join("d/f")).unwrap(), b"before");
+        File::open(dir.join("d/f")).unwrap()
+    })
+    .await;
+    tokio::task::block_in_place(|| m.server().restart()).expect("restart diod");
+    let dir = m.dir.clone();
+    let (stat, content, made, kept_read) = blocking(move || {
+        let stat = std::fs::metadata(dir.join("d/f")).map(|m| m.len());
+        let content = std::fs::read(dir.join("d/f")).map_err(|e| e.raw_os_error());
+        let made = std::fs::write(dir.join("d/g"), b"after").map_err(|e| e.raw_os_error());
+        let mut kept = kept;
+        let mut s = String::new();
+        let kept_read = kept.read_to_string(&mut s).map(|_| s);
+        (stat.ok(), content, made, kept_read.ok())
+    })
+    .await;
+    assert_eq!(stat, Some(6));
+    assert_eq!(content.as_deref(), Ok(&b"before"[..]));
+    assert_eq!(made, Ok(()));
+    assert_eq!(std::fs::read(m.local("d/g")).unwrap(), b"after");
+    assert_eq!(
+        kept_read.as_deref(),
+        Some("before"),
+        "a file open across the restart"
+    );
+    assert_eq!(m.stats().reconnects, 1);
+    m.unmount_clean().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_server_that_stays_down_ends_the_mount_as_without_reconnect() {
+    let mut m = Mounted::diod_reconnecting(Duration::from_millis(600), |_| {}).await;
+    m.server().kill();
+    let killed = Instant::now();
+    let ended = within(Duration::from_secs(10), m.wait()).await;
+    let e = ended.expect_err("the mount ended cleanly");
+    assert_eq!(e.kind(), std::io::ErrorKind::ConnectionAborted, "{e}");
+    assert!(
+        killed.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        killed.elapsed()
+    );
+    let dir = m.dir.clone();
+    let stat =
+        blocking(move || std::fs::metadata(dir.join("x")).map_err(|e| e.raw_os_error())).await;
+    assert_eq!(stat.unwrap_err(), Some(libc::EIO));
+    assert_eq!(m.stats().reconnects, 0);
+    m.unmount().await;
+}
