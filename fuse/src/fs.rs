@@ -181,28 +181,29 @@ impl Fs {
     /// reads, readdir, statfs, readlink, opens that neither create nor
     /// truncate): with `-o reconnect`, if it fails with EIO because the
     /// connection was lost under it, it is done once more on the new
-    /// connection (waited for; a FUSE interrupt stops the wait).
+    /// connection (waited for; a FUSE interrupt ends the wait with EINTR).
     pub(crate) async fn run_retry<T, F, Fut>(&self, req: &Request, work: F) -> fuse3::Result<T>
     where
         F: Fn() -> Fut,
         Fut: Future<Output = Result<T, Fail>>,
     {
         let reg = self.intr.register(req.unique);
+        let token = reg.token();
         let seen = self.conn.seen();
-        let mut r = reg.token().scope(work()).await;
+        let mut r = token.scope(work()).await;
         let lost = matches!(r, Err(Fail(libc::EIO))) && self.cfg.reconnect.is_some();
         if lost && self.conn.lost_since(&seen) {
             debug!(
                 unique = req.unique,
                 "connection lost under the request: once more"
             );
-            let again = async {
-                match self.conn.wait_newer(&seen).await {
-                    true => work().await,
+            r = tokio::select! {
+                up = self.conn.wait_newer(&seen) => match up {
+                    true => token.scope(work()).await,
                     false => Err(Fail(libc::EIO)),
-                }
+                },
+                () = token.cancelled() => Err(Fail(libc::EINTR)),
             };
-            r = reg.token().scope(again).await;
         }
         if let Err(Fail(errno)) = r {
             debug!(unique = req.unique, errno, "FUSE request failed");
