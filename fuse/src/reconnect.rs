@@ -187,7 +187,12 @@ pub(crate) async fn supervise(fs: Fs, spec: Option<Reconnect>) {
         };
         let old = fs.conn.swap(client);
         drop(old);
-        fs.restore(root).await;
+        // A server that accepts and then says nothing must not hold the
+        // mount here: what is not reopened by then fails with EIO.
+        let bound = spec.client.connect_timeout;
+        if tokio::time::timeout(bound, fs.restore(root)).await.is_err() {
+            warn!("reopening files after reconnecting took over {bound:?}: left as they are");
+        }
         fs.conn.up();
         info!(
             "reconnected to {} ({} so far)",
@@ -212,9 +217,13 @@ async fn redial(
         let left = spec.give_up.checked_sub(start.elapsed())?;
         let mut cfg = spec.client.clone();
         cfg.connect_timeout = cfg.connect_timeout.min(left.max(FIRST_DELAY));
-        match dial(spec, &cfg, attach).await {
-            Ok(c) => return Some(c),
-            Err(e) => info!("reconnecting to {}: {e}", spec.addr),
+        match tokio::time::timeout(cfg.connect_timeout, dial(spec, &cfg, attach)).await {
+            Ok(Ok(c)) => return Some(c),
+            Ok(Err(e)) => info!("reconnecting to {}: {e}", spec.addr),
+            Err(_) => info!(
+                "reconnecting to {}: no attach within {:?}",
+                spec.addr, cfg.connect_timeout
+            ),
         }
     }
 }

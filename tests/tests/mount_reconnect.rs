@@ -11,12 +11,14 @@ mod mount_support;
 
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Write};
+use std::os::fd::AsRawFd;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use mount_support::{blocking, within, Mounted};
+use mount_support::{blocking, install_usr1, within, Mounted};
+use ninep_fuse::CacheMode;
 
 /// Size of the file the reader streams.
 const SOURCE: usize = 8 << 20;
@@ -97,7 +99,16 @@ fn records_in(log: &[u8]) -> Vec<u64> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_reader_and_a_writer_live_through_a_diod_restart() {
-    let mut m = Mounted::diod_reconnecting(Duration::from_secs(30), |_| {}).await;
+    reader_and_writer_through_a_restart(CacheMode::None).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_reader_and_a_writer_live_through_a_diod_restart_cache_loose() {
+    reader_and_writer_through_a_restart(CacheMode::Loose).await;
+}
+
+async fn reader_and_writer_through_a_restart(cache: CacheMode) {
+    let mut m = Mounted::diod_reconnecting(Duration::from_secs(30), |c| c.cache = cache).await;
     let source = source_bytes();
     std::fs::write(m.local("source"), &source).unwrap();
     let progress = Arc::new(AtomicU64::new(0));
@@ -215,5 +226,50 @@ async fn a_server_that_stays_down_ends_the_mount_as_without_reconnect() {
         blocking(move || std::fs::metadata(dir.join("x")).map_err(|e| e.raw_os_error())).await;
     assert_eq!(stat.unwrap_err(), Some(libc::EIO));
     assert_eq!(m.stats().reconnects, 0);
+    m.unmount().await;
+}
+
+/// pread(2) of `file` on a thread of its own, sent SIGUSR1 (a handler
+/// without SA_RESTART) after `after`: its errno, and how long it took
+/// from the signal. Call from a blocking thread.
+fn interrupted_read(file: &File, after: Duration) -> (i32, Duration) {
+    install_usr1();
+    let fd = file.as_raw_fd();
+    let (tid_tx, tid_rx) = std::sync::mpsc::channel();
+    let reader = std::thread::spawn(move || {
+        // SAFETY: pthread_self has no preconditions.
+        tid_tx.send(unsafe { libc::pthread_self() }).unwrap();
+        let mut buf = [0u8; 64];
+        // SAFETY: `buf` is valid for its length; the caller holds the
+        // File (so `fd`) until the thread is joined.
+        let ret = unsafe { libc::pread(fd, buf.as_mut_ptr().cast(), buf.len(), 0) };
+        let errno = std::io::Error::last_os_error().raw_os_error().unwrap_or(0);
+        (if ret < 0 { errno } else { 0 }, Instant::now())
+    });
+    let tid = tid_rx.recv().unwrap();
+    std::thread::sleep(after);
+    let sent = Instant::now();
+    // SAFETY: the thread has not been joined, so it is alive.
+    assert_eq!(unsafe { libc::pthread_kill(tid, libc::SIGUSR1) }, 0);
+    let (errno, done) = reader.join().unwrap();
+    (errno, done.saturating_duration_since(sent))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_read_waiting_for_the_server_to_come_back_can_be_interrupted() {
+    let mut m = Mounted::diod_reconnecting(Duration::from_secs(30), |_| {}).await;
+    std::fs::write(m.local("f"), b"data").unwrap();
+    let path = m.path("f");
+    let file = blocking(move || File::open(path).unwrap()).await;
+    m.server().kill();
+    // The read fails on the lost connection at once, then waits for a new
+    // one: for up to 30 s, unless interrupted.
+    let (errno, took) = blocking(move || interrupted_read(&file, Duration::from_millis(500))).await;
+    assert_eq!(
+        errno,
+        libc::EINTR,
+        "the read did not wait, or was not interrupted"
+    );
+    assert!(took < Duration::from_secs(2), "{took:?}");
     m.unmount().await;
 }
