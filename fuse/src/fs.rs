@@ -30,7 +30,7 @@ use std::time::Duration;
 use fuse3::raw::reply::{ReplyAttr, ReplyEntry};
 use fuse3::raw::Request;
 use ninep_client::wire::{getattr, Qid, Rgetattr};
-use ninep_client::{Client, File};
+use ninep_client::{CancelToken, Client, File};
 use tracing::debug;
 
 use crate::attr::{file_attr, AttrCache, Overrides};
@@ -106,6 +106,14 @@ impl Deref for Fs {
     }
 }
 
+/// `r` for the kernel, logged if it failed.
+fn failed<T>(req: &Request, r: Result<T, Fail>) -> fuse3::Result<T> {
+    if let Err(Fail(errno)) = r {
+        debug!(unique = req.unique, errno, "FUSE request failed");
+    }
+    r.map_err(Into::into)
+}
+
 /// The facts of an Rgetattr the inode table keys on.
 pub(crate) fn found(a: &Rgetattr) -> Found {
     Found {
@@ -163,18 +171,34 @@ impl Fs {
     }
 
     /// Run a handler's work with FUSE request `req` registered for
-    /// interrupts (see `interrupt.rs`), its failure as an errno.
+    /// interrupts (see `interrupt.rs`), its failure as an errno. With
+    /// `-o reconnect`, work that starts while the connection is known to
+    /// be lost first waits for the new one (see [`Fs::connected`]): it
+    /// was not sent, so it is sent once, there.
     pub(crate) async fn run<T>(
         &self,
         req: &Request,
         work: impl Future<Output = Result<T, Fail>>,
     ) -> fuse3::Result<T> {
         let reg = self.intr.register(req.unique);
-        let r = reg.token().scope(work).await;
-        if let Err(Fail(errno)) = r {
-            debug!(unique = req.unique, errno, "FUSE request failed");
-        }
-        r.map_err(Into::into)
+        let token = reg.token();
+        let r = match self.connected(token).await {
+            Ok(()) => token.scope(work).await,
+            Err(e) => Err(e),
+        };
+        failed(req, r)
+    }
+
+    /// [`Fs::run`] without waiting for a lost connection to come back:
+    /// for flush and release, so that close(2) never hangs on a server
+    /// that is away.
+    pub(crate) async fn run_now<T>(
+        &self,
+        req: &Request,
+        work: impl Future<Output = Result<T, Fail>>,
+    ) -> fuse3::Result<T> {
+        let reg = self.intr.register(req.unique);
+        failed(req, reg.token().scope(work).await)
     }
 
     /// [`Fs::run`] for work that may be done twice (lookups, getattr,
@@ -189,6 +213,9 @@ impl Fs {
     {
         let reg = self.intr.register(req.unique);
         let token = reg.token();
+        if let Err(e) = self.connected(token).await {
+            return failed(req, Err(e));
+        }
         let seen = self.conn.seen();
         let mut r = token.scope(work()).await;
         let lost = matches!(r, Err(Fail(libc::EIO))) && self.cfg.reconnect.is_some();
@@ -197,18 +224,32 @@ impl Fs {
                 unique = req.unique,
                 "connection lost under the request: once more"
             );
-            r = tokio::select! {
-                up = self.conn.wait_newer(&seen) => match up {
-                    true => token.scope(work()).await,
-                    false => Err(Fail(libc::EIO)),
-                },
-                () = token.cancelled() => Err(Fail(libc::EINTR)),
+            r = match self.connected(token).await {
+                Ok(()) => token.scope(work()).await,
+                Err(e) => Err(e),
             };
         }
-        if let Err(Fail(errno)) = r {
-            debug!(unique = req.unique, errno, "FUSE request failed");
+        failed(req, r)
+    }
+
+    /// With `-o reconnect`, while the connection is known to be lost: wait
+    /// for the new one (EIO if reconnecting is given up, EINTR if the
+    /// FUSE request is interrupted meanwhile). At once otherwise.
+    async fn connected(&self, token: &CancelToken) -> Result<(), Fail> {
+        if self.cfg.reconnect.is_none() {
+            return Ok(());
         }
-        r.map_err(Into::into)
+        let seen = self.conn.seen();
+        if !self.conn.lost_since(&seen) {
+            return Ok(());
+        }
+        tokio::select! {
+            up = self.conn.wait_newer(&seen) => match up {
+                true => Ok(()),
+                false => Err(Fail(libc::EIO)),
+            },
+            () = token.cancelled() => Err(Fail(libc::EINTR)),
+        }
     }
 
     /// The fid of inode `ino` for `uid`, walked now if there is none yet:

@@ -164,6 +164,12 @@ async fn reader_and_writer_through_a_restart(cache: CacheMode) {
         .filter(|n| found.binary_search(n).is_err())
         .collect();
     assert!(missing.is_empty(), "acknowledged records lost: {missing:?}");
+    let eio = outcomes.iter().filter(|(_, r)| r.is_err()).count();
+    eprintln!(
+        "{} writes, {eio} EIO, {} records in the file",
+        outcomes.len(),
+        found.len()
+    );
     let last = outcomes.last().expect("some writes");
     assert!(last.1.is_ok(), "the writer did not recover: {outcomes:?}");
 
@@ -173,28 +179,42 @@ async fn reader_and_writer_through_a_restart(cache: CacheMode) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn names_and_new_files_work_after_a_restart() {
+async fn names_open_files_and_new_files_work_after_two_restarts() {
     let mut m = Mounted::diod_reconnecting(Duration::from_secs(30), |_| {}).await;
     std::fs::create_dir(m.local("d")).unwrap();
     std::fs::write(m.local("d/f"), b"before").unwrap();
     let dir = m.dir.clone();
-    let kept = blocking(move || {
+    let (kept, listing) = blocking(move || {
         assert_eq!(std::fs::read(dir.join("d/f")).unwrap(), b"before");
-        File::open(dir.join("d/f")).unwrap()
+        let listing = std::fs::read_dir(dir.join("d")).unwrap();
+        (File::open(dir.join("d/f")).unwrap(), listing)
     })
     .await;
-    tokio::task::block_in_place(|| m.server().restart()).expect("restart diod");
+    // Twice: the second reconnect starts from a mount already moved once.
+    for _ in 0..2 {
+        tokio::task::block_in_place(|| m.server().restart()).expect("restart diod");
+        let dir = m.dir.clone();
+        let seen = blocking(move || std::fs::metadata(dir.join("d")).is_ok()).await;
+        assert!(seen, "stat after a restart");
+    }
     let dir = m.dir.clone();
-    let (stat, content, made, kept_read) = blocking(move || {
+    let (names, stat, content, made, kept_read) = blocking(move || {
+        let names: Vec<_> = listing.map(|e| e.map(|e| e.file_name())).collect();
         let stat = std::fs::metadata(dir.join("d/f")).map(|m| m.len());
         let content = std::fs::read(dir.join("d/f")).map_err(|e| e.raw_os_error());
         let made = std::fs::write(dir.join("d/g"), b"after").map_err(|e| e.raw_os_error());
         let mut kept = kept;
         let mut s = String::new();
         let kept_read = kept.read_to_string(&mut s).map(|_| s);
-        (stat.ok(), content, made, kept_read.ok())
+        (names, stat.ok(), content, made, kept_read.ok())
     })
     .await;
+    let names: Vec<_> = names.into_iter().map(|n| n.ok()).collect();
+    assert_eq!(
+        names,
+        [Some("f".into())],
+        "a directory open across the restarts"
+    );
     assert_eq!(stat, Some(6));
     assert_eq!(content.as_deref(), Ok(&b"before"[..]));
     assert_eq!(made, Ok(()));
@@ -202,9 +222,9 @@ async fn names_and_new_files_work_after_a_restart() {
     assert_eq!(
         kept_read.as_deref(),
         Some("before"),
-        "a file open across the restart"
+        "a file open across the restarts"
     );
-    assert_eq!(m.stats().reconnects, 1);
+    assert_eq!(m.stats().reconnects, 2);
     m.unmount_clean().await;
 }
 

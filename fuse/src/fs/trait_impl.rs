@@ -203,7 +203,7 @@ impl Filesystem for Fs {
         _lock_owner: u64,
         _flush: bool,
     ) -> Result<()> {
-        self.run(&req, self.do_release(fh)).await
+        self.run_now(&req, self.do_release(fh)).await
     }
 
     async fn fsync(&self, req: Request, _ino: u64, fh: u64, datasync: bool) -> Result<()> {
@@ -245,7 +245,7 @@ impl Filesystem for Fs {
     }
 
     async fn flush(&self, req: Request, _ino: u64, fh: u64, lock_owner: u64) -> Result<()> {
-        self.run(&req, self.do_flush(fh, lock_owner)).await
+        self.run_now(&req, self.do_flush(fh, lock_owner)).await
     }
 
     async fn opendir(&self, req: Request, ino: u64, _flags: u32) -> Result<ReplyOpen> {
@@ -277,7 +277,7 @@ impl Filesystem for Fs {
     }
 
     async fn releasedir(&self, req: Request, _ino: u64, fh: u64, _flags: u32) -> Result<()> {
-        self.run(&req, self.do_releasedir(fh)).await
+        self.run_now(&req, self.do_releasedir(fh)).await
     }
 
     async fn fsyncdir(&self, req: Request, _ino: u64, fh: u64, datasync: bool) -> Result<()> {
