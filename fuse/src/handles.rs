@@ -164,3 +164,16 @@ impl Handles {
         drop(all);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reopening_never_creates_nor_truncates() {
+        let all = libc::O_RDWR | libc::O_APPEND | libc::O_CREAT | libc::O_EXCL | libc::O_TRUNC;
+        let o = Origin::new(7, 1000, all as u32);
+        assert_eq!(o.flags, (libc::O_RDWR | libc::O_APPEND) as u32);
+        assert_eq!((o.ino, o.uid), (7, 1000));
+    }
+}

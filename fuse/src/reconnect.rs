@@ -213,7 +213,7 @@ async fn redial(
     let start = Instant::now();
     loop {
         tokio::time::sleep(*delay).await;
-        *delay = (*delay * 2).min(MAX_DELAY);
+        *delay = next_delay(*delay);
         let left = spec.give_up.checked_sub(start.elapsed())?;
         let mut cfg = spec.client.clone();
         cfg.connect_timeout = cfg.connect_timeout.min(left.max(FIRST_DELAY));
@@ -226,6 +226,11 @@ async fn redial(
             ),
         }
     }
+}
+
+/// The delay after `d`: doubled, up to [`MAX_DELAY`].
+fn next_delay(d: Duration) -> Duration {
+    (d * 2).clamp(FIRST_DELAY, MAX_DELAY)
 }
 
 /// One attempt: connect, negotiate, attach as the mount did, and check
@@ -245,4 +250,22 @@ async fn dial(
         )));
     }
     Ok((client, root))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_backoff_doubles_up_to_its_cap() {
+        let mut d = FIRST_DELAY;
+        let mut seen = vec![d];
+        for _ in 0..8 {
+            d = next_delay(d);
+            seen.push(d);
+        }
+        let ms: Vec<u128> = seen.iter().map(Duration::as_millis).collect();
+        assert_eq!(ms, [50, 100, 200, 400, 800, 1600, 2000, 2000, 2000]);
+        assert_eq!(next_delay(Duration::ZERO), FIRST_DELAY);
+    }
 }
