@@ -216,10 +216,10 @@ impl Fs {
         if let Err(e) = self.connected(token).await {
             return failed(req, Err(e));
         }
-        let seen = self.conn.seen();
+        let seen = self.cfg.reconnect.is_some().then(|| self.conn.seen());
         let mut r = token.scope(work()).await;
-        let lost = matches!(r, Err(Fail(libc::EIO))) && self.cfg.reconnect.is_some();
-        if lost && self.conn.lost_since(&seen) {
+        let lost = matches!(r, Err(Fail(libc::EIO)));
+        if lost && seen.is_some_and(|seen| self.conn.lost_since(&seen)) {
             debug!(
                 unique = req.unique,
                 "connection lost under the request: once more"
