@@ -293,3 +293,32 @@ async fn a_read_waiting_for_the_server_to_come_back_can_be_interrupted() {
     assert!(took < Duration::from_secs(2), "{took:?}");
     m.unmount().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_server_that_hangs_up_at_once_is_not_hammered() {
+    let mut m = Mounted::diod_reconnecting(Duration::from_secs(3), |_| {}).await;
+    let addr = m.server().addr();
+    m.server().kill();
+    // In diod's place: a listener that accepts and hangs up at once.
+    let listener = std::net::TcpListener::bind(addr).expect("bind diod's port");
+    listener.set_nonblocking(true).unwrap();
+    let counted = blocking(move || {
+        let (mut n, end) = (0, Instant::now() + Duration::from_secs(2));
+        while Instant::now() < end {
+            match listener.accept() {
+                Ok((conn, _)) => {
+                    n += 1;
+                    drop(conn);
+                }
+                Err(_) => std::thread::sleep(Duration::from_millis(2)),
+            }
+        }
+        n
+    })
+    .await;
+    // Backoff from 50 ms doubling: 5 attempts in 2 s, each dialling once
+    // per dialect (a hang-up refuses it) — without it, thousands.
+    assert!((1..=20).contains(&counted), "{counted} connections in 2 s");
+    assert_eq!(m.stats().reconnects, 0);
+    m.unmount().await;
+}
