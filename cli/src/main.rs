@@ -56,6 +56,10 @@ Mount options (-o, comma-separated; later ones win):
                         the server's Tflush handling (see `stats`) [0: off]
   watchdog=SECONDS      log a request that has had no reply for this long,
                         once [30; 0: off]
+  reconnect[=SECONDS]   when the connection is lost, dial again (with backoff)
+                        for up to SECONDS instead of ending the mount; reads
+                        and lookups go on, a write caught by the loss fails
+                        with EIO [off; reconnect alone: 60]
   debug                 as -d
   Accepted and ignored, as mount(8) passes them: defaults, _netdev, dev, nodev,
   suid, nosuid, exec, noexec, auto, noauto, user, nouser, users, atime, noatime,

@@ -23,6 +23,9 @@ const IGNORED: &[&str] = &[
 /// The default flush timeout of the command (see [`Options::flush_timeout`]).
 const MOUNT_FLUSH_TIMEOUT: Duration = Duration::from_millis(300);
 
+/// How long `-o reconnect` keeps dialling a lost server by default.
+const RECONNECT_GIVE_UP: Duration = Duration::from_secs(60);
+
 /// What `-o` can set.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Options {
@@ -63,6 +66,10 @@ pub struct Options {
     /// `watchdog=SECONDS`: log a request that has had no reply for this
     /// long, once (0: off).
     pub watchdog: Option<Duration>,
+    /// `reconnect[=SECONDS]`: when the connection is lost, dial again
+    /// (with backoff) for up to this long instead of ending the mount.
+    /// `noreconnect` (the default): off.
+    pub reconnect: Option<Duration>,
     /// `debug`: foreground, 9P messages traced (as `-d`).
     pub debug: bool,
 }
@@ -87,6 +94,7 @@ impl Default for Options {
             flush_retries: cfg.flush.max_flushes,
             flush_probe: 0,
             watchdog: cfg.watchdog,
+            reconnect: None,
             debug: false,
         }
     }
@@ -142,6 +150,7 @@ impl Options {
             "flushretries" => self.flush_retries = retries(v)?,
             "flushprobe" => self.flush_probe = number(v)?,
             "watchdog" => self.watchdog = watchdog(v)?,
+            "reconnect" => self.reconnect = Some(seconds(v)?),
             _ => bail!("unknown option {key:?}"),
         }
         Ok(())
@@ -155,6 +164,8 @@ impl Options {
             "allow_other" => self.allow_other = true,
             "default_permissions" => self.default_permissions = true,
             "debug" => self.debug = true,
+            "reconnect" => self.reconnect = Some(RECONNECT_GIVE_UP),
+            "noreconnect" => self.reconnect = None,
             k if IGNORED.contains(&k) => {}
             _ => return Ok(false),
         }
@@ -382,6 +393,18 @@ mod tests {
         assert!(m.read_only && m.unprivileged && !m.allow_other);
         assert_eq!((m.uid, m.gid), (Some(5), Some(6)));
         assert_eq!(m.fsname, "host:564");
+    }
+
+    #[test]
+    fn reconnect_is_off_unless_asked() {
+        assert_eq!(Options::default().reconnect, None);
+        assert_eq!(parsed("reconnect").reconnect, Some(RECONNECT_GIVE_UP));
+        assert_eq!(
+            parsed("reconnect=5").reconnect,
+            Some(Duration::from_secs(5))
+        );
+        assert_eq!(parsed("reconnect,noreconnect").reconnect, None);
+        assert!(error("reconnect=never").contains("not a number of seconds"));
     }
 
     #[test]

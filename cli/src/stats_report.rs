@@ -139,7 +139,7 @@ impl Report {
             open_handles: s.open_handles,
             in_flight: c.in_flight,
             overdue_requests: c.overdue_requests,
-            reconnects: 0,
+            reconnects: s.reconnects,
             flushes_sent: c.flushes_sent,
             rflush_received: c.rflush_received,
             flushes_unconfirmed: c.flushes_unconfirmed,
@@ -328,6 +328,7 @@ mod tests {
                     interrupts: Default::default(),
                     listings_read: 0,
                     listings_cached: 0,
+                    reconnects: 2,
                     client: Default::default(),
                 },
                 &Traffic::default(),
@@ -341,6 +342,7 @@ mod tests {
         }
         assert!(text.contains("requests        3 (Tread 3)"), "{text}");
         assert!(text.contains("one in 4"), "{text}");
+        assert!(text.contains("reconnects      2"), "{text}");
         let json = serde_json::to_string(&r).unwrap();
         assert_eq!(serde_json::from_str::<Report>(&json).unwrap(), r);
         assert_eq!(r.profile.broken("rflush_out_of_order"), 0);

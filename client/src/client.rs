@@ -32,7 +32,7 @@ pub const MAX_MSIZE: u32 = 16 << 20;
 pub const MIN_MSIZE: u32 = 256;
 
 /// How to connect.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
     /// The msize to ask for (capped at [`MAX_MSIZE`]).
     pub msize: u32,
@@ -176,6 +176,18 @@ impl Client {
     /// waits on this to end itself instead of answering EIO forever.
     pub async fn closed(&self) -> String {
         self.inner.shared.closed().await
+    }
+
+    /// Whether `other` is a clone of this client (the same connection):
+    /// after a reconnect, a fid of the old connection must not be used.
+    pub fn same_connection(&self, other: &Client) -> bool {
+        Arc::ptr_eq(&self.inner, &other.inner)
+    }
+
+    /// Whether the connection is lost already (see [`Client::closed`]).
+    pub fn is_closed(&self) -> bool {
+        use futures::FutureExt;
+        self.closed().now_or_never().is_some()
     }
 
     /// Counters: requests, violations, fids in use.

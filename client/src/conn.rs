@@ -111,6 +111,13 @@ impl CancelToken {
         *self.tx.borrow()
     }
 
+    /// Resolves once `cancel` has been called (at once if it was), for a
+    /// wait that is not a request, such as one for a new connection.
+    pub async fn cancelled(&self) {
+        let mut rx = self.tx.subscribe();
+        let _ = rx.wait_for(|n| *n > 0).await;
+    }
+
     /// Run `fut` with this token governing the requests it makes.
     pub async fn scope<F: std::future::Future>(&self, fut: F) -> F::Output {
         CANCEL.scope(self.clone(), fut).await

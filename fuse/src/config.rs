@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+use ninep_client::{Address, Config};
+
 /// How the kernel may cache what the server says.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum CacheMode {
@@ -41,6 +43,29 @@ pub struct AttachParams {
     pub n_uname: u32,
 }
 
+/// How to reconnect when the connection is lost (`-o reconnect`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reconnect {
+    /// Where to dial again.
+    pub addr: Address,
+    /// How to connect and negotiate (as the first time).
+    pub client: Config,
+    /// Give up after trying this long in a row: the mount then ends as
+    /// without reconnect.
+    pub give_up: Duration,
+}
+
+impl Reconnect {
+    /// Dial `addr` again with `client`, for up to a minute.
+    pub fn new(addr: Address, client: Config) -> Reconnect {
+        Reconnect {
+            addr,
+            client,
+            give_up: Duration::from_secs(60),
+        }
+    }
+}
+
 /// Everything a mount needs besides the connection and the mount point.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MountConfig {
@@ -70,6 +95,8 @@ pub struct MountConfig {
     pub ttl: Duration,
     /// Mount through fusermount3 (not root).
     pub unprivileged: bool,
+    /// Reconnect when the connection is lost (`None`: the mount ends).
+    pub reconnect: Option<Reconnect>,
 }
 
 impl Default for MountConfig {
@@ -90,6 +117,7 @@ impl Default for MountConfig {
             fsname: "ninep".into(),
             ttl: Duration::from_secs(1),
             unprivileged: false,
+            reconnect: None,
         }
     }
 }

@@ -16,6 +16,7 @@ pub(crate) mod file;
 pub(crate) mod lock;
 pub(crate) mod plus;
 pub(crate) mod remove;
+mod restore;
 pub(crate) mod setattr;
 mod trait_impl;
 pub(crate) mod xattr;
@@ -29,7 +30,7 @@ use std::time::Duration;
 use fuse3::raw::reply::{ReplyAttr, ReplyEntry};
 use fuse3::raw::Request;
 use ninep_client::wire::{getattr, Qid, Rgetattr};
-use ninep_client::{Client, File};
+use ninep_client::{CancelToken, Client, File};
 use tracing::debug;
 
 use crate::attr::{file_attr, AttrCache, Overrides};
@@ -39,6 +40,7 @@ use crate::errno::Fail;
 use crate::handles::Handles;
 use crate::inode::{Found, Inodes, ROOT_INO};
 use crate::interrupt::Interrupts;
+use crate::reconnect::Conn;
 use crate::users::user_name;
 
 /// Reads and writes in flight for one FUSE read or write.
@@ -82,7 +84,8 @@ pub(crate) fn unsupported(e: &Fail) -> bool {
 /// The state of one mount.
 #[derive(Debug)]
 pub(crate) struct Shared {
-    pub client: Client,
+    /// The connection (replaced by a new one after `-o reconnect`).
+    pub conn: Conn,
     pub cfg: MountConfig,
     pub inodes: Inodes,
     pub handles: Handles,
@@ -101,6 +104,14 @@ impl Deref for Fs {
     fn deref(&self) -> &Shared {
         &self.0
     }
+}
+
+/// `r` for the kernel, logged if it failed.
+fn failed<T>(req: &Request, r: Result<T, Fail>) -> fuse3::Result<T> {
+    if let Err(Fail(errno)) = r {
+        debug!(unique = req.unique, errno, "FUSE request failed");
+    }
+    r.map_err(Into::into)
 }
 
 /// The facts of an Rgetattr the inode table keys on.
@@ -122,7 +133,7 @@ impl Shared {
         let inodes = Inodes::new(root_qid);
         inodes.set_fid(ROOT_INO, cfg.attach.n_uname, root);
         Shared {
-            client,
+            conn: Conn::new(client),
             inodes,
             handles: Handles::default(),
             attrs: AttrCache::new(ttl),
@@ -160,28 +171,102 @@ impl Fs {
     }
 
     /// Run a handler's work with FUSE request `req` registered for
-    /// interrupts (see `interrupt.rs`), its failure as an errno.
+    /// interrupts (see `interrupt.rs`), its failure as an errno. With
+    /// `-o reconnect`, work that starts while the connection is known to
+    /// be lost first waits for the new one (see [`Fs::connected`]): it
+    /// was not sent, so it is sent once, there.
     pub(crate) async fn run<T>(
         &self,
         req: &Request,
         work: impl Future<Output = Result<T, Fail>>,
     ) -> fuse3::Result<T> {
         let reg = self.intr.register(req.unique);
-        let r = reg.token().scope(work).await;
-        if let Err(Fail(errno)) = r {
-            debug!(unique = req.unique, errno, "FUSE request failed");
+        let token = reg.token();
+        let r = match self.connected(token).await {
+            Ok(()) => token.scope(work).await,
+            Err(e) => Err(e),
+        };
+        failed(req, r)
+    }
+
+    /// [`Fs::run`] without waiting for a lost connection to come back:
+    /// for flush and release, so that close(2) never hangs on a server
+    /// that is away.
+    pub(crate) async fn run_now<T>(
+        &self,
+        req: &Request,
+        work: impl Future<Output = Result<T, Fail>>,
+    ) -> fuse3::Result<T> {
+        let reg = self.intr.register(req.unique);
+        failed(req, reg.token().scope(work).await)
+    }
+
+    /// [`Fs::run`] for work that may be done twice (lookups, getattr,
+    /// reads, readdir, statfs, readlink, opens that neither create nor
+    /// truncate): with `-o reconnect`, if it fails with EIO because the
+    /// connection was lost under it, it is done once more on the new
+    /// connection (waited for; a FUSE interrupt ends the wait with EINTR).
+    pub(crate) async fn run_retry<T, F, Fut>(&self, req: &Request, work: F) -> fuse3::Result<T>
+    where
+        F: Fn() -> Fut,
+        Fut: Future<Output = Result<T, Fail>>,
+    {
+        let reg = self.intr.register(req.unique);
+        let token = reg.token();
+        if let Err(e) = self.connected(token).await {
+            return failed(req, Err(e));
         }
-        r.map_err(Into::into)
+        let seen = self.cfg.reconnect.is_some().then(|| self.conn.seen());
+        let mut r = token.scope(work()).await;
+        let lost = matches!(r, Err(Fail(libc::EIO)));
+        if lost && seen.is_some_and(|seen| self.conn.lost_since(&seen)) {
+            debug!(
+                unique = req.unique,
+                "connection lost under the request: once more"
+            );
+            r = match self.connected(token).await {
+                Ok(()) => token.scope(work()).await,
+                Err(e) => Err(e),
+            };
+        }
+        failed(req, r)
+    }
+
+    /// With `-o reconnect`, while the connection is known to be lost: wait
+    /// for the new one (EIO if reconnecting is given up, EINTR if the
+    /// FUSE request is interrupted meanwhile). At once otherwise.
+    async fn connected(&self, token: &CancelToken) -> Result<(), Fail> {
+        if self.cfg.reconnect.is_none() {
+            return Ok(());
+        }
+        let seen = self.conn.seen();
+        if !self.conn.lost_since(&seen) {
+            return Ok(());
+        }
+        tokio::select! {
+            up = self.conn.wait_newer(&seen) => match up {
+                true => Ok(()),
+                false => Err(Fail(libc::EIO)),
+            },
+            () = token.cancelled() => Err(Fail(libc::EINTR)),
+        }
     }
 
     /// The fid of inode `ino` for `uid`, walked now if there is none yet:
     /// from the nearest ancestor that has one, or from the uid's attach.
     pub(crate) async fn fid(&self, ino: u64, uid: u32) -> Result<Arc<File>, Fail> {
         if let Some(f) = self.inodes.fid(ino, uid) {
-            return Ok(f);
+            if self.conn.owns(&f) {
+                return Ok(f);
+            }
+            self.drop_old_fids();
         }
         let stale = Fail(libc::ESTALE);
-        let plan = self.inodes.plan(ino, uid).ok_or(stale)?;
+        let mut plan = self.inodes.plan(ino, uid).ok_or(stale)?;
+        if plan.base.as_ref().is_some_and(|b| !self.conn.owns(b)) {
+            self.drop_old_fids();
+            plan = self.inodes.plan(ino, uid).ok_or(stale)?;
+        }
         let base = match plan.base {
             Some(b) => b,
             None => self.attach(uid).await?,
@@ -195,6 +280,14 @@ impl Fs {
             return Err(stale);
         }
         self.inodes.set_fid(ino, uid, file).ok_or(stale)
+    }
+
+    /// Forget the fids of a lost connection that reached the inode table
+    /// after the reconnect had cleared it (a request of the old one that
+    /// finished late).
+    fn drop_old_fids(&self) {
+        debug!("dropping fids of a lost connection");
+        self.inodes.retain_fids(|f| self.conn.owns(f));
     }
 
     /// Run `op` on the fid of `ino` for `uid`. If the server no longer
@@ -222,7 +315,10 @@ impl Fs {
     /// The root fid of `uid`, attaching as that user if needed.
     async fn attach(&self, uid: u32) -> Result<Arc<File>, Fail> {
         if let Some(f) = self.inodes.fid(ROOT_INO, uid) {
-            return Ok(f);
+            if self.conn.owns(&f) {
+                return Ok(f);
+            }
+            self.drop_old_fids();
         }
         let a = &self.cfg.attach;
         let uname = if uid == a.n_uname {
@@ -231,7 +327,7 @@ impl Fs {
             user_name(uid)
         };
         debug!(uid, %uname, aname = %a.aname, "attaching for a new user");
-        let root = self.client.attach(&uname, &a.aname, uid).await?;
+        let root = self.conn.client().attach(&uname, &a.aname, uid).await?;
         self.inodes
             .set_fid(ROOT_INO, uid, root)
             .ok_or(Fail(libc::ESTALE))

@@ -16,6 +16,32 @@ use ninep_client::File;
 
 use crate::fs::plus::Prefetch;
 
+/// What an open file was opened as: after a reconnect it is walked to
+/// and opened again from this.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Origin {
+    /// Its inode.
+    pub ino: u64,
+    /// Whose fids it was walked from.
+    pub uid: u32,
+    /// The Tlopen flags to open it again with: never `O_CREAT`, `O_EXCL`
+    /// or `O_TRUNC` (see [`Origin::new`]).
+    pub flags: u32,
+}
+
+impl Origin {
+    /// The origin of a file opened (or created) with `flags`: opening it
+    /// again must neither create nor truncate it.
+    pub(crate) fn new(ino: u64, uid: u32, flags: u32) -> Origin {
+        let once = (libc::O_CREAT | libc::O_EXCL | libc::O_TRUNC) as u32;
+        Origin {
+            ino,
+            uid,
+            flags: flags & !once,
+        }
+    }
+}
+
 /// An open regular file (or device, FIFO...).
 #[derive(Debug)]
 pub(crate) struct OpenFile {
@@ -24,6 +50,8 @@ pub(crate) struct OpenFile {
     /// Set once a POSIX lock was taken through this handle, so that FUSE
     /// flush knows to release the owner's locks.
     pub locked: AtomicBool,
+    /// How to open it again after a reconnect.
+    pub origin: Origin,
 }
 
 /// One entry of a directory listing as the kernel will see it.
@@ -101,6 +129,29 @@ impl Handles {
         self.lock().remove(&fh)
     }
 
+    /// Every handle with its `fh` (to reopen them after a reconnect).
+    pub(crate) fn snapshot(&self) -> Vec<(u64, Handle)> {
+        self.lock().iter().map(|(&fh, h)| (fh, h.clone())).collect()
+    }
+
+    /// Put `new` in place of `old` as `fh`, unless `fh` was released or
+    /// replaced meanwhile (then `new` is handed back, to be dropped).
+    pub(crate) fn replace(&self, fh: u64, old: &Handle, new: Handle) -> Option<Handle> {
+        let mut map = self.lock();
+        let same = match (map.get(&fh), old) {
+            (Some(Handle::File(a)), Handle::File(b)) => Arc::ptr_eq(a, b),
+            (Some(Handle::Dir(a)), Handle::Dir(b)) => Arc::ptr_eq(a, b),
+            _ => false,
+        };
+        if !same {
+            return Some(new);
+        }
+        let old = map.insert(fh, new);
+        drop(map);
+        drop(old);
+        None
+    }
+
     /// Handles open now.
     pub(crate) fn len(&self) -> usize {
         self.lock().len()
@@ -111,5 +162,18 @@ impl Handles {
     pub(crate) fn clear(&self) {
         let all: Vec<_> = self.lock().drain().collect();
         drop(all);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reopening_never_creates_nor_truncates() {
+        let all = libc::O_RDWR | libc::O_APPEND | libc::O_CREAT | libc::O_EXCL | libc::O_TRUNC;
+        let o = Origin::new(7, 1000, all as u32);
+        assert_eq!(o.flags, (libc::O_RDWR | libc::O_APPEND) as u32);
+        assert_eq!((o.ino, o.uid), (7, 1000));
     }
 }

@@ -189,6 +189,21 @@ impl Inodes {
         drop(dropped);
     }
 
+    /// Forget every fid `keep` rejects, the root's (attaches) included:
+    /// after a reconnect, those of the lost connection. Later uses walk
+    /// new ones by name from a new attach.
+    pub(crate) fn retain_fids(&self, keep: impl Fn(&File) -> bool) {
+        let mut dropped = Vec::new();
+        let mut t = self.lock();
+        for node in t.nodes.values_mut() {
+            let (live, dead) = node.fids.drain(..).partition(|(_, f)| keep(f));
+            node.fids = live;
+            dropped.extend::<Vec<_>>(dead);
+        }
+        drop(t);
+        drop(dropped);
+    }
+
     /// Take the fid of `uid` for the file `name` in `parent` out of the
     /// table, to remove the file by it (Tremove clunks it), when that fid
     /// can name nothing else: the inode's only known name is this one and

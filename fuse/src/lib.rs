@@ -46,6 +46,8 @@
 //! - [`errno`]: the one map from 9P errors to errnos.
 //! - `names`: which names may pass between the kernel and the server.
 //! - `users`: user names for attaches, groups of a caller.
+//! - `reconnect`: `-o reconnect` (the mount's connection, replaced when
+//!   lost); `fs/restore` moves fids and open handles to the new one.
 #![deny(missing_docs)]
 
 mod attr;
@@ -58,8 +60,9 @@ mod inode;
 mod interrupt;
 mod mount;
 mod names;
+mod reconnect;
 mod users;
 
-pub use config::{Access, AttachParams, CacheMode, MountConfig};
+pub use config::{Access, AttachParams, CacheMode, MountConfig, Reconnect};
 pub use interrupt::InterruptStats;
 pub use mount::{mount, Mount, MountStats, StatsSource};

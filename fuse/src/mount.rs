@@ -32,6 +32,7 @@ use crate::config::MountConfig;
 use crate::errno::errno_of;
 use crate::fs::{Fs, Shared, ATTR_MASK};
 use crate::interrupt::InterruptStats;
+use crate::reconnect::supervise;
 
 /// How long [`Mount::unmount`] waits for the session to end.
 const SESSION_END: Duration = Duration::from_secs(5);
@@ -57,7 +58,9 @@ pub struct MountStats {
     pub listings_read: u64,
     /// Directory listings served from the `cache=loose` listing cache.
     pub listings_cached: u64,
-    /// Every counter of the 9P session.
+    /// Connections made again after one was lost (`-o reconnect`).
+    pub reconnects: u64,
+    /// Every counter of the 9P session (the current connection's).
     pub client: Stats,
 }
 
@@ -72,7 +75,7 @@ impl StatsSource {
     /// The mount's counters now.
     pub fn stats(&self) -> MountStats {
         let s = &self.shared;
-        let client = s.client.stats();
+        let client = s.conn.client().stats();
         let (listings_read, listings_cached) = s.dirs.counts();
         MountStats {
             fids_in_use: client.fids_in_use,
@@ -84,18 +87,19 @@ impl StatsSource {
             interrupts: s.intr.stats(),
             listings_read,
             listings_cached,
+            reconnects: s.conn.reconnects(),
             client,
         }
     }
 
     /// How the server has answered Tflush on the mount's connection.
     pub fn flush_profile(&self) -> FlushProfile {
-        self.shared.client.flush_profile()
+        self.shared.conn.client().flush_profile()
     }
 
     /// Requests by type and file bytes moved on the mount's connection.
     pub fn traffic(&self) -> Traffic {
-        self.shared.client.traffic()
+        self.shared.conn.client().traffic()
     }
 }
 
@@ -104,6 +108,8 @@ impl StatsSource {
 pub struct Mount {
     handle: Option<MountHandle>,
     shared: Arc<Shared>,
+    /// Watches the connection (and reconnects, with `-o reconnect`).
+    supervisor: tokio::task::JoinHandle<()>,
     path: PathBuf,
     unprivileged: bool,
     ended: bool,
@@ -145,18 +151,22 @@ pub async fn mount(client: Client, cfg: MountConfig, mountpoint: &Path) -> io::R
     if unprivileged && !cfg.unprivileged {
         options.custom_options("suid,dev");
     }
+    let reconnect = cfg.reconnect.clone();
     let shared = Arc::new(Shared::new(client, cfg, root, attr.qid));
     let fs = Fs(shared.clone());
+    let supervisor = tokio::spawn(supervise(fs.clone(), reconnect));
     let session = Session::new(options);
     let handle = if unprivileged {
-        session.mount_with_unprivileged(fs, &path).await?
+        session.mount_with_unprivileged(fs, &path).await
     } else {
-        session.mount(fs, &path).await?
+        session.mount(fs, &path).await
     };
+    let handle = handle.inspect_err(|_| supervisor.abort())?;
     debug!(mountpoint = %path.display(), "mounted");
     Ok(Mount {
         handle: Some(handle),
         shared,
+        supervisor,
         path,
         unprivileged,
         ended: false,
@@ -207,19 +217,23 @@ impl Mount {
     /// Resolves when the session ends: the file system was unmounted (from
     /// outside, or by [`Mount::unmount`]) or the kernel connection failed;
     /// or with `ConnectionAborted` when the 9P connection is lost (the
-    /// mount is still there then: unmount it).
+    /// mount is still there then: unmount it). With `-o reconnect`, a lost
+    /// connection ends the wait only once reconnecting was given up.
     pub async fn wait(&mut self) -> io::Result<()> {
         if self.ended {
             return Ok(());
         }
-        let client = self.shared.client.clone();
+        let shared = self.shared.clone();
         tokio::select! {
             r = self.session_end() => r,
             // Every syscall would get EIO from now on: say so, and let the
             // caller unmount instead of serving a dead mount forever.
-            why = client.closed() => Err(io::Error::new(
+            () = shared.conn.dead() => Err(io::Error::new(
                 io::ErrorKind::ConnectionAborted,
-                format!("lost the connection to the server: {why}"),
+                format!(
+                    "lost the connection to the server: {}",
+                    shared.conn.client().closed().await
+                ),
             )),
         }
     }
@@ -236,6 +250,7 @@ impl Mount {
         };
         let r = handle.await;
         self.ended = true;
+        self.supervisor.abort();
         self.shared.handles.clear();
         r
     }
@@ -271,6 +286,7 @@ impl Mount {
 
 impl Drop for Mount {
     fn drop(&mut self) {
+        self.supervisor.abort();
         if self.ended {
             return;
         }

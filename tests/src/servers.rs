@@ -169,17 +169,31 @@ impl Diod {
             .map(|p| canonical_dir(p))
             .collect::<io::Result<Vec<_>>>()?;
         let bin = require("diod")?;
-        let server = Server::start("diod", |port| {
-            let mut cmd = Command::new(&bin);
-            cmd.args(["-f", "-n", "-c", "/dev/null", "-l"])
-                .arg(format!("127.0.0.1:{port}"));
-            for export in &exports {
-                cmd.arg("-e").arg(export);
-            }
-            cmd.args(["-L", "stderr"]);
-            cmd
-        })?;
+        let server = Server::start("diod", |port| diod_command(&bin, port, &exports))?;
         Ok(Diod { server, exports })
+    }
+
+    /// Kills the server (if it still runs) and starts it again on the same
+    /// port with the same exports, as a restarted server would be: clients
+    /// of the old one see their connection lost, and may dial again.
+    pub fn restart(&mut self) -> io::Result<()> {
+        self.kill();
+        let bin = require("diod")?;
+        let port = self.server.addr.port();
+        let deadline = Instant::now() + READY_TIMEOUT;
+        loop {
+            let cmd = diod_command(&bin, port, &self.exports);
+            match Server::start_once("diod", port, cmd) {
+                // The old connections may hold the port a moment.
+                Err(e) if e.kind() == io::ErrorKind::AddrInUse && Instant::now() < deadline => {
+                    thread::sleep(POLL_INTERVAL * 5);
+                }
+                r => {
+                    self.server = r?;
+                    return Ok(());
+                }
+            }
+        }
     }
 
     /// The loopback address the server listens on.
@@ -212,6 +226,18 @@ impl Diod {
     pub fn kill(&mut self) {
         self.server.kill();
     }
+}
+
+/// `diod` serving `exports` on 127.0.0.1:`port` (see [`Diod`]).
+fn diod_command(bin: &Path, port: u16, exports: &[PathBuf]) -> Command {
+    let mut cmd = Command::new(bin);
+    cmd.args(["-f", "-n", "-c", "/dev/null", "-l"])
+        .arg(format!("127.0.0.1:{port}"));
+    for export in exports {
+        cmd.arg("-e").arg(export);
+    }
+    cmd.args(["-L", "stderr"]);
+    cmd
 }
 
 /// An unpfs server exporting one directory, killed on drop.

@@ -7,6 +7,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use ninep_client::{Address, Client, Dialect};
+use ninep_fuse::Reconnect;
 use tokio::signal::unix::{signal, Signal, SignalKind};
 use tracing::{debug, info, warn};
 
@@ -59,7 +60,11 @@ pub async fn run(plan: &Plan, ready: impl FnOnce() -> io::Result<()>) -> Result<
             return Err(Failure::mount(format!("{name} before the mount was up")))
         }
     };
-    let cfg = plan.opts.mount_config(&plan.fsname, plan.unprivileged);
+    let mut cfg = plan.opts.mount_config(&plan.fsname, plan.unprivileged);
+    cfg.reconnect = plan.opts.reconnect.map(|give_up| Reconnect {
+        give_up,
+        ..Reconnect::new(plan.addr.clone(), plan.opts.config())
+    });
     let mut mount = ninep_fuse::mount(client, cfg, &plan.mountpoint)
         .await
         .map_err(|e| mount_failed(plan, &e))?;

@@ -19,6 +19,7 @@ use super::file::open_flags;
 use super::{found, Fs, ATTR_MASK};
 use crate::config::Access;
 use crate::errno::Fail;
+use crate::handles::Origin;
 use crate::names::{component, no_nul};
 
 impl Fs {
@@ -168,7 +169,7 @@ impl Fs {
             .lookup(parent, name, found(&a), fid.map(|f| (uid, f)));
         self.attrs.put(ino, &a);
         let direct = self.direct_io(qid, &a);
-        let open = self.open_reply(file, direct);
+        let open = self.open_reply(file, direct, Origin::new(ino, uid, flags));
         let entry = self.entry(ino, &a);
         Ok(ReplyCreated {
             ttl: entry.ttl,

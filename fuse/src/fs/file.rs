@@ -20,7 +20,7 @@ use ninep_client::wire::{Qid, Rgetattr};
 use super::{Fs, IO_DEPTH};
 use crate::config::CacheMode;
 use crate::errno::Fail;
-use crate::handles::{Handle, OpenFile};
+use crate::handles::{Handle, OpenFile, Origin};
 
 /// `FOPEN_DIRECT_IO` of `<linux/fuse.h>` (fuse3 does not export it).
 pub(crate) const FOPEN_DIRECT_IO: u32 = 1 << 0;
@@ -55,10 +55,16 @@ impl Fs {
     }
 
     /// Register an opened fid; the reply's `fh` and flags.
-    pub(crate) fn open_reply(&self, file: ninep_client::File, direct: bool) -> ReplyOpen {
+    pub(crate) fn open_reply(
+        &self,
+        file: ninep_client::File,
+        direct: bool,
+        origin: Origin,
+    ) -> ReplyOpen {
         let open = OpenFile {
             file,
             locked: AtomicBool::new(false),
+            origin,
         };
         let fh = self.handles.insert(Handle::File(Arc::new(open)));
         let flags = if direct { FOPEN_DIRECT_IO } else { 0 };
@@ -88,7 +94,8 @@ impl Fs {
                 self.direct_io(qid, &a)
             }
         };
-        Ok(self.open_reply(file, direct))
+        let origin = Origin::new(ino, self.who(req), open_flags(flags));
+        Ok(self.open_reply(file, direct, origin))
     }
 
     fn open_file(&self, fh: u64) -> Result<Arc<OpenFile>, Fail> {

@@ -33,7 +33,7 @@ impl Filesystem for Fs {
     }
 
     async fn lookup(&self, req: Request, parent: u64, name: &OsStr) -> Result<ReplyEntry> {
-        self.run(&req, self.do_lookup(&req, parent, name.as_bytes()))
+        self.run_retry(&req, || self.do_lookup(&req, parent, name.as_bytes()))
             .await
     }
 
@@ -54,7 +54,8 @@ impl Filesystem for Fs {
         fh: Option<u64>,
         _flags: u32,
     ) -> Result<ReplyAttr> {
-        self.run(&req, self.do_getattr(&req, ino, fh)).await
+        self.run_retry(&req, || self.do_getattr(&req, ino, fh))
+            .await
     }
 
     async fn setattr(
@@ -68,7 +69,7 @@ impl Filesystem for Fs {
     }
 
     async fn readlink(&self, req: Request, ino: u64) -> Result<ReplyData> {
-        self.run(&req, self.do_readlink(&req, ino)).await
+        self.run_retry(&req, || self.do_readlink(&req, ino)).await
     }
 
     async fn symlink(
@@ -155,7 +156,13 @@ impl Filesystem for Fs {
     }
 
     async fn open(&self, req: Request, ino: u64, flags: u32) -> Result<ReplyOpen> {
-        self.run(&req, self.do_open(&req, ino, flags)).await
+        // Opened twice, a truncating open could cut what was written in
+        // between: not retried.
+        if flags & libc::O_TRUNC as u32 != 0 {
+            return self.run(&req, self.do_open(&req, ino, flags)).await;
+        }
+        self.run_retry(&req, || self.do_open(&req, ino, flags))
+            .await
     }
 
     async fn read(
@@ -166,7 +173,8 @@ impl Filesystem for Fs {
         offset: u64,
         size: u32,
     ) -> Result<ReplyData> {
-        self.run(&req, self.do_read(ino, fh, offset, size)).await
+        self.run_retry(&req, || self.do_read(ino, fh, offset, size))
+            .await
     }
 
     async fn write(
@@ -183,7 +191,7 @@ impl Filesystem for Fs {
     }
 
     async fn statfs(&self, req: Request, ino: u64) -> Result<ReplyStatFs> {
-        self.run(&req, self.do_statfs(&req, ino)).await
+        self.run_retry(&req, || self.do_statfs(&req, ino)).await
     }
 
     async fn release(
@@ -195,7 +203,7 @@ impl Filesystem for Fs {
         _lock_owner: u64,
         _flush: bool,
     ) -> Result<()> {
-        self.run(&req, self.do_release(fh)).await
+        self.run_now(&req, self.do_release(fh)).await
     }
 
     async fn fsync(&self, req: Request, _ino: u64, fh: u64, datasync: bool) -> Result<()> {
@@ -222,12 +230,13 @@ impl Filesystem for Fs {
         name: &OsStr,
         size: u32,
     ) -> Result<ReplyXAttr> {
-        let work = self.do_getxattr(&req, ino, name.as_bytes(), size);
-        self.run(&req, work).await
+        let work = || self.do_getxattr(&req, ino, name.as_bytes(), size);
+        self.run_retry(&req, work).await
     }
 
     async fn listxattr(&self, req: Request, ino: u64, size: u32) -> Result<ReplyXAttr> {
-        self.run(&req, self.do_listxattr(&req, ino, size)).await
+        self.run_retry(&req, || self.do_listxattr(&req, ino, size))
+            .await
     }
 
     async fn removexattr(&self, req: Request, ino: u64, name: &OsStr) -> Result<()> {
@@ -236,11 +245,11 @@ impl Filesystem for Fs {
     }
 
     async fn flush(&self, req: Request, _ino: u64, fh: u64, lock_owner: u64) -> Result<()> {
-        self.run(&req, self.do_flush(fh, lock_owner)).await
+        self.run_now(&req, self.do_flush(fh, lock_owner)).await
     }
 
     async fn opendir(&self, req: Request, ino: u64, _flags: u32) -> Result<ReplyOpen> {
-        self.run(&req, self.do_opendir(&req, ino)).await
+        self.run_retry(&req, || self.do_opendir(&req, ino)).await
     }
 
     async fn readdir<'a>(
@@ -250,7 +259,8 @@ impl Filesystem for Fs {
         fh: u64,
         offset: i64,
     ) -> Result<ReplyDirectory<impl Stream<Item = Result<DirectoryEntry>> + Send + 'a>> {
-        self.run(&req, self.do_readdir(parent, fh, offset)).await
+        self.run_retry(&req, || self.do_readdir(parent, fh, offset))
+            .await
     }
 
     async fn readdirplus<'a>(
@@ -262,12 +272,12 @@ impl Filesystem for Fs {
         _lock_owner: u64,
     ) -> Result<ReplyDirectoryPlus<impl Stream<Item = Result<DirectoryEntryPlus>> + Send + 'a>>
     {
-        self.run(&req, self.do_readdirplus(parent, fh, offset))
+        self.run_retry(&req, || self.do_readdirplus(parent, fh, offset))
             .await
     }
 
     async fn releasedir(&self, req: Request, _ino: u64, fh: u64, _flags: u32) -> Result<()> {
-        self.run(&req, self.do_releasedir(fh)).await
+        self.run_now(&req, self.do_releasedir(fh)).await
     }
 
     async fn fsyncdir(&self, req: Request, _ino: u64, fh: u64, datasync: bool) -> Result<()> {
@@ -275,7 +285,8 @@ impl Filesystem for Fs {
     }
 
     async fn access(&self, req: Request, ino: u64, mask: u32) -> Result<()> {
-        self.run(&req, self.do_access(&req, ino, mask)).await
+        self.run_retry(&req, || self.do_access(&req, ino, mask))
+            .await
     }
 
     async fn create(

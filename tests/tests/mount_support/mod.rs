@@ -20,7 +20,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use ninep_client::{Address, Client, Config, FlushPolicy};
-use ninep_fuse::{mount, CacheMode, Mount, MountConfig, MountStats};
+use ninep_fuse::{mount, CacheMode, Mount, MountConfig, MountStats, Reconnect};
 use ninep_tests::blockfs::BlockFs;
 use ninep_tests::scripted::{FlushBehaviour, ScriptedServer};
 use ninep_tests::servers::{temp_dir, Diod, Unpfs};
@@ -106,6 +106,26 @@ impl Mounted {
 
     /// diod on a fresh export, mounted with a configuration `tweak`ed.
     pub async fn diod_with(tweak: impl FnOnce(&mut MountConfig)) -> Mounted {
+        Self::diod_at(|cfg, _| tweak(cfg)).await
+    }
+
+    /// diod on a fresh export, mounted with `-o reconnect` (giving up
+    /// after `give_up`) and a configuration `tweak`ed.
+    pub async fn diod_reconnecting(
+        give_up: Duration,
+        tweak: impl FnOnce(&mut MountConfig),
+    ) -> Mounted {
+        Self::diod_at(|cfg, addr| {
+            let spec = Reconnect::new(addr.parse().expect("address"), Config::default());
+            cfg.reconnect = Some(Reconnect { give_up, ..spec });
+            tweak(cfg);
+        })
+        .await
+    }
+
+    /// diod on a fresh export, mounted with a configuration `tweak`ed
+    /// knowing diod's address.
+    async fn diod_at(tweak: impl FnOnce(&mut MountConfig, &str)) -> Mounted {
         let export = temp_dir().expect("export dir");
         let path = export.path().to_path_buf();
         let diod = blocking(move || Diod::start(&[&path]))
@@ -113,7 +133,7 @@ impl Mounted {
             .expect("start diod");
         let exported = diod.exports()[0].clone();
         let mut cfg = config(exported.to_str().expect("utf-8 path"), CacheMode::None);
-        tweak(&mut cfg);
+        tweak(&mut cfg, &diod.addr().to_string());
         let mut m = Self::mount_at(diod.addr().to_string(), cfg, Config::default()).await;
         m.export = exported;
         m.diod = Some(diod);

@@ -1,0 +1,271 @@
+//! `-o reconnect`: the mount's connection, swapped for a new one when it
+//! is lost.
+//!
+//! [`Conn`] holds the current [`Client`] and a status (a generation
+//! number, and whether the connection is up, being replaced, or given up).
+//! With reconnect on, [`supervise`] waits for the connection to close,
+//! dials again with capped exponential backoff (50 ms doubling to 2 s; the
+//! delay is not reset when a new connection dies young, so a server that
+//! accepts and hangs up is not hammered), negotiates, attaches as the
+//! mount did, and then restores the mount's state on the new connection
+//! (`fs/restore.rs`): every fid of the old one is dropped (nothing of a
+//! lost connection is ever sent on a new one), inodes walk again by name
+//! when next used, and open handles are walked to and opened again.
+//! After trying for `give_up` in a row it stops: the mount then ends as
+//! without reconnect.
+//!
+//! What a request that was in flight when the connection went gets is
+//! decided in `Fs::run_retry`: idempotent ones are sent once more on the
+//! new connection; everything else fails with EIO (a Twrite or a Tlcreate
+//! whose reply was lost may or may not have been done).
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{RwLock, RwLockReadGuard};
+use std::time::{Duration, Instant};
+
+use ninep_client::{Client, File};
+use tokio::sync::watch;
+use tracing::{info, warn};
+
+use crate::config::{AttachParams, Reconnect};
+use crate::fs::{Fs, ATTR_MASK};
+
+/// First delay between attempts to dial again.
+const FIRST_DELAY: Duration = Duration::from_millis(50);
+/// Longest delay between attempts.
+const MAX_DELAY: Duration = Duration::from_secs(2);
+/// A connection that lived this long resets the delay to [`FIRST_DELAY`].
+const SETTLED: Duration = Duration::from_secs(10);
+
+/// Where the connection stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Phase {
+    /// Serving.
+    Up,
+    /// Lost; a new one is being dialled.
+    Down,
+    /// Lost for good (reconnect off, or given up).
+    Dead,
+}
+
+/// The connection's generation (+1 per reconnect) and phase.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Status {
+    pub gen: u64,
+    pub phase: Phase,
+}
+
+/// What a request saw of the connection when it started.
+#[derive(Debug, Clone)]
+pub(crate) struct Seen {
+    gen: u64,
+    client: Client,
+}
+
+/// The mount's connection (see the module doc).
+#[derive(Debug)]
+pub(crate) struct Conn {
+    client: RwLock<Client>,
+    status: watch::Sender<Status>,
+    reconnects: AtomicU64,
+}
+
+impl Conn {
+    pub(crate) fn new(client: Client) -> Conn {
+        let status = Status {
+            gen: 0,
+            phase: Phase::Up,
+        };
+        Conn {
+            client: RwLock::new(client),
+            status: watch::Sender::new(status),
+            reconnects: AtomicU64::new(0),
+        }
+    }
+
+    fn read(&self) -> RwLockReadGuard<'_, Client> {
+        self.client.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The current connection.
+    pub(crate) fn client(&self) -> Client {
+        self.read().clone()
+    }
+
+    /// Whether `f` is a fid of the current connection.
+    pub(crate) fn owns(&self, f: &File) -> bool {
+        f.client().same_connection(&self.read())
+    }
+
+    /// Reconnections so far.
+    pub(crate) fn reconnects(&self) -> u64 {
+        self.reconnects.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn status(&self) -> Status {
+        *self.status.borrow()
+    }
+
+    /// The connection as a request starting now sees it.
+    pub(crate) fn seen(&self) -> Seen {
+        Seen {
+            gen: self.status().gen,
+            client: self.client(),
+        }
+    }
+
+    /// Whether the connection `seen` has been lost since.
+    pub(crate) fn lost_since(&self, seen: &Seen) -> bool {
+        let now = self.status();
+        now.gen != seen.gen || now.phase != Phase::Up || seen.client.is_closed()
+    }
+
+    /// Wait until a connection newer than `seen` is up: false if the mount
+    /// gave up instead.
+    pub(crate) async fn wait_newer(&self, seen: &Seen) -> bool {
+        let mut rx = self.status.subscribe();
+        let ready =
+            |s: &Status| s.phase == Phase::Dead || (s.gen > seen.gen && s.phase == Phase::Up);
+        let up = match rx.wait_for(ready).await {
+            Ok(s) => s.phase == Phase::Up,
+            Err(_) => false,
+        };
+        up
+    }
+
+    /// Resolves once the mount has given up its connection.
+    pub(crate) async fn dead(&self) {
+        let mut rx = self.status.subscribe();
+        let _ = rx.wait_for(|s| s.phase == Phase::Dead).await;
+    }
+
+    fn set_phase(&self, phase: Phase) {
+        self.status.send_modify(|s| s.phase = phase);
+    }
+
+    /// Put `client` in place, counted as a reconnect: still `Down` until
+    /// [`Conn::up`].
+    fn swap(&self, client: Client) -> Client {
+        let mut c = self.client.write().unwrap_or_else(|e| e.into_inner());
+        std::mem::replace(&mut *c, client)
+    }
+
+    /// The new connection serves: a new generation.
+    fn up(&self) {
+        self.reconnects.fetch_add(1, Ordering::Relaxed);
+        self.status.send_modify(|s| {
+            s.gen += 1;
+            s.phase = Phase::Up;
+        });
+    }
+}
+
+/// Watch the mount's connection and replace it whenever it is lost,
+/// until given up (see the module doc). Without `spec`, only mark the
+/// connection dead once lost.
+pub(crate) async fn supervise(fs: Fs, spec: Option<Reconnect>) {
+    let mut delay = FIRST_DELAY;
+    loop {
+        let since = Instant::now();
+        let why = fs.conn.client().closed().await;
+        fs.conn.set_phase(Phase::Down);
+        let Some(spec) = &spec else {
+            fs.conn.set_phase(Phase::Dead);
+            return;
+        };
+        warn!("lost the connection to {}: {why}; reconnecting", spec.addr);
+        if since.elapsed() >= SETTLED {
+            delay = FIRST_DELAY;
+        }
+        let Some((client, root)) = redial(spec, &fs.cfg.attach, &mut delay).await else {
+            warn!(
+                "could not reconnect to {} within {:?}: giving up",
+                spec.addr, spec.give_up
+            );
+            fs.conn.set_phase(Phase::Dead);
+            return;
+        };
+        let old = fs.conn.swap(client);
+        drop(old);
+        // A server that accepts and then says nothing must not hold the
+        // mount here: what is not reopened by then fails with EIO.
+        let bound = spec.client.connect_timeout;
+        if tokio::time::timeout(bound, fs.restore(root)).await.is_err() {
+            warn!("reopening files after reconnecting took over {bound:?}: left as they are");
+        }
+        fs.conn.up();
+        info!(
+            "reconnected to {} ({} so far)",
+            spec.addr,
+            fs.conn.reconnects()
+        );
+    }
+}
+
+/// Dial, negotiate and attach until it works or `spec.give_up` has
+/// passed, sleeping `delay` (doubled each time, up to [`MAX_DELAY`])
+/// before each attempt.
+async fn redial(
+    spec: &Reconnect,
+    attach: &AttachParams,
+    delay: &mut Duration,
+) -> Option<(Client, File)> {
+    let start = Instant::now();
+    loop {
+        tokio::time::sleep(*delay).await;
+        *delay = next_delay(*delay);
+        let left = spec.give_up.checked_sub(start.elapsed())?;
+        let mut cfg = spec.client.clone();
+        cfg.connect_timeout = cfg.connect_timeout.min(left.max(FIRST_DELAY));
+        match tokio::time::timeout(cfg.connect_timeout, dial(spec, &cfg, attach)).await {
+            Ok(Ok(c)) => return Some(c),
+            Ok(Err(e)) => info!("reconnecting to {}: {e}", spec.addr),
+            Err(_) => info!(
+                "reconnecting to {}: no attach within {:?}",
+                spec.addr, cfg.connect_timeout
+            ),
+        }
+    }
+}
+
+/// The delay after `d`: doubled, up to [`MAX_DELAY`].
+fn next_delay(d: Duration) -> Duration {
+    (d * 2).clamp(FIRST_DELAY, MAX_DELAY)
+}
+
+/// One attempt: connect, negotiate, attach as the mount did, and check
+/// the root is still a directory.
+async fn dial(
+    spec: &Reconnect,
+    cfg: &ninep_client::Config,
+    a: &AttachParams,
+) -> ninep_client::Result<(Client, File)> {
+    let client = Client::connect(&spec.addr, cfg).await?;
+    let root = client.attach(&a.uname, &a.aname, a.n_uname).await?;
+    let attr = root.getattr(ATTR_MASK).await?;
+    if attr.mode & libc::S_IFMT != libc::S_IFDIR {
+        return Err(ninep_client::Error::Invalid(format!(
+            "the root of aname {:?} is no longer a directory",
+            a.aname
+        )));
+    }
+    Ok((client, root))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_backoff_doubles_up_to_its_cap() {
+        let mut d = FIRST_DELAY;
+        let mut seen = vec![d];
+        for _ in 0..8 {
+            d = next_delay(d);
+            seen.push(d);
+        }
+        let ms: Vec<u128> = seen.iter().map(Duration::as_millis).collect();
+        assert_eq!(ms, [50, 100, 200, 400, 800, 1600, 2000, 2000, 2000]);
+        assert_eq!(next_delay(Duration::ZERO), FIRST_DELAY);
+    }
+}
