@@ -205,6 +205,7 @@ impl Options {
             gid: self.gid,
             fsname: fsname.into(),
             unprivileged,
+            watchdog: self.watchdog,
             ..MountConfig::default()
         }
     }

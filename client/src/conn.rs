@@ -614,9 +614,9 @@ fn log_overdue(o: &Overdue) {
     };
     warn!(
         tag = o.tag.0,
-        "9P request {} on tag {} has had no reply for {} s{cancelled}",
+        "9P request {} on tag {} has had no reply for {:.1} s{cancelled}",
         o.name,
         o.tag.0,
-        o.waited.as_secs()
+        o.waited.as_secs_f64()
     );
 }

@@ -97,6 +97,9 @@ pub struct MountConfig {
     pub unprivileged: bool,
     /// Reconnect when the connection is lost (`None`: the mount ends).
     pub reconnect: Option<Reconnect>,
+    /// Log a FUSE request served for this long, once, with its operation
+    /// and path (`-o watchdog=`; `None`: off).
+    pub watchdog: Option<Duration>,
 }
 
 impl Default for MountConfig {
@@ -118,6 +121,7 @@ impl Default for MountConfig {
             ttl: Duration::from_secs(1),
             unprivileged: false,
             reconnect: None,
+            watchdog: Some(Duration::from_secs(30)),
         }
     }
 }

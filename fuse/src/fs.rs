@@ -39,7 +39,7 @@ use crate::dircache::DirCache;
 use crate::errno::Fail;
 use crate::handles::Handles;
 use crate::inode::{Found, Inodes, ROOT_INO};
-use crate::interrupt::Interrupts;
+use crate::interrupt::{Interrupts, Op};
 use crate::reconnect::Conn;
 use crate::users::user_name;
 
@@ -178,9 +178,10 @@ impl Fs {
     pub(crate) async fn run<T>(
         &self,
         req: &Request,
+        op: Op,
         work: impl Future<Output = Result<T, Fail>>,
     ) -> fuse3::Result<T> {
-        let reg = self.intr.register(req.unique);
+        let reg = self.intr.register(req.unique, op);
         let token = reg.token();
         let r = match self.connected(token).await {
             Ok(()) => token.scope(work).await,
@@ -195,9 +196,10 @@ impl Fs {
     pub(crate) async fn run_now<T>(
         &self,
         req: &Request,
+        op: Op,
         work: impl Future<Output = Result<T, Fail>>,
     ) -> fuse3::Result<T> {
-        let reg = self.intr.register(req.unique);
+        let reg = self.intr.register(req.unique, op);
         failed(req, reg.token().scope(work).await)
     }
 
@@ -206,12 +208,17 @@ impl Fs {
     /// truncate): with `-o reconnect`, if it fails with EIO because the
     /// connection was lost under it, it is done once more on the new
     /// connection (waited for; a FUSE interrupt ends the wait with EINTR).
-    pub(crate) async fn run_retry<T, F, Fut>(&self, req: &Request, work: F) -> fuse3::Result<T>
+    pub(crate) async fn run_retry<T, F, Fut>(
+        &self,
+        req: &Request,
+        op: Op,
+        work: F,
+    ) -> fuse3::Result<T>
     where
         F: Fn() -> Fut,
         Fut: Future<Output = Result<T, Fail>>,
     {
-        let reg = self.intr.register(req.unique);
+        let reg = self.intr.register(req.unique, op);
         let token = reg.token();
         if let Err(e) = self.connected(token).await {
             return failed(req, Err(e));

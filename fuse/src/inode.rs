@@ -265,6 +265,28 @@ impl Inodes {
         self.lock().nodes.get_mut(&ino)?.take_unshared(uid)
     }
 
+    /// The path of `ino` from the root by its last names, for logs: `/`
+    /// for the root, `?/name` when the chain is broken.
+    pub(crate) fn path(&self, ino: u64) -> String {
+        let t = self.lock();
+        let mut names = Vec::new();
+        let mut cur = ino;
+        while cur != ROOT_INO && names.len() < MAX_DEPTH {
+            let Some((parent, name)) = t.nodes.get(&cur).and_then(|n| n.links.last()) else {
+                names.push(b"?".to_vec().into_boxed_slice());
+                break;
+            };
+            names.push(name.clone());
+            cur = *parent;
+        }
+        let parts: Vec<String> = names
+            .iter()
+            .rev()
+            .map(|n| String::from_utf8_lossy(n).into_owned())
+            .collect();
+        format!("/{}", parts.join("/"))
+    }
+
     /// How to walk to `ino` for `uid` (see [`Plan`]); `None` when the inode
     /// or one of its ancestors is gone.
     pub(crate) fn plan(&self, ino: u64, uid: u32) -> Option<Plan> {
@@ -662,6 +684,16 @@ mod tests {
         assert!(t.by_path(10).is_none());
         t.forget(ROOT_INO, 5);
         assert_eq!(t.len(), 1, "the root is never forgotten");
+    }
+
+    #[test]
+    fn paths_for_logs_follow_the_last_names() {
+        let t = table();
+        let d = t.lookup(ROOT_INO, b"d", found(2, libc::S_IFDIR), None);
+        let f = t.lookup(d, b"f", found(3, libc::S_IFREG), None);
+        assert_eq!(t.path(ROOT_INO), "/");
+        assert_eq!(t.path(f), "/d/f");
+        assert_eq!(t.path(999), "/?");
     }
 
     #[test]

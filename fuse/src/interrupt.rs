@@ -15,10 +15,14 @@
 //! interrupt again; a request that has already been answered drops its
 //! queued interrupt in the kernel. Never `ENOSYS`: that switches
 //! interrupts off for the whole mount.
+//!
+//! Each entry also says what the request is ([`Op`]) and since when it is
+//! served, for the watchdog ([`Interrupts::overdue`]).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 use ninep_client::CancelToken;
 
@@ -31,15 +35,50 @@ pub struct InterruptStats {
     pub delivered: u64,
     /// Of those, the ones answered `EAGAIN` (request not known yet).
     pub retried: u64,
+    /// FUSE requests the watchdog found served for too long (each once).
+    pub overdue: u64,
+}
+
+/// What a FUSE request is: its operation and the inode it is about (the
+/// directory, for operations on a name in it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Op {
+    pub name: &'static str,
+    pub ino: u64,
+}
+
+impl Op {
+    /// Operation `name` on inode `ino`.
+    pub(crate) const fn new(name: &'static str, ino: u64) -> Op {
+        Op { name, ino }
+    }
+}
+
+/// A request being served.
+#[derive(Debug)]
+struct Entry {
+    token: CancelToken,
+    op: Op,
+    since: Instant,
+    reported: bool,
+}
+
+/// A request served for longer than the watchdog's threshold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Overdue {
+    pub unique: u64,
+    pub op: Op,
+    pub waited: Duration,
 }
 
 /// The map (see the module doc).
 #[derive(Debug, Default)]
 pub(crate) struct Interrupts {
-    map: Mutex<HashMap<u64, CancelToken>>,
+    map: Mutex<HashMap<u64, Entry>>,
     seen: AtomicU64,
     delivered: AtomicU64,
     retried: AtomicU64,
+    overdue: AtomicU64,
 }
 
 /// A registration; removes itself when dropped.
@@ -63,14 +102,21 @@ impl Drop for Registered<'_> {
 }
 
 impl Interrupts {
-    fn lock(&self) -> MutexGuard<'_, HashMap<u64, CancelToken>> {
+    fn lock(&self) -> MutexGuard<'_, HashMap<u64, Entry>> {
         self.map.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Register request `unique` for the life of the returned guard.
-    pub(crate) fn register(&self, unique: u64) -> Registered<'_> {
+    /// Register request `unique`, an `op`, for the life of the returned
+    /// guard.
+    pub(crate) fn register(&self, unique: u64, op: Op) -> Registered<'_> {
         let token = CancelToken::new();
-        self.lock().insert(unique, token.clone());
+        let entry = Entry {
+            token: token.clone(),
+            op,
+            since: Instant::now(),
+            reported: false,
+        };
+        self.lock().insert(unique, entry);
         Registered {
             table: self,
             unique,
@@ -82,7 +128,7 @@ impl Interrupts {
     /// it is not being served (yet).
     pub(crate) fn interrupt(&self, unique: u64) -> Result<(), i32> {
         self.seen.fetch_add(1, Ordering::Relaxed);
-        let token = self.lock().get(&unique).cloned();
+        let token = self.lock().get(&unique).map(|e| e.token.clone());
         match token {
             Some(t) => {
                 self.delivered.fetch_add(1, Ordering::Relaxed);
@@ -99,7 +145,27 @@ impl Interrupts {
     /// Whether request `unique` has been interrupted (for waits that are
     /// not 9P requests, such as the pause between tries of a lock).
     pub(crate) fn cancelled(&self, unique: u64) -> bool {
-        self.lock().get(&unique).is_some_and(|t| t.cancels() > 0)
+        self.lock()
+            .get(&unique)
+            .is_some_and(|e| e.token.cancels() > 0)
+    }
+
+    /// Requests served for `after` or longer at `now`, each returned once.
+    pub(crate) fn overdue(&self, now: Instant, after: Duration) -> Vec<Overdue> {
+        let mut out = Vec::new();
+        for (&unique, e) in self.lock().iter_mut() {
+            let waited = now.saturating_duration_since(e.since);
+            if !e.reported && waited >= after {
+                e.reported = true;
+                out.push(Overdue {
+                    unique,
+                    op: e.op,
+                    waited,
+                });
+            }
+        }
+        self.overdue.fetch_add(out.len() as u64, Ordering::Relaxed);
+        out
     }
 
     /// Requests registered now.
@@ -113,6 +179,7 @@ impl Interrupts {
             seen: self.seen.load(Ordering::Relaxed),
             delivered: self.delivered.load(Ordering::Relaxed),
             retried: self.retried.load(Ordering::Relaxed),
+            overdue: self.overdue.load(Ordering::Relaxed),
         }
     }
 }
@@ -121,12 +188,32 @@ impl Interrupts {
 mod tests {
     use super::*;
 
+    const OP: Op = Op {
+        name: "read",
+        ino: 7,
+    };
+
+    #[test]
+    fn requests_served_too_long_are_reported_once() {
+        let intr = Interrupts::default();
+        let _reg = intr.register(9, OP);
+        let now = Instant::now();
+        let sec = Duration::from_secs(1);
+        assert!(intr.overdue(now, 10 * sec).is_empty());
+        let late = intr.overdue(now + 11 * sec, 10 * sec);
+        assert_eq!(late.len(), 1);
+        assert_eq!((late[0].unique, late[0].op), (9, OP));
+        assert!(late[0].waited >= 10 * sec);
+        assert!(intr.overdue(now + 60 * sec, 10 * sec).is_empty(), "once");
+        assert_eq!(intr.stats().overdue, 1);
+    }
+
     #[test]
     fn registered_requests_are_cancelled_and_unknown_ones_retried() {
         let intr = Interrupts::default();
         assert_eq!(intr.interrupt(5), Err(libc::EAGAIN));
         {
-            let reg = intr.register(5);
+            let reg = intr.register(5, OP);
             assert_eq!(intr.in_service(), 1);
             assert_eq!(intr.interrupt(5), Ok(()));
             assert_eq!(intr.interrupt(5), Ok(()));

@@ -48,6 +48,7 @@
 //! - `users`: user names for attaches, groups of a caller.
 //! - `reconnect`: `-o reconnect` (the mount's connection, replaced when
 //!   lost); `fs/restore` moves fids and open handles to the new one.
+//! - `watchdog`: FUSE requests served too long, logged once with op and path.
 #![deny(missing_docs)]
 
 mod attr;
@@ -62,6 +63,7 @@ mod mount;
 mod names;
 mod reconnect;
 mod users;
+mod watchdog;
 
 pub use config::{Access, AttachParams, CacheMode, MountConfig, Reconnect};
 pub use interrupt::InterruptStats;

@@ -33,6 +33,7 @@ use crate::errno::errno_of;
 use crate::fs::{Fs, Shared, ATTR_MASK};
 use crate::interrupt::InterruptStats;
 use crate::reconnect::supervise;
+use crate::watchdog;
 
 /// How long [`Mount::unmount`] waits for the session to end.
 const SESSION_END: Duration = Duration::from_secs(5);
@@ -155,6 +156,9 @@ pub async fn mount(client: Client, cfg: MountConfig, mountpoint: &Path) -> io::R
     let shared = Arc::new(Shared::new(client, cfg, root, attr.qid));
     let fs = Fs(shared.clone());
     let supervisor = tokio::spawn(supervise(fs.clone(), reconnect));
+    if let Some(after) = shared.cfg.watchdog {
+        tokio::spawn(watchdog::watch(Arc::downgrade(&shared), after));
+    }
     let session = Session::new(options);
     let handle = if unprivileged {
         session.mount_with_unprivileged(fs, &path).await

@@ -19,8 +19,8 @@ use ninep_client::wire::{
     decode_frame, encode_frame, msg_type, parse_dirents, Data, Dialect, Dirent, NineStr, Qid,
     Rmessage, Wire,
 };
-use ninep_client::Tag;
-use ninep_fuse::CacheMode;
+use ninep_client::{Config, Tag};
+use ninep_fuse::{CacheMode, MountConfig};
 use ninep_tests::servers::{temp_dir, Diod};
 use ninep_tests::tamper::{Act, Request, Tamper};
 use tempfile::TempDir;
@@ -43,6 +43,15 @@ impl Hostile {
 
     /// The same with `cache`.
     async fn start_with(files: &[(&str, &[u8])], cache: CacheMode) -> Hostile {
+        Self::start_tweaked(files, |m, _| m.cache = cache).await
+    }
+
+    /// The same with the mount's and the client's configurations
+    /// `tweak`ed (from `cache=none` and [`quick_flush`]).
+    async fn start_tweaked(
+        files: &[(&str, &[u8])],
+        tweak: impl FnOnce(&mut MountConfig, &mut Config),
+    ) -> Hostile {
         let export = temp_dir().expect("export");
         for (name, data) in files {
             std::fs::write(export.path().join(name), data).expect("seed file");
@@ -51,8 +60,10 @@ impl Hostile {
         let diod = blocking(move || Diod::start(&[&path])).await.expect("diod");
         let tamper = Tamper::start(diod.addr()).await.expect("relay");
         let exported = diod.exports()[0].clone();
-        let cfg = config(exported.to_str().expect("utf-8"), cache);
-        let mut m = Mounted::mount_at(tamper.addr().to_string(), cfg, quick_flush()).await;
+        let mut cfg = config(exported.to_str().expect("utf-8"), CacheMode::None);
+        let mut client = quick_flush();
+        tweak(&mut cfg, &mut client);
+        let mut m = Mounted::mount_at(tamper.addr().to_string(), cfg, client).await;
         m.export = exported;
         Hostile {
             m,
@@ -466,6 +477,33 @@ async fn a_new_file_that_reuses_a_removed_files_qid_path_gets_its_own_inode() {
         "y reads as {:?}...",
         &y_data[..16.min(y_data.len())]
     );
+    h.tamper.clear();
+    h.m.unmount_clean().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_the_server_sits_on_is_reported_once_by_both_watchdogs() {
+    let after = Some(Duration::from_millis(200));
+    let h = Hostile::start_tweaked(&[("f", b"x")], |m, c| {
+        m.watchdog = after;
+        c.watchdog = after;
+    })
+    .await;
+    let once = std::sync::atomic::AtomicBool::new(false);
+    h.tamper.set(move |req: &Request, _: &[u8]| {
+        let getattr = req.ty == msg_type::TGETATTR;
+        if getattr && !once.swap(true, std::sync::atomic::Ordering::Relaxed) {
+            Act::Later(Duration::from_millis(1500))
+        } else {
+            Act::Pass
+        }
+    });
+    let f = h.path("f");
+    let meta = blocking(move || std::fs::metadata(f)).await.expect("stat");
+    assert_eq!(meta.len(), 1, "a slow answer is still the answer");
+    let s = h.m.stats();
+    assert_eq!(s.interrupts.overdue, 1, "the FUSE request, once: {s:?}");
+    assert_eq!(s.client.overdue_requests, 1, "its Tgetattr, once: {s:?}");
     h.tamper.clear();
     h.m.unmount_clean().await;
 }

@@ -13,6 +13,7 @@ use fuse3::{Result, SetAttr};
 use futures::stream::Stream;
 
 use super::Fs;
+use crate::interrupt::Op;
 
 /// Largest FUSE write the kernel may send (it also bounds direct reads).
 const MAX_WRITE: u32 = 1 << 20;
@@ -33,8 +34,10 @@ impl Filesystem for Fs {
     }
 
     async fn lookup(&self, req: Request, parent: u64, name: &OsStr) -> Result<ReplyEntry> {
-        self.run_retry(&req, || self.do_lookup(&req, parent, name.as_bytes()))
-            .await
+        self.run_retry(&req, Op::new("lookup", parent), || {
+            self.do_lookup(&req, parent, name.as_bytes())
+        })
+        .await
     }
 
     async fn forget(&self, _req: Request, ino: u64, nlookup: u64) {
@@ -54,8 +57,10 @@ impl Filesystem for Fs {
         fh: Option<u64>,
         _flags: u32,
     ) -> Result<ReplyAttr> {
-        self.run_retry(&req, || self.do_getattr(&req, ino, fh))
-            .await
+        self.run_retry(&req, Op::new("getattr", ino), || {
+            self.do_getattr(&req, ino, fh)
+        })
+        .await
     }
 
     async fn setattr(
@@ -65,11 +70,19 @@ impl Filesystem for Fs {
         fh: Option<u64>,
         set: SetAttr,
     ) -> Result<ReplyAttr> {
-        self.run(&req, self.do_setattr(&req, ino, fh, set)).await
+        self.run(
+            &req,
+            Op::new("setattr", ino),
+            self.do_setattr(&req, ino, fh, set),
+        )
+        .await
     }
 
     async fn readlink(&self, req: Request, ino: u64) -> Result<ReplyData> {
-        self.run_retry(&req, || self.do_readlink(&req, ino)).await
+        self.run_retry(&req, Op::new("readlink", ino), || {
+            self.do_readlink(&req, ino)
+        })
+        .await
     }
 
     async fn symlink(
@@ -80,7 +93,7 @@ impl Filesystem for Fs {
         link: &OsStr,
     ) -> Result<ReplyEntry> {
         let work = self.do_symlink(&req, parent, name.as_bytes(), link.as_bytes());
-        self.run(&req, work).await
+        self.run(&req, Op::new("symlink", parent), work).await
     }
 
     async fn mknod(
@@ -92,7 +105,7 @@ impl Filesystem for Fs {
         rdev: u32,
     ) -> Result<ReplyEntry> {
         let work = self.do_mknod(&req, parent, name.as_bytes(), mode, rdev);
-        self.run(&req, work).await
+        self.run(&req, Op::new("mknod", parent), work).await
     }
 
     async fn mkdir(
@@ -104,17 +117,25 @@ impl Filesystem for Fs {
         _umask: u32,
     ) -> Result<ReplyEntry> {
         let work = self.do_mkdir(&req, parent, name.as_bytes(), mode);
-        self.run(&req, work).await
+        self.run(&req, Op::new("mkdir", parent), work).await
     }
 
     async fn unlink(&self, req: Request, parent: u64, name: &OsStr) -> Result<()> {
-        self.run(&req, self.do_remove(&req, parent, name.as_bytes(), false))
-            .await
+        self.run(
+            &req,
+            Op::new("unlink", parent),
+            self.do_remove(&req, parent, name.as_bytes(), false),
+        )
+        .await
     }
 
     async fn rmdir(&self, req: Request, parent: u64, name: &OsStr) -> Result<()> {
-        self.run(&req, self.do_remove(&req, parent, name.as_bytes(), true))
-            .await
+        self.run(
+            &req,
+            Op::new("rmdir", parent),
+            self.do_remove(&req, parent, name.as_bytes(), true),
+        )
+        .await
     }
 
     async fn rename(
@@ -127,7 +148,7 @@ impl Filesystem for Fs {
     ) -> Result<()> {
         let (name, new_name) = (name.as_bytes(), new_name.as_bytes());
         let work = self.do_rename(&req, parent, name, new_parent, new_name, 0);
-        self.run(&req, work).await
+        self.run(&req, Op::new("rename", parent), work).await
     }
 
     async fn rename2(
@@ -141,7 +162,7 @@ impl Filesystem for Fs {
     ) -> Result<()> {
         let (name, new_name) = (name.as_bytes(), new_name.as_bytes());
         let work = self.do_rename(&req, parent, name, new_parent, new_name, flags);
-        self.run(&req, work).await
+        self.run(&req, Op::new("rename", parent), work).await
     }
 
     async fn link(
@@ -152,17 +173,21 @@ impl Filesystem for Fs {
         new_name: &OsStr,
     ) -> Result<ReplyEntry> {
         let work = self.do_link(&req, ino, new_parent, new_name.as_bytes());
-        self.run(&req, work).await
+        self.run(&req, Op::new("link", ino), work).await
     }
 
     async fn open(&self, req: Request, ino: u64, flags: u32) -> Result<ReplyOpen> {
         // Opened twice, a truncating open could cut what was written in
         // between: not retried.
         if flags & libc::O_TRUNC as u32 != 0 {
-            return self.run(&req, self.do_open(&req, ino, flags)).await;
+            return self
+                .run(&req, Op::new("open", ino), self.do_open(&req, ino, flags))
+                .await;
         }
-        self.run_retry(&req, || self.do_open(&req, ino, flags))
-            .await
+        self.run_retry(&req, Op::new("open", ino), || {
+            self.do_open(&req, ino, flags)
+        })
+        .await
     }
 
     async fn read(
@@ -173,8 +198,10 @@ impl Filesystem for Fs {
         offset: u64,
         size: u32,
     ) -> Result<ReplyData> {
-        self.run_retry(&req, || self.do_read(ino, fh, offset, size))
-            .await
+        self.run_retry(&req, Op::new("read", ino), || {
+            self.do_read(ino, fh, offset, size)
+        })
+        .await
     }
 
     async fn write(
@@ -187,27 +214,35 @@ impl Filesystem for Fs {
         _write_flags: u32,
         _flags: u32,
     ) -> Result<ReplyWrite> {
-        self.run(&req, self.do_write(ino, fh, offset, data)).await
+        self.run(
+            &req,
+            Op::new("write", ino),
+            self.do_write(ino, fh, offset, data),
+        )
+        .await
     }
 
     async fn statfs(&self, req: Request, ino: u64) -> Result<ReplyStatFs> {
-        self.run_retry(&req, || self.do_statfs(&req, ino)).await
+        self.run_retry(&req, Op::new("statfs", ino), || self.do_statfs(&req, ino))
+            .await
     }
 
     async fn release(
         &self,
         req: Request,
-        _ino: u64,
+        ino: u64,
         fh: u64,
         _flags: u32,
         _lock_owner: u64,
         _flush: bool,
     ) -> Result<()> {
-        self.run_now(&req, self.do_release(fh)).await
+        self.run_now(&req, Op::new("release", ino), self.do_release(fh))
+            .await
     }
 
-    async fn fsync(&self, req: Request, _ino: u64, fh: u64, datasync: bool) -> Result<()> {
-        self.run(&req, self.do_fsync(fh, datasync)).await
+    async fn fsync(&self, req: Request, ino: u64, fh: u64, datasync: bool) -> Result<()> {
+        self.run(&req, Op::new("fsync", ino), self.do_fsync(fh, datasync))
+            .await
     }
 
     async fn setxattr(
@@ -220,7 +255,7 @@ impl Filesystem for Fs {
         _position: u32,
     ) -> Result<()> {
         let work = self.do_setxattr(&req, ino, name.as_bytes(), value, flags);
-        self.run(&req, work).await
+        self.run(&req, Op::new("setxattr", ino), work).await
     }
 
     async fn getxattr(
@@ -231,25 +266,29 @@ impl Filesystem for Fs {
         size: u32,
     ) -> Result<ReplyXAttr> {
         let work = || self.do_getxattr(&req, ino, name.as_bytes(), size);
-        self.run_retry(&req, work).await
+        self.run_retry(&req, Op::new("getxattr", ino), work).await
     }
 
     async fn listxattr(&self, req: Request, ino: u64, size: u32) -> Result<ReplyXAttr> {
-        self.run_retry(&req, || self.do_listxattr(&req, ino, size))
-            .await
+        self.run_retry(&req, Op::new("listxattr", ino), || {
+            self.do_listxattr(&req, ino, size)
+        })
+        .await
     }
 
     async fn removexattr(&self, req: Request, ino: u64, name: &OsStr) -> Result<()> {
         let work = self.do_removexattr(&req, ino, name.as_bytes());
-        self.run(&req, work).await
+        self.run(&req, Op::new("removexattr", ino), work).await
     }
 
-    async fn flush(&self, req: Request, _ino: u64, fh: u64, lock_owner: u64) -> Result<()> {
-        self.run_now(&req, self.do_flush(fh, lock_owner)).await
+    async fn flush(&self, req: Request, ino: u64, fh: u64, lock_owner: u64) -> Result<()> {
+        self.run_now(&req, Op::new("flush", ino), self.do_flush(fh, lock_owner))
+            .await
     }
 
     async fn opendir(&self, req: Request, ino: u64, _flags: u32) -> Result<ReplyOpen> {
-        self.run_retry(&req, || self.do_opendir(&req, ino)).await
+        self.run_retry(&req, Op::new("opendir", ino), || self.do_opendir(&req, ino))
+            .await
     }
 
     async fn readdir<'a>(
@@ -259,8 +298,10 @@ impl Filesystem for Fs {
         fh: u64,
         offset: i64,
     ) -> Result<ReplyDirectory<impl Stream<Item = Result<DirectoryEntry>> + Send + 'a>> {
-        self.run_retry(&req, || self.do_readdir(parent, fh, offset))
-            .await
+        self.run_retry(&req, Op::new("readdir", parent), || {
+            self.do_readdir(parent, fh, offset)
+        })
+        .await
     }
 
     async fn readdirplus<'a>(
@@ -272,21 +313,31 @@ impl Filesystem for Fs {
         _lock_owner: u64,
     ) -> Result<ReplyDirectoryPlus<impl Stream<Item = Result<DirectoryEntryPlus>> + Send + 'a>>
     {
-        self.run_retry(&req, || self.do_readdirplus(parent, fh, offset))
+        self.run_retry(&req, Op::new("readdirplus", parent), || {
+            self.do_readdirplus(parent, fh, offset)
+        })
+        .await
+    }
+
+    async fn releasedir(&self, req: Request, ino: u64, fh: u64, _flags: u32) -> Result<()> {
+        self.run_now(&req, Op::new("releasedir", ino), self.do_releasedir(fh))
             .await
     }
 
-    async fn releasedir(&self, req: Request, _ino: u64, fh: u64, _flags: u32) -> Result<()> {
-        self.run_now(&req, self.do_releasedir(fh)).await
-    }
-
-    async fn fsyncdir(&self, req: Request, _ino: u64, fh: u64, datasync: bool) -> Result<()> {
-        self.run(&req, self.do_fsyncdir(fh, datasync)).await
+    async fn fsyncdir(&self, req: Request, ino: u64, fh: u64, datasync: bool) -> Result<()> {
+        self.run(
+            &req,
+            Op::new("fsyncdir", ino),
+            self.do_fsyncdir(fh, datasync),
+        )
+        .await
     }
 
     async fn access(&self, req: Request, ino: u64, mask: u32) -> Result<()> {
-        self.run_retry(&req, || self.do_access(&req, ino, mask))
-            .await
+        self.run_retry(&req, Op::new("access", ino), || {
+            self.do_access(&req, ino, mask)
+        })
+        .await
     }
 
     async fn create(
@@ -298,13 +349,13 @@ impl Filesystem for Fs {
         flags: u32,
     ) -> Result<ReplyCreated> {
         let work = self.do_create(&req, parent, name.as_bytes(), mode, flags);
-        self.run(&req, work).await
+        self.run(&req, Op::new("create", parent), work).await
     }
 
     async fn getlk(
         &self,
         req: Request,
-        _ino: u64,
+        ino: u64,
         fh: u64,
         _lock_owner: u64,
         start: u64,
@@ -312,14 +363,18 @@ impl Filesystem for Fs {
         r#type: u32,
         pid: u32,
     ) -> Result<ReplyLock> {
-        self.run(&req, self.do_getlk(fh, start, end, r#type, pid))
-            .await
+        self.run(
+            &req,
+            Op::new("getlk", ino),
+            self.do_getlk(fh, start, end, r#type, pid),
+        )
+        .await
     }
 
     async fn setlk(
         &self,
         req: Request,
-        _ino: u64,
+        ino: u64,
         fh: u64,
         _lock_owner: u64,
         start: u64,
@@ -329,8 +384,12 @@ impl Filesystem for Fs {
         block: bool,
     ) -> Result<()> {
         let l = super::lock::spec(r#type, start, end, pid);
-        self.run(&req, self.do_setlk(req.unique, fh, l, block))
-            .await
+        self.run(
+            &req,
+            Op::new("setlk", ino),
+            self.do_setlk(req.unique, fh, l, block),
+        )
+        .await
     }
 
     async fn interrupt(&self, _req: Request, unique: u64) -> Result<()> {
