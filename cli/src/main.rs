@@ -49,6 +49,9 @@ Mount options (-o, comma-separated; later ones win):
   allow_other           let other users in (users need user_allow_other in
                         /etc/fuse.conf)
   default_permissions   let the kernel check permissions from the mode bits
+                        (implied by allow_other)
+  no_default_permissions  with allow_other: leave every check to the server
+                        (warned about)
   uid=N, gid=N          show every file as owned by this uid / gid
   flushtimeout=SECONDS  wait this long for an Rflush before the next Tflush [0.3]
   flushretries=N        at most this many Tflush per interrupted request [3]

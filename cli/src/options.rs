@@ -49,6 +49,8 @@ pub struct Options {
     pub allow_other: bool,
     /// `default_permissions`.
     pub default_permissions: bool,
+    /// `no_default_permissions`: with `allow_other`, no kernel checks.
+    pub server_checks_only: bool,
     /// `uid=`: show every file as owned by this uid.
     pub uid: Option<u32>,
     /// `gid=`: show every file as owned by this gid.
@@ -88,6 +90,7 @@ impl Default for Options {
             read_only: false,
             allow_other: false,
             default_permissions: false,
+            server_checks_only: false,
             uid: None,
             gid: None,
             flush_timeout: MOUNT_FLUSH_TIMEOUT,
@@ -163,6 +166,7 @@ impl Options {
             "rw" => self.read_only = false,
             "allow_other" => self.allow_other = true,
             "default_permissions" => self.default_permissions = true,
+            "no_default_permissions" => self.server_checks_only = true,
             "debug" => self.debug = true,
             "reconnect" => self.reconnect = Some(RECONNECT_GIVE_UP),
             "noreconnect" => self.reconnect = None,
@@ -200,6 +204,7 @@ impl Options {
             access: self.access,
             allow_other: self.allow_other,
             default_permissions: self.default_permissions,
+            server_checks_only: self.server_checks_only,
             read_only: self.read_only,
             uid: self.uid,
             gid: self.gid,

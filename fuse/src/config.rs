@@ -76,9 +76,13 @@ pub struct MountConfig {
     /// Access mode.
     pub access: Access,
     /// Let users other than the mounter in (`allow_other`). Implies
-    /// `default_permissions`: a server may leave permission checks to its
-    /// clients (diod does, for the users it switches to).
+    /// `default_permissions` (unless [`MountConfig::server_checks_only`]):
+    /// a server may leave permission checks to its clients (diod does, for
+    /// the users it switches to).
     pub allow_other: bool,
+    /// `no_default_permissions`: with `allow_other`, leave every
+    /// permission check to the server all the same (warned about).
+    pub server_checks_only: bool,
     /// Let the kernel check permissions from the mode bits (always on with
     /// `allow_other`). Off, access(2) is answered from the mode bits and
     /// every other check is the server's.
@@ -113,6 +117,7 @@ impl Default for MountConfig {
             cache: CacheMode::default(),
             access: Access::default(),
             allow_other: false,
+            server_checks_only: false,
             default_permissions: false,
             read_only: false,
             uid: None,

@@ -181,18 +181,35 @@ pub async fn mount(client: Client, cfg: MountConfig, mountpoint: &Path) -> io::R
 /// once other users can reach the mount, the kernel must check the mode
 /// bits, because a server cannot be trusted to: diod, running as root,
 /// bypasses permission checks for the users it switches to (it leaves them
-/// to the client, as v9fs does them in the kernel).
+/// to the client, as v9fs does them in the kernel). A user who insists
+/// (`no_default_permissions`) gets a warning.
 fn mount_options(cfg: &MountConfig) -> MountOptions {
-    let kernel_checks = cfg.default_permissions || cfg.allow_other;
-    if kernel_checks && !cfg.default_permissions {
-        info!("allow_other: the kernel checks permissions (default_permissions)");
-    }
-    let mut o = MountOptions::default();
-    o.fs_name(cfg.fsname.clone())
+    MountOptions::default()
+        .fs_name(cfg.fsname.clone())
         .allow_other(cfg.allow_other)
         .read_only(cfg.read_only)
-        .default_permissions(kernel_checks);
-    o
+        .default_permissions(kernel_checks(cfg))
+        .clone()
+}
+
+/// Whether the kernel checks permissions (see [`mount_options`]).
+fn kernel_checks(cfg: &MountConfig) -> bool {
+    if cfg.default_permissions {
+        return true;
+    }
+    if !cfg.allow_other {
+        return false;
+    }
+    if cfg.server_checks_only {
+        warn!(
+            "allow_other without default_permissions (no_default_permissions): \
+             only the server checks what other users may do (some servers, \
+             such as diod running as root, leave that to their clients)"
+        );
+        return false;
+    }
+    info!("allow_other: the kernel checks permissions (default_permissions)");
+    true
 }
 
 impl Mount {
@@ -338,5 +355,22 @@ fn umount(path: &Path, unprivileged: bool, lazy: bool) -> io::Result<()> {
     match unsafe { libc::umount2(c.as_ptr(), flags) } {
         0 => Ok(()),
         _ => Err(io::Error::last_os_error()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn allow_other_brings_kernel_checks_unless_the_user_insists() {
+        let mut cfg = MountConfig::default();
+        assert!(!kernel_checks(&cfg), "only the mounter: the server checks");
+        cfg.allow_other = true;
+        assert!(kernel_checks(&cfg));
+        cfg.server_checks_only = true;
+        assert!(!kernel_checks(&cfg), "insisted (and warned)");
+        cfg.default_permissions = true;
+        assert!(kernel_checks(&cfg), "asked for explicitly wins");
     }
 }
