@@ -6,7 +6,11 @@
 //! make through the mount invalidates the inodes it touches (the file, and
 //! for namespace changes the directories), so our own writes are never
 //! hidden; changes made on the server by others show after the TTL, which
-//! is what `cache=loose` promises. With `cache=none` the cache is off.
+//! is what `cache=loose` promises. With `cache=none` the cache is off, but
+//! it keeps the attributes last given to the kernel ([`AttrCache::repeat`]):
+//! the kernel asks again before it trusts attributes given with a TTL of
+//! zero, so a lookup that only revalidates a name, and finds the same file
+//! under it, can give them again instead of a Tgetattr.
 
 use std::num::NonZeroUsize;
 use std::sync::{Mutex, MutexGuard};
@@ -172,23 +176,49 @@ impl AttrCache {
         }
     }
 
-    /// Remember `a` as the attributes of `ino`, fetched just now.
+    /// Remember `a` as the attributes of `ino`, fetched just now (with
+    /// `cache=none` too: see [`AttrCache::repeat`]).
     pub(crate) fn put(&self, ino: u64, a: &Rgetattr) {
-        if !self.ttl.is_zero() {
-            self.lock().put(ino, (Instant::now(), a.clone()));
-        }
+        self.lock().put(ino, (Instant::now(), a.clone()));
     }
 
-    /// Forget what is cached for each of `inos` (a change we made).
-    pub(crate) fn invalidate(&self, inos: &[u64]) {
-        if self.ttl.is_zero() {
-            return;
+    /// With `cache=none` only: the attributes last given to the kernel for
+    /// `ino`, to give again in an entry for the same file (same qid). The
+    /// kernel stores attributes given with a TTL of zero as expired at once
+    /// (`attr_valid` 0 is time 0 to it), and fetches them afresh (FUSE
+    /// getattr) before a stat, a permission check or an lseek to the end.
+    /// One use skips that: an `O_APPEND` write starts at the size the
+    /// kernel holds. A 9P2000.L server appends by itself (the open passed
+    /// `O_APPEND` on); a 9P2000 or .u one would overwrite, so with
+    /// `appends` false (those dialects) only directories and symlinks are
+    /// repeated. Our own writes and truncations drop a file's entry
+    /// ([`AttrCache::invalidate`]), so its next lookup fetches its size.
+    pub(crate) fn repeat(&self, ino: u64, appends: bool) -> Option<Rgetattr> {
+        if !self.ttl.is_zero() {
+            return None;
         }
+        let a = self.lock().get(&ino).map(|(_, a)| a.clone())?;
+        let fmt = a.mode & libc::S_IFMT;
+        (appends || fmt == libc::S_IFDIR || fmt == libc::S_IFLNK).then_some(a)
+    }
+
+    /// Forget what is cached for each of `inos` (a change we made). With
+    /// `cache=none` only files other than directories are forgotten (their
+    /// size may have changed: see [`AttrCache::repeat`]); a directory's
+    /// entry stays, so a storm of creates in it costs no Tgetattr of it.
+    pub(crate) fn invalidate(&self, inos: &[u64]) {
         let mut lru = self.lock();
         for ino in inos {
+            let dir = |a: &Rgetattr| a.mode & libc::S_IFMT == libc::S_IFDIR;
+            if self.ttl.is_zero() && lru.peek(ino).is_some_and(|(_, a)| dir(a)) {
+                continue;
+            }
             lru.pop(ino);
         }
         drop(lru);
+        if self.ttl.is_zero() {
+            return;
+        }
         let mut absent = self.lock_absent();
         for ino in inos {
             absent.pop(ino);
@@ -285,5 +315,36 @@ mod tests {
         assert!(!on.xattr_absent(1, b"user.c") && !on.xattr_absent(2, b"user.a"));
         on.invalidate(&[1]);
         assert!(!on.xattr_absent(1, b"user.a"));
+    }
+
+    #[test]
+    fn cache_none_repeats_what_the_kernel_holds_but_no_stale_file_size() {
+        let none = AttrCache::new(Duration::ZERO);
+        let (dir, file) = (
+            sample(libc::S_IFDIR | 0o755, 0, 0),
+            sample(libc::S_IFREG, 0, 0),
+        );
+        none.put(2, &dir);
+        none.put(3, &file);
+        assert!(
+            none.get(2).is_none() && none.get(3).is_none(),
+            "never fresh"
+        );
+        assert!(
+            none.repeat(2, false).is_some(),
+            "a directory in any dialect"
+        );
+        assert!(none.repeat(3, false).is_none(), "a file's size in 9P2000");
+        assert!(none.repeat(3, true).is_some(), "a file in 9P2000.L");
+        // Our own changes: a file's size may have moved, a directory's
+        // attributes matter to no kernel use without a getattr first.
+        none.invalidate(&[2, 3]);
+        assert!(none.repeat(2, true).is_some());
+        assert!(none.repeat(3, true).is_none());
+        let loose = AttrCache::new(Duration::from_secs(60));
+        loose.put(2, &dir);
+        assert!(loose.get(2).is_some() && loose.repeat(2, true).is_none());
+        loose.invalidate(&[2]);
+        assert!(loose.get(2).is_none());
     }
 }

@@ -370,7 +370,9 @@ impl Fs {
     /// those come from the loose cache if fresh (no Tgetattr at all),
     /// else from a Tgetattr through the inode's fid sent along with the
     /// Twalk (one round trip instead of two; used only if the walk lands
-    /// on the same file). A new name costs a Tgetattr after the walk.
+    /// on the same file); with `cache=none`, the attributes last given to
+    /// the kernel are given again if the walk lands on the same qid (no
+    /// Tgetattr). A new name costs a Tgetattr after the walk.
     pub(crate) async fn look_up(
         &self,
         parent: u64,
@@ -380,8 +382,11 @@ impl Fs {
     ) -> ninep_client::Result<ReplyEntry> {
         let child = self.inodes.child(parent, name);
         let fresh = child.and_then(|ino| self.attrs.get(ino)).is_some();
+        // cache=none: what the kernel holds will do if the walk lands on
+        // the same file (`AttrCache::repeat`): only the Twalk is needed.
+        let repeat = child.and_then(|ino| self.attrs.repeat(ino, self.appends()));
         let old = child
-            .filter(|_| !fresh)
+            .filter(|_| !fresh && repeat.is_none())
             .and_then(|ino| self.inodes.fid(ino, uid));
         let names = [name];
         let (file, ahead) = match old {
@@ -389,7 +394,7 @@ impl Fs {
                 let (file, a) = tokio::join!(dir.walk(&names), f.getattr(ATTR_MASK));
                 (file?, a.ok())
             }
-            None => (dir.walk(&names).await?, None),
+            None => (dir.walk(&names).await?, repeat),
         };
         self.enter(parent, name, uid, file, ahead).await
     }
@@ -408,7 +413,7 @@ impl Fs {
         ahead: Option<Rgetattr>,
     ) -> ninep_client::Result<ReplyEntry> {
         let qid = file.qid();
-        let same = |a: &Rgetattr| a.qid.path == qid.path && a.qid.ty == qid.ty;
+        let same = |a: &Rgetattr| a.qid == qid;
         let a = match self.known_attrs(qid).or(ahead.filter(same)) {
             Some(a) => a,
             None => file.getattr(ATTR_MASK).await?,
@@ -426,6 +431,12 @@ impl Fs {
         let a = self.attrs.get(ino)?;
         let same = a.qid.path == qid.path && a.qid.ty == qid.ty;
         (same && self.inodes.qid(ino)?.ty == qid.ty).then_some(a)
+    }
+
+    /// Whether the server appends by itself for a file opened `O_APPEND`
+    /// (9P2000.L: Tlopen takes the flag), whatever offset the kernel gives.
+    pub(crate) fn appends(&self) -> bool {
+        self.client.dialect() == ninep_client::wire::Dialect::L
     }
 
     /// The kernel's entry for `ino` with attributes `a`.

@@ -4,7 +4,8 @@
 //! The attributes are fetched ahead, [`DEPTH`] entries at a time, each by a
 //! task of its own (walk + getattr, or just getattr through a fid the
 //! inode already has), so the round trips overlap; an inode whose
-//! attributes we hold costs none (`Fs::known_attrs`). fuse3 pulls entries
+//! attributes we hold costs none (`Fs::known_attrs`; with `cache=none`,
+//! `AttrCache::repeat`). fuse3 pulls entries
 //! from our stream one by one until the kernel's buffer is full, and the
 //! entry that did not fit is pulled and then dropped unseen; so an entry
 //! only counts as a lookup once the next one is asked for (or the stream
@@ -228,10 +229,14 @@ async fn fetch(fs: Fs, dir_fid: Arc<File>, uid: u32, e: DirEntry) -> Option<Fetc
     if let Some(attr) = fs.known_attrs(e.qid) {
         return Some(Fetched { attr, file: None });
     }
-    let known = fs
-        .inodes
-        .by_path(e.qid.path)
-        .and_then(|ino| fs.inodes.fid(ino, uid));
+    let ino = fs.inodes.by_path(e.qid.path);
+    // cache=none: the attributes the kernel holds, given again for the
+    // same file (see `AttrCache::repeat`).
+    let repeat = ino.and_then(|ino| fs.attrs.repeat(ino, fs.appends()));
+    if let Some(attr) = repeat.filter(|a| a.qid == e.qid) {
+        return Some(Fetched { attr, file: None });
+    }
+    let known = ino.and_then(|ino| fs.inodes.fid(ino, uid));
     if let Some(f) = known {
         if let Ok(attr) = f.getattr(ATTR_MASK).await {
             if attr.qid.path == e.qid.path {
