@@ -5,11 +5,10 @@
 
 mod common;
 
-use std::collections::BTreeMap;
 use std::process::Command;
 use std::time::Duration;
 
-use common::{agrees_with_log, run_check, verdicts};
+use common::{assert_verdicts, run_check, verdicts};
 use ninep_tests::scripted::{Config, FlushBehaviour, ScriptedServer};
 
 /// Every case the check runs.
@@ -37,22 +36,9 @@ fn scripted(flush: FlushBehaviour) -> ScriptedServer {
 /// The verdict of every case for one behaviour; cases not listed: `pass`.
 fn expect(flush: FlushBehaviour, special: &[(&str, &str)]) {
     let server = scripted(flush);
-    let (outcomes, code) = run_check(&server.addr().to_string(), &["--victim", "block/0"]);
-    for o in &outcomes {
-        agrees_with_log(o);
-    }
-    let got = verdicts(&outcomes);
-    assert_eq!(got.len(), 11, "{got:?}");
-    let mut want: BTreeMap<String, String> = got
-        .keys()
-        .map(|k| (k.clone(), "pass".to_string()))
-        .collect();
-    for (case, v) in special {
-        want.insert(case.to_string(), v.to_string());
-    }
-    assert_eq!(got, want, "behaviour {flush}");
-    let failed = want.values().any(|v| v.starts_with("fail"));
-    assert_eq!(code, failed as i32, "exit status");
+    let addr = server.addr().to_string();
+    let label = format!("behaviour {flush}");
+    assert_verdicts(&addr, &["--victim", "block/0"], special, &label);
 }
 
 #[test]

@@ -5,10 +5,9 @@
 
 mod common;
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
-use common::{agrees_with_log, run_check, verdicts};
+use common::assert_verdicts;
 use ninep_client::Dialect;
 use ninep_tests::scripted::{Config, FlushBehaviour, ScriptedServer};
 
@@ -20,22 +19,8 @@ fn expect(dialect: Dialect, flush: FlushBehaviour, extra: &[&str], special: &[(&
     let server = ScriptedServer::start_with(cfg).expect("start the scripted server");
     let mut args = vec!["--victim", "block/0"];
     args.extend_from_slice(extra);
-    let (outcomes, code) = run_check(&server.addr().to_string(), &args);
-    for o in &outcomes {
-        agrees_with_log(o);
-    }
-    let got = verdicts(&outcomes);
-    assert_eq!(got.len(), 11, "{got:?}");
-    let mut want: BTreeMap<String, String> = got
-        .keys()
-        .map(|k| (k.clone(), "pass".to_string()))
-        .collect();
-    for (case, v) in special {
-        want.insert(case.to_string(), v.to_string());
-    }
-    assert_eq!(got, want, "{dialect}, behaviour {flush}");
-    let failed = want.values().any(|v| v.starts_with("fail"));
-    assert_eq!(code, failed as i32, "exit status");
+    let label = format!("{dialect}, behaviour {flush}");
+    assert_verdicts(&server.addr().to_string(), &args, special, &label);
 }
 
 #[test]

@@ -31,8 +31,8 @@ use tracing::{debug, trace, warn};
 use crate::error::Error;
 use crate::ids::{Fid, Tag};
 use crate::session::{
-    probe_eligible, Action, FlushProfile, Overdue, ProbeChoice, ProbePicker, Session, Stats,
-    Traffic,
+    probe_eligible, watch_period, Action, FlushProfile, Overdue, ProbeChoice, ProbePicker, Session,
+    Stats, Traffic,
 };
 use crate::transport::{ReadHalf, WriteHalf};
 use crate::wire::{encode_frame, DecodeError, Dialect, FrameDecoder, Message, Rmessage, Tmessage};
@@ -563,7 +563,7 @@ async fn write_loop(shared: Arc<Shared>, mut w: WriteHalf) {
 /// threshold it also wakes every quarter of it (at most every second) to
 /// log, once each, the requests that have waited that long.
 async fn timer_loop(shared: Arc<Shared>, watchdog: Option<Duration>) {
-    let period = watchdog.map(|d| (d / 4).clamp(Duration::from_millis(10), Duration::from_secs(1)));
+    let period = watchdog.map(watch_period);
     let mut next_watch = period.map(|p| Instant::now() + p);
     loop {
         let deadline = {

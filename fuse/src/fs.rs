@@ -436,7 +436,7 @@ impl Fs {
     /// Whether the server appends by itself for a file opened `O_APPEND`
     /// (9P2000.L: Tlopen takes the flag), whatever offset the kernel gives.
     pub(crate) fn appends(&self) -> bool {
-        self.conn.client().dialect() == ninep_client::wire::Dialect::L
+        self.conn.dialect() == ninep_client::wire::Dialect::L
     }
 
     /// The kernel's entry for `ino` with attributes `a`.

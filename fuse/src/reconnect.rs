@@ -92,6 +92,12 @@ impl Conn {
         self.read().clone()
     }
 
+    /// The dialect of the current connection (no clone of the client: it
+    /// is asked on every lookup).
+    pub(crate) fn dialect(&self) -> ninep_client::Dialect {
+        self.read().dialect()
+    }
+
     /// Whether `f` is a fid of the current connection.
     pub(crate) fn owns(&self, f: &File) -> bool {
         f.client().same_connection(&self.read())

@@ -9,18 +9,14 @@
 use std::sync::Weak;
 use std::time::{Duration, Instant};
 
+use ninep_client::session::watch_period;
 use tracing::warn;
 
 use crate::fs::Shared;
 
-/// How often to look, for a threshold of `after`.
-fn period(after: Duration) -> Duration {
-    (after / 4).clamp(Duration::from_millis(10), Duration::from_secs(1))
-}
-
 /// Look every so often until the mount is gone.
 pub(crate) async fn watch(shared: Weak<Shared>, after: Duration) {
-    let mut tick = tokio::time::interval(period(after));
+    let mut tick = tokio::time::interval(watch_period(after));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;

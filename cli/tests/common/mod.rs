@@ -120,3 +120,26 @@ pub fn agrees_with_log(o: &Value) {
         v => panic!("unknown verdict {v}"),
     }
 }
+
+/// Run the check with `args` against `addr` and assert its verdicts: every
+/// case `pass` but those in `special`, each verdict agreeing with its log,
+/// and the exit status 1 exactly when a case failed. `label` names the
+/// setup in assertion messages.
+pub fn assert_verdicts(addr: &str, args: &[&str], special: &[(&str, &str)], label: &str) {
+    let (outcomes, code) = run_check(addr, args);
+    for o in &outcomes {
+        agrees_with_log(o);
+    }
+    let got = verdicts(&outcomes);
+    assert_eq!(got.len(), 11, "{got:?}");
+    let mut want: BTreeMap<String, String> = got
+        .keys()
+        .map(|k| (k.clone(), "pass".to_string()))
+        .collect();
+    for (case, v) in special {
+        want.insert(case.to_string(), v.to_string());
+    }
+    assert_eq!(got, want, "{label}");
+    let failed = want.values().any(|v| v.starts_with("fail"));
+    assert_eq!(code, failed as i32, "exit status");
+}

@@ -61,7 +61,7 @@ use fids::{FidEffect, Settled};
 use flush::Chain;
 pub use probe::{probe_eligible, ProbeChoice, ProbePicker};
 pub use profile::{FlushProfile, Latency, Rule, MAX_CHAIN_BUCKET};
-pub use watchdog::Overdue;
+pub use watchdog::{watch_period, Overdue};
 
 /// When to flush again and when to give up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

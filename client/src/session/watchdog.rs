@@ -27,6 +27,12 @@ pub struct Overdue {
     pub flushed: bool,
 }
 
+/// How often a watchdog with threshold `after` should look: a quarter of
+/// it, between 10 ms and 1 s (so a report is at most that late).
+pub fn watch_period(after: Duration) -> Duration {
+    (after / 4).clamp(Duration::from_millis(10), Duration::from_secs(1))
+}
+
 impl<W> Session<W> {
     /// Requests in flight for `after` or longer at `now` that were not
     /// reported before (see the module doc).
