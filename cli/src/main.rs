@@ -43,6 +43,8 @@ Mount options (-o, comma-separated; later ones win):
   msize=N               largest message to ask for [1048600]
   version=V             9p2000.L, 9p2000.u or 9p2000 [try them in that order]
   cache=none|loose      none: always current; loose: page cache and TTLs [none]
+  cache_timeout=SECONDS with cache=loose: how long attributes, names and
+                        listings are trusted [20]
   access=user|client    user: one attach per calling uid; client: one attach,
                         the kernel checks permissions [user]
   ro, rw                read-only, read-write [rw]

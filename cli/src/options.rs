@@ -72,6 +72,9 @@ pub struct Options {
     /// (with backoff) for up to this long instead of ending the mount.
     /// `noreconnect` (the default): off.
     pub reconnect: Option<Duration>,
+    /// `cache_timeout=SECONDS`: how long `cache=loose` trusts attributes,
+    /// names and listings (sshfs's name for the same thing).
+    pub cache_timeout: Duration,
     /// `debug`: foreground, 9P messages traced (as `-d`).
     pub debug: bool,
 }
@@ -98,6 +101,7 @@ impl Default for Options {
             flush_probe: 0,
             watchdog: cfg.watchdog,
             reconnect: None,
+            cache_timeout: MountConfig::default().ttl,
             debug: false,
         }
     }
@@ -154,6 +158,7 @@ impl Options {
             "flushprobe" => self.flush_probe = number(v)?,
             "watchdog" => self.watchdog = watchdog(v)?,
             "reconnect" => self.reconnect = Some(seconds(v)?),
+            "cache_timeout" => self.cache_timeout = seconds(v)?,
             _ => bail!("unknown option {key:?}"),
         }
         Ok(())
@@ -211,6 +216,7 @@ impl Options {
             fsname: fsname.into(),
             unprivileged,
             watchdog: self.watchdog,
+            ttl: self.cache_timeout,
             ..MountConfig::default()
         }
     }
@@ -220,7 +226,7 @@ impl Options {
 fn needs_value_hint(key: &str) -> &'static str {
     match key {
         "aname" | "uname" | "n_uname" | "msize" | "version" | "cache" | "access" | "uid"
-        | "gid" | "flushtimeout" | "flushretries" | "flushprobe" | "watchdog" => {
+        | "gid" | "flushtimeout" | "flushretries" | "flushprobe" | "watchdog" | "cache_timeout" => {
             " (it needs a value: KEY=VALUE)"
         }
         _ => "",
@@ -348,6 +354,10 @@ mod tests {
         assert_eq!(parsed("flushprobe=10").config().flush_probe, 10);
         let secs = Duration::from_secs;
         assert_eq!(Options::default().config().watchdog, Some(secs(30)));
+        let ttl = |o: &str| parsed(o).mount_config("x", false).ttl;
+        assert_eq!(ttl("cache=loose"), secs(20));
+        assert_eq!(ttl("cache_timeout=2.5"), Duration::from_millis(2500));
+        assert!(error("cache_timeout=0").contains("out of range"));
         assert_eq!(parsed("watchdog=5").config().watchdog, Some(secs(5)));
         assert_eq!(parsed("watchdog=0").config().watchdog, None);
         assert!(error("watchdog=soon").contains("not a number"));

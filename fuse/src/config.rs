@@ -95,7 +95,11 @@ pub struct MountConfig {
     pub gid: Option<u32>,
     /// The file system name shown in /proc/mounts (e.g. `host:564`).
     pub fsname: String,
-    /// Attribute, entry and directory listing lifetime in `cache=loose`.
+    /// Attribute, entry and directory listing lifetime in `cache=loose`
+    /// (`-o cache_timeout=`). 20 s by default, as sshfs's `cache_timeout`:
+    /// with 1 s (FUSE's own default), anything that takes longer than a
+    /// second (`ls -l` of a big directory, then `rm -r` of it) revalidated
+    /// every name and attribute with the server.
     pub ttl: Duration,
     /// Mount through fusermount3 (not root).
     pub unprivileged: bool,
@@ -123,7 +127,7 @@ impl Default for MountConfig {
             uid: None,
             gid: None,
             fsname: "ninep".into(),
-            ttl: Duration::from_secs(1),
+            ttl: Duration::from_secs(20),
             unprivileged: false,
             reconnect: None,
             watchdog: Some(Duration::from_secs(30)),
