@@ -94,19 +94,11 @@ pub(crate) fn split_rdev(rdev: u32) -> (u32, u32) {
     (major, minor)
 }
 
-/// Names of extended attributes an inode lacks, and since when.
-type Absent = (Instant, Vec<Box<[u8]>>);
-
 /// The attribute cache (see the module doc); `ttl` zero disables it.
 #[derive(Debug)]
 pub(crate) struct AttrCache {
     ttl: Duration,
     lru: Mutex<LruCache<u64, (Instant, Rgetattr)>>,
-    /// Extended attributes the server said an inode lacks (ENODATA), and
-    /// since when: `ls -l` asks for two per file (`security.selinux`,
-    /// `system.posix_acl_access`), which with `cache=loose` are answered
-    /// from here for the TTL. Dropped with the inode's attributes.
-    absent: Mutex<LruCache<u64, Absent>>,
 }
 
 impl AttrCache {
@@ -117,44 +109,6 @@ impl AttrCache {
             lru: Mutex::new(LruCache::new(
                 NonZeroUsize::new(CACHE_ENTRIES).expect("non-zero"),
             )),
-            absent: Mutex::new(LruCache::new(
-                NonZeroUsize::new(CACHE_ENTRIES).expect("non-zero"),
-            )),
-        }
-    }
-
-    fn lock_absent(&self) -> MutexGuard<'_, LruCache<u64, Absent>> {
-        self.absent.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// Whether `ino` was found to lack the extended attribute `name` less
-    /// than a TTL ago (never with the cache off).
-    pub(crate) fn xattr_absent(&self, ino: u64, name: &[u8]) -> bool {
-        if self.ttl.is_zero() {
-            return false;
-        }
-        let mut lru = self.lock_absent();
-        match lru.get(&ino) {
-            Some((at, names)) if at.elapsed() < self.ttl => names.iter().any(|n| **n == *name),
-            Some(_) => {
-                lru.pop(&ino);
-                false
-            }
-            None => false,
-        }
-    }
-
-    /// Remember that `ino` lacks the extended attribute `name`.
-    pub(crate) fn note_xattr_absent(&self, ino: u64, name: &[u8]) {
-        if self.ttl.is_zero() {
-            return;
-        }
-        let mut lru = self.lock_absent();
-        match lru.get_mut(&ino) {
-            Some((at, names)) if at.elapsed() < self.ttl => names.push(name.into()),
-            _ => {
-                lru.put(ino, (Instant::now(), vec![name.into()]));
-            }
         }
     }
 
@@ -216,14 +170,6 @@ impl AttrCache {
                 continue;
             }
             lru.pop(ino);
-        }
-        drop(lru);
-        if self.ttl.is_zero() {
-            return;
-        }
-        let mut absent = self.lock_absent();
-        for ino in inos {
-            absent.pop(ino);
         }
     }
 }
@@ -303,20 +249,6 @@ mod tests {
         assert!(on.get(1).is_some());
         on.invalidate(&[1]);
         assert!(on.get(1).is_none());
-    }
-
-    #[test]
-    fn absent_xattrs_are_kept_for_the_ttl_and_dropped_by_changes() {
-        let off = AttrCache::new(Duration::ZERO);
-        off.note_xattr_absent(1, b"user.a");
-        assert!(!off.xattr_absent(1, b"user.a"));
-        let on = AttrCache::new(Duration::from_secs(60));
-        on.note_xattr_absent(1, b"user.a");
-        on.note_xattr_absent(1, b"user.b");
-        assert!(on.xattr_absent(1, b"user.a") && on.xattr_absent(1, b"user.b"));
-        assert!(!on.xattr_absent(1, b"user.c") && !on.xattr_absent(2, b"user.a"));
-        on.invalidate(&[1]);
-        assert!(!on.xattr_absent(1, b"user.a"));
     }
 
     #[test]

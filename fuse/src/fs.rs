@@ -33,7 +33,9 @@ use ninep_client::wire::{getattr, Qid, Rgetattr};
 use ninep_client::{CancelToken, Client, File};
 use tracing::debug;
 
+use crate::absent::Absent;
 use crate::attr::{file_attr, AttrCache, Overrides};
+use crate::complete::Complete;
 use crate::config::{Access, CacheMode, MountConfig};
 use crate::dircache::DirCache;
 use crate::errno::Fail;
@@ -90,7 +92,11 @@ pub(crate) struct Shared {
     pub inodes: Inodes,
     pub handles: Handles,
     pub attrs: AttrCache,
+    /// Extended attributes known to be missing (`cache=loose`).
+    pub absent: Absent,
     pub dirs: DirCache,
+    /// Directories whose every name is known (`cache=loose`).
+    pub known: Complete,
     pub intr: Interrupts,
     pub caps: Caps,
 }
@@ -137,7 +143,9 @@ impl Shared {
             inodes,
             handles: Handles::default(),
             attrs: AttrCache::new(ttl),
+            absent: Absent::new(ttl),
             dirs: DirCache::new(ttl),
+            known: Complete::new(ttl),
             intr: Interrupts::default(),
             caps: Caps::default(),
             cfg,

@@ -51,7 +51,9 @@
 //! - `watchdog`: FUSE requests served too long, logged once with op and path.
 #![deny(missing_docs)]
 
+mod absent;
 mod attr;
+mod complete;
 pub mod config;
 mod dircache;
 pub mod errno;

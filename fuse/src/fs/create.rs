@@ -44,6 +44,17 @@ impl Fs {
         }
     }
 
+    /// Keep the known names of `parent` (`complete.rs`) exact after an
+    /// attempt to make `name` in it: a failure (the name may exist after
+    /// all) forgets the directory.
+    fn learn_made(&self, parent: u64, name: &[u8], ok: bool) {
+        if ok {
+            self.known.added(parent, name);
+        } else {
+            self.known.forget(parent);
+        }
+    }
+
     /// Walk to `name`, just made in `parent`, and enter it in the table.
     async fn made(&self, req: &Request, parent: u64, name: &[u8]) -> Result<ReplyEntry, Fail> {
         self.attrs.invalidate(&[parent]);
@@ -52,7 +63,10 @@ impl Fs {
         let dir = self.fid(parent, uid).await?;
         let file = dir.walk(&[name]).await?;
         self.give_to_caller(req, &file).await;
-        Ok(self.enter(parent, name, uid, file, None).await?)
+        let entry = self.enter(parent, name, uid, file, None).await?;
+        let is_dir = entry.attr.kind == fuse3::FileType::Directory;
+        self.absent.inherit(parent, entry.attr.ino, is_dir);
+        Ok(entry)
     }
 
     pub(crate) async fn do_mkdir(
@@ -63,8 +77,13 @@ impl Fs {
         mode: u32,
     ) -> Result<ReplyEntry, Fail> {
         let dir = self.fid(parent, self.who(req)).await?;
-        dir.mkdir(component(name)?, mode & 0o7777, req.gid).await?;
-        self.made(req, parent, name).await
+        let made = dir.mkdir(component(name)?, mode & 0o7777, req.gid).await;
+        self.learn_made(parent, name, made.is_ok());
+        made?;
+        let entry = self.made(req, parent, name).await?;
+        // Nothing in it yet: lookups in it need no Twalk until it changes.
+        self.known.made_empty(entry.attr.ino, self.who(req));
+        Ok(entry)
     }
 
     pub(crate) async fn do_symlink(
@@ -75,8 +94,11 @@ impl Fs {
         target: &[u8],
     ) -> Result<ReplyEntry, Fail> {
         let dir = self.fid(parent, self.who(req)).await?;
-        dir.symlink(component(name)?, no_nul(target)?, req.gid)
-            .await?;
+        let made = dir
+            .symlink(component(name)?, no_nul(target)?, req.gid)
+            .await;
+        self.learn_made(parent, name, made.is_ok());
+        made?;
         self.made(req, parent, name).await
     }
 
@@ -90,8 +112,11 @@ impl Fs {
     ) -> Result<ReplyEntry, Fail> {
         let dir = self.fid(parent, self.who(req)).await?;
         let (major, minor) = crate::attr::split_rdev(rdev);
-        dir.mknod(component(name)?, mode, major, minor, req.gid)
-            .await?;
+        let made = dir
+            .mknod(component(name)?, mode, major, minor, req.gid)
+            .await;
+        self.learn_made(parent, name, made.is_ok());
+        made?;
         self.made(req, parent, name).await
     }
 
@@ -105,13 +130,34 @@ impl Fs {
         let uid = self.who(req);
         let dir = self.fid(new_parent, uid).await?;
         let target = self.fid(ino, uid).await?;
-        dir.link(&target, component(new_name)?).await?;
+        let made = dir.link(&target, component(new_name)?).await;
+        self.learn_made(new_parent, new_name, made.is_ok());
+        made?;
         self.attrs.invalidate(&[ino, new_parent]);
         self.dirs.invalidate(&[new_parent]);
         let a = target.getattr(ATTR_MASK).await?;
         let linked = self.inodes.lookup(new_parent, new_name, found(&a), None);
         self.attrs.put(linked, &a);
         Ok(self.entry(linked, &a))
+    }
+
+    /// Ask directory `parent` (through its fid `dir`) for the extended
+    /// attributes whose absence its new files inherit (`absent.rs`), once
+    /// per TTL: sent along with a create's own requests.
+    async fn probe_inherited(&self, parent: u64, dir: Option<&File>) {
+        let Some(dir) = dir else { return };
+        let asks = self.absent.to_probe(parent).iter().map(|&name| async move {
+            let missing = matches!(
+                dir.xattr_get(name).await.map_err(Fail::from),
+                Err(Fail(libc::ENODATA))
+            );
+            (name, missing)
+        });
+        for (name, missing) in futures::future::join_all(asks).await {
+            if missing {
+                self.absent.note(parent, name);
+            }
+        }
     }
 
     /// A fid of directory `parent` for Tlcreate to turn into the new file,
@@ -148,6 +194,7 @@ impl Fs {
         let flags = open_flags(flags) | libc::O_CREAT as u32 | (flags & libc::O_EXCL as u32);
         let created = file.lcreate(checked, flags, mode & 0o7777, req.gid);
         let (qid, dir) = tokio::join!(created, dir);
+        self.learn_made(parent, name, qid.is_ok());
         let qid = qid?;
         self.attrs.invalidate(&[parent]);
         self.dirs.invalidate(&[parent]);
@@ -155,19 +202,22 @@ impl Fs {
         // The inode's own (unopened) fid, walked along with the Tgetattr:
         // the setattr of a `touch` or the stat that follows a create then
         // costs no walk of its own.
+        let dir = dir.ok();
         let walk = async {
-            match dir {
-                Ok(dir) => dir.walk(&[name]).await.ok(),
-                Err(_) => None,
+            match &dir {
+                Some(dir) => dir.walk(&[name]).await.ok(),
+                None => None,
             }
         };
-        let (a, fid) = tokio::join!(file.getattr(ATTR_MASK), walk);
+        let probe = self.probe_inherited(parent, dir.as_deref());
+        let (a, fid, ()) = tokio::join!(file.getattr(ATTR_MASK), walk, probe);
         let a: Rgetattr = a?;
         let fid = fid.filter(|f| f.qid().path == qid.path);
         let ino = self
             .inodes
             .lookup(parent, name, found(&a), fid.map(|f| (uid, f)));
         self.attrs.put(ino, &a);
+        self.absent.inherit(parent, ino, false);
         let direct = self.direct_io(qid, &a);
         let open = self.open_reply(file, direct, Origin::new(ino, uid, flags));
         let entry = self.entry(ino, &a);

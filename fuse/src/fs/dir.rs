@@ -90,10 +90,13 @@ impl Fs {
     /// The server's entries of `dir` (checked), kept in the loose cache.
     async fn read_listing(&self, dir: &OpenDir) -> Result<Arc<[DirEntry]>, Fail> {
         let generation = self.dirs.generation();
+        let known = self.known.generation();
         let at = Instant::now();
         let raw = dir.file.readdir_all().await?;
         let body: Arc<[DirEntry]> = entries_of(dir.ino, raw).into();
         self.dirs.put(dir.ino, generation, at, body.clone());
+        let names = body.iter().map(|e| &e.name[..]);
+        self.known.listed(dir.ino, dir.uid, known, at, names);
         Ok(body)
     }
 

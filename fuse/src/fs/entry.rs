@@ -7,7 +7,9 @@
 //! export from its root). A name already known costs one round trip: its
 //! Tgetattr goes out with the Twalk, or is not needed at all with fresh
 //! loose attributes (`Fs::look_up`); with `cache=loose` a name that does
-//! not exist is remembered by the kernel for the TTL (a negative entry).
+//! not exist is remembered by the kernel for the TTL (a negative entry),
+//! and in a directory whose every name we know (`complete.rs`) a missing
+//! name costs no Twalk at all.
 
 use fuse3::raw::prelude::*;
 use fuse3::raw::reply::ReplyStatFs;
@@ -39,6 +41,9 @@ impl Fs {
                 return Err(Fail(libc::ESTALE));
             }
             return Ok(self.entry(ino, &a));
+        }
+        if self.known.missing(parent, name, uid) {
+            return Ok(self.negative());
         }
         let dir = self.fid(parent, uid).await?;
         match self

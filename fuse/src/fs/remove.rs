@@ -138,14 +138,17 @@ impl Fs {
             if let Some(d) = dying {
                 self.inodes.revive(d);
             }
+            self.known.forget(parent);
             return Err(e);
         }
+        self.known.removed(parent, name);
         let victim = self.inodes.unlinked(parent, name);
         self.attrs.invalidate(&[parent]);
         self.dirs.invalidate(&[parent]);
         if let Some(v) = victim {
             self.attrs.invalidate(&[v]);
             self.dirs.invalidate(&[v]);
+            self.known.forget(v);
         }
         Ok(())
     }
@@ -170,9 +173,16 @@ impl Fs {
             if let Some(d) = dying {
                 self.inodes.revive(d);
             }
+            self.known.forget(parent);
+            self.known.forget(new_parent);
             return Err(e);
         }
+        self.known.removed(parent, name);
+        self.known.added(new_parent, new_name);
         let (moved, replaced) = self.inodes.renamed(parent, name, new_parent, new_name);
+        if let Some(r) = replaced {
+            self.known.forget(r);
+        }
         let touched = [Some(parent), Some(new_parent), moved, replaced];
         let touched: Vec<u64> = touched.into_iter().flatten().collect();
         self.attrs.invalidate(&touched);

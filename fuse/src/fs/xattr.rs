@@ -4,7 +4,7 @@
 //! The kernel asks for a value or list with a buffer size: 0 means "how
 //! big is it?" (answered with the size), too small a buffer is `ERANGE`.
 //! Removal is an xattrcreate of size 0, as in v9fs. With `cache=loose` an
-//! attribute found missing stays missing for the TTL (`attr.rs`), unless
+//! attribute found missing stays missing for the TTL (`absent.rs`), unless
 //! we set or remove one on the inode.
 
 use fuse3::raw::prelude::*;
@@ -33,7 +33,7 @@ impl Fs {
         size: u32,
     ) -> Result<ReplyXAttr, Fail> {
         let name = no_nul(name)?;
-        if self.attrs.xattr_absent(ino, name) {
+        if self.absent.missing(ino, name) {
             return Err(Fail(libc::ENODATA));
         }
         let value = self
@@ -44,7 +44,7 @@ impl Fs {
             )
             .await;
         if let Err(Fail(libc::ENODATA)) = value {
-            self.attrs.note_xattr_absent(ino, name);
+            self.absent.note(ino, name);
         }
         sized(value?, size)
     }
@@ -76,6 +76,7 @@ impl Fs {
     ) -> Result<(), Fail> {
         let name = no_nul(name)?;
         self.attrs.invalidate(&[ino]);
+        self.absent.changed(ino);
         self.with_fid(ino, self.who(req), |f| async move {
             f.xattr_set(name, value, flags).await
         })
@@ -90,6 +91,7 @@ impl Fs {
     ) -> Result<(), Fail> {
         let name = no_nul(name)?;
         self.attrs.invalidate(&[ino]);
+        self.absent.changed(ino);
         self.with_fid(
             ino,
             self.who(req),

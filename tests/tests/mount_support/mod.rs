@@ -251,6 +251,12 @@ impl Mounted {
         self.mount.as_ref().expect("mounted").stats()
     }
 
+    /// 9P requests of type `ty` (e.g. "Twalk") the mount has sent.
+    pub fn requests_of(&self, ty: &str) -> u64 {
+        let mount = self.mount.as_ref().expect("mounted");
+        mount.stats_source().traffic().requests(ty)
+    }
+
     /// The flush profile of the mount's connection.
     pub fn flush_profile(&self) -> ninep_client::session::FlushProfile {
         self.mount.as_ref().expect("mounted").flush_profile()
