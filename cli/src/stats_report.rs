@@ -329,6 +329,8 @@ mod tests {
                     listings_read: 0,
                     listings_cached: 0,
                     reconnects: 2,
+                    prefetch_ready: false,
+                    prefetch_stores: 0,
                     client: Default::default(),
                 },
                 &Traffic::default(),

@@ -53,6 +53,7 @@
 
 mod attr;
 pub mod config;
+mod devfuse;
 mod dircache;
 pub mod errno;
 mod fs;
@@ -61,10 +62,11 @@ mod inode;
 mod interrupt;
 mod mount;
 mod names;
+mod prefetch;
 mod reconnect;
 mod users;
 mod watchdog;
 
-pub use config::{Access, AttachParams, CacheMode, MountConfig, Reconnect};
+pub use config::{Access, AttachParams, CacheMode, MountConfig, Reconnect, DEFAULT_PREFETCH};
 pub use interrupt::InterruptStats;
 pub use mount::{mount, Mount, MountStats, StatsSource};

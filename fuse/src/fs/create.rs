@@ -169,7 +169,8 @@ impl Fs {
             .lookup(parent, name, found(&a), fid.map(|f| (uid, f)));
         self.attrs.put(ino, &a);
         let direct = self.direct_io(qid, &a);
-        let open = self.open_reply(file, direct, Origin::new(ino, uid, flags));
+        let reads = self.reads(self.writer(ino, flags).await, direct, a.size);
+        let open = self.open_reply(file, direct, Origin::new(ino, uid, flags), reads);
         let entry = self.entry(ino, &a);
         Ok(ReplyCreated {
             ttl: entry.ttl,

@@ -251,6 +251,15 @@ impl Mounted {
         self.mount.as_ref().expect("mounted").stats()
     }
 
+    /// Requests by type and bytes moved on the mount's connection.
+    pub fn traffic(&self) -> ninep_client::session::Traffic {
+        self.mount
+            .as_ref()
+            .expect("mounted")
+            .stats_source()
+            .traffic()
+    }
+
     /// The flush profile of the mount's connection.
     pub fn flush_profile(&self) -> ninep_client::session::FlushProfile {
         self.mount.as_ref().expect("mounted").flush_profile()
