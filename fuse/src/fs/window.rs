@@ -37,6 +37,19 @@ impl Fs {
         }
     }
 
+    /// [`Fs::writer`] for a create of `name` in `parent`: a name the
+    /// kernel thought missing may name a file we know, whose stores must
+    /// be held off before Tlcreate opens (or truncates) it.
+    pub(crate) async fn writer_by_name(
+        &self,
+        parent: u64,
+        name: &[u8],
+        flags: u32,
+    ) -> Option<Writer> {
+        let ino = self.inodes.child(parent, name)?;
+        self.writer(ino, flags).await
+    }
+
     /// The prefetch state of a new handle: it prefetches if it reads
     /// through the page cache (not `direct`); `size` as opened.
     pub(crate) fn reads(&self, writer: Option<Writer>, direct: bool, size: u64) -> Reads {
