@@ -65,6 +65,9 @@ Mount options (-o, comma-separated; later ones win):
                         for up to SECONDS instead of ending the mount; reads
                         and lookups go on, a write caught by the loss fails
                         with EIO [off; reconnect alone: 60]
+  prefetch=BYTES        cache=loose: a small random read fetches the aligned
+                        window of BYTES around it (one Tread at most) and
+                        puts the rest in the page cache [65536; 0: off]
   debug                 as -d
   Accepted and ignored, as mount(8) passes them: defaults, _netdev, dev, nodev,
   suid, nosuid, exec, noexec, auto, noauto, user, nouser, users, atime, noatime,

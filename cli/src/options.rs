@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use ninep_client::{client::MIN_MSIZE, Config, Dialect, FlushPolicy};
-use ninep_fuse::{Access, AttachParams, CacheMode, MountConfig};
+use ninep_fuse::{Access, AttachParams, CacheMode, MountConfig, DEFAULT_PREFETCH};
 
 /// Options of mount(8) (and of fstab) that mean nothing to a 9P mount: the
 /// kernel or fusermount3 decides them, or mount(8) itself already used them.
@@ -75,6 +75,10 @@ pub struct Options {
     /// `cache_timeout=SECONDS`: how long `cache=loose` trusts attributes,
     /// names and listings (sshfs's name for the same thing).
     pub cache_timeout: Duration,
+    /// `prefetch=BYTES`: with `cache=loose`, a small random read fetches
+    /// the aligned window of this size around it (one Tread at most) and
+    /// puts the rest in the page cache (0: off).
+    pub prefetch: u32,
     /// `debug`: foreground, 9P messages traced (as `-d`).
     pub debug: bool,
 }
@@ -102,6 +106,7 @@ impl Default for Options {
             watchdog: cfg.watchdog,
             reconnect: None,
             cache_timeout: MountConfig::default().ttl,
+            prefetch: DEFAULT_PREFETCH,
             debug: false,
         }
     }
@@ -159,6 +164,7 @@ impl Options {
             "watchdog" => self.watchdog = watchdog(v)?,
             "reconnect" => self.reconnect = Some(seconds(v)?),
             "cache_timeout" => self.cache_timeout = seconds(v)?,
+            "prefetch" => self.prefetch = prefetch(v)?,
             _ => bail!("unknown option {key:?}"),
         }
         Ok(())
@@ -217,6 +223,7 @@ impl Options {
             unprivileged,
             watchdog: self.watchdog,
             ttl: self.cache_timeout,
+            prefetch: self.prefetch,
             ..MountConfig::default()
         }
     }
@@ -226,9 +233,8 @@ impl Options {
 fn needs_value_hint(key: &str) -> &'static str {
     match key {
         "aname" | "uname" | "n_uname" | "msize" | "version" | "cache" | "access" | "uid"
-        | "gid" | "flushtimeout" | "flushretries" | "flushprobe" | "watchdog" | "cache_timeout" => {
-            " (it needs a value: KEY=VALUE)"
-        }
+        | "gid" | "flushtimeout" | "flushretries" | "flushprobe" | "watchdog" | "cache_timeout"
+        | "prefetch" => " (it needs a value: KEY=VALUE)",
         _ => "",
     }
 }
@@ -264,6 +270,15 @@ fn watchdog(v: &str) -> Result<Option<Duration>> {
         return Ok(None);
     }
     seconds(v).map(Some)
+}
+
+/// `prefetch=`: bytes, 0 for off, at most 1 MiB (a FUSE read's most).
+fn prefetch(v: &str) -> Result<u32> {
+    let n = number(v)?;
+    if n > 1 << 20 {
+        bail!("{n} is out of range: from 0 (off) to 1048576 bytes");
+    }
+    Ok(n)
 }
 
 fn retries(v: &str) -> Result<u32> {
@@ -363,6 +378,16 @@ mod tests {
         assert!(error("watchdog=soon").contains("not a number"));
         assert!(error("flushprobe").contains("needs a value"));
         assert!(error("flushprobe=-1").contains("not a number"));
+    }
+
+    #[test]
+    fn prefetch_is_a_size_on_by_default_and_zero_turns_it_off() {
+        let cfg = |o: &Options| o.mount_config("x", false).prefetch;
+        assert_eq!(cfg(&Options::default()), 64 * 1024);
+        assert_eq!(cfg(&parsed("prefetch=0")), 0);
+        assert_eq!(cfg(&parsed("prefetch=131072")), 131072);
+        assert!(error("prefetch=2000000").contains("out of range"));
+        assert!(error("prefetch").contains("needs a value"));
     }
 
     #[test]

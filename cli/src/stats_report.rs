@@ -37,6 +37,10 @@ pub struct Report {
     /// Reconnections to the server (none yet: a lost connection ends the
     /// mount).
     pub reconnects: u64,
+    /// Prefetched ranges the kernel took into its page cache
+    /// (`cache=loose`, `prefetch=`).
+    #[serde(default)]
+    pub prefetch_stores: u64,
     /// Tflush sent, for interrupts and probes alike.
     pub flushes_sent: u64,
     /// Rflush received that answered a Tflush in flight.
@@ -140,6 +144,7 @@ impl Report {
             in_flight: c.in_flight,
             overdue_requests: c.overdue_requests,
             reconnects: s.reconnects,
+            prefetch_stores: s.prefetch_stores,
             flushes_sent: c.flushes_sent,
             rflush_received: c.rflush_received,
             flushes_unconfirmed: c.flushes_unconfirmed,
@@ -204,6 +209,11 @@ impl Report {
             v.unknown_tag_replies, v.mismatched_replies, v.order_violations, v.flush_errors
         )?;
         writeln!(o, "reconnects      {}", self.reconnects)?;
+        writeln!(
+            o,
+            "prefetch        {} ranges stored in the page cache",
+            self.prefetch_stores
+        )?;
         self.profile.write_text(o)
     }
 }
@@ -329,6 +339,8 @@ mod tests {
                     listings_read: 0,
                     listings_cached: 0,
                     reconnects: 2,
+                    prefetch_ready: false,
+                    prefetch_stores: 5,
                     client: Default::default(),
                 },
                 &Traffic::default(),
@@ -343,6 +355,10 @@ mod tests {
         assert!(text.contains("requests        3 (Tread 3)"), "{text}");
         assert!(text.contains("one in 4"), "{text}");
         assert!(text.contains("reconnects      2"), "{text}");
+        assert!(
+            text.contains("prefetch        5 ranges stored in the page cache"),
+            "{text}"
+        );
         let json = serde_json::to_string(&r).unwrap();
         assert_eq!(serde_json::from_str::<Report>(&json).unwrap(), r);
         assert_eq!(r.profile.broken("rflush_out_of_order"), 0);

@@ -108,7 +108,15 @@ pub struct MountConfig {
     /// Log a FUSE request served for this long, once, with its operation
     /// and path (`-o watchdog=`; `None`: off).
     pub watchdog: Option<Duration>,
+    /// `cache=loose`: on a small read that does not continue the
+    /// handle's last one, read the aligned window of up to this many
+    /// bytes around it (one Tread at most) and put the rest of it in the
+    /// page cache (`-o prefetch=`; 0: off).
+    pub prefetch: u32,
 }
+
+/// The default [`MountConfig::prefetch`]: diod grants 64 KiB messages.
+pub const DEFAULT_PREFETCH: u32 = 64 * 1024;
 
 impl Default for MountConfig {
     fn default() -> Self {
@@ -131,6 +139,7 @@ impl Default for MountConfig {
             unprivileged: false,
             reconnect: None,
             watchdog: Some(Duration::from_secs(30)),
+            prefetch: DEFAULT_PREFETCH,
         }
     }
 }

@@ -19,6 +19,7 @@ pub(crate) mod remove;
 mod restore;
 pub(crate) mod setattr;
 mod trait_impl;
+mod window;
 pub(crate) mod xattr;
 
 use std::future::Future;
@@ -37,11 +38,13 @@ use crate::absent::Absent;
 use crate::attr::{file_attr, AttrCache, Overrides};
 use crate::complete::Complete;
 use crate::config::{Access, CacheMode, MountConfig};
+use crate::devfuse::Line;
 use crate::dircache::DirCache;
 use crate::errno::Fail;
 use crate::handles::Handles;
 use crate::inode::{Found, Inodes, ROOT_INO};
 use crate::interrupt::{Interrupts, Op};
+use crate::prefetch::Gate;
 use crate::reconnect::Conn;
 use crate::users::user_name;
 
@@ -99,6 +102,10 @@ pub(crate) struct Shared {
     pub known: Complete,
     pub intr: Interrupts,
     pub caps: Caps,
+    /// Which prefetch stores may go ahead (see `prefetch.rs`).
+    pub gate: Arc<Gate>,
+    /// Our line to the kernel for those stores (see `devfuse.rs`).
+    pub line: Arc<Line>,
 }
 
 /// The file system handed to fuse3 (a cheap handle on [`Shared`]).
@@ -148,6 +155,8 @@ impl Shared {
             known: Complete::new(ttl),
             intr: Interrupts::default(),
             caps: Caps::default(),
+            gate: Arc::default(),
+            line: Arc::default(),
             cfg,
         }
     }

@@ -15,6 +15,7 @@ use ninep_client::wire::Qid;
 use ninep_client::File;
 
 use crate::fs::plus::Prefetch;
+use crate::prefetch::Writer;
 
 /// What an open file was opened as: after a reconnect it is walked to
 /// and opened again from this.
@@ -52,6 +53,25 @@ pub(crate) struct OpenFile {
     pub locked: AtomicBool,
     /// How to open it again after a reconnect.
     pub origin: Origin,
+    /// What the handle means to the random-read prefetch (kept across a
+    /// reconnect).
+    pub reads: Arc<Reads>,
+}
+
+/// An open file as the random-read prefetch sees it (see `prefetch.rs`).
+#[derive(Debug, Default)]
+pub(crate) struct Reads {
+    /// Holds off the inode's stores while the handle can write it.
+    pub _writer: Option<Writer>,
+    /// Whether reads through the handle may prefetch (`cache=loose`, the
+    /// page cache in use, prefetch on).
+    pub prefetch: bool,
+    /// The file's size when it was opened: no store reaches past it
+    /// unless the attribute cache knows a fresher size.
+    pub size: u64,
+    /// Where the last read through the handle ended: a read that starts
+    /// there is sequential, the kernel's readahead serves it.
+    pub next: AtomicU64,
 }
 
 /// One entry of a directory listing as the kernel will see it.

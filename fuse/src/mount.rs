@@ -28,7 +28,8 @@ use ninep_client::session::{FlushProfile, Stats, Traffic};
 use ninep_client::{Client, Error};
 use tracing::{debug, info, warn};
 
-use crate::config::MountConfig;
+use crate::config::{CacheMode, MountConfig};
+use crate::devfuse;
 use crate::errno::errno_of;
 use crate::fs::{Fs, Shared, ATTR_MASK};
 use crate::interrupt::InterruptStats;
@@ -61,6 +62,11 @@ pub struct MountStats {
     pub listings_cached: u64,
     /// Connections made again after one was lost (`-o reconnect`).
     pub reconnects: u64,
+    /// Whether the prefetch found its line to the kernel's page cache
+    /// (`cache=loose` with `prefetch=` on; see `devfuse.rs`).
+    pub prefetch_ready: bool,
+    /// Prefetched ranges the kernel took into its page cache.
+    pub prefetch_stores: u64,
     /// Every counter of the 9P session (the current connection's).
     pub client: Stats,
 }
@@ -89,6 +95,8 @@ impl StatsSource {
             listings_read,
             listings_cached,
             reconnects: s.conn.reconnects(),
+            prefetch_ready: s.line.get().is_some(),
+            prefetch_stores: s.gate.stores(),
             client,
         }
     }
@@ -160,12 +168,19 @@ pub async fn mount(client: Client, cfg: MountConfig, mountpoint: &Path) -> io::R
         tokio::spawn(watchdog::watch(Arc::downgrade(&shared), after));
     }
     let session = Session::new(options);
+    let mounting = devfuse::MOUNTING.lock().await;
+    let before = devfuse::open_fds();
     let handle = if unprivileged {
         session.mount_with_unprivileged(fs, &path).await
     } else {
         session.mount(fs, &path).await
     };
+    let candidates = devfuse::new_fds(&before, &devfuse::open_fds());
+    drop(mounting);
     let handle = handle.inspect_err(|_| supervisor.abort())?;
+    if shared.cfg.cache == CacheMode::Loose && shared.cfg.prefetch > 0 {
+        shared.line.set_candidates(candidates);
+    }
     debug!(mountpoint = %path.display(), "mounted");
     Ok(Mount {
         handle: Some(handle),
@@ -213,6 +228,12 @@ fn kernel_checks(cfg: &MountConfig) -> bool {
 }
 
 impl Mount {
+    /// Let go of our duplicate of the session's `/dev/fuse`: once fuse3
+    /// closed its own, the kernel must see the device closed.
+    fn close_dev(&self) {
+        self.shared.line.close();
+    }
+
     /// The mount point (canonical).
     pub fn mountpoint(&self) -> &Path {
         &self.path
@@ -272,6 +293,7 @@ impl Mount {
         let r = handle.await;
         self.ended = true;
         self.supervisor.abort();
+        self.close_dev();
         self.shared.handles.clear();
         r
     }
@@ -308,6 +330,7 @@ impl Mount {
 impl Drop for Mount {
     fn drop(&mut self) {
         self.supervisor.abort();
+        self.close_dev();
         if self.ended {
             return;
         }

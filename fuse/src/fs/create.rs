@@ -192,6 +192,7 @@ impl Fs {
         // O_CREAT too, as v9fs sends it: unpfs passes the flags to open(2)
         // as they are (diod adds O_CREAT itself).
         let flags = open_flags(flags) | libc::O_CREAT as u32 | (flags & libc::O_EXCL as u32);
+        let known = self.writer_by_name(parent, name, flags).await;
         let created = file.lcreate(checked, flags, mode & 0o7777, req.gid);
         let (qid, dir) = tokio::join!(created, dir);
         self.learn_made(parent, name, qid.is_ok());
@@ -219,7 +220,9 @@ impl Fs {
         self.attrs.put(ino, &a);
         self.absent.inherit(parent, ino, false);
         let direct = self.direct_io(qid, &a);
-        let open = self.open_reply(file, direct, Origin::new(ino, uid, flags));
+        let reads = self.reads(self.writer(ino, flags).await, direct, a.size);
+        drop(known);
+        let open = self.open_reply(file, direct, Origin::new(ino, uid, flags), reads);
         let entry = self.entry(ino, &a);
         Ok(ReplyCreated {
             ttl: entry.ttl,

@@ -20,7 +20,7 @@ use ninep_client::wire::{Qid, Rgetattr};
 use super::{Fs, IO_DEPTH};
 use crate::config::CacheMode;
 use crate::errno::Fail;
-use crate::handles::{Handle, OpenFile, Origin};
+use crate::handles::{Handle, OpenFile, Origin, Reads};
 
 /// `FOPEN_DIRECT_IO` of `<linux/fuse.h>` (fuse3 does not export it).
 pub(crate) const FOPEN_DIRECT_IO: u32 = 1 << 0;
@@ -60,11 +60,13 @@ impl Fs {
         file: ninep_client::File,
         direct: bool,
         origin: Origin,
+        reads: Reads,
     ) -> ReplyOpen {
         let open = OpenFile {
             file,
             locked: AtomicBool::new(false),
             origin,
+            reads: Arc::new(reads),
         };
         let fh = self.handles.insert(Handle::File(Arc::new(open)));
         let flags = if direct { FOPEN_DIRECT_IO } else { 0 };
@@ -77,6 +79,7 @@ impl Fs {
         ino: u64,
         flags: u32,
     ) -> Result<ReplyOpen, Fail> {
+        let writer = self.writer(ino, flags).await;
         let (file, qid) = self
             .with_fid(ino, self.who(req), |base| async move {
                 let mut file = base.walk::<&[u8]>(&[]).await?;
@@ -87,31 +90,32 @@ impl Fs {
         if flags & libc::O_TRUNC as u32 != 0 {
             self.attrs.invalidate(&[ino]);
         }
-        let direct = match self.cfg.cache {
-            CacheMode::None => true,
+        let (direct, size) = match self.cfg.cache {
+            CacheMode::None => (true, 0),
             CacheMode::Loose => {
                 let a = self.attrs_via(ino, &file).await?;
-                self.direct_io(qid, &a)
+                (self.direct_io(qid, &a), a.size)
             }
         };
         let origin = Origin::new(ino, self.who(req), open_flags(flags));
-        Ok(self.open_reply(file, direct, origin))
+        let reads = self.reads(writer, direct, size);
+        Ok(self.open_reply(file, direct, origin, reads))
     }
 
     fn open_file(&self, fh: u64) -> Result<Arc<OpenFile>, Fail> {
         self.handles.file(fh).ok_or(Fail(libc::EBADF))
     }
 
+    /// A read (with the window around it, see `prefetch.rs`).
     pub(crate) async fn do_read(
         &self,
-        _ino: u64,
+        ino: u64,
         fh: u64,
         offset: u64,
         size: u32,
     ) -> Result<ReplyData, Fail> {
         let h = self.open_file(fh)?;
-        let bytes = h.file.read_bytes_at(offset, size.into(), IO_DEPTH).await?;
-        Ok(bytes.into())
+        self.read_through(ino, &h, offset, size).await
     }
 
     pub(crate) async fn do_write(
@@ -123,6 +127,7 @@ impl Fs {
     ) -> Result<ReplyWrite, Fail> {
         let h = self.open_file(fh)?;
         self.attrs.invalidate(&[ino]);
+        self.gate.wrote(ino);
         h.file.write_at(offset, bytes, IO_DEPTH).await?;
         Ok(ReplyWrite {
             written: bytes.len() as u32,

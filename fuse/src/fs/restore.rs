@@ -56,6 +56,7 @@ impl Fs {
                     file,
                     locked: AtomicBool::new(false),
                     origin: o,
+                    reads: f.reads.clone(),
                 };
                 Ok(Some(Handle::File(Arc::new(open))))
             }

@@ -121,6 +121,11 @@ impl Fs {
         if s.valid & (setattr::MODE | setattr::UID | setattr::GID) != 0 {
             self.absent.changed(ino);
         }
+        // A truncation holds off the prefetch's stores (see `prefetch.rs`).
+        let _writer = match set.size {
+            Some(_) => self.writer(ino, libc::O_TRUNC as u32).await,
+            None => None,
+        };
         // ftruncate(2) and friends go through the open fid: it still works
         // on a file unlinked since it was opened.
         let handle = fh.and_then(|fh| self.open_handle(fh));

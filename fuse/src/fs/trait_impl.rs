@@ -392,6 +392,20 @@ impl Filesystem for Fs {
         .await
     }
 
+    /// The answer to a probe for our `/dev/fuse` line (see `devfuse.rs`).
+    async fn notify_reply(
+        &self,
+        req: Request,
+        _ino: u64,
+        _offset: u64,
+        _data: Bytes,
+    ) -> Result<()> {
+        if !self.line.answered(req.unique) {
+            tracing::debug!(unique = req.unique, "a NOTIFY_REPLY we did not ask for");
+        }
+        Ok(())
+    }
+
     async fn interrupt(&self, _req: Request, unique: u64) -> Result<()> {
         self.intr.interrupt(unique).map_err(Into::into)
     }

@@ -253,8 +253,16 @@ impl Mounted {
 
     /// 9P requests of type `ty` (e.g. "Twalk") the mount has sent.
     pub fn requests_of(&self, ty: &str) -> u64 {
-        let mount = self.mount.as_ref().expect("mounted");
-        mount.stats_source().traffic().requests(ty)
+        self.traffic().requests(ty)
+    }
+
+    /// Requests by type and bytes moved on the mount's connection.
+    pub fn traffic(&self) -> ninep_client::session::Traffic {
+        self.mount
+            .as_ref()
+            .expect("mounted")
+            .stats_source()
+            .traffic()
     }
 
     /// The flush profile of the mount's connection.
