@@ -14,7 +14,7 @@ use bytes::BytesMut;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tracing::debug;
 
-use crate::conn::Shared;
+use crate::conn::{Shared, Sink};
 use crate::error::{Error, Result};
 use crate::file::File;
 use crate::ids::{Fid, NOFID, NOTAG};
@@ -210,6 +210,12 @@ impl Client {
     /// [`Error::Remote`]. Fids named in `msg` must be the caller's.
     pub async fn rpc(&self, msg: impl Into<Tmessage>) -> Result<Rmessage> {
         self.inner.shared.rpc(msg.into()).await
+    }
+
+    /// [`Client::rpc`] for a Tread whose data may be read straight into
+    /// `sink` (the Rread then comes without it).
+    pub(crate) async fn rpc_into(&self, msg: Tmessage, sink: Sink) -> Result<Rmessage> {
+        self.inner.shared.rpc_into(msg, Some(sink)).await
     }
 
     pub(crate) fn alloc_fid(&self) -> Result<Fid> {

@@ -3,7 +3,8 @@
 
 use bytes::Bytes;
 
-use super::{owned_chunks, File};
+use super::io::owned_chunks;
+use super::File;
 
 #[test]
 fn writes_are_cut_at_the_chunk_size() {

@@ -57,6 +57,22 @@ pub fn decode_frame<M: Message>(
     Ok(Some((tag, M::decode_body(ty, &mut r))))
 }
 
+/// Bytes of an Rread before its data: the header and `count[4]`.
+pub const RREAD_HEAD: usize = HEADER_LEN + 4;
+
+/// The tag and data count of a well-formed Rread frame starting `buf`,
+/// once its first [`RREAD_HEAD`] bytes are in: its data may then be read
+/// anywhere. `None` for anything else, also a malformed frame, which is
+/// left for [`decode_frame`] to reject.
+pub fn peek_rread(buf: &[u8], msize: u32) -> Option<(Tag, u32)> {
+    let head = buf.get(..RREAD_HEAD)?;
+    let word = |at: usize| u32::from_le_bytes([head[at], head[at + 1], head[at + 2], head[at + 3]]);
+    let (size, count) = (word(0), word(7));
+    let fits = size <= msize && u64::from(size) == RREAD_HEAD as u64 + u64::from(count);
+    (head[4] == super::msg_type::RREAD && fits)
+        .then(|| (Tag(u16::from_le_bytes([head[5], head[6]])), count))
+}
+
 fn check_size(buf: &BytesMut, msize: u32) -> Result<Option<usize>, DecodeError> {
     if buf.len() < 4 {
         return Ok(None);
