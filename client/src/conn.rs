@@ -23,8 +23,6 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use bytes::BytesMut;
-use tokio::io::AsyncWriteExt;
 use tokio::sync::{oneshot, watch, Notify};
 use tracing::{debug, trace, warn};
 
@@ -35,12 +33,14 @@ use crate::session::{
     Stats, Traffic,
 };
 use crate::transport::{ReadHalf, WriteHalf};
-use crate::wire::{encode_frame, DecodeError, Dialect, Message, Rmessage, Tmessage};
+use crate::wire::{DecodeError, Dialect, Message, Rmessage, Tmessage};
 
 mod placed;
 mod reader;
+mod writer;
 
 pub(crate) use placed::Sink;
+use writer::Outbox;
 
 type Reply = Result<Rmessage, Error>;
 
@@ -51,12 +51,9 @@ pub(crate) struct Waiter {
     sink: Option<Sink>,
 }
 
-/// The writer gives its buffer back only up to this size; a burst of big
-/// writes should not pin megabytes for the life of the connection.
-const KEEP_WRITE_BUFFER: usize = 4 << 20;
 struct State {
     session: Session<Waiter>,
-    wbuf: BytesMut,
+    out: Outbox,
     closed: Option<String>,
     /// The flush probe, when on.
     probe: Option<ProbePicker>,
@@ -150,7 +147,7 @@ impl Shared {
         let shared = Arc::new(Shared {
             state: Mutex::new(State {
                 session,
-                wbuf: BytesMut::new(),
+                out: Outbox::default(),
                 closed: None,
                 probe,
             }),
@@ -163,7 +160,7 @@ impl Shared {
             sinks_out: AtomicUsize::new(0),
         });
         let reader = tokio::spawn(reader::read_loop(shared.clone(), r));
-        let writer = tokio::spawn(write_loop(shared.clone(), w));
+        let writer = tokio::spawn(writer::write_loop(shared.clone(), w));
         let timer = tokio::spawn(timer_loop(shared.clone(), watchdog));
         (shared, [reader, writer, timer])
     }
@@ -206,7 +203,7 @@ impl Shared {
         }
         let (tag, id) = st.session.start(msg, waiter)?;
         trace!(?tag, msg = msg.name(), "send");
-        encode_frame(tag, msg, &mut st.wbuf);
+        st.out.push(tag, msg);
         let choice = probe.then(|| probe_choice(&mut st, msg)).flatten();
         let Some(c) = choice else {
             drop(st);
@@ -337,7 +334,7 @@ impl Shared {
                 Action::Send(tag, msg) => {
                     if st.closed.is_none() {
                         trace!(?tag, msg = msg.name(), "send");
-                        encode_frame(tag, &msg, &mut st.wbuf);
+                        st.out.push(tag, &msg);
                         wrote = true;
                     }
                 }
@@ -524,31 +521,6 @@ impl Drop for Pending<'_> {
             }
         }
     }
-}
-
-async fn write_loop(shared: Arc<Shared>, mut w: WriteHalf) {
-    let mut spare = BytesMut::new();
-    loop {
-        shared.wake_writer.notified().await;
-        let buf = {
-            let mut st = shared.lock();
-            if st.closed.is_some() {
-                break;
-            }
-            std::mem::replace(&mut st.wbuf, spare)
-        };
-        if !buf.is_empty() {
-            if let Err(e) = w.write_all(&buf).await {
-                return shared.close(format!("write: {e}"));
-            }
-        }
-        spare = buf;
-        spare.clear();
-        if spare.capacity() > KEEP_WRITE_BUFFER {
-            spare = BytesMut::new();
-        }
-    }
-    let _ = w.shutdown().await;
 }
 
 /// Sleeps until the session's next flush deadline (or until woken because

@@ -35,6 +35,7 @@ mod conn;
 pub mod error;
 pub mod file;
 pub mod ids;
+mod pool;
 pub mod session;
 pub mod transport;
 pub mod wire;

@@ -17,10 +17,9 @@ use crate::wire::*;
 const READ_WINDOW: u64 = 16 << 20;
 
 /// `data` as `(offset, bytes)` pieces of at most `chunk` bytes, starting at
-/// `offset`: one copy of `data`, then slices of it.
-pub(super) fn owned_chunks(offset: u64, data: &[u8], chunk: usize) -> Vec<(u64, Bytes)> {
+/// `offset`: slices of `data`, without a copy.
+pub(super) fn owned_chunks(offset: u64, data: Bytes, chunk: usize) -> Vec<(u64, Bytes)> {
     let chunk = chunk.max(1);
-    let data = Bytes::copy_from_slice(data);
     (0..data.len())
         .step_by(chunk)
         .map(|at| {
@@ -166,10 +165,11 @@ impl File {
     /// each at most [`File::io_size`] bytes. A short write is an error
     /// (`EIO`): 9P servers write all or fail.
     ///
-    /// `data` is copied once into owned chunks before anything is sent, so
+    /// `data` is copied once (into a reused buffer: see `pool`) before anything is sent, so
     /// the future borrows only `self` and stays `Send` wherever it is
     /// awaited (a stream closure over borrowed slices would not be).
     pub async fn write_at(&self, offset: u64, data: &[u8], depth: usize) -> Result<()> {
+        let data = self.client.copy_data(data);
         let chunks = owned_chunks(offset, data, self.io_size() as usize);
         stream::iter(chunks.into_iter().map(|(off, c)| self.write_exact(off, c)))
             .buffer_unordered(depth.max(1))

@@ -4,10 +4,10 @@
 //! msize before a single byte of the body is buffered or allocated: a
 //! hostile size costs nothing but an error.
 
-use bytes::{Buf, BufMut, BytesMut};
+use bytes::{Buf, BufMut, Bytes, BytesMut};
 
-use super::message::Message;
-use super::{DecodeError, Dialect, Reader};
+use super::message::{Message, Tmessage};
+use super::{Data, DecodeError, Dialect, Reader, Twrite};
 use crate::ids::Tag;
 
 /// Bytes before the body: size, type, tag.
@@ -29,6 +29,39 @@ pub fn encode_frame<M: Message>(tag: Tag, msg: &M, buf: &mut BytesMut) {
     buf.put_u8(msg.msg_type());
     buf.put_u16_le(tag.0);
     msg.encode_body(buf);
+}
+
+/// Twrite data of at least this many bytes is left out of the write
+/// buffer by [`encode_frame_split`]; smaller data costs less to copy than
+/// one more piece of a vectored write.
+pub const SPLIT_MIN: usize = 4096;
+
+/// As [`encode_frame`], but the data of a Twrite of [`SPLIT_MIN`] bytes or
+/// more is not copied: `buf` gets the frame up to it and the data is
+/// returned, to be sent right after (the caller's `Bytes`, shared).
+pub fn encode_frame_split(tag: Tag, msg: &Tmessage, buf: &mut BytesMut) -> Option<Bytes> {
+    let w = match msg {
+        Tmessage::Twrite(w) if w.data.0.len() >= SPLIT_MIN => w,
+        _ => {
+            encode_frame(tag, msg, buf);
+            return None;
+        }
+    };
+    let start = buf.len();
+    let head = Twrite {
+        fid: w.fid,
+        offset: w.offset,
+        data: Data(Bytes::new()),
+    };
+    encode_frame(tag, &Tmessage::from(head), buf);
+    // The empty Twrite ends with its count[4]: set it, and the size, to
+    // what the data makes them.
+    let n = w.data.0.len() as u32;
+    let size = (buf.len() - start) as u32 + n;
+    buf[start..start + 4].copy_from_slice(&size.to_le_bytes());
+    let end = buf.len();
+    buf[end - 4..].copy_from_slice(&n.to_le_bytes());
+    Some(w.data.0.clone())
 }
 
 /// Split one whole frame off the front of `buf` and decode it.

@@ -21,8 +21,8 @@ mod primitive;
 pub use classic::*;
 pub use dirent::{parse_dirents, parse_stats, Dirent};
 pub use frame::{
-    decode_frame, encode_frame, peek_rread, Frame, FrameDecoder, HEADER_LEN, IOHDRSZ, MIN_FRAME,
-    RREAD_HEAD,
+    decode_frame, encode_frame, encode_frame_split, peek_rread, Frame, FrameDecoder, HEADER_LEN,
+    IOHDRSZ, MIN_FRAME, RREAD_HEAD, SPLIT_MIN,
 };
 pub use linux::*;
 pub use message::{msg_type, Message, Rmessage, Tmessage};

@@ -198,3 +198,27 @@ fn peek_rread_names_only_well_formed_rreads() {
     other[4] = msg_type::RREADDIR;
     assert_eq!(peek_rread(&other, 64), None);
 }
+
+#[test]
+fn split_twrites_are_the_same_bytes() {
+    for len in [0, 10, SPLIT_MIN - 1, SPLIT_MIN, 65536] {
+        let data: Vec<u8> = (0..len).map(|i| i as u8).collect();
+        let msg = Tmessage::from(Twrite {
+            fid: crate::ids::Fid(7),
+            offset: 1 << 40,
+            data: Data(data.into()),
+        });
+        let mut whole = BytesMut::from(&b"before"[..]);
+        encode_frame(Tag(3), &msg, &mut whole);
+        let mut split = BytesMut::from(&b"before"[..]);
+        let rest = encode_frame_split(Tag(3), &msg, &mut split);
+        assert_eq!(rest.is_some(), len >= SPLIT_MIN, "{len}");
+        split.extend_from_slice(&rest.unwrap_or_default());
+        assert_eq!(split, whole, "{len}");
+    }
+    // Anything else goes whole into the buffer.
+    let msg = Tmessage::from(Tclunk {
+        fid: crate::ids::Fid(1),
+    });
+    assert!(encode_frame_split(Tag(1), &msg, &mut BytesMut::new()).is_none());
+}
