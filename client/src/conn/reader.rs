@@ -10,7 +10,7 @@ use tokio::io::AsyncReadExt;
 use super::placed::{self, PEEK};
 use super::Shared;
 use crate::transport::ReadHalf;
-use crate::wire::{FrameDecoder, Rmessage};
+use crate::wire::{FrameDecoder, Rmessage, RREAD_HEAD};
 
 /// Size of the reader's buffers (at least one whole frame: see
 /// [`read_loop`]); it reads into a buffer while a quarter of it is free, so
@@ -47,7 +47,12 @@ pub(super) async fn read_loop(shared: Arc<Shared>, mut r: ReadHalf) {
         if buf.capacity() - buf.len() < size / 4 {
             next_read_buffer(&mut buf, &mut spare, size, keep);
         }
-        let step = if shared.placing() { PEEK } else { size };
+        // In small steps while sinks wait, but a frame that is not placed
+        // (a reply without a sink) is read whole, not a PEEK at a time.
+        let step = match shared.placing() {
+            true => PEEK.max(rest_of_frame(&buf)),
+            false => size,
+        };
         match r.read_buf(&mut (&mut buf).limit(step)).await {
             Ok(0) if buf.is_empty() => return shared.close("server closed the connection".into()),
             Ok(0) => {
@@ -59,6 +64,18 @@ pub(super) async fn read_loop(shared: Arc<Shared>, mut r: ReadHalf) {
             Ok(_) => {}
             Err(e) => return shared.close(format!("read: {e}")),
         }
+    }
+}
+
+/// The bytes still missing of the frame `buf` starts (its size field was
+/// checked against msize by the decoder already); 0 while its first
+/// [`RREAD_HEAD`] bytes are not all in (it may be an Rread to place).
+fn rest_of_frame(buf: &[u8]) -> usize {
+    match buf.get(..RREAD_HEAD) {
+        Some(b) => {
+            (u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize).saturating_sub(buf.len())
+        }
+        None => 0,
     }
 }
 
