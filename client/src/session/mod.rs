@@ -45,18 +45,17 @@
 mod counters;
 mod fids;
 mod flush;
+mod placed;
 mod probe;
 mod profile;
 mod watchdog;
 
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
-
 use crate::alloc::{FidAllocator, TagAllocator};
 use crate::error::{Error, RemoteError};
 use crate::ids::{Fid, Tag};
-use crate::wire::{Data, DecodeError, Rmessage, Rread, Tmessage};
+use crate::wire::{DecodeError, Rmessage, Tmessage};
 
 pub use counters::{Stats, Traffic};
 use fids::{FidEffect, Settled};
@@ -294,28 +293,6 @@ impl<W> Session<W> {
     ) -> Vec<Action<W>> {
         self.tick(now);
         self.reply_at(tag, reply, Some(now))
-    }
-
-    /// The waiter of the request in flight on `tag`, while its caller
-    /// still waits for the first answer (not once answered, abandoned or
-    /// given an error by its flush chain).
-    pub fn waiter(&self, tag: Tag) -> Option<&W> {
-        match self.entries.get(tag.0 as usize)? {
-            Some(Entry::Request(r)) => r.waiter.as_ref(),
-            _ => None,
-        }
-    }
-
-    /// An Rread on `tag` whose `placed` bytes of data the driver read
-    /// straight into the caller's own buffer (see `conn::placed`): handled
-    /// as an Rread without data, and its bytes counted all the same.
-    pub fn on_placed_read_at(&mut self, tag: Tag, placed: u32, now: Instant) -> Vec<Action<W>> {
-        let empty = Rread {
-            data: Data(Bytes::new()),
-        };
-        let out = self.on_reply_at(tag, Ok(empty.into()), now);
-        self.traffic.bytes_read += u64::from(placed);
-        out
     }
 
     /// Remember the latest time seen.
