@@ -4,13 +4,16 @@
 # folder) and through sshfs (to a throwaway sshd on 127.0.0.1), all on
 # loopback, in the same run.
 #
-#   scripts/bench-mount.sh [--rounds N] [--quick] [--quiet-wait SECS]
+#   scripts/bench-mount.sh [--rounds N] [--quick] [--quiet-wait SECS] [--only LIST]
 #
 #   --rounds      rounds of alternating runs (every workload through every
 #                 target once per round, the order of the targets rotating
 #                 from round to round); medians over them; default 5
 #   --quick       1 round, smaller sizes (128 MiB files, 1,000 files in the
 #                 storm, 3 s fio runs): to try the script out, not to quote
+#   --only        run only these workloads (comma-separated: seqread,
+#                 seqwrite, storm, fio1, fio4), e.g. to compare the
+#                 sequential figures quickly
 #   --quiet-wait  before each round, wait up to SECS for the machine to be
 #                 idle (< 0.1 CPUs busy for 2 s); default 30
 #
@@ -57,11 +60,13 @@ usage() {
 }
 
 rounds_given=false
+only=""
 while [ $# -gt 0 ]; do
     case "$1" in
     --rounds) rounds=${2:?--rounds needs a value}; rounds_given=true; shift 2 ;;
     --quick) quick=true; shift ;;
     --quiet-wait) quiet_wait=${2:?--quiet-wait needs a value}; shift 2 ;;
+    --only) only=${2:?--only needs a list}; shift 2 ;;
     -h | --help) usage; exit 0 ;;
     *) usage >&2; die "unknown argument: $1" ;;
     esac
@@ -364,6 +369,12 @@ run_fio() {
 }
 
 workloads=(seqread seqwrite storm fio1 fio4)
+if [ -n "$only" ]; then
+    IFS=, read -r -a workloads <<<"$only"
+    for w in "${workloads[@]}"; do
+        [[ " seqread seqwrite storm fio1 fio4 " == *" $w "* ]] || die "unknown workload in --only: $w"
+    done
+fi
 declare -A wl_label=([seqread]="seq read ${seq_mib} MiB"
     [seqwrite]="seq write ${seq_mib} MiB" [storm]="storm ${storm_files} files"
     [fio1]="4k randread 1 job" [fio4]="4k randread 4 jobs")

@@ -10,14 +10,15 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tracing::debug;
 
-use crate::conn::Shared;
+use crate::conn::{Shared, Sink};
 use crate::error::{Error, Result};
 use crate::file::File;
 use crate::ids::{Fid, NOFID, NOTAG};
+use crate::pool::BufPool;
 use crate::session::{FlushPolicy, FlushProfile, ProbePicker, Session, Stats, Traffic};
 use crate::transport::{Address, ReadHalf, WriteHalf};
 use crate::wire::{
@@ -76,6 +77,8 @@ pub struct Client {
 
 struct Inner {
     shared: Arc<Shared>,
+    /// Buffers for write data (see [`crate::pool`]).
+    pool: Arc<BufPool>,
     tasks: [tokio::task::JoinHandle<()>; 3],
 }
 
@@ -152,7 +155,11 @@ impl Client {
         let session = Session::new(cfg.flush);
         let (shared, tasks) = Shared::spawn(r, w, msize, dialect, session, probe, cfg.watchdog);
         Client {
-            inner: Arc::new(Inner { shared, tasks }),
+            inner: Arc::new(Inner {
+                shared,
+                pool: Arc::default(),
+                tasks,
+            }),
         }
     }
 
@@ -210,6 +217,17 @@ impl Client {
     /// [`Error::Remote`]. Fids named in `msg` must be the caller's.
     pub async fn rpc(&self, msg: impl Into<Tmessage>) -> Result<Rmessage> {
         self.inner.shared.rpc(msg.into()).await
+    }
+
+    /// [`Client::rpc`] for a Tread whose data may be read straight into
+    /// `sink` (the Rread then comes without it).
+    pub(crate) async fn rpc_into(&self, msg: Tmessage, sink: Sink) -> Result<Rmessage> {
+        self.inner.shared.rpc_into(msg, Some(sink)).await
+    }
+
+    /// `data` copied for Twrites (see [`crate::pool`]).
+    pub(crate) fn copy_data(&self, data: &[u8]) -> Bytes {
+        self.inner.pool.copy(data)
     }
 
     pub(crate) fn alloc_fid(&self) -> Result<Fid> {

@@ -19,12 +19,10 @@
 //! out in the same write); if the server cancels it, it is sent again,
 //! unprobed, so the caller sees only the real reply.
 
-use std::collections::VecDeque;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use bytes::BytesMut;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::{oneshot, watch, Notify};
 use tracing::{debug, trace, warn};
 
@@ -35,25 +33,27 @@ use crate::session::{
     Stats, Traffic,
 };
 use crate::transport::{ReadHalf, WriteHalf};
-use crate::wire::{encode_frame, DecodeError, Dialect, FrameDecoder, Message, Rmessage, Tmessage};
+use crate::wire::{DecodeError, Dialect, Message, Rmessage, Tmessage};
+
+mod placed;
+mod reader;
+mod writer;
+
+pub(crate) use placed::Sink;
+use writer::Outbox;
 
 type Reply = Result<Rmessage, Error>;
-type Waiter = oneshot::Sender<Reply>;
 
-/// The writer gives its buffer back only up to this size; a burst of big
-/// writes should not pin megabytes for the life of the connection.
-const KEEP_WRITE_BUFFER: usize = 4 << 20;
-/// Size of the reader's buffers (at least one whole frame: see
-/// [`read_loop`]); it reads into a buffer while a quarter of it is free, so
-/// one read takes several replies when many are queued.
-const READ_CHUNK: usize = 256 << 10;
-/// Bytes of read buffers kept for reuse once the replies sliced out of them
-/// are dropped (see [`next_read_buffer`]); at least two buffers.
-const SPARE_READ_BYTES: usize = 2 << 20;
+/// Who waits for a reply: the caller's channel, and where an Rread's data
+/// may go (see [`placed`]).
+pub(crate) struct Waiter {
+    tx: oneshot::Sender<Reply>,
+    sink: Option<Sink>,
+}
 
 struct State {
     session: Session<Waiter>,
-    wbuf: BytesMut,
+    out: Outbox,
     closed: Option<String>,
     /// The flush probe, when on.
     probe: Option<ProbePicker>,
@@ -70,6 +70,9 @@ pub(crate) struct Shared {
     pub(crate) dialect: Dialect,
     /// The flush probe is on (its picker is in `State`).
     probing: bool,
+    /// Callers waiting with a [`Sink`]: while there are any, the reader
+    /// reads in small steps (see [`placed`]).
+    sinks_out: AtomicUsize,
 }
 
 tokio::task_local! {
@@ -144,7 +147,7 @@ impl Shared {
         let shared = Arc::new(Shared {
             state: Mutex::new(State {
                 session,
-                wbuf: BytesMut::new(),
+                out: Outbox::default(),
                 closed: None,
                 probe,
             }),
@@ -154,9 +157,10 @@ impl Shared {
             msize,
             dialect,
             probing,
+            sinks_out: AtomicUsize::new(0),
         });
-        let reader = tokio::spawn(read_loop(shared.clone(), r));
-        let writer = tokio::spawn(write_loop(shared.clone(), w));
+        let reader = tokio::spawn(reader::read_loop(shared.clone(), r));
+        let writer = tokio::spawn(writer::write_loop(shared.clone(), w));
         let timer = tokio::spawn(timer_loop(shared.clone(), watchdog));
         (shared, [reader, writer, timer])
     }
@@ -199,7 +203,7 @@ impl Shared {
         }
         let (tag, id) = st.session.start(msg, waiter)?;
         trace!(?tag, msg = msg.name(), "send");
-        encode_frame(tag, msg, &mut st.wbuf);
+        st.out.push(tag, msg);
         let choice = probe.then(|| probe_choice(&mut st, msg)).flatten();
         let Some(c) = choice else {
             drop(st);
@@ -218,15 +222,22 @@ impl Shared {
     /// flushed and the server cancelled is sent again (once, unprobed),
     /// unless the caller cancelled it too.
     pub(crate) async fn rpc(self: &Arc<Self>, msg: Tmessage) -> Reply {
+        self.rpc_into(msg, None).await
+    }
+
+    /// [`Shared::rpc`] for a Tread whose data may be placed in `sink`
+    /// (then the Rread comes without it).
+    pub(crate) async fn rpc_into(self: &Arc<Self>, msg: Tmessage, sink: Option<Sink>) -> Reply {
+        let _out = sink.as_ref().map(|_| SinkOut::new(self));
         let again = (self.probing && probe_eligible(&msg)).then(|| msg.clone());
-        let (result, probed, cancelled) = self.rpc_once(msg, again.is_some()).await;
+        let (result, probed, cancelled) = self.rpc_once(msg, &sink, again.is_some()).await;
         match (result, again) {
             (Err(Error::Flushed), Some(msg)) if probed && !cancelled => {
                 trace!(
                     msg = msg.name(),
                     "flush probe: cancelled by the server, sent again"
                 );
-                self.rpc_once(msg, false).await.0
+                self.rpc_once(msg, &sink, false).await.0
             }
             (result, _) => result,
         }
@@ -236,10 +247,19 @@ impl Shared {
     /// reply (see [`CancelToken`] and the module doc for what cancelling
     /// does). Also says whether the probe flushed it, and whether the
     /// caller cancelled it.
-    async fn rpc_once(self: &Arc<Self>, msg: Tmessage, probe: bool) -> (Reply, bool, bool) {
+    async fn rpc_once(
+        self: &Arc<Self>,
+        msg: Tmessage,
+        sink: &Option<Sink>,
+        probe: bool,
+    ) -> (Reply, bool, bool) {
         let (tx, rx) = oneshot::channel();
+        let waiter = Waiter {
+            tx,
+            sink: sink.clone(),
+        };
         let binds = binding_fid(&msg);
-        let (tag, id, probed) = match self.submit(&msg, Some(tx), probe) {
+        let (tag, id, probed) = match self.submit(&msg, Some(waiter), probe) {
             Ok(sent) => sent,
             Err(e) => {
                 // Never sent: a fid allocated for it is still ours to free.
@@ -314,7 +334,7 @@ impl Shared {
                 Action::Send(tag, msg) => {
                     if st.closed.is_none() {
                         trace!(?tag, msg = msg.name(), "send");
-                        encode_frame(tag, &msg, &mut st.wbuf);
+                        st.out.push(tag, &msg);
                         wrote = true;
                     }
                 }
@@ -332,7 +352,7 @@ impl Shared {
             self.wake_writer.notify_one();
         }
         for (waiter, result, bound) in wake {
-            if waiter.send(result).is_err() {
+            if waiter.tx.send(result).is_err() {
                 // The caller left between our lookup and the send.
                 if let Some(fid) = bound {
                     self.clunk_nowait(fid);
@@ -352,6 +372,27 @@ impl Shared {
         self.run(st, actions);
     }
 
+    /// The sink of the caller waiting on `tag`, if it has one.
+    fn sink_of(&self, tag: Tag) -> Option<Sink> {
+        let st = self.lock();
+        st.session.waiter(tag)?.sink.clone()
+    }
+
+    /// An Rread on `tag` whose `n` bytes of data were placed in its sink.
+    fn dispatch_placed(&self, tag: Tag, n: u32) {
+        let mut st = self.lock();
+        if st.closed.is_some() {
+            return;
+        }
+        let actions = st.session.on_placed_read_at(tag, n, Instant::now());
+        self.run(st, actions);
+    }
+
+    /// Whether callers wait with sinks (see [`placed::PEEK`]).
+    fn placing(&self) -> bool {
+        self.sinks_out.load(Ordering::Relaxed) > 0
+    }
+
     /// Close the connection: fail everything in flight with `why`.
     fn close(&self, why: String) {
         let mut st = self.lock();
@@ -364,7 +405,7 @@ impl Shared {
         drop(st);
         self.closed_tx.send_replace(Some(why.clone()));
         for w in waiters {
-            let _ = w.send(Err(Error::Disconnected(why.clone())));
+            let _ = w.tx.send(Err(Error::Disconnected(why.clone())));
         }
         self.wake_writer.notify_one();
         self.wake_timer.notify_one();
@@ -430,6 +471,22 @@ impl Binds {
     }
 }
 
+/// Counts a caller waiting with a sink, for as long as it waits.
+struct SinkOut<'a>(&'a Shared);
+
+impl<'a> SinkOut<'a> {
+    fn new(shared: &'a Shared) -> Self {
+        shared.sinks_out.fetch_add(1, Ordering::Relaxed);
+        SinkOut(shared)
+    }
+}
+
+impl Drop for SinkOut<'_> {
+    fn drop(&mut self) {
+        self.0.sinks_out.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
 /// A request awaiting its reply; its `Drop` covers a caller that leaves:
 /// the request is flushed and whatever its reply binds is clunked.
 struct Pending<'a> {
@@ -464,98 +521,6 @@ impl Drop for Pending<'_> {
             }
         }
     }
-}
-
-async fn read_loop(shared: Arc<Shared>, mut r: ReadHalf) {
-    let decoder = FrameDecoder {
-        msize: shared.msize,
-        dialect: shared.dialect,
-    };
-    // A buffer holds a whole frame of the largest size, so that a frame
-    // split over two reads is copied at most once, into the next buffer.
-    let size = READ_CHUNK.max(shared.msize as usize);
-    let mut buf = BytesMut::with_capacity(size);
-    let keep = (SPARE_READ_BYTES / size).max(2);
-    let mut spare = VecDeque::with_capacity(keep + 1);
-    loop {
-        loop {
-            match decoder.decode::<Rmessage>(&mut buf) {
-                Ok(Some((tag, reply))) => shared.dispatch(tag, reply),
-                Ok(None) => break,
-                Err(e) => return shared.close(format!("bad frame from server: {e}")),
-            }
-        }
-        if buf.capacity() - buf.len() < size / 4 {
-            next_read_buffer(&mut buf, &mut spare, size, keep);
-        }
-        match r.read_buf(&mut buf).await {
-            Ok(0) if buf.is_empty() => return shared.close("server closed the connection".into()),
-            Ok(0) => {
-                return shared.close(format!(
-                    "server closed the connection in the middle of a frame ({} bytes pending)",
-                    buf.len()
-                ))
-            }
-            Ok(_) => {}
-            Err(e) => return shared.close(format!("read: {e}")),
-        }
-    }
-}
-
-/// Give the reader room for `size` more bytes, keeping what `buf` holds (the
-/// start of a frame); `spare` holds up to `keep` earlier buffers.
-///
-/// Replies are sliced out of the read buffer without copying, so a buffer is
-/// free again only once the callers have dropped their replies. Letting
-/// `BytesMut::reserve` allocate afresh each time the buffer is still shared
-/// costs a new allocation every few frames, which the allocator often
-/// serves with pages it has just given back to the kernel: with 16 Treads
-/// of 64 KiB in flight, up to a fifth of the client's CPU time went to page
-/// faults and `brk`. So the reader keeps its last few buffers and reuses
-/// one as soon as nothing points into it any more.
-fn next_read_buffer(buf: &mut BytesMut, spare: &mut VecDeque<BytesMut>, size: usize, keep: usize) {
-    if buf.try_reclaim(size) {
-        return;
-    }
-    // The newest free one first: it is the likeliest still in the cache.
-    let reclaimed = spare
-        .iter_mut()
-        .rposition(|s| s.try_reclaim(size))
-        .and_then(|i| spare.remove(i));
-    let mut next =
-        reclaimed.unwrap_or_else(|| BytesMut::with_capacity(size.max(buf.len() + size / 4)));
-    next.extend_from_slice(buf);
-    let mut old = std::mem::replace(buf, next);
-    old.clear();
-    spare.push_back(old);
-    if spare.len() > keep {
-        spare.pop_front();
-    }
-}
-
-async fn write_loop(shared: Arc<Shared>, mut w: WriteHalf) {
-    let mut spare = BytesMut::new();
-    loop {
-        shared.wake_writer.notified().await;
-        let buf = {
-            let mut st = shared.lock();
-            if st.closed.is_some() {
-                break;
-            }
-            std::mem::replace(&mut st.wbuf, spare)
-        };
-        if !buf.is_empty() {
-            if let Err(e) = w.write_all(&buf).await {
-                return shared.close(format!("write: {e}"));
-            }
-        }
-        spare = buf;
-        spare.clear();
-        if spare.capacity() > KEEP_WRITE_BUFFER {
-            spare = BytesMut::new();
-        }
-    }
-    let _ = w.shutdown().await;
 }
 
 /// Sleeps until the session's next flush deadline (or until woken because

@@ -8,10 +8,7 @@
 //! connection each one starts by handing over to its translation in
 //! `compat` (Tstat for getattr, Twstat for setattr, Topen, Tcreate, ...).
 
-use std::sync::atomic::{AtomicBool, Ordering};
-
-use bytes::{Bytes, BytesMut};
-use futures::stream::{self, StreamExt, TryStreamExt};
+use bytes::Bytes;
 
 use crate::client::{unexpected, Client};
 use crate::error::{Error, RemoteError, Result};
@@ -75,6 +72,7 @@ macro_rules! expect {
 // After `expect!`, which they use.
 mod classic;
 mod compat;
+mod io;
 #[cfg(test)]
 mod tests;
 mod xattr;
@@ -85,20 +83,6 @@ pub(crate) fn name(s: impl AsRef<[u8]>) -> Result<NineStr> {
     let b = s.as_ref();
     NineStr::new(Bytes::copy_from_slice(b))
         .ok_or_else(|| Error::Invalid(format!("name of {} bytes", b.len())))
-}
-
-/// `data` as `(offset, bytes)` pieces of at most `chunk` bytes, starting at
-/// `offset`: one copy of `data`, then slices of it.
-fn owned_chunks(offset: u64, data: &[u8], chunk: usize) -> Vec<(u64, Bytes)> {
-    let chunk = chunk.max(1);
-    let data = Bytes::copy_from_slice(data);
-    (0..data.len())
-        .step_by(chunk)
-        .map(|at| {
-            let end = (at + chunk).min(data.len());
-            (offset + at as u64, data.slice(at..end))
-        })
-        .collect()
 }
 
 impl File {
@@ -251,122 +235,6 @@ impl File {
         self.qid = r.qid;
         self.iounit = r.iounit;
         Ok(r.qid)
-    }
-
-    /// One Tread of at most [`File::io_size`] bytes.
-    pub async fn read(&self, offset: u64, count: u32) -> Result<Bytes> {
-        let count = count.min(self.io_size());
-        let r = expect!(
-            self.rpc(Tread {
-                fid: self.fid,
-                offset,
-                count
-            })
-            .await?,
-            Rread
-        )?;
-        if r.data.0.len() > count as usize {
-            return Err(Error::Protocol(format!(
-                "Rread of {} bytes for a Tread of {count}",
-                r.data.0.len()
-            )));
-        }
-        Ok(r.data.0)
-    }
-
-    /// One Twrite; `data` must fit in [`File::io_size`]. Returns bytes written.
-    pub async fn write(&self, offset: u64, data: Bytes) -> Result<u32> {
-        if data.len() > self.io_size() as usize {
-            return Err(Error::Invalid(format!(
-                "write of {} bytes exceeds iounit",
-                data.len()
-            )));
-        }
-        let n = data.len() as u32;
-        let r = expect!(
-            self.rpc(Twrite {
-                fid: self.fid,
-                offset,
-                data: Data(data)
-            })
-            .await?,
-            Rwrite
-        )?;
-        if r.count > n {
-            return Err(Error::Protocol(format!(
-                "Rwrite of {} for {n} bytes",
-                r.count
-            )));
-        }
-        Ok(r.count)
-    }
-
-    /// Read `len` bytes from `offset` with up to `depth` Treads in flight.
-    /// Stops early at end of file (a short or empty read).
-    pub async fn read_at(&self, offset: u64, len: u64, depth: usize) -> Result<Vec<u8>> {
-        Ok(self.read_bytes_at(offset, len, depth).await?.into())
-    }
-
-    /// [`File::read_at`], the data as `Bytes`.
-    ///
-    /// The Treads already sent past a short one are awaited, not dropped:
-    /// dropping them would cost a Tflush each (and a wait for its Rflush),
-    /// where their replies, empty at end of file, are on their way anyway.
-    /// A read that fits in one message is returned as the reply's own
-    /// buffer, without a copy.
-    pub async fn read_bytes_at(&self, offset: u64, len: u64, depth: usize) -> Result<Bytes> {
-        let chunk = self.io_size() as u64;
-        if len == 0 {
-            return Ok(Bytes::new());
-        }
-        if len <= chunk {
-            return self.read(offset, len as u32).await;
-        }
-        let mut out = BytesMut::with_capacity(len.min(1 << 30) as usize);
-        // Set at the first short read: no further Tread is started.
-        let eof = AtomicBool::new(false);
-        let eof = &eof;
-        let offsets = (0..len.div_ceil(chunk)).map(|i| offset + i * chunk);
-        let mut reads = stream::iter(offsets.take_while(|_| !eof.load(Ordering::Relaxed)))
-            .map(|off| self.read(off, chunk.min(offset + len - off) as u32))
-            .buffered(depth.max(1));
-        while let Some(data) = reads.next().await {
-            if eof.load(Ordering::Relaxed) {
-                continue;
-            }
-            let data = data?;
-            let short = (data.len() as u64) < chunk.min(len - out.len() as u64);
-            out.extend_from_slice(&data);
-            eof.store(short, Ordering::Relaxed);
-        }
-        Ok(out.freeze())
-    }
-
-    /// Write all of `data` at `offset` with up to `depth` Twrites in flight,
-    /// each at most [`File::io_size`] bytes. A short write is an error
-    /// (`EIO`): 9P servers write all or fail.
-    ///
-    /// `data` is copied once into owned chunks before anything is sent, so
-    /// the future borrows only `self` and stays `Send` wherever it is
-    /// awaited (a stream closure over borrowed slices would not be).
-    pub async fn write_at(&self, offset: u64, data: &[u8], depth: usize) -> Result<()> {
-        let chunks = owned_chunks(offset, data, self.io_size() as usize);
-        stream::iter(chunks.into_iter().map(|(off, c)| self.write_exact(off, c)))
-            .buffer_unordered(depth.max(1))
-            .try_collect()
-            .await
-    }
-
-    /// One Twrite that must write all of `data`.
-    async fn write_exact(&self, off: u64, data: Bytes) -> Result<()> {
-        let want = data.len() as u32;
-        match self.write(off, data).await? {
-            n if n == want => Ok(()),
-            n => Err(Error::Remote(RemoteError {
-                errno: Some(EIO),
-                ename: Some(format!("short write: {n} of {want} bytes at {off}")),
-            })),
-        }
     }
 
     /// One Treaddir from `offset` (9P2000.L).

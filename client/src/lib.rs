@@ -18,8 +18,11 @@
 //! - [`session`]: the sans-I/O protocol state: requests in flight, flush
 //!   chains, the flush profile and probe, fid
 //!   effects of replies, violations.
-//! - `conn`: the tokio driver: one reader task, one coalescing writer, one
+//! - `conn`: the tokio driver: one reader task (which reads Rread data
+//!   straight into the caller's buffer when it can, `conn/placed`), one
+//!   coalescing writer (vectored: large Twrite data is not copied), one
 //!   flush timer; cancellation ([`CancelToken`], cancel on drop).
+//! - `pool`: a few reused buffers for the data of large writes.
 //! - [`client`]: connecting, version negotiation, attach.
 //! - [`file`]: fid handles and the typed operations (xattrs and the plain
 //!   9P2000 ones in submodules). On a 9P2000 or 9P2000.u connection the
@@ -35,6 +38,7 @@ mod conn;
 pub mod error;
 pub mod file;
 pub mod ids;
+mod pool;
 pub mod session;
 pub mod transport;
 pub mod wire;

@@ -3,21 +3,22 @@
 
 use bytes::Bytes;
 
-use super::{owned_chunks, File};
+use super::io::owned_chunks;
+use super::File;
 
 #[test]
 fn writes_are_cut_at_the_chunk_size() {
     let data: Vec<u8> = (0..10).collect();
-    let chunks = owned_chunks(100, &data, 4);
+    let chunks = owned_chunks(100, data.into(), 4);
     let want: Vec<(u64, Bytes)> = vec![
         (100, Bytes::from_static(&[0, 1, 2, 3])),
         (104, Bytes::from_static(&[4, 5, 6, 7])),
         (108, Bytes::from_static(&[8, 9])),
     ];
     assert_eq!(chunks, want);
-    assert!(owned_chunks(0, &[], 4).is_empty());
+    assert!(owned_chunks(0, Bytes::new(), 4).is_empty());
     // A zero chunk size (no iounit known) still makes progress.
-    assert_eq!(owned_chunks(0, b"ab", 0).len(), 2);
+    assert_eq!(owned_chunks(0, Bytes::from_static(b"ab"), 0).len(), 2);
 }
 
 fn assert_send<T: Send>(_: T) {}

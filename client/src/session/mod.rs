@@ -45,6 +45,7 @@
 mod counters;
 mod fids;
 mod flush;
+mod placed;
 mod probe;
 mod profile;
 mod watchdog;

@@ -259,3 +259,21 @@ fn undecodable_reply_fails_only_its_request() {
     ));
     assert_eq!(s.stats().in_flight, 0);
 }
+
+#[test]
+fn a_placed_read_is_an_rread_without_data_counted_in_full() {
+    let mut s = session();
+    let (tag, _) = s.start(&read(), Some(7)).unwrap();
+    assert_eq!(s.waiter(tag), Some(&7));
+    let now = Instant::now();
+    let actions = s.on_placed_read_at(tag, 4096, now);
+    let (w, result, _) = delivered(&actions).expect("delivered");
+    assert_eq!(w, 7);
+    assert!(matches!(result, Ok(Rmessage::Rread(r)) if r.data.0.is_empty()));
+    assert_eq!(s.traffic().bytes_read, 4096);
+    assert_eq!(s.waiter(tag), None, "answered: the tag is free");
+    // An abandoned caller has no waiter to place data for.
+    let (tag, id) = s.start(&read(), Some(8)).unwrap();
+    s.abandon(tag, id);
+    assert_eq!(s.waiter(tag), None);
+}

@@ -20,7 +20,10 @@ mod primitive;
 
 pub use classic::*;
 pub use dirent::{parse_dirents, parse_stats, Dirent};
-pub use frame::{decode_frame, encode_frame, Frame, FrameDecoder, HEADER_LEN, IOHDRSZ, MIN_FRAME};
+pub use frame::{
+    decode_frame, encode_frame, encode_frame_split, peek_rread, Frame, FrameDecoder, HEADER_LEN,
+    IOHDRSZ, MIN_FRAME, RREAD_HEAD, SPLIT_MIN,
+};
 pub use linux::*;
 pub use message::{msg_type, Message, Rmessage, Tmessage};
 pub use primitive::{Data, NineStr, Qid, Reader, Wire};

@@ -3,6 +3,7 @@
 
 use super::*;
 use crate::ids::Tag;
+use bytes::Bytes;
 
 fn decode_r(bytes: &[u8], d: Dialect) -> Result<Option<Frame<Rmessage>>, DecodeError> {
     decode_frame::<Rmessage>(&mut BytesMut::from(bytes), MSIZE, d)
@@ -171,4 +172,53 @@ fn rstat_count_must_match_stat() {
     frame.extend_from_slice(&[0]);
     let (_, body) = decode_r(&frame, Dialect::Classic).unwrap().unwrap();
     assert_eq!(body, Err(DecodeError::BadLength("stat count")));
+}
+
+#[test]
+fn peek_rread_names_only_well_formed_rreads() {
+    let mut buf = BytesMut::new();
+    encode_frame(
+        Tag(9),
+        &Rmessage::from(Rread {
+            data: Data(Bytes::from_static(b"abc")),
+        }),
+        &mut buf,
+    );
+    let whole = buf.to_vec();
+    assert_eq!(peek_rread(&whole, 64), Some((Tag(9), 3)));
+    // The header alone is enough; less is not.
+    assert_eq!(peek_rread(&whole[..RREAD_HEAD], 64), Some((Tag(9), 3)));
+    assert_eq!(peek_rread(&whole[..RREAD_HEAD - 1], 64), None);
+    // Over msize, a count that disagrees with the size, another type.
+    assert_eq!(peek_rread(&whole, 13), None);
+    let mut bad = whole.clone();
+    bad[7] = 4;
+    assert_eq!(peek_rread(&bad, 64), None);
+    let mut other = whole;
+    other[4] = msg_type::RREADDIR;
+    assert_eq!(peek_rread(&other, 64), None);
+}
+
+#[test]
+fn split_twrites_are_the_same_bytes() {
+    for len in [0, 10, SPLIT_MIN - 1, SPLIT_MIN, 65536] {
+        let data: Vec<u8> = (0..len).map(|i| i as u8).collect();
+        let msg = Tmessage::from(Twrite {
+            fid: crate::ids::Fid(7),
+            offset: 1 << 40,
+            data: Data(data.into()),
+        });
+        let mut whole = BytesMut::from(&b"before"[..]);
+        encode_frame(Tag(3), &msg, &mut whole);
+        let mut split = BytesMut::from(&b"before"[..]);
+        let rest = encode_frame_split(Tag(3), &msg, &mut split);
+        assert_eq!(rest.is_some(), len >= SPLIT_MIN, "{len}");
+        split.extend_from_slice(&rest.unwrap_or_default());
+        assert_eq!(split, whole, "{len}");
+    }
+    // Anything else goes whole into the buffer.
+    let msg = Tmessage::from(Tclunk {
+        fid: crate::ids::Fid(1),
+    });
+    assert!(encode_frame_split(Tag(1), &msg, &mut BytesMut::new()).is_none());
 }
