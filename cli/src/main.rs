@@ -68,6 +68,8 @@ Mount options (-o, comma-separated; later ones win):
   prefetch=BYTES        cache=loose: a small random read fetches the aligned
                         window of BYTES around it (one Tread at most) and
                         puts the rest in the page cache [65536; 0: off]
+  read_ahead_kb=KB      with cache=loose: the kernel's readahead for the mount
+                        (root only; 0: the kernel's 128) [4096]
   debug                 as -d
   Accepted and ignored, as mount(8) passes them: defaults, _netdev, dev, nodev,
   suid, nosuid, exec, noexec, auto, noauto, user, nouser, users, atime, noatime,

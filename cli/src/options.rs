@@ -79,6 +79,9 @@ pub struct Options {
     /// the aligned window of this size around it (one Tread at most) and
     /// puts the rest in the page cache (0: off).
     pub prefetch: u32,
+    /// `read_ahead_kb=KB`: with `cache=loose`, the kernel's readahead for
+    /// the mount (0: the kernel's default).
+    pub read_ahead_kb: u32,
     /// `debug`: foreground, 9P messages traced (as `-d`).
     pub debug: bool,
 }
@@ -107,6 +110,7 @@ impl Default for Options {
             reconnect: None,
             cache_timeout: MountConfig::default().ttl,
             prefetch: DEFAULT_PREFETCH,
+            read_ahead_kb: MountConfig::default().read_ahead_kb,
             debug: false,
         }
     }
@@ -165,6 +169,7 @@ impl Options {
             "reconnect" => self.reconnect = Some(seconds(v)?),
             "cache_timeout" => self.cache_timeout = seconds(v)?,
             "prefetch" => self.prefetch = prefetch(v)?,
+            "read_ahead_kb" => self.read_ahead_kb = read_ahead(v)?,
             _ => bail!("unknown option {key:?}"),
         }
         Ok(())
@@ -224,6 +229,7 @@ impl Options {
             watchdog: self.watchdog,
             ttl: self.cache_timeout,
             prefetch: self.prefetch,
+            read_ahead_kb: self.read_ahead_kb,
             ..MountConfig::default()
         }
     }
@@ -234,7 +240,7 @@ fn needs_value_hint(key: &str) -> &'static str {
     match key {
         "aname" | "uname" | "n_uname" | "msize" | "version" | "cache" | "access" | "uid"
         | "gid" | "flushtimeout" | "flushretries" | "flushprobe" | "watchdog" | "cache_timeout"
-        | "prefetch" => " (it needs a value: KEY=VALUE)",
+        | "prefetch" | "read_ahead_kb" => " (it needs a value: KEY=VALUE)",
         _ => "",
     }
 }
@@ -270,6 +276,15 @@ fn watchdog(v: &str) -> Result<Option<Duration>> {
         return Ok(None);
     }
     seconds(v).map(Some)
+}
+
+/// `read_ahead_kb=`: KiB, 0 for the kernel's default, at most 1 GiB.
+fn read_ahead(v: &str) -> Result<u32> {
+    let n = number(v)?;
+    if n > 1 << 20 {
+        bail!("{n} KiB is out of range: at most 1048576");
+    }
+    Ok(n)
 }
 
 /// `prefetch=`: bytes, 0 for off, at most 1 MiB (a FUSE read's most).
@@ -388,6 +403,9 @@ mod tests {
         assert_eq!(cfg(&parsed("prefetch=131072")), 131072);
         assert!(error("prefetch=2000000").contains("out of range"));
         assert!(error("prefetch").contains("needs a value"));
+        let ra = |o: &str| parsed(o).mount_config("x", false).read_ahead_kb;
+        assert_eq!((ra("cache=loose"), ra("read_ahead_kb=0")), (4096, 0));
+        assert!(error("read_ahead_kb=2000000").contains("out of range"));
     }
 
     #[test]

@@ -113,6 +113,9 @@ pub struct MountConfig {
     /// bytes around it (one Tread at most) and put the rest of it in the
     /// page cache (`-o prefetch=`; 0: off).
     pub prefetch: u32,
+    /// The kernel's readahead for the mount in KiB, with `cache=loose`
+    /// (`-o read_ahead_kb=`; 0: the kernel's default; needs root).
+    pub read_ahead_kb: u32,
 }
 
 /// The default [`MountConfig::prefetch`]: diod grants 64 KiB messages.
@@ -140,6 +143,7 @@ impl Default for MountConfig {
             reconnect: None,
             watchdog: Some(Duration::from_secs(30)),
             prefetch: DEFAULT_PREFETCH,
+            read_ahead_kb: 4096,
         }
     }
 }

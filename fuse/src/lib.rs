@@ -65,6 +65,7 @@ mod interrupt;
 mod mount;
 mod names;
 mod prefetch;
+mod readahead;
 mod reconnect;
 mod users;
 mod watchdog;

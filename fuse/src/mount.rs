@@ -181,6 +181,13 @@ pub async fn mount(client: Client, cfg: MountConfig, mountpoint: &Path) -> io::R
     if shared.cfg.cache == CacheMode::Loose && shared.cfg.prefetch > 0 {
         shared.line.set_candidates(candidates);
     }
+    let ra = shared.cfg.read_ahead_kb;
+    if shared.cfg.cache == CacheMode::Loose && ra > 0 {
+        match crate::readahead::set(&path, ra) {
+            Ok(()) => debug!(kb = ra, "readahead set"),
+            Err(e) => debug!("readahead left at the kernel's default: {e}"),
+        }
+    }
     debug!(mountpoint = %path.display(), "mounted");
     Ok(Mount {
         handle: Some(handle),

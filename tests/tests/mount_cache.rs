@@ -121,3 +121,35 @@ async fn cache_none_always_reads_the_listing_from_the_server() {
     assert_eq!(s.listings_cached, 0, "{s:?}");
     m.unmount().await;
 }
+
+/// The readahead of the mount at `dir` in KiB, as sysfs has it.
+fn read_ahead_kb(dir: &Path) -> u32 {
+    let info = fs::read_to_string("/proc/self/mountinfo").unwrap();
+    let dir = dir.to_str().unwrap();
+    let dev = info
+        .lines()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split(' ').collect();
+            (f.get(4) == Some(&dir)).then(|| f[2].to_string())
+        })
+        .last()
+        .expect("the mount in mountinfo");
+    let kb = fs::read_to_string(format!("/sys/class/bdi/{dev}/read_ahead_kb")).unwrap();
+    kb.trim().parse().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn loose_mounts_raise_the_kernels_readahead_unless_told_not_to() {
+    for (ra, want) in [(4096, 4096), (1024, 1024), (0, 128)] {
+        let m = Mounted::diod_with(|c| {
+            c.cache = CacheMode::Loose;
+            c.read_ahead_kb = ra;
+        })
+        .await;
+        assert_eq!(read_ahead_kb(&m.dir), want, "read_ahead_kb={ra}");
+        m.unmount_clean().await;
+    }
+    let m = Mounted::diod(CacheMode::None).await;
+    assert_eq!(read_ahead_kb(&m.dir), 128, "cache=none: left alone");
+    m.unmount_clean().await;
+}
