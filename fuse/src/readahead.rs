@@ -19,15 +19,12 @@ use std::path::Path;
 /// ourselves); the last mount there wins, as with stacked mounts.
 pub(crate) fn device_of(mountinfo: &str, mountpoint: &Path) -> Option<String> {
     let want = escape(&mountpoint.to_string_lossy());
-    mountinfo
-        .lines()
-        .filter_map(|l| {
-            let mut f = l.split(' ');
-            let dev = f.nth(2)?;
-            let point = f.nth(1)?;
-            (point == want).then(|| dev.to_string())
-        })
-        .last()
+    mountinfo.lines().rev().find_map(|l| {
+        let mut f = l.split(' ');
+        let dev = f.nth(2)?;
+        let point = f.nth(1)?;
+        (point == want).then(|| dev.to_string())
+    })
 }
 
 /// A path as mountinfo writes it: space, tab, newline and backslash as

@@ -128,11 +128,11 @@ fn read_ahead_kb(dir: &Path) -> u32 {
     let dir = dir.to_str().unwrap();
     let dev = info
         .lines()
-        .filter_map(|l| {
+        .rev()
+        .find_map(|l| {
             let f: Vec<&str> = l.split(' ').collect();
             (f.get(4) == Some(&dir)).then(|| f[2].to_string())
         })
-        .last()
         .expect("the mount in mountinfo");
     let kb = fs::read_to_string(format!("/sys/class/bdi/{dev}/read_ahead_kb")).unwrap();
     kb.trim().parse().unwrap()
