@@ -97,6 +97,8 @@ pub(crate) struct Shared {
     pub attrs: AttrCache,
     /// Extended attributes known to be missing (`cache=loose`).
     pub absent: Absent,
+    /// The readahead to set at the first open (`readahead.rs`).
+    pub readahead: crate::readahead::Pending,
     pub dirs: DirCache,
     /// Directories whose every name is known (`cache=loose`).
     pub known: Complete,
@@ -151,6 +153,7 @@ impl Shared {
             handles: Handles::default(),
             attrs: AttrCache::new(ttl),
             absent: Absent::new(ttl),
+            readahead: Default::default(),
             dirs: DirCache::new(ttl),
             known: Complete::new(ttl),
             intr: Interrupts::default(),

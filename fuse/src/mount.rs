@@ -183,10 +183,7 @@ pub async fn mount(client: Client, cfg: MountConfig, mountpoint: &Path) -> io::R
     }
     let ra = shared.cfg.read_ahead_kb;
     if shared.cfg.cache == CacheMode::Loose && ra > 0 {
-        match crate::readahead::set(&path, ra) {
-            Ok(()) => debug!(kb = ra, "readahead set"),
-            Err(e) => debug!("readahead left at the kernel's default: {e}"),
-        }
+        shared.readahead.arm(path.clone(), ra);
     }
     debug!(mountpoint = %path.display(), "mounted");
     Ok(Mount {

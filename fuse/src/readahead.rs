@@ -12,7 +12,43 @@
 //! off with `POSIX_FADV_RANDOM`).
 
 use std::io;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
+
+use tracing::debug;
+
+/// The readahead to set once the kernel has taken our FUSE init reply:
+/// the kernel lowers the mount's readahead to what that reply says (fuse3
+/// echoes the kernel's 128 KiB), so a value set before would be undone.
+/// It is set at the first open of a file, which can only come after init.
+#[derive(Debug, Default)]
+pub(crate) struct Pending {
+    armed: AtomicBool,
+    what: Mutex<Option<(PathBuf, u32)>>,
+}
+
+impl Pending {
+    /// Set `kb` for the mount at `mountpoint` at the first open.
+    pub(crate) fn arm(&self, mountpoint: PathBuf, kb: u32) {
+        *self.what.lock().unwrap_or_else(|e| e.into_inner()) = Some((mountpoint, kb));
+        self.armed.store(true, Ordering::Release);
+    }
+
+    /// At an open: set the readahead if it is still to be set.
+    pub(crate) fn fire(&self) {
+        if !self.armed.swap(false, Ordering::AcqRel) {
+            return;
+        }
+        let what = self.what.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some((mountpoint, kb)) = what {
+            match set(&mountpoint, kb) {
+                Ok(()) => debug!(kb, "readahead set"),
+                Err(e) => debug!("readahead left at the kernel's default: {e}"),
+            }
+        }
+    }
+}
 
 /// The `major:minor` device of the mount at `mountpoint`, from
 /// `/proc/self/mountinfo` (a stat of it would be a FUSE request to

@@ -146,6 +146,10 @@ async fn loose_mounts_raise_the_kernels_readahead_unless_told_not_to() {
             c.read_ahead_kb = ra;
         })
         .await;
+        // Set at the first open (after the kernel has taken FUSE init).
+        fs::write(m.local("f"), b"x").unwrap();
+        let f = m.path("f");
+        assert_eq!(blocking(move || fs::read(f).unwrap()).await, b"x");
         assert_eq!(read_ahead_kb(&m.dir), want, "read_ahead_kb={ra}");
         m.unmount_clean().await;
     }

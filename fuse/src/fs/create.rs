@@ -186,6 +186,7 @@ impl Fs {
         mode: u32,
         flags: u32,
     ) -> Result<ReplyCreated, Fail> {
+        self.readahead.fire();
         let uid = self.who(req);
         let checked = component(name)?;
         let (mut file, dir) = self.fid_to_create_in(parent, uid).await?;

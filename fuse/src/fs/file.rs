@@ -79,6 +79,7 @@ impl Fs {
         ino: u64,
         flags: u32,
     ) -> Result<ReplyOpen, Fail> {
+        self.readahead.fire();
         let writer = self.writer(ino, flags).await;
         let (file, qid) = self
             .with_fid(ino, self.who(req), |base| async move {
