@@ -39,11 +39,17 @@ fn is_now(ts: Timestamp) -> bool {
         .is_ok_and(|ago| ago <= NOW_WINDOW)
 }
 
+/// Whether Tsetattr `s` sets times and nothing else.
+fn times_only(s: &SetAttr) -> bool {
+    use setattr::{ATIME, ATIME_SET, CTIME, MTIME, MTIME_SET};
+    s.valid != 0 && s.valid & !(ATIME | MTIME | ATIME_SET | MTIME_SET | CTIME) == 0
+}
+
 /// What `a` becomes by Tsetattr `s`, if `s` sets times and nothing else;
 /// "now" (and ctime) is `now`.
 pub(crate) fn times_applied(a: &Rgetattr, s: &SetAttr, now: SystemTime) -> Option<Rgetattr> {
-    use setattr::{ATIME, ATIME_SET, CTIME, MTIME, MTIME_SET};
-    if s.valid == 0 || s.valid & !(ATIME | MTIME | ATIME_SET | MTIME_SET | CTIME) != 0 {
+    use setattr::{ATIME, ATIME_SET, MTIME, MTIME_SET};
+    if !times_only(s) {
         return None;
     }
     let now = now.duration_since(UNIX_EPOCH).ok()?;
@@ -109,11 +115,11 @@ impl Fs {
     ) -> Result<ReplyAttr, Fail> {
         let s = to_9p(&set);
         let s = &s;
-        // Loose attributes held now, for a change of times alone.
-        let held = match self.appends() {
-            true => self.attrs.get(ino),
-            false => None,
-        };
+        // Loose attributes held now, for a change of times alone (looked
+        // up only then: every other setattr asks the server afterwards).
+        let held = (times_only(s) && self.appends())
+            .then(|| self.attrs.get(ino))
+            .flatten();
         if s.valid != 0 {
             self.attrs.invalidate(&[ino]);
         }
