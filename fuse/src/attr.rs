@@ -12,6 +12,7 @@
 //! zero, so a lookup that only revalidates a name, and finds the same file
 //! under it, can give them again instead of a Tgetattr.
 
+use std::collections::HashMap;
 use std::num::NonZeroUsize;
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -98,7 +99,26 @@ pub(crate) fn split_rdev(rdev: u32) -> (u32, u32) {
 #[derive(Debug)]
 pub(crate) struct AttrCache {
     ttl: Duration,
-    lru: Mutex<LruCache<u64, (Instant, Rgetattr)>>,
+    inner: Mutex<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    lru: LruCache<u64, (Instant, Rgetattr)>,
+    /// Inodes whose attributes a background Tgetattr is fetching (a create
+    /// answered early, `early.rs`), and whether anything put or dropped
+    /// theirs since it was sent: then its answer may be older than what
+    /// happened since (a write), and is not kept.
+    settling: HashMap<u64, bool>,
+}
+
+impl Inner {
+    /// Note a change to `ino`'s entry for a background fetch in flight.
+    fn touched(&mut self, ino: u64) {
+        if let Some(t) = self.settling.get_mut(&ino) {
+            *t = true;
+        }
+    }
 }
 
 impl AttrCache {
@@ -106,14 +126,15 @@ impl AttrCache {
     pub(crate) fn new(ttl: Duration) -> AttrCache {
         AttrCache {
             ttl,
-            lru: Mutex::new(LruCache::new(
-                NonZeroUsize::new(CACHE_ENTRIES).expect("non-zero"),
-            )),
+            inner: Mutex::new(Inner {
+                lru: LruCache::new(NonZeroUsize::new(CACHE_ENTRIES).expect("non-zero")),
+                settling: HashMap::new(),
+            }),
         }
     }
 
-    fn lock(&self) -> MutexGuard<'_, LruCache<u64, (Instant, Rgetattr)>> {
-        self.lru.lock().unwrap_or_else(|e| e.into_inner())
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// The attributes of `ino`, if fetched less than a TTL ago.
@@ -121,7 +142,7 @@ impl AttrCache {
         if self.ttl.is_zero() {
             return None;
         }
-        let mut lru = self.lock();
+        let lru = &mut self.lock().lru;
         match lru.get(&ino) {
             Some((at, a)) if at.elapsed() < self.ttl => Some(a.clone()),
             Some(_) => {
@@ -135,7 +156,30 @@ impl AttrCache {
     /// Remember `a` as the attributes of `ino`, fetched just now (with
     /// `cache=none` too: see [`AttrCache::repeat`]).
     pub(crate) fn put(&self, ino: u64, a: &Rgetattr) {
-        self.lock().put(ino, (Instant::now(), a.clone()));
+        let mut g = self.lock();
+        g.touched(ino);
+        g.lru.put(ino, (Instant::now(), a.clone()));
+    }
+
+    /// A background Tgetattr of `ino` is about to be sent: its answer is
+    /// kept ([`AttrCache::settled`]) only if nothing puts or drops the
+    /// inode's attributes meanwhile.
+    pub(crate) fn settling(&self, ino: u64) {
+        self.lock().settling.insert(ino, false);
+    }
+
+    /// The background Tgetattr of `ino` answered `a` (or failed: `None`).
+    /// Returns whether `a` was kept.
+    pub(crate) fn settled(&self, ino: u64, a: Option<&Rgetattr>) -> bool {
+        let mut g = self.lock();
+        let touched = g.settling.remove(&ino).unwrap_or(true);
+        match a {
+            Some(a) if !touched => {
+                g.lru.put(ino, (Instant::now(), a.clone()));
+                true
+            }
+            _ => false,
+        }
     }
 
     /// With `cache=none` only: the attributes last given to the kernel for
@@ -153,7 +197,7 @@ impl AttrCache {
         if !self.ttl.is_zero() {
             return None;
         }
-        let a = self.lock().get(&ino).map(|(_, a)| a.clone())?;
+        let a = self.lock().lru.get(&ino).map(|(_, a)| a.clone())?;
         let fmt = a.mode & libc::S_IFMT;
         (appends || fmt == libc::S_IFDIR || fmt == libc::S_IFLNK).then_some(a)
     }
@@ -163,13 +207,14 @@ impl AttrCache {
     /// size may have changed: see [`AttrCache::repeat`]); a directory's
     /// entry stays, so a storm of creates in it costs no Tgetattr of it.
     pub(crate) fn invalidate(&self, inos: &[u64]) {
-        let mut lru = self.lock();
+        let mut g = self.lock();
         for ino in inos {
+            g.touched(*ino);
             let dir = |a: &Rgetattr| a.mode & libc::S_IFMT == libc::S_IFDIR;
-            if self.ttl.is_zero() && lru.peek(ino).is_some_and(|(_, a)| dir(a)) {
+            if self.ttl.is_zero() && g.lru.peek(ino).is_some_and(|(_, a)| dir(a)) {
                 continue;
             }
-            lru.pop(ino);
+            g.lru.pop(ino);
         }
     }
 }
@@ -249,6 +294,31 @@ mod tests {
         assert!(on.get(1).is_some());
         on.invalidate(&[1]);
         assert!(on.get(1).is_none());
+    }
+
+    #[test]
+    fn a_background_answer_is_kept_only_if_nothing_changed_the_inode_meanwhile() {
+        let c = AttrCache::new(Duration::from_secs(60));
+        let old = sample(0o100644, 0, 0);
+        let new = sample(0o100600, 0, 0);
+        c.settling(1);
+        assert!(c.settled(1, Some(&old)));
+        assert_eq!(c.get(1).map(|a| a.mode), Some(0o100644));
+        // A write dropped the entry while the Tgetattr was out.
+        c.settling(2);
+        c.invalidate(&[2]);
+        assert!(!c.settled(2, Some(&old)));
+        assert!(c.get(2).is_none());
+        // A setattr's answer came first: it stays.
+        c.settling(3);
+        c.put(3, &new);
+        assert!(!c.settled(3, Some(&old)));
+        assert_eq!(c.get(3).map(|a| a.mode), Some(0o100600));
+        // A failed fetch ends the watch; later changes are plain ones.
+        c.settling(4);
+        assert!(!c.settled(4, None));
+        assert!(!c.settled(4, Some(&old)), "no longer settling");
+        assert!(c.get(4).is_none());
     }
 
     #[test]

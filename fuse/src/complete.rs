@@ -124,21 +124,26 @@ impl Complete {
 
     /// Whether `name` is known not to be in `dir`, for `uid`.
     pub(crate) fn missing(&self, dir: u64, name: &[u8], uid: u32) -> bool {
+        self.knows(dir, name, uid) == Some(false)
+    }
+
+    /// Whether `name` is known to be in `dir`, for `uid`.
+    pub(crate) fn present(&self, dir: u64, name: &[u8], uid: u32) -> bool {
+        self.knows(dir, name, uid) == Some(true)
+    }
+
+    /// Whether `name` is in `dir` as `uid` knows it (`None`: not known).
+    fn knows(&self, dir: u64, name: &[u8], uid: u32) -> Option<bool> {
         if self.ttl.is_zero() {
-            return false;
+            return None;
         }
         let mut inner = self.lock();
-        let (fresh, missing) = match inner.dirs.get(&dir) {
-            Some(k) => (
-                k.at.elapsed() < self.ttl,
-                k.uid == uid && !k.names.contains(name),
-            ),
-            None => return false,
-        };
-        if !fresh {
+        let k = inner.dirs.get(&dir)?;
+        if k.at.elapsed() >= self.ttl {
             inner.drop_dir(dir);
+            return None;
         }
-        fresh && missing
+        (k.uid == uid).then(|| k.names.contains(name))
     }
 
     /// `name` was made in `dir` (create, mkdir, link, rename onto it).
@@ -192,12 +197,16 @@ mod tests {
         c.made_empty(5, 0);
         assert!(c.missing(5, b"a", 0));
         assert!(!c.missing(5, b"a", 1000), "another uid asks the server");
+        assert!(!c.present(5, b"a", 0));
         c.added(5, b"a");
         assert!(!c.missing(5, b"a", 0) && c.missing(5, b"b", 0));
+        assert!(c.present(5, b"a", 0) && !c.present(5, b"b", 0));
+        assert!(!c.present(5, b"a", 1000), "another uid asks the server");
         c.removed(5, b"a");
-        assert!(c.missing(5, b"a", 0));
+        assert!(c.missing(5, b"a", 0) && !c.present(5, b"a", 0));
+        c.added(5, b"a");
         c.forget(5);
-        assert!(!c.missing(5, b"a", 0));
+        assert!(!c.missing(5, b"a", 0) && !c.present(5, b"a", 0));
     }
 
     #[test]

@@ -40,6 +40,7 @@ use crate::complete::Complete;
 use crate::config::{Access, CacheMode, MountConfig};
 use crate::devfuse::Line;
 use crate::dircache::DirCache;
+use crate::early::Early;
 use crate::errno::Fail;
 use crate::handles::Handles;
 use crate::inode::{Found, Inodes, ROOT_INO};
@@ -108,6 +109,9 @@ pub(crate) struct Shared {
     pub gate: Arc<Gate>,
     /// Our line to the kernel for those stores (see `devfuse.rs`).
     pub line: Arc<Line>,
+    /// Files created and answered before their attributes came
+    /// (`early.rs`).
+    pub early: Arc<Early<u64>>,
 }
 
 /// The file system handed to fuse3 (a cheap handle on [`Shared`]).
@@ -160,6 +164,7 @@ impl Shared {
             caps: Caps::default(),
             gate: Arc::default(),
             line: Arc::default(),
+            early: Arc::default(),
             cfg,
         }
     }
@@ -282,6 +287,8 @@ impl Fs {
     /// The fid of inode `ino` for `uid`, walked now if there is none yet:
     /// from the nearest ancestor that has one, or from the uid's attach.
     pub(crate) async fn fid(&self, ino: u64, uid: u32) -> Result<Arc<File>, Fail> {
+        // A file just created may be walking to its own fid (`early.rs`).
+        self.early.settled(ino).await;
         if let Some(f) = self.inodes.fid(ino, uid) {
             if self.conn.owns(&f) {
                 return Ok(f);
@@ -363,6 +370,7 @@ impl Fs {
     /// The attributes of `ino` through `file` (its fid or an open one),
     /// from the loose cache when fresh.
     pub(crate) async fn attrs_via(&self, ino: u64, file: &File) -> Result<Rgetattr, Fail> {
+        self.early.settled(ino).await;
         if let Some(a) = self.attrs.get(ino) {
             return Ok(a);
         }
@@ -374,6 +382,7 @@ impl Fs {
 
     /// The attributes of `ino` as `uid` sees them.
     pub(crate) async fn attrs(&self, ino: u64, uid: u32) -> Result<Rgetattr, Fail> {
+        self.early.settled(ino).await;
         if let Some(a) = self.attrs.get(ino) {
             return Ok(a);
         }
@@ -401,6 +410,12 @@ impl Fs {
         dir: &File,
     ) -> ninep_client::Result<ReplyEntry> {
         let child = self.inodes.child(parent, name);
+        if let Some(ino) = child {
+            self.early.settled(ino).await;
+            if let Some(entry) = self.known_entry(parent, name, uid, ino) {
+                return Ok(entry);
+            }
+        }
         let fresh = child.and_then(|ino| self.attrs.get(ino)).is_some();
         // cache=none: what the kernel holds will do if the walk lands on
         // the same file (`AttrCache::repeat`): only the Twalk is needed.
@@ -417,6 +432,22 @@ impl Fs {
             None => (dir.walk(&names).await?, repeat),
         };
         self.enter(parent, name, uid, file, ahead).await
+    }
+
+    /// `cache=loose`: the entry of `name` in `parent` (inode `ino` in the
+    /// table) without a Twalk, when the name is known to be there
+    /// (`complete.rs`: the directory's names are known whole, our own
+    /// changes kept them exact) and the inode's attributes are fresh. The
+    /// same promise as the kernel's own entries for the TTL. Or when the
+    /// entry is owed: our create gave it to the kernel with a TTL of zero
+    /// (`early.rs`).
+    fn known_entry(&self, parent: u64, name: &[u8], uid: u32, ino: u64) -> Option<ReplyEntry> {
+        let a = self.attrs.get(ino)?;
+        if !self.known.present(parent, name, uid) && !self.early.owed(parent, name, uid, ino) {
+            return None;
+        }
+        // The kernel counts this reply as a lookup of `ino`.
+        self.inodes.bump(ino).then(|| self.entry(ino, &a))
     }
 
     /// Attach `file`, just walked to `name` in `parent` for `uid`, to the

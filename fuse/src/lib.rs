@@ -57,6 +57,7 @@ mod complete;
 pub mod config;
 mod devfuse;
 mod dircache;
+mod early;
 pub mod errno;
 mod fs;
 mod handles;

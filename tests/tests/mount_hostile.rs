@@ -10,73 +10,18 @@
 mod mount_support;
 
 use std::io::ErrorKind;
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
-use mount_support::{blocking, config, quick_flush, sh, within, Mounted};
+use mount_support::relayed::Relayed as Hostile;
+use mount_support::{blocking, sh, within};
 use ninep_client::wire::{
     decode_frame, encode_frame, msg_type, parse_dirents, Data, Dialect, Dirent, NineStr, Qid,
     Rmessage, Wire,
 };
-use ninep_client::{Config, Tag};
-use ninep_fuse::{CacheMode, MountConfig};
-use ninep_tests::servers::{temp_dir, Diod};
-use ninep_tests::tamper::{Act, Request, Tamper};
-use tempfile::TempDir;
-
-/// A mount of diod through the relay; fields drop in order (the mount
-/// first, the server last).
-struct Hostile {
-    m: Mounted,
-    tamper: Tamper,
-    _diod: Diod,
-    _export: TempDir,
-}
-
-impl Hostile {
-    /// diod on a fresh export holding `files` (name, contents), mounted
-    /// through a relay with `cache=none`.
-    async fn start(files: &[(&str, &[u8])]) -> Hostile {
-        Self::start_with(files, CacheMode::None).await
-    }
-
-    /// The same with `cache`.
-    async fn start_with(files: &[(&str, &[u8])], cache: CacheMode) -> Hostile {
-        Self::start_tweaked(files, |m, _| m.cache = cache).await
-    }
-
-    /// The same with the mount's and the client's configurations
-    /// `tweak`ed (from `cache=none` and [`quick_flush`]).
-    async fn start_tweaked(
-        files: &[(&str, &[u8])],
-        tweak: impl FnOnce(&mut MountConfig, &mut Config),
-    ) -> Hostile {
-        let export = temp_dir().expect("export");
-        for (name, data) in files {
-            std::fs::write(export.path().join(name), data).expect("seed file");
-        }
-        let path = export.path().to_path_buf();
-        let diod = blocking(move || Diod::start(&[&path])).await.expect("diod");
-        let tamper = Tamper::start(diod.addr()).await.expect("relay");
-        let exported = diod.exports()[0].clone();
-        let mut cfg = config(exported.to_str().expect("utf-8"), CacheMode::None);
-        let mut client = quick_flush();
-        tweak(&mut cfg, &mut client);
-        let mut m = Mounted::mount_at(tamper.addr().to_string(), cfg, client).await;
-        m.export = exported;
-        Hostile {
-            m,
-            tamper,
-            _diod: diod,
-            _export: export,
-        }
-    }
-
-    fn path(&self, rel: &str) -> PathBuf {
-        self.m.path(rel)
-    }
-}
+use ninep_client::Tag;
+use ninep_fuse::CacheMode;
+use ninep_tests::tamper::{Act, Request};
 
 /// A reply frame decoded (the relay hands raw bytes).
 fn decode(frame: &[u8]) -> Rmessage {

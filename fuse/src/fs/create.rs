@@ -8,19 +8,22 @@
 //! mounter's, and that is logged).
 
 use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use fuse3::raw::prelude::*;
 use futures::future::{BoxFuture, FutureExt};
-use ninep_client::wire::{setattr, Rgetattr};
+use ninep_client::wire::{setattr, Qid, Rgetattr};
 use ninep_client::{File, SetAttr};
 use tracing::debug;
 
 use super::file::open_flags;
 use super::{found, Fs, ATTR_MASK};
-use crate::config::Access;
+use crate::config::{Access, CacheMode};
+use crate::early::Settling;
 use crate::errno::Fail;
-use crate::handles::Origin;
+use crate::handles::{OpenFile, Origin};
 use crate::names::{component, no_nul};
+use crate::prefetch::Writer;
 
 impl Fs {
     /// With `access=client`, give `file` (just made) to the caller when the
@@ -200,11 +203,21 @@ impl Fs {
         let qid = qid?;
         self.attrs.invalidate(&[parent]);
         self.dirs.invalidate(&[parent]);
+        let dir = dir.ok();
+        if self.answers_early(req) {
+            let made = Made {
+                parent,
+                name,
+                uid,
+                qid,
+            };
+            let mode = (mode, req.gid);
+            return Ok(self.create_early(made, mode, flags, file, dir, known).await);
+        }
         self.give_to_caller(req, &file).await;
         // The inode's own (unopened) fid, walked along with the Tgetattr:
         // the setattr of a `touch` or the stat that follows a create then
         // costs no walk of its own.
-        let dir = dir.ok();
         let walk = async {
             match &dir {
                 Some(dir) => dir.walk(&[name]).await.ok(),
@@ -232,5 +245,122 @@ impl Fs {
             fh: open.fh,
             flags: open.flags,
         })
+    }
+
+    /// Whether a create by `req` is answered as soon as its Tlcreate is
+    /// (`early.rs`): with `cache=loose` on 9P2000.L, and when the new file
+    /// needs no change of owner.
+    fn answers_early(&self, req: &Request) -> bool {
+        let owner_ok = self.cfg.access == Access::User || req.uid == self.cfg.attach.n_uname;
+        self.cfg.cache == CacheMode::Loose && self.appends() && owner_ok
+    }
+
+    /// Answer a create whose Tlcreate succeeded before the new file's
+    /// attributes come: predicted ones, with a TTL of zero (`early.rs`);
+    /// its Tgetattr and the walk to its own fid go on in the background.
+    async fn create_early(
+        &self,
+        m: Made<'_>,
+        (mode, gid): (u32, u32),
+        flags: u32,
+        file: File,
+        dir: Option<Arc<File>>,
+        known: Option<Writer>,
+    ) -> ReplyCreated {
+        let a = predicted(m.qid, mode, (m.uid, gid), SystemTime::now());
+        let ino = self.inodes.lookup(m.parent, m.name, found(&a), None);
+        self.attrs.settling(ino);
+        self.early.owe(m.parent, m.name, ino, m.uid);
+        let direct = self.direct_io(m.qid, &a);
+        let reads = self.reads(self.writer(ino, flags).await, direct, a.size);
+        drop(known);
+        let open = self.open_reply(file, direct, Origin::new(ino, m.uid, flags), reads);
+        if let Some(h) = self.handles.file(open.fh) {
+            // Already settling (the same file made under two names at
+            // once): the work is done all the same, only not waited for.
+            let settling = self.early.start(ino, m.uid, open.fh);
+            let fs = self.clone();
+            let name = m.name.to_vec();
+            let m = Made { name: &[], ..m };
+            tokio::spawn(async move { fs.settle(m, &name, ino, h, dir, settling).await });
+        }
+        ReplyCreated {
+            ttl: std::time::Duration::ZERO,
+            attr: crate::attr::file_attr(ino, &a, self.overrides()),
+            generation: 0,
+            fh: open.fh,
+            flags: open.flags,
+        }
+    }
+
+    /// The background half of a create answered early: the new file's
+    /// Tgetattr through its open fid, the walk to its own fid, and the
+    /// directory's inherited xattrs, all at once.
+    async fn settle(
+        &self,
+        m: Made<'_>,
+        name: &[u8],
+        ino: u64,
+        open: Arc<OpenFile>,
+        dir: Option<Arc<File>>,
+        settling: Option<Settling<u64>>,
+    ) {
+        let walk = async {
+            match &dir {
+                Some(dir) => dir.walk(&[name]).await.ok(),
+                None => None,
+            }
+        };
+        let probe = self.probe_inherited(m.parent, dir.as_deref());
+        let (a, fid, ()) = tokio::join!(open.file.getattr(ATTR_MASK), walk, probe);
+        let a = a.ok().filter(|a| a.qid.path == m.qid.path);
+        if let Some(a) = &a {
+            self.inodes.set_nlink(ino, a.nlink);
+        }
+        self.attrs.settled(ino, a.as_ref());
+        if let Some(fid) = fid.filter(|f| f.qid().path == m.qid.path) {
+            self.inodes.set_fid(ino, m.uid, fid);
+        }
+        self.absent.inherit(m.parent, ino, false);
+        drop(settling);
+    }
+}
+
+/// A file just made: where, by whom (whose fids), and its qid.
+#[derive(Debug, Clone, Copy)]
+struct Made<'a> {
+    parent: u64,
+    name: &'a [u8],
+    uid: u32,
+    qid: Qid,
+}
+
+/// The attributes a create of a regular file with `mode` by `owner` (uid,
+/// gid) is expected to give: empty, one link, made `now`. Given to the
+/// kernel with a TTL of zero only, which it never trusts (`early.rs`).
+fn predicted(qid: Qid, mode: u32, (uid, gid): (u32, u32), now: SystemTime) -> Rgetattr {
+    let t = now.duration_since(UNIX_EPOCH).unwrap_or_default();
+    let (sec, nsec) = (t.as_secs(), u64::from(t.subsec_nanos()));
+    Rgetattr {
+        valid: ATTR_MASK,
+        qid,
+        mode: libc::S_IFREG | (mode & 0o7777),
+        uid,
+        gid,
+        nlink: 1,
+        rdev: 0,
+        size: 0,
+        blksize: 4096,
+        blocks: 0,
+        atime_sec: sec,
+        atime_nsec: nsec,
+        mtime_sec: sec,
+        mtime_nsec: nsec,
+        ctime_sec: sec,
+        ctime_nsec: nsec,
+        btime_sec: 0,
+        btime_nsec: 0,
+        gen: 0,
+        data_version: 0,
     }
 }

@@ -13,7 +13,8 @@
 //! `utimes`) is answered from the attributes we hold with those times
 //! applied, not from a Tgetattr after the Tsetattr: a "now" and the new
 //! ctime are then our clock's, not the server's, until the TTL ends. That
-//! is a round trip in five of `touch` on a new file.
+//! was a round trip in five of `touch` on a new file; the `touch` of a file
+//! still settling after its create goes out at once (`early.rs`).
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -115,6 +116,18 @@ impl Fs {
     ) -> Result<ReplyAttr, Fail> {
         let s = to_9p(&set);
         let s = &s;
+        let uid = self.who(req);
+        // The `touch` of a file just created (`early.rs`).
+        if let Some(open) = fh
+            .is_none()
+            .then(|| self.early.open_of(ino, uid))
+            .flatten()
+            .and_then(|fh| self.handles.file(fh))
+        {
+            if let Some(reply) = self.times_while_settling(ino, s, &open.file).await? {
+                return Ok(reply);
+            }
+        }
         // Loose attributes held now, for a change of times alone (looked
         // up only then: every other setattr asks the server afterwards).
         let held = (times_only(s) && self.appends())
@@ -135,7 +148,6 @@ impl Fs {
         // ftruncate(2) and friends go through the open fid: it still works
         // on a file unlinked since it was opened.
         let handle = fh.and_then(|fh| self.open_handle(fh));
-        let uid = self.who(req);
         if s.valid != 0 {
             match &handle {
                 Some(h) => h.file().setattr(s).await?,
@@ -154,6 +166,38 @@ impl Fs {
             None => self.attrs(ino, uid).await?,
         };
         Ok(self.attr_reply(ino, &a))
+    }
+}
+
+impl Fs {
+    /// A setattr `s` of `ino`, a file still settling after its create
+    /// (`early.rs`), through `open`, the create's open fid: if `s` sets
+    /// times alone, its Tsetattr goes out at once, alongside the Tgetattr
+    /// in the background, and the answer is those attributes with the
+    /// times applied. `None` (nothing sent) for any other change: it waits
+    /// for the attributes, then takes the usual way.
+    async fn times_while_settling(
+        &self,
+        ino: u64,
+        s: &SetAttr,
+        open: &ninep_client::File,
+    ) -> Result<Option<ReplyAttr>, Fail> {
+        if !times_only(s) {
+            return Ok(None);
+        }
+        // "Now" is when the server is asked, not when its answer comes.
+        let now = SystemTime::now();
+        let (set, ()) = tokio::join!(open.setattr(s), self.early.settled(ino));
+        set?;
+        let a = match self.attrs.get(ino) {
+            Some(a) => a,
+            None => self.attrs_via(ino, open).await?,
+        };
+        let Some(a) = times_applied(&a, s, now) else {
+            return Ok(None);
+        };
+        self.attrs.put(ino, &a);
+        Ok(Some(self.attr_reply(ino, &a)))
     }
 }
 

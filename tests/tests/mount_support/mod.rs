@@ -26,6 +26,8 @@ use ninep_tests::scripted::{FlushBehaviour, ScriptedServer};
 use ninep_tests::servers::{temp_dir, Diod, Unpfs};
 use tempfile::TempDir;
 
+pub mod relayed;
+
 /// Bound on one step of a test.
 pub const STEP: Duration = Duration::from_secs(30);
 /// How long fids and inodes may take to come back after a close.
