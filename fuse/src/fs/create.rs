@@ -276,13 +276,18 @@ impl Fs {
         drop(known);
         let open = self.open_reply(file, direct, Origin::new(ino, m.uid, flags), reads);
         if let Some(h) = self.handles.file(open.fh) {
-            // Already settling (the same file made under two names at
-            // once): the work is done all the same, only not waited for.
+            // No settling if the file is settling already (made under two
+            // names at once): the work is done all the same, only nobody
+            // waits for it.
             let settling = self.early.start(ino, m.uid, open.fh);
             let fs = self.clone();
             let name = m.name.to_vec();
             let m = Made { name: &[], ..m };
             tokio::spawn(async move { fs.settle(m, &name, ino, h, dir, settling).await });
+        } else {
+            // The handle is gone already (a reconnect cleared the table):
+            // nothing settles, the next getattr asks the server.
+            self.attrs.settled(ino, None);
         }
         ReplyCreated {
             ttl: std::time::Duration::ZERO,
