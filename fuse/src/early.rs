@@ -33,7 +33,7 @@
 
 use std::collections::HashMap;
 use std::num::NonZeroUsize;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use lru::LruCache;
@@ -51,6 +51,10 @@ type Name = (u64, Box<[u8]>);
 #[derive(Debug)]
 pub(crate) struct Early<H> {
     map: Mutex<HashMap<u64, Entry<H>>>,
+    /// How many entries `map` holds, read without the lock: every fid and
+    /// attribute lookup asks [`Early::settled`], and almost always nothing
+    /// is settling.
+    len: AtomicUsize,
     next: AtomicU64,
     /// Entries given with a TTL of zero: the inode and the uid they were
     /// made for.
@@ -61,6 +65,7 @@ impl<H> Default for Early<H> {
     fn default() -> Self {
         Early {
             map: Mutex::default(),
+            len: AtomicUsize::new(0),
             next: AtomicU64::new(0),
             owed: Mutex::new(LruCache::new(NonZeroUsize::new(OWED).expect("non-zero"))),
         }
@@ -93,6 +98,7 @@ impl<H> Drop for Settling<H> {
         let mut map = self.early.lock();
         if map.get(&self.ino).is_some_and(|e| e.token == self.token) {
             map.remove(&self.ino);
+            self.early.len.store(map.len(), Ordering::Release);
         }
         // The sender goes with `self`: its receivers wake.
     }
@@ -122,6 +128,7 @@ impl<H: Clone> Early<H> {
             open,
         };
         map.insert(ino, entry);
+        self.len.store(map.len(), Ordering::Release);
         Some(Settling {
             early: self.clone(),
             ino,
@@ -132,6 +139,9 @@ impl<H: Clone> Early<H> {
 
     /// Wait until `ino` is not settling (at once if it is not).
     pub(crate) async fn settled(&self, ino: u64) {
+        if self.len.load(Ordering::Acquire) == 0 {
+            return;
+        }
         let Some(mut done) = self.lock().get(&ino).map(|e| e.done.clone()) else {
             return;
         };

@@ -204,30 +204,19 @@ impl Fs {
         self.attrs.invalidate(&[parent]);
         self.dirs.invalidate(&[parent]);
         let dir = dir.ok();
+        let made = Made {
+            parent,
+            name,
+            uid,
+            qid,
+        };
         if self.answers_early(req) {
-            let made = Made {
-                parent,
-                name,
-                uid,
-                qid,
-            };
             let mode = (mode, req.gid);
             return Ok(self.create_early(made, mode, flags, file, dir, known).await);
         }
         self.give_to_caller(req, &file).await;
-        // The inode's own (unopened) fid, walked along with the Tgetattr:
-        // the setattr of a `touch` or the stat that follows a create then
-        // costs no walk of its own.
-        let walk = async {
-            match &dir {
-                Some(dir) => dir.walk(&[name]).await.ok(),
-                None => None,
-            }
-        };
-        let probe = self.probe_inherited(parent, dir.as_deref());
-        let (a, fid, ()) = tokio::join!(file.getattr(ATTR_MASK), walk, probe);
+        let (a, fid) = self.fetch_made(made, &file, dir.as_deref()).await;
         let a: Rgetattr = a?;
-        let fid = fid.filter(|f| f.qid().path == qid.path);
         let ino = self
             .inodes
             .lookup(parent, name, found(&a), fid.map(|f| (uid, f)));
@@ -281,9 +270,16 @@ impl Fs {
             // waits for it.
             let settling = self.early.start(ino, m.uid, open.fh);
             let fs = self.clone();
-            let name = m.name.to_vec();
-            let m = Made { name: &[], ..m };
-            tokio::spawn(async move { fs.settle(m, &name, ino, h, dir, settling).await });
+            let (parent, name, uid, qid) = (m.parent, m.name.to_vec(), m.uid, m.qid);
+            tokio::spawn(async move {
+                let m = Made {
+                    parent,
+                    name: &name,
+                    uid,
+                    qid,
+                };
+                fs.settle(m, ino, h, dir, settling).await
+            });
         } else {
             // The handle is gone already (a reconnect cleared the table):
             // nothing settles, the next getattr asks the server.
@@ -298,32 +294,45 @@ impl Fs {
         }
     }
 
-    /// The background half of a create answered early: the new file's
-    /// Tgetattr through its open fid, the walk to its own fid, and the
-    /// directory's inherited xattrs, all at once.
+    /// What a create waits for after its Tlcreate, all at once: the new
+    /// file's Tgetattr through `open` (its opened fid), the walk from `dir`
+    /// to its own unopened fid (so the setattr of a `touch` or the stat
+    /// that follows costs no walk; `None` unless it lands on the file),
+    /// and the directory's inherited xattrs.
+    async fn fetch_made(
+        &self,
+        m: Made<'_>,
+        open: &File,
+        dir: Option<&File>,
+    ) -> (ninep_client::Result<Rgetattr>, Option<File>) {
+        let walk = async {
+            match dir {
+                Some(dir) => dir.walk(&[m.name]).await.ok(),
+                None => None,
+            }
+        };
+        let probe = self.probe_inherited(m.parent, dir);
+        let (a, fid, ()) = tokio::join!(open.getattr(ATTR_MASK), walk, probe);
+        (a, fid.filter(|f| f.qid().path == m.qid.path))
+    }
+
+    /// The background half of a create answered early ([`Fs::fetch_made`]),
+    /// its results kept as they come.
     async fn settle(
         &self,
         m: Made<'_>,
-        name: &[u8],
         ino: u64,
         open: Arc<OpenFile>,
         dir: Option<Arc<File>>,
         settling: Option<Settling<u64>>,
     ) {
-        let walk = async {
-            match &dir {
-                Some(dir) => dir.walk(&[name]).await.ok(),
-                None => None,
-            }
-        };
-        let probe = self.probe_inherited(m.parent, dir.as_deref());
-        let (a, fid, ()) = tokio::join!(open.file.getattr(ATTR_MASK), walk, probe);
+        let (a, fid) = self.fetch_made(m, &open.file, dir.as_deref()).await;
         let a = a.ok().filter(|a| a.qid.path == m.qid.path);
         if let Some(a) = &a {
             self.inodes.set_nlink(ino, a.nlink);
         }
         self.attrs.settled(ino, a.as_ref());
-        if let Some(fid) = fid.filter(|f| f.qid().path == m.qid.path) {
+        if let Some(fid) = fid {
             self.inodes.set_fid(ino, m.uid, fid);
         }
         self.absent.inherit(m.parent, ino, false);
