@@ -11,10 +11,12 @@
 //! - `daemon`: fork, the pipe back to the parent, stdio to /dev/null.
 //! - `session`: connect, attach, mount, serve until unmount or a signal.
 //! - `errors`: failures worded for people, with mount(8)'s exit codes.
+//! - `runtime`: the tokio runtime, which busy-polls before it sleeps.
 
 mod daemon;
 mod errors;
 mod preflight;
+mod runtime;
 mod session;
 
 use std::ffi::CStr;
@@ -130,7 +132,7 @@ fn absolute_socket(addr: Address) -> Result<Address, Failure> {
 
 /// Run the mount in this process, in a fresh runtime.
 fn run_here(plan: &Plan, ready: impl FnOnce() -> std::io::Result<()>) -> Result<(), Failure> {
-    let rt = tokio::runtime::Runtime::new()
+    let rt = runtime::build(plan.opts.busy_poll)
         .map_err(|e| Failure::mount(format!("cannot start the runtime: {e}")))?;
     let result = rt.block_on(session::run(plan, ready));
     // Whatever is still running (a stuck request of a lazily detached
