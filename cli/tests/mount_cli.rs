@@ -157,6 +157,23 @@ fn small_msize_is_logged_with_a_warning() {
 }
 
 #[test]
+fn busy_poll_finds_the_runtime_and_zero_turns_it_off() {
+    let s = Setup::new();
+    let _g = Guard(s.mnt());
+    for (opt, on) in [("busy_poll=50", true), ("busy_poll=0", false)] {
+        let (mut child, log) = mount_foreground(&s, &["-d", "-o", opt]);
+        use_mount(&s);
+        signal(&child, libc::SIGTERM);
+        let status = wait_exit(&mut child);
+        let log = fs::read_to_string(log.path()).unwrap();
+        assert!(status.success(), "{opt}: {status}: {log}");
+        // The silent way to lose it: the runtime's epoll not found.
+        assert!(!log.contains("busy_poll off"), "{opt}: {log}");
+        assert_eq!(log.contains("busy_poll on"), on, "{opt}: {log}");
+    }
+}
+
+#[test]
 fn read_only_option_reaches_the_mount() {
     let s = Setup::new();
     let _g = Guard(s.mnt());

@@ -68,6 +68,9 @@ fn build_polling(busy_poll: Duration) -> io::Result<(Runtime, Arc<OnceLock<Owned
     match one_instance(&new) {
         Some(fd) => match duplicate(fd) {
             Ok(own) => {
+                tracing::debug!(
+                    "busy_poll on: one worker looks for up to {busy_poll:?} before it sleeps"
+                );
                 let _ = epoll.set(own);
             }
             Err(e) => tracing::debug!("busy_poll off: cannot duplicate the runtime's epoll: {e}"),
