@@ -18,7 +18,7 @@ use crate::conn::{Shared, Sink};
 use crate::error::{Error, Result};
 use crate::file::File;
 use crate::ids::{Fid, NOFID, NOTAG};
-use crate::pool::BufPool;
+use crate::pool::{BufPool, ReadPool};
 use crate::session::{FlushPolicy, FlushProfile, ProbePicker, Session, Stats, Traffic};
 use crate::transport::{Address, ReadHalf, WriteHalf};
 use crate::wire::{
@@ -79,6 +79,8 @@ struct Inner {
     shared: Arc<Shared>,
     /// Buffers for write data (see [`crate::pool`]).
     pool: Arc<BufPool>,
+    /// Windows for large reads (see [`crate::pool`]).
+    windows: ReadPool,
     tasks: [tokio::task::JoinHandle<()>; 3],
 }
 
@@ -158,6 +160,7 @@ impl Client {
             inner: Arc::new(Inner {
                 shared,
                 pool: Arc::default(),
+                windows: ReadPool::default(),
                 tasks,
             }),
         }
@@ -228,6 +231,18 @@ impl Client {
     /// `data` copied for Twrites (see [`crate::pool`]).
     pub(crate) fn copy_data(&self, data: &[u8]) -> Bytes {
         self.inner.pool.copy(data)
+    }
+
+    /// An empty buffer of at least `cap` bytes for a large read (see
+    /// [`crate::pool`]).
+    pub(crate) fn read_window(&self, cap: usize) -> BytesMut {
+        self.inner.windows.window(cap)
+    }
+
+    /// `data`, a large read's whole window, to be reused once its other
+    /// holders drop it.
+    pub(crate) fn keep_window(&self, data: &Bytes) {
+        self.inner.windows.keep(data)
     }
 
     pub(crate) fn alloc_fid(&self) -> Result<Fid> {

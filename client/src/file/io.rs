@@ -109,7 +109,9 @@ impl File {
             let at = i * chunk;
             let want = chunk.min(len - at) as usize;
             if window.capacity() < want {
-                window = BytesMut::with_capacity((len - at).min(READ_WINDOW) as usize);
+                window = self
+                    .client
+                    .read_window((len - at).min(READ_WINDOW) as usize);
             }
             let rest = window.split_off(want);
             (offset + at, std::mem::replace(&mut window, rest))
@@ -127,7 +129,9 @@ impl File {
             // Without a copy while the pieces are adjacent in one window.
             out.unsplit(piece);
         }
-        Ok(out.freeze())
+        let data = out.freeze();
+        self.client.keep_window(&data);
+        Ok(data)
     }
 
     /// One Tread of as many bytes as `buf` has spare capacity (at most
