@@ -1,0 +1,123 @@
+#!/usr/bin/env bash
+# The time of one FUSE request that the mount answers from memory, by hand
+# (not CI; issue 5, session 5: busy polling):
+#
+#   scripts/bench-latency.sh [ROUNDS] [N]      defaults 5 and 20000
+#
+# diod exports a tmpfs; three mounts of it run side by side: ninep-mount
+# cache=loose with busy_poll=0 (one thread per core, sleeps at once),
+# ninep-mount cache=loose with the default busy_poll, and bindfs (libfuse,
+# the FUSE ceiling). In each, a directory is made and listed (so
+# ninep-mount knows all its names), then `stat` is run on N names that do
+# not exist: each is one FUSE LOOKUP, which ninep-mount answers without a
+# round trip to the server and bindfs with one lstat of the tmpfs. Each
+# round runs the three in turn (the order alternating from round to
+# round) and the script prints the median microseconds per name and the
+# ratios. Needs root; installs diod, fuse3 and bindfs if missing.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+rounds=${1:-5}
+n=${2:-20000}
+say() { printf '==> %s\n' "$*" >&2; }
+die() {
+    say "error: $*"
+    exit 1
+}
+[ "$(id -u)" = 0 ] || die "run as root (mounts, drop_caches)"
+
+missing=()
+for pc in diod:diod fuse3:fusermount3 bindfs:bindfs; do
+    command -v "${pc#*:}" >/dev/null || [ -x "/usr/sbin/${pc#*:}" ] || missing+=("${pc%%:*}")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+    say "installing ${missing[*]}"
+    DEBIAN_FRONTEND=noninteractive apt-get update >&2
+    DEBIAN_FRONTEND=noninteractive apt-get install -y "${missing[@]}" >&2
+fi
+diod_bin=$(command -v diod || echo /usr/sbin/diod)
+
+say "cargo build --release -p ninep-mount"
+cargo build --release -p ninep-mount >&2
+target_dir=$(cargo metadata --format-version 1 --no-deps |
+    sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')
+mount_bin=${target_dir:-target}/release/ninep-mount
+
+targets=(nopoll poll bindfs)
+declare -A label=([nopoll]="ninep busy_poll=0" [poll]="ninep busy_poll (default)"
+    [bindfs]="bindfs")
+declare -A pids=()
+work=$(mktemp -d /tmp/ninep-bench-latency.XXXXXX)
+diod_pid=""
+cleanup() {
+    local rc=$? t
+    for t in "${targets[@]}"; do
+        mountpoint -q "$work/m-$t" 2>/dev/null &&
+            { umount "$work/m-$t" 2>/dev/null || umount -l "$work/m-$t"; }
+    done
+    for t in "${!pids[@]}"; do wait "${pids[$t]}" 2>/dev/null || true; done
+    [ -n "$diod_pid" ] && { kill "$diod_pid" 2>/dev/null || true; wait "$diod_pid" 2>/dev/null || true; }
+    mountpoint -q "$work/export" && umount "$work/export"
+    rm -rf --one-file-system "$work"
+    exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+mkdir "$work/export"
+mount -t tmpfs tmpfs "$work/export"
+port=""
+for p in $(shuf -i 20000-60000 -n 20); do
+    [ -z "$(ss -Htln "sport = :$p")" ] && { port=$p; break; }
+done
+[ -n "$port" ] || die "no free port"
+"$diod_bin" -f -n -l "127.0.0.1:$port" -e "$work/export" -L "$work/diod.log" &
+diod_pid=$!
+for t in "${targets[@]}"; do mkdir "$work/m-$t"; done
+for _ in $(seq 50); do [ -n "$(ss -Htln "sport = :$port")" ] && break; sleep 0.1; done
+for t in nopoll poll; do
+    opt=cache=loose
+    [ "$t" = nopoll ] && opt=$opt,busy_poll=0
+    "$mount_bin" "127.0.0.1:$port" "$work/m-$t" -o "aname=$work/export,$opt" -f \
+        2>"$work/$t.log" &
+    pids[$t]=$!
+done
+bindfs "$work/export" "$work/m-bindfs"
+for t in "${targets[@]}"; do
+    for _ in $(seq 50); do mountpoint -q "$work/m-$t" && break; sleep 0.1; done
+    mountpoint -q "$work/m-$t" || die "${label[$t]} did not mount"
+done
+
+# One run: N lookups of missing names in a fresh, listed directory.
+run() {
+    local d=$work/m-$1/d$2 t0 t1
+    mkdir "$d"
+    ls "$d" >/dev/null
+    t0=$EPOCHREALTIME
+    seq -f "$d/x%g" "$n" | xargs stat >/dev/null 2>&1 || true
+    t1=$EPOCHREALTIME
+    rmdir "$d"
+    awk -v a="$t0" -v b="$t1" -v n="$n" 'BEGIN { printf "%.1f", (b - a) * 1e6 / n }'
+}
+
+declare -A runs=()
+for r in $(seq "$rounds"); do
+    order=("${targets[@]}")
+    [ $((r % 2)) = 0 ] && order=(bindfs poll nopoll)
+    line=""
+    for t in "${order[@]}"; do
+        v=$(run "$t" "$r")
+        runs[$t]+="$v "
+        line+=" $t=$v"
+    done
+    say "round $r/$rounds: µs per lookup:$line"
+done
+
+median() { tr ' ' '\n' | sed '/^$/d' | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+declare -A med=()
+for t in "${targets[@]}"; do med[$t]=$(echo "${runs[$t]}" | median); done
+printf '%s lookups of missing names, medians of %s rounds (µs per lookup, lower is better)\n' "$n" "$rounds"
+for t in "${targets[@]}"; do printf '  %-26s %8s   runs: %s\n' "${label[$t]}" "${med[$t]}" "${runs[$t]}"; done
+awk -v a="${med[poll]}" -v b="${med[nopoll]}" -v c="${med[bindfs]}" \
+    'BEGIN { printf "ratios: busy_poll/busy_poll=0 %.2f   busy_poll/bindfs %.2f   busy_poll=0/bindfs %.2f\n", a/b, a/c, b/c }'
