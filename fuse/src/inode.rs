@@ -5,7 +5,15 @@
 //! - One inode per `qid.path`, so hard links and repeated lookups share an
 //!   inode. Inode numbers are ours (the root is 1, then 2, 3, ...), never a
 //!   `qid.path` itself: a server's `qid.path` may be 1 or repeat after a
-//!   file is deleted, and a number is never given out twice.
+//!   file is deleted. A number is given to one `qid.path` only, and to the
+//!   same one again when the kernel has forgotten the inode and looks the
+//!   file up anew ([`Table::gone`]): the number is also the file's
+//!   `st_ino` (fuse3 answers a lookup with the attributes' `ino`), which
+//!   must not change under a program between two calls. With a TTL of
+//!   zero the kernel drops an unused entry and forgets its inode at once,
+//!   so `mv` across directories found the file "replaced while being
+//!   copied" between its lstat and its open (tests/tests/mount_classic.rs,
+//!   about one run in fifteen).
 //! - Each inode keeps a parent inode and a name (updated on our renames and
 //!   unlinks, and on every lookup), so a fid for another user can be walked
 //!   lazily from the nearest ancestor that already has one, and `..` is
@@ -28,7 +36,10 @@
 //!   the old one's page cache: found by `scripts/load.sh --cache loose`).
 
 use std::collections::HashMap;
+use std::num::NonZeroUsize;
 use std::sync::{Arc, Mutex, MutexGuard};
+
+use lru::LruCache;
 
 use ninep_client::wire::Qid;
 use ninep_client::File;
@@ -37,6 +48,9 @@ use ninep_client::File;
 pub(crate) const ROOT_INO: u64 = 1;
 /// How deep a parent chain may be before it is taken for a loop.
 const MAX_DEPTH: usize = 4096;
+/// Forgotten inodes whose numbers are kept for their files (about 40
+/// bytes each); an older one's file gets a new number if it comes back.
+const GONE_KEPT: usize = 65536;
 
 /// What a lookup found on the server.
 #[derive(Debug, Clone, Copy)]
@@ -83,12 +97,17 @@ struct Node {
     fids: Vec<(u32, Arc<File>)>,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Table {
     nodes: HashMap<u64, Node>,
     by_path: HashMap<u64, u64>,
     by_name: HashMap<Link, u64>,
     next_ino: u64,
+    /// The numbers of inodes the kernel forgot while they still stood for
+    /// their `qid.path` (not removed or replaced through the mount), by
+    /// `qid.path`, with the kind of file: the same file found again gets
+    /// its number back.
+    gone: LruCache<u64, (u64, u8, u32)>,
 }
 
 /// The inode table (see the module doc).
@@ -101,8 +120,11 @@ impl Inodes {
     /// A table holding only the root.
     pub(crate) fn new(root: Qid) -> Inodes {
         let mut t = Table {
+            nodes: HashMap::new(),
+            by_path: HashMap::new(),
+            by_name: HashMap::new(),
             next_ino: ROOT_INO + 1,
-            ..Table::default()
+            gone: LruCache::new(NonZeroUsize::new(GONE_KEPT).expect("non-zero")),
         };
         let node = Node {
             qid: root,
@@ -446,10 +468,19 @@ impl Node {
 }
 
 impl Table {
-    /// A new node for `found`, with no name and no lookups yet.
+    /// A new node for `found`, with no name and no lookups yet: under the
+    /// number its file had before the kernel forgot it, else a new one.
     fn insert(&mut self, found: Found) -> u64 {
-        let ino = self.next_ino;
-        self.next_ino += 1;
+        let again = match self.gone.pop(&found.qid.path) {
+            Some((ino, ty, fmt)) if ty == found.qid.ty && fmt == found.fmt => Some(ino),
+            _ => None,
+        };
+        let ino = again
+            .filter(|ino| !self.nodes.contains_key(ino))
+            .unwrap_or_else(|| {
+                self.next_ino += 1;
+                self.next_ino - 1
+            });
         let node = Node {
             qid: found.qid,
             fmt: found.fmt,
@@ -583,7 +614,9 @@ impl Table {
             return;
         }
         if self.by_path.get(&node.qid.path) == Some(&ino) {
+            // Forgotten while it still stood for its file.
             self.by_path.remove(&node.qid.path);
+            self.gone.put(node.qid.path, (ino, node.qid.ty, node.fmt));
         }
         let node = self.nodes.remove(&ino).expect("checked above");
         dropped.extend(node.fids.into_iter().map(|(_, f)| f));
@@ -684,6 +717,36 @@ mod tests {
         assert!(t.by_path(10).is_none());
         t.forget(ROOT_INO, 5);
         assert_eq!(t.len(), 1, "the root is never forgotten");
+    }
+
+    #[test]
+    fn a_forgotten_file_found_again_gets_its_number_back() {
+        let t = table();
+        let d = t.lookup(ROOT_INO, b"d", found(10, libc::S_IFDIR), None);
+        let f = t.lookup(d, b"f", found(11, libc::S_IFREG), None);
+        let g = t.lookup(d, b"g", found(12, libc::S_IFREG), None);
+        t.forget(f, 1);
+        t.forget(g, 1);
+        t.forget(d, 1);
+        assert_eq!(t.len(), 1, "all forgotten");
+        // Found again, parent first: the same numbers (st_ino stays).
+        let d2 = t.lookup(ROOT_INO, b"d", found(10, libc::S_IFDIR), None);
+        let f2 = t.lookup(d2, b"f", found(11, libc::S_IFREG), None);
+        assert_eq!((d2, f2), (d, f));
+        // Its qid.path now a directory: another file, another number.
+        let g2 = t.lookup(d2, b"g", found(12, libc::S_IFDIR), None);
+        assert_ne!(g2, g);
+        // Removed through the mount, then forgotten: a later file with
+        // the same qid.path is another file.
+        assert_eq!(t.unlinked(d2, b"f"), Some(f));
+        t.forget(f, 1);
+        let h = t.lookup(d2, b"h", found(11, libc::S_IFREG), None);
+        assert_ne!(h, f);
+        // Numbers are never shared: every one differs.
+        let mut all = vec![d, f, g, g2, h];
+        all.sort();
+        all.dedup();
+        assert_eq!(all.len(), 5);
     }
 
     #[test]
