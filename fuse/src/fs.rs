@@ -379,7 +379,11 @@ impl Fs {
         let uname = if uid == a.n_uname {
             a.uname.clone()
         } else {
-            user_name(uid)
+            // getpwuid_r may ask a network directory (NSS): off the
+            // runtime, which may have a single worker (busy polling).
+            tokio::task::spawn_blocking(move || user_name(uid))
+                .await
+                .unwrap_or_else(|_| uid.to_string())
         };
         debug!(uid, %uname, aname = %a.aname, "attaching for a new user");
         let root = self.conn.client().attach(&uname, &a.aname, uid).await?;
