@@ -24,7 +24,6 @@ pub(crate) mod xattr;
 
 use std::future::Future;
 use std::ops::Deref;
-use std::pin::Pin;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -214,22 +213,16 @@ impl Fs {
         op: Op,
         work: impl Future<Output = Result<T, Fail>> + Send + 'a,
     ) -> impl Future<Output = fuse3::Result<T>> + Send + 'a {
-        self.run_boxed(req, op, Box::pin(work))
-    }
-
-    async fn run_boxed<T>(
-        &self,
-        req: &Request,
-        op: Op,
-        work: Pin<Box<impl Future<Output = Result<T, Fail>> + Send>>,
-    ) -> fuse3::Result<T> {
-        let reg = self.intr.register(req.unique, op);
-        let token = reg.token();
-        let r = match self.connected(token).await {
-            Ok(()) => token.scope(work).await,
-            Err(e) => Err(e),
-        };
-        failed(req, r)
+        let work = Box::pin(work);
+        async move {
+            let reg = self.intr.register(req.unique, op);
+            let token = reg.token();
+            let r = match self.connected(token).await {
+                Ok(()) => token.scope(work).await,
+                Err(e) => Err(e),
+            };
+            failed(req, r)
+        }
     }
 
     /// [`Fs::run`] without waiting for a lost connection to come back:
