@@ -1,9 +1,16 @@
 //! `ninep-bench`: sequential read throughput of one file over 9P with a
-//! given number of Treads in flight.
+//! given number of Treads in flight, and the server's bare round trip.
 //!
 //! ```text
 //! ninep-bench 127.0.0.1:5640 --aname /srv/export --file big --depth 1,16 --runs 5
+//! ninep-bench 127.0.0.1:5640 --aname /srv/export --rtt 10000
 //! ```
+//!
+//! `--rtt N` times N Tgetattr of the attach root, one after the other: the
+//! least a request that must reach the server costs, which bounds from
+//! below what a mount that revalidates every name and attribute
+//! (`cache=none`) can do per syscall. It prints
+//! `rtt count=N median_us=.. p10_us=.. p90_us=..` before any read.
 //!
 //! It connects once, then for each run and each depth (depths alternate
 //! within a run, so drift in machine load hits them alike) walks to the
@@ -68,9 +75,13 @@ struct Args {
     /// Numeric uid to attach as (9P2000.L/.u).
     #[arg(long, default_value_t = 0)]
     uid: u32,
-    /// Path of the file below the attach root, '/'-separated.
+    /// Path of the file below the attach root, '/'-separated (no read
+    /// runs without it).
     #[arg(long)]
-    file: String,
+    file: Option<String>,
+    /// Time this many sequential Tgetattr round trips first.
+    #[arg(long, default_value_t = 0)]
+    rtt: usize,
     /// Treads in flight; a comma-separated list, or the flag repeated.
     #[arg(long, value_delimiter = ',', default_values_t = [1, 16])]
     depth: Vec<usize>,
@@ -92,6 +103,9 @@ fn main() -> Result<()> {
     }
     if args.runs == 0 {
         bail!("--runs must be at least 1");
+    }
+    if args.file.is_none() && args.rtt == 0 {
+        bail!("nothing to do: give --file, --rtt or both");
     }
     let rt = match args.runtime {
         Runtime::Current => tokio::runtime::Builder::new_current_thread()
@@ -123,7 +137,13 @@ async fn bench(args: &Args) -> Result<()> {
         .attach(&args.uname, &args.aname, args.uid)
         .await
         .with_context(|| format!("attaching to {:?}", args.aname))?;
-    let names: Vec<&str> = args.file.split('/').filter(|s| !s.is_empty()).collect();
+    if args.rtt > 0 {
+        round_trips(&root, args.rtt).await?;
+    }
+    let Some(file) = &args.file else {
+        return Ok(());
+    };
+    let names: Vec<&str> = file.split('/').filter(|s| !s.is_empty()).collect();
 
     // Per depth: bytes per second, and CPU seconds, of each run.
     let mut results: Vec<Vec<f64>> = vec![Vec::new(); args.depth.len()];
@@ -134,7 +154,7 @@ async fn bench(args: &Args) -> Result<()> {
             let mut f = root
                 .walk(&names)
                 .await
-                .with_context(|| format!("walking to {:?}", args.file))?;
+                .with_context(|| format!("walking to {file:?}"))?;
             let size = f.getattr(getattr::SIZE).await?.size;
             f.lopen(O_RDONLY).await.context("opening the file")?;
             if !announced {
@@ -180,6 +200,25 @@ async fn bench(args: &Args) -> Result<()> {
             m / 1e6
         );
     }
+    Ok(())
+}
+
+/// Time `n` Tgetattr of `f`, each sent when the one before is answered, and
+/// print the median and the 10th and 90th percentiles in microseconds.
+async fn round_trips(f: &File, n: usize) -> Result<()> {
+    let mut us = Vec::with_capacity(n);
+    for _ in 0..n {
+        let start = Instant::now();
+        f.getattr(getattr::BASIC).await?;
+        us.push(start.elapsed().as_secs_f64() * 1e6);
+    }
+    let mid = median(&mut us); // sorts
+    let at = |q: usize| us[(us.len() - 1) * q / 100];
+    println!(
+        "rtt count={n} median_us={mid:.1} p10_us={:.1} p90_us={:.1}",
+        at(10),
+        at(90)
+    );
     Ok(())
 }
 
