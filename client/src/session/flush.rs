@@ -85,7 +85,7 @@ impl<W> Session<W> {
         let mut out = Vec::new();
         let max = self.policy.max_flushes;
         for victim in self.chains.clone() {
-            let Some(Entry::Request(req)) = self.entries[victim.0 as usize].as_mut() else {
+            let Some(Entry::Request(req)) = self.entries.get_mut(&victim) else {
                 continue;
             };
             let Some(chain) = req.chain.as_mut() else {
@@ -126,7 +126,7 @@ impl<W> Session<W> {
     }
 
     pub(super) fn chain(&self, victim: Tag) -> Option<&super::flush::Chain> {
-        match &self.entries[victim.0 as usize] {
+        match self.entries.get(&victim) {
             Some(Entry::Request(r)) => r.chain.as_ref(),
             _ => None,
         }
@@ -137,7 +137,7 @@ impl<W> Session<W> {
             // Try again after another timeout, when a reply may have freed
             // a tag; a deadline left in the past would spin the timer.
             let retry = now + self.policy.timeout;
-            if let Some(Entry::Request(req)) = self.entries[victim.0 as usize].as_mut() {
+            if let Some(Entry::Request(req)) = self.entries.get_mut(&victim) {
                 req.chain.get_or_insert_with(Chain::default).deadline = Some(retry);
             }
             if !self.chains.contains(&victim) {
@@ -153,7 +153,7 @@ impl<W> Session<W> {
             },
         );
         let timeout = self.policy.timeout;
-        if let Some(Entry::Request(req)) = self.entries[victim.0 as usize].as_mut() {
+        if let Some(Entry::Request(req)) = self.entries.get_mut(&victim) {
             let chain = req.chain.get_or_insert_with(Chain::default);
             chain.flushes.push(ftag);
             chain.sent += 1;
@@ -177,7 +177,7 @@ impl<W> Session<W> {
         now: Option<Instant>,
     ) -> Vec<Action<W>> {
         let rflush = matches!(reply, Ok(Rmessage::Rflush(_)));
-        let Some(Entry::Request(req)) = self.entries[victim.0 as usize].as_mut() else {
+        let Some(Entry::Request(req)) = self.entries.get_mut(&victim) else {
             self.release(ftag, Retired::Flush { victim });
             return vec![Action::Violation(format!(
                 "{ftag:?} flushed a request that is gone"
@@ -237,7 +237,7 @@ impl<W> Session<W> {
     /// request is treated as never sent (rule 4).
     fn victim_flushed(&mut self, victim: Tag) -> Vec<Action<W>> {
         let keep = self.order_violated;
-        let Some(Entry::Request(req)) = self.entries[victim.0 as usize].as_mut() else {
+        let Some(Entry::Request(req)) = self.entries.get_mut(&victim) else {
             return Vec::new();
         };
         let name = req.name;
@@ -303,7 +303,7 @@ impl<W> Session<W> {
     /// Record the latency of the Tflush on `ftag`, answered at `now`.
     fn rflush_latency(&mut self, ftag: Tag, now: Option<Instant>) {
         if let (Some(Entry::Flush { sent: Some(s), .. }), Some(now)) =
-            (&self.entries[ftag.0 as usize], now)
+            (self.entries.get(&ftag), now)
         {
             let d = now.saturating_duration_since(*s);
             self.profile.rflush_latency.record(d);

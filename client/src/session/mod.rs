@@ -50,6 +50,7 @@ mod probe;
 mod profile;
 mod watchdog;
 
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use crate::alloc::{FidAllocator, TagAllocator};
@@ -153,7 +154,8 @@ pub enum Action<W> {
 pub struct Session<W> {
     tags: TagAllocator,
     fids: FidAllocator,
-    entries: Vec<Option<Entry<W>>>,
+    /// What each tag in use carries; a tag not here is free.
+    entries: BTreeMap<Tag, Entry<W>>,
     retired: Vec<Option<Retired>>,
     /// Victims with a chain, for deadlines and the quarantine gauge.
     chains: Vec<Tag>,
@@ -187,7 +189,7 @@ impl<W> Session<W> {
         Session {
             tags,
             fids,
-            entries: (0..=u16::MAX).map(|_| None).collect(),
+            entries: BTreeMap::new(),
             retired: vec![None; 1 << 16],
             chains: Vec::new(),
             policy,
@@ -306,13 +308,13 @@ impl<W> Session<W> {
         reply: Result<Rmessage, DecodeError>,
         now: Option<Instant>,
     ) -> Vec<Action<W>> {
-        let mut out = match self.entries[tag.0 as usize].take() {
+        let mut out = match self.entries.remove(&tag) {
             None => vec![self.stray(tag, &reply)],
             Some(Entry::Flush { victim, sent }) if victim == tag => {
                 self.on_self_flush_reply(tag, sent, reply, now)
             }
             Some(Entry::Flush { victim, sent }) => {
-                self.entries[tag.0 as usize] = Some(Entry::Flush { victim, sent });
+                self.entries.insert(tag, Entry::Flush { victim, sent });
                 self.on_flush_reply(tag, victim, reply, now)
             }
             Some(Entry::Request(req)) => self.on_request_reply(tag, req, reply),
@@ -339,12 +341,10 @@ impl<W> Session<W> {
                 self.profile.chain_ended(c.sent);
             }
         }
-        for i in 0..self.entries.len() {
-            if let Some(e) = self.entries[i].take() {
-                self.tags.release(Tag(i as u16));
-                if let Entry::Request(r) = e {
-                    out.extend(r.waiter);
-                }
+        for (tag, e) in std::mem::take(&mut self.entries) {
+            self.tags.release(tag);
+            if let Entry::Request(r) = e {
+                out.extend(r.waiter);
             }
         }
         self.self_flushes.clear();
@@ -355,19 +355,19 @@ impl<W> Session<W> {
 
     fn occupy(&mut self, tag: Tag, entry: Entry<W>) {
         self.retired[tag.0 as usize] = None;
-        self.entries[tag.0 as usize] = Some(entry);
+        self.entries.insert(tag, entry);
     }
 
     /// Free `tag`, remembering what it carried.
     fn release(&mut self, tag: Tag, what: Retired) {
-        self.entries[tag.0 as usize] = None;
+        self.entries.remove(&tag);
         self.retired[tag.0 as usize] = Some(what);
         self.tags.release(tag);
     }
 
     fn request_mut(&mut self, tag: Tag, id: u64) -> Option<&mut Request<W>> {
-        match self.entries.get_mut(tag.0 as usize)? {
-            Some(Entry::Request(r)) if r.id == id => Some(r),
+        match self.entries.get_mut(&tag)? {
+            Entry::Request(r) if r.id == id => Some(r),
             _ => None,
         }
     }
@@ -413,7 +413,7 @@ impl<W> Session<W> {
                 self.stats.unknown_tag_replies += 1;
                 let what = reply.as_ref().map_or("undecodable reply", |r| r.name());
                 let why = format!("{what} on {tag:?}, whose {} was answered already", req.name);
-                self.entries[tag.0 as usize] = Some(Entry::Request(req));
+                self.entries.insert(tag, Entry::Request(req));
                 self.profile.breach(Rule::ReplyOnReleasedTag, &why);
                 return vec![Action::Violation(why)];
             }
@@ -445,7 +445,7 @@ impl<W> Session<W> {
             self.profile.breach(Rule::TypeMismatch, &why);
             if rflush {
                 // A stray Rflush says nothing about this request: keep it.
-                self.entries[tag.0 as usize] = Some(Entry::Request(req));
+                self.entries.insert(tag, Entry::Request(req));
                 return vec![Action::Violation(why)];
             }
             return self.close_request(tag, req, Err(Error::Protocol(why)), None);
@@ -472,7 +472,7 @@ impl<W> Session<W> {
             self.stats.victims_won += 1;
             self.profile.victims_won += 1;
             self.stats.in_flight -= 1;
-            self.entries[tag.0 as usize] = Some(Entry::Request(req));
+            self.entries.insert(tag, Entry::Request(req));
             return self.hand_over(waiter, result, settled);
         }
         self.stats.in_flight -= 1;
@@ -497,7 +497,7 @@ impl<W> Session<W> {
             if let Some(c) = req.chain.as_mut() {
                 c.replied = true;
             }
-            self.entries[tag.0 as usize] = Some(Entry::Request(req));
+            self.entries.insert(tag, Entry::Request(req));
         } else {
             self.drop_taken_chain(tag, &req);
             self.release(tag, Retired::Answered);

@@ -15,8 +15,8 @@ impl<W> Session<W> {
     /// still waits for the first answer (not once answered, abandoned or
     /// given an error by its flush chain).
     pub fn waiter(&self, tag: Tag) -> Option<&W> {
-        match self.entries.get(tag.0 as usize)? {
-            Some(Entry::Request(r)) => r.waiter.as_ref(),
+        match self.entries.get(&tag)? {
+            Entry::Request(r) => r.waiter.as_ref(),
             _ => None,
         }
     }

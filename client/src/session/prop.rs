@@ -815,7 +815,7 @@ impl Harness {
             return true;
         }
         let live = self.is_live(occ);
-        if !live && self.s.entries[tag.0 as usize].is_none() {
+        if !live && !self.s.entries.contains_key(&tag) {
             return true;
         }
         match occ {
@@ -927,7 +927,7 @@ impl Harness {
             self.in_flight()
         );
         for t in 0..TAGS {
-            let held = &self.s.entries[t as usize];
+            let held = self.s.entries.get(&Tag(t));
             match (self.live_occupant(Tag(t)), held) {
                 (Some(Occ::Req(_)), Some(Entry::Request(_)))
                 | (Some(Occ::Flush(_)), Some(Entry::Flush { .. })) => {}
@@ -1026,10 +1026,7 @@ impl Harness {
             "{} tags still quarantined",
             st.quarantined
         );
-        ensure!(
-            self.s.entries.iter().all(Option::is_none),
-            "tags still held after the drain"
-        );
+        ensure!(self.s.entries.is_empty(), "tags still held after the drain");
         ensure!(
             st.fids_in_use == self.owned.len(),
             "{} fids in use, the test owns {:?}",

@@ -47,7 +47,7 @@ fn victim_with_flushes(s: &mut Session<u32>, n: usize, now: Instant) -> (Tag, u6
 
 /// True when `tag` is free: the allocator would hand it out eventually.
 fn is_free(s: &Session<u32>, tag: Tag) -> bool {
-    s.entries[tag.0 as usize].is_none()
+    !s.entries.contains_key(&tag)
 }
 
 #[test]

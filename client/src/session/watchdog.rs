@@ -38,8 +38,8 @@ impl<W> Session<W> {
     /// reported before (see the module doc).
     pub fn watch(&mut self, now: Instant, after: Duration) -> Vec<Overdue> {
         let mut out = Vec::new();
-        for (i, e) in self.entries.iter_mut().enumerate() {
-            let Some(Entry::Request(req)) = e else {
+        for (&tag, e) in self.entries.iter_mut() {
+            let Entry::Request(req) = e else {
                 continue;
             };
             let seen = *req.seen.get_or_insert(now);
@@ -49,7 +49,7 @@ impl<W> Session<W> {
             }
             req.overdue = true;
             out.push(Overdue {
-                tag: Tag(i as u16),
+                tag,
                 name: req.name,
                 waited,
                 flushed: req.chain.is_some(),
