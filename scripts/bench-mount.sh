@@ -452,11 +452,60 @@ for w in "${workloads[@]}"; do
         "$(ratio "${med[none]}" "${med[sshfs]}")" "$(ratio "${med[loose]}" "${med[sshfs]}")"
 done
 echo "(ratios: ninep-mount's figure / the other's; MB/s and IOPS higher is better, storm seconds lower is better)"
+
+# The goals of issue 5, from the medians above; after each ratio, in
+# brackets, the lowest and highest of the same ratio taken round by round
+# (the runs of one round are minutes apart, so this shows how far the
+# machine's drift moves the figure).
+span() {
+    awk -v a="$1" -v b="$2" 'BEGIN {
+        n = split(a, x, " "); split(b, y, " ")
+        for (i = 1; i <= n; i++) if (y[i] > 0) {
+            r = x[i] / y[i]
+            if (lo == "" || r < lo) lo = r
+            if (hi == "" || r > hi) hi = r
+        }
+        printf "[%.2f-%.2f]", lo, hi
+    }'
+}
+# goal WORKLOAD TARGET OTHER OP BOUND: one line, "met" or "missed".
+goal() {
+    local w=$1 t=$2 o=$3 op=$4 bound=$5 a b r ok
+    [ -n "${runs["$w $t"]:-}" ] || return 0
+    a=$(median <<<"${runs["$w $t"]}")
+    b=$(median <<<"${runs["$w $o"]}")
+    r=$(ratio "$a" "$b")
+    ok=$(awk -v r="$r" -v b="$bound" -v op="$op" \
+        'BEGIN { print ((op == ">=" ? r >= b : r <= b) ? "met" : "missed") }')
+    printf '  %-22s %-6s / %-7s %s %-4s %5s %-13s %s\n' "${wl_label[$w]}" "$t" "$o" \
+        "$op" "$bound" "$r" "$(span "${runs["$w $t"]}" "${runs["$w $o"]}")" "$ok"
+}
+echo
+echo "issue 5 goals (ratio of medians [per-round lowest-highest])$("$quick" &&
+    echo "; --quick: smaller workloads than the issue's"):"
+for t in none loose; do
+    goal seqread "$t" bindfs ">=" 0.5
+    goal seqread "$t" sshfs ">=" 5
+done
+for t in none loose; do
+    goal seqwrite "$t" bindfs ">=" 0.6
+    goal seqwrite "$t" sshfs ">=" 2.5
+done
+goal storm loose bindfs "<=" 1.0
+goal storm loose sshfs "<=" 0.6
+goal storm none sshfs "<=" 1.0
+for t in none loose; do
+    goal fio1 "$t" sshfs ">=" 2
+    goal fio4 "$t" sshfs ">=" 3
+done
 for t in none loose; do
     rss=$(sort -n "$work/rss-all.$t" 2>/dev/null | tail -n 1)
     hwm=$(awk '$1 == "VmHWM:" { print $2 }' "/proc/${ninep_pid[$t]}/status" 2>/dev/null || echo "?")
-    echo "ninep-mount cache=$t: peak VmRSS during the ${seq_mib} MiB read $((${rss:-0} / 1024)) MiB" \
-        "(sampled every 50 ms, largest of all rounds); VmHWM at the end ${hwm} KiB"
+    [ -n "$rss" ] || continue
+    mib=$(((rss + 1023) / 1024))
+    echo "ninep-mount cache=$t: peak VmRSS during the ${seq_mib} MiB read $mib MiB" \
+        "(sampled every 50 ms, largest of all rounds; issue 5 goal <= 64 MiB:" \
+        "$([ "$mib" -le 64 ] && echo met || echo missed)); VmHWM at the end ${hwm} KiB"
 done
 echo
 echo "runs (in round order):"
