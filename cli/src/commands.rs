@@ -90,8 +90,18 @@ async fn connect(server: &Server) -> Result<(Client, File)> {
     Ok((client, root))
 }
 
-fn components(path: &str) -> Vec<&str> {
-    path.split('/').filter(|c| !c.is_empty()).collect()
+/// The names to walk for `path`, inside the export. `.` is dropped and
+/// `..` refused: servers differ on where `..` of the export's root leads
+/// (diod walks above its export), so no path may climb.
+fn components(path: &str) -> Result<Vec<&str>> {
+    let mut names = Vec::new();
+    for c in path.split('/').filter(|c| !c.is_empty() && *c != ".") {
+        if c == ".." {
+            anyhow::bail!("{path:?}: `..` is refused (a path is read inside the export)");
+        }
+        names.push(c);
+    }
+    Ok(names)
 }
 
 /// Run a subcommand: `Ok(false)` when it ran but found a failure (a check
@@ -159,8 +169,9 @@ async fn info(server: Server) -> Result<()> {
 }
 
 async fn ls(server: Server, path: String) -> Result<()> {
+    let names = components(&path)?;
     let (_client, root) = connect(&server).await?;
-    let mut dir = root.walk(&components(&path)).await?;
+    let mut dir = root.walk(&names).await?;
     dir.lopen(0).await?;
     let mut names: Vec<_> = dir.readdir_all().await?;
     names.sort_by(|a, b| a.name.cmp(&b.name));
@@ -172,8 +183,9 @@ async fn ls(server: Server, path: String) -> Result<()> {
 }
 
 async fn cat(server: Server, path: String) -> Result<()> {
+    let names = components(&path)?;
     let (client, root) = connect(&server).await?;
-    let mut f = root.walk(&components(&path)).await?;
+    let mut f = root.walk(&names).await?;
     f.lopen(0).await?;
     let mut out = std::io::stdout().lock();
     let mut offset = 0u64;
@@ -186,4 +198,20 @@ async fn cat(server: Server, path: String) -> Result<()> {
         out.write_all(&chunk)?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::components;
+
+    #[test]
+    fn paths_stay_inside_the_export() {
+        assert_eq!(components("/a//b/./c/").unwrap(), ["a", "b", "c"]);
+        assert!(components("").unwrap().is_empty());
+        for climbing in ["..", "/../etc/shadow", "a/../../b", "a/.."] {
+            let e = components(climbing).expect_err(climbing).to_string();
+            assert!(e.contains("`..` is refused"), "{climbing}: {e}");
+        }
+        assert_eq!(components("a/..b/c..").unwrap(), ["a", "..b", "c.."]);
+    }
 }

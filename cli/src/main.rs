@@ -48,8 +48,14 @@ Mount options (-o, comma-separated; later ones win):
   access=user|client    user: one attach per calling uid; client: one attach,
                         the kernel checks permissions [user]
   ro, rw                read-only, read-write [rw]
-  allow_other           let other users in (users need user_allow_other in
-                        /etc/fuse.conf)
+  nosuid, nodev, noexec  ignore set-uid bits, device files, exec bits; and
+  suid, dev, exec       their opposites [root: suid,dev,exec; a user:
+                        always nosuid,nodev]
+  sync, dirsync         synchronous writes, directory changes [off]
+  noatime, relatime     access time updates [relatime]
+  allow_other, noallow_other  let other users in, with the kernel checking
+                        the mode bits [root: on; a user: off, and needs
+                        user_allow_other in /etc/fuse.conf]
   default_permissions   let the kernel check permissions from the mode bits
                         (implied by allow_other)
   no_default_permissions  with allow_other: leave every check to the server
@@ -76,11 +82,10 @@ Mount options (-o, comma-separated; later ones win):
                         CPU only while requests come [50; 0: off, and one
                         thread per core as tokio's default]
   debug                 as -d
-  Accepted and ignored, as mount(8) passes them: defaults, _netdev, dev, nodev,
-  suid, nosuid, exec, noexec, auto, noauto, user, nouser, users, atime, noatime,
-  relatime, nofail, x-*
+  Accepted and ignored, as mount(8) has used them: defaults, _netdev, auto,
+  noauto, user, nouser, users, nofail, async, x-*
 
-fstab:   HOST:564  /mnt/9p  fuse.ninep-mount  defaults,_netdev,aname=/export  0 0
+fstab:   HOST:564  /mnt/9p  fuse.ninep-mount  nosuid,nodev,_netdev,aname=/export  0 0
 Unmount: fusermount3 -u MOUNTPOINT (or umount MOUNTPOINT as root)
 Exit status: 0 mounted (or unmounted cleanly), 1 usage error, 32 mount failure.";
 
@@ -111,6 +116,11 @@ enum Top {
 }
 
 fn main() -> ExitCode {
+    // Before any thread exists (set_var is only sound then): find
+    // fusermount3 and umount where every system keeps them, whatever PATH
+    // mount(8) gave us.
+    let path = mount::with_standard_dirs(std::env::var_os("PATH").as_deref());
+    std::env::set_var("PATH", path);
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {

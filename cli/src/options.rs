@@ -3,21 +3,24 @@
 //! One parser for every command: `info`, `ls`, `cat` and `check` use the 9P
 //! part (`aname=`, `uname=`, `n_uname=`, `msize=`, `version=`), a mount uses
 //! all of it. Later options win (`ro,rw` is read-write), as with mount(8).
-//! The options mount(8) and mount.fuse3 pass to every helper (`defaults`,
-//! `_netdev`, `nodev`, `x-*`, ...) are accepted and ignored; anything else
-//! unknown is an error, never silently dropped.
+//! mount(8)'s generic flags (`nosuid`, `nodev`, `noexec`, `sync`,
+//! `dirsync`, the atime ones and their opposites) go to the kernel. The
+//! options mount(8) itself uses (`defaults`, `_netdev`, `nofail`, `x-*`,
+//! ...) are accepted and ignored; anything else unknown is an error,
+//! never silently dropped.
 
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use ninep_client::{client::MIN_MSIZE, Config, Dialect, FlushPolicy};
-use ninep_fuse::{Access, AttachParams, CacheMode, MountConfig, DEFAULT_PREFETCH};
+use ninep_fuse::{
+    Access, Atime, AttachParams, CacheMode, KernelFlags, MountConfig, DEFAULT_PREFETCH,
+};
 
-/// Options of mount(8) (and of fstab) that mean nothing to a 9P mount: the
-/// kernel or fusermount3 decides them, or mount(8) itself already used them.
+/// Options of mount(8) (and of fstab) that mount(8) itself has used by the
+/// time it runs the helper; they mean nothing to the mount.
 const IGNORED: &[&str] = &[
-    "defaults", "_netdev", "dev", "nodev", "suid", "nosuid", "exec", "noexec", "auto", "noauto",
-    "user", "nouser", "users", "atime", "noatime", "relatime", "nofail",
+    "defaults", "_netdev", "auto", "noauto", "user", "nouser", "users", "nofail", "async",
 ];
 
 /// The default flush timeout of the command (see [`Options::flush_timeout`]).
@@ -51,7 +54,9 @@ pub struct Options {
     pub access: Access,
     /// `ro` (and `rw` to undo it).
     pub read_only: bool,
-    /// `allow_other`.
+    /// `nosuid`, `nodev`, `noexec`, `sync`, `dirsync`, `noatime`, ...
+    pub flags: KernelFlags,
+    /// `allow_other` (`noallow_other` to undo it).
     pub allow_other: bool,
     /// `default_permissions`.
     pub default_permissions: bool,
@@ -107,6 +112,7 @@ impl Default for Options {
             cache: CacheMode::default(),
             access: Access::default(),
             read_only: false,
+            flags: KernelFlags::default(),
             allow_other: false,
             default_permissions: false,
             server_checks_only: false,
@@ -130,10 +136,21 @@ impl Options {
     /// The defaults for a caller: attach as that user (`uname` and `n_uname`
     /// are the caller's name and uid), so that a user who is not root is
     /// never root on the server unless asked with `-o uname=,n_uname=`.
+    /// Root's mount lets every user in (`allow_other`, with the kernel
+    /// checking the mode bits), as v9fs, NFS and bindfs mounts do; a
+    /// user's mount is theirs alone and always `nosuid,nodev`, as
+    /// fusermount3 makes it.
     pub fn for_user(name: String, uid: u32) -> Self {
+        let root = uid == 0;
         Options {
             uname: name,
             n_uname: uid,
+            allow_other: root,
+            flags: KernelFlags {
+                nosuid: !root,
+                nodev: !root,
+                ..KernelFlags::default()
+            },
             ..Options::default()
         }
     }
@@ -192,6 +209,14 @@ impl Options {
             "ro" => self.read_only = true,
             "rw" => self.read_only = false,
             "allow_other" => self.allow_other = true,
+            "noallow_other" => self.allow_other = false,
+            "suid" | "nosuid" => self.flags.nosuid = key == "nosuid",
+            "dev" | "nodev" => self.flags.nodev = key == "nodev",
+            "exec" | "noexec" => self.flags.noexec = key == "noexec",
+            "sync" => self.flags.sync = true,
+            "dirsync" => self.flags.dirsync = true,
+            "atime" | "relatime" => self.flags.atime = Atime::Relative,
+            "noatime" => self.flags.atime = Atime::Never,
             "default_permissions" => self.default_permissions = true,
             "no_default_permissions" => self.server_checks_only = true,
             "debug" => self.debug = true,
@@ -233,6 +258,7 @@ impl Options {
             default_permissions: self.default_permissions,
             server_checks_only: self.server_checks_only,
             read_only: self.read_only,
+            flags: self.flags,
             uid: self.uid,
             gid: self.gid,
             fsname: fsname.into(),
@@ -445,13 +471,45 @@ mod tests {
     }
 
     #[test]
-    fn ignores_what_mount_passes_to_every_helper() {
-        let all = "defaults,_netdev,rw,dev,nodev,suid,nosuid,exec,noexec,auto,noauto,\
-                   user,nouser,users,atime,noatime,relatime,nofail,x-systemd.automount,\
-                   x-gvfs-hide,comment=x";
+    fn ignores_what_mount_uses_itself() {
+        let all = "defaults,_netdev,rw,auto,noauto,user,nouser,users,nofail,async,\
+                   x-systemd.automount,x-gvfs-hide,comment=x";
         assert_eq!(parsed(all), Options::default());
         // Empty items (a trailing comma) are nothing.
         assert_eq!(parsed("rw,,"), Options::default());
+    }
+
+    #[test]
+    fn kernel_flags_reach_the_mount() {
+        let f = |o: &str| parsed(o).mount_config("x", false).flags;
+        assert_eq!(f(""), KernelFlags::default());
+        let all = f("nosuid,nodev,noexec,sync,dirsync,noatime");
+        assert!(all.nosuid && all.nodev && all.noexec && all.sync && all.dirsync);
+        assert_eq!(all.atime, Atime::Never);
+        assert_eq!(
+            f("nosuid,suid,noexec,exec,nodev,dev"),
+            KernelFlags::default()
+        );
+        assert_eq!(f("noatime,relatime").atime, Atime::Relative);
+        assert_eq!(
+            all.fusermount_options(true),
+            ["nosuid", "nodev", "noexec", "sync", "dirsync", "noatime"]
+        );
+        let root = KernelFlags::default().fusermount_options(true);
+        assert_eq!(root, ["suid", "dev", "exec"]);
+        let user = Options::for_user("u".into(), 1000).flags;
+        assert_eq!(user.fusermount_options(false), ["nosuid", "nodev", "exec"]);
+    }
+
+    #[test]
+    fn roots_mount_lets_other_users_in_unless_told_not_to() {
+        let root = Options::for_user("root".into(), 0);
+        assert!(root.allow_other && !root.flags.nosuid && !root.flags.nodev);
+        let mut o = root.clone();
+        o.apply("noallow_other").unwrap();
+        assert!(!o.allow_other);
+        let user = Options::for_user("alice".into(), 1000);
+        assert!(!user.allow_other && user.flags.nosuid && user.flags.nodev);
     }
 
     #[test]

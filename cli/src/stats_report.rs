@@ -34,9 +34,13 @@ pub struct Report {
     pub in_flight: usize,
     /// Requests the watchdog found waiting too long (`watchdog=`).
     pub overdue_requests: u64,
-    /// Reconnections to the server (none yet: a lost connection ends the
-    /// mount).
+    /// Reconnections to the server (`-o reconnect`).
     pub reconnects: u64,
+    /// When the connection was lost (seconds since the Unix epoch), while
+    /// no new one serves: every request then fails with EIO until the
+    /// mount is unmounted (or `-o reconnect` dials again).
+    #[serde(default)]
+    pub disconnected_since: Option<u64>,
     /// Prefetched ranges the kernel took into its page cache
     /// (`cache=loose`, `prefetch=`).
     #[serde(default)]
@@ -144,6 +148,10 @@ impl Report {
             in_flight: c.in_flight,
             overdue_requests: c.overdue_requests,
             reconnects: s.reconnects,
+            disconnected_since: s
+                .disconnected_since
+                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                .map(|d| d.as_secs()),
             prefetch_stores: s.prefetch_stores,
             flushes_sent: c.flushes_sent,
             rflush_received: c.rflush_received,
@@ -169,6 +177,19 @@ impl Report {
 
     fn write_text(&self, o: &mut String) -> std::fmt::Result {
         writeln!(o, "{} on {}", self.server, self.mountpoint)?;
+        match self.disconnected_since {
+            None => writeln!(o, "connection      up")?,
+            Some(at) => {
+                let when = std::time::UNIX_EPOCH + Duration::from_secs(at);
+                let ago = when.elapsed().unwrap_or_default().as_secs();
+                writeln!(
+                    o,
+                    "connection      lost since {} ({ago} s ago): requests fail with EIO \
+                     until it is unmounted",
+                    humantime::format_rfc3339_seconds(when)
+                )?
+            }
+        }
         let types: Vec<String> = self
             .requests_by_type
             .iter()
@@ -339,6 +360,7 @@ mod tests {
                     listings_read: 0,
                     listings_cached: 0,
                     reconnects: 2,
+                    disconnected_since: Some(std::time::UNIX_EPOCH + Duration::from_secs(1)),
                     prefetch_ready: false,
                     prefetch_stores: 5,
                     client: Default::default(),
@@ -355,6 +377,10 @@ mod tests {
         assert!(text.contains("requests        3 (Tread 3)"), "{text}");
         assert!(text.contains("one in 4"), "{text}");
         assert!(text.contains("reconnects      2"), "{text}");
+        assert!(
+            text.contains("connection      lost since 1970-01-01T00:00:01Z"),
+            "{text}"
+        );
         assert!(
             text.contains("prefetch        5 ranges stored in the page cache"),
             "{text}"

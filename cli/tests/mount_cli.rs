@@ -229,6 +229,90 @@ fn read_only_option_reaches_the_mount() {
     assert_eq!(err.raw_os_error(), Some(libc::EROFS), "{err}");
 }
 
+/// The per-mount flags of a mountinfo line (its sixth field).
+fn mount_flags(line: &str) -> Vec<String> {
+    let field = line.split(' ').nth(5).unwrap_or_else(|| panic!("{line}"));
+    field.split(',').map(str::to_owned).collect()
+}
+
+/// Root's mount lets other users in by default, and the kernel applies
+/// nosuid, nodev, noexec and noatime: a set-uid-root copy of `id` on the
+/// export gives a user euid 0 on a default mount and their own euid with
+/// `nosuid`; with `noexec` it does not run at all; `noallow_other` shuts
+/// other users out.
+#[test]
+fn kernel_flags_and_other_users_on_roots_mount() {
+    let (uid, _) = test_user();
+    let s = Setup::new();
+    let _g = Guard(s.mnt());
+    fs::set_permissions(s.dir.path(), fs::Permissions::from_mode(0o755)).unwrap();
+    let id = s.export().join("id");
+    fs::copy("/usr/bin/id", &id).unwrap();
+    fs::set_permissions(&id, fs::Permissions::from_mode(0o4755)).unwrap();
+    let mnt = s.mnt();
+    let m = mnt.to_str().unwrap();
+    let run_id = || as_user(&[&format!("{m}/id"), "-u"]);
+    let euid = |out: &std::process::Output| String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    let cases: [(&str, &[&str], &[&str]); 4] = [
+        ("defaults", &[], &["nosuid", "nodev", "noexec", "noatime"]),
+        ("nosuid", &["nosuid"], &["nodev", "noexec"]),
+        ("noexec", &["noexec", "nodev", "noatime"], &["nosuid"]),
+        ("noallow_other", &["noallow_other"], &["nosuid"]),
+    ];
+    for (what, want, unwanted) in cases {
+        let opts = format!(
+            "{},{}",
+            s.aname(),
+            if what == "defaults" { "rw" } else { what }
+        );
+        let opts = if what == "noexec" {
+            format!("{opts},nodev,noatime")
+        } else {
+            opts
+        };
+        let out = ninep_mount(&[&s.addr(), m, "-o", &opts]);
+        assert!(out.status.success(), "{what}: {}", text(&out));
+        let line = mount_line(&mnt).unwrap();
+        let flags = mount_flags(&line);
+        for f in want
+            .iter()
+            .filter(|f| f.starts_with("no") && **f != "noallow_other")
+        {
+            assert!(
+                flags.iter().any(|have| have == f),
+                "{what}: {f} missing: {line}"
+            );
+        }
+        for f in unwanted {
+            assert!(
+                !flags.iter().any(|have| have == f),
+                "{what}: {f} set: {line}"
+            );
+        }
+        let out = run_id();
+        match what {
+            "defaults" => assert_eq!(euid(&out), "0", "{what}: {}", text(&out)),
+            "nosuid" => assert_eq!(euid(&out), uid.to_string(), "{what}: {}", text(&out)),
+            _ => {
+                assert!(!out.status.success(), "{what}: ran: {}", text(&out));
+                let err = String::from_utf8_lossy(&out.stderr);
+                assert!(err.contains("Permission denied"), "{what}: {err}");
+            }
+        }
+        let daemons = serving(&mnt);
+        let out = while_busy(|| run(Command::new("umount").arg(&mnt)));
+        assert!(out.status.success(), "{what}: {}", text(&out));
+        assert!(wait_for(BOUND, || daemons.iter().all(|&p| !alive(p))));
+    }
+    // A user cannot ask for what fusermount3 would not give them.
+    let bin = s.dir.path().join("ninep-mount");
+    fs::copy(BIN, &bin).unwrap();
+    fs::set_permissions(&bin, fs::Permissions::from_mode(0o755)).unwrap();
+    let out = as_user(&[bin.to_str().unwrap(), &s.addr(), m, "-o", "suid"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("need root"));
+}
+
 #[test]
 fn fstab_line_mounts_through_mount_fuse3() {
     let s = Setup::new();
@@ -503,7 +587,6 @@ fn spawn_quiet(prog: &str, args: &[&Path]) -> Child {
 }
 
 const EIO_TEXT: &str = "Input/output error";
-const ENOTCONN_TEXT: &str = "Transport endpoint is not connected";
 
 /// Ended with an error within 2 s of the server's death: `want` names the
 /// errors it may end with.
@@ -524,20 +607,17 @@ fn assert_failed_fast(what: &str, e: Option<Ended>, want: &[&str]) {
 }
 
 /// Kill diod under a mount: syscalls waiting for it and syscalls made
-/// afterwards fail with EIO within 2 s (none hangs), and the mount process
-/// ends with status 32 naming the lost connection, leaving no mount.
+/// afterwards fail with EIO within 2 s (none hangs), writes included; the
+/// mount stays in place (the directory under it must never take the
+/// writes), `stats` says since when it is disconnected, and once
+/// unmounted from outside the process ends with status 32 naming the lost
+/// connection, with nothing written under the mount point.
 ///
 /// A pending syscall is made deterministic by stopping diod (SIGSTOP)
 /// first: `ls` and `stat` of names the mount has never looked up then wait
 /// for a reply that never comes, until SIGKILL closes the connection.
-///
-/// New syscalls race with the mount process ending: while the mount is
-/// there they get EIO; once it is detached, a path names the empty
-/// directory under it (ENOENT), and a directory held open inside it (the
-/// cwd of a shell started before) answers ENOTCONN once the process is
-/// gone. None of these is stale data or a hang.
 #[test]
-fn killing_the_server_fails_syscalls_and_ends_the_mount() {
+fn killing_the_server_fails_syscalls_until_unmounted() {
     become_subreaper();
     for foreground in [true, false] {
         let how = if foreground { "-f" } else { "background" };
@@ -606,24 +686,55 @@ fn killing_the_server_fails_syscalls_and_ends_the_mount() {
         use std::io::Write;
         held.stdin.take().unwrap().write_all(b"go\n").unwrap();
         let two = Duration::from_secs(2);
-        let detached = [EIO_TEXT, "No such file or directory"];
         assert_failed_fast(
             &format!("{how}: new ls"),
             ended_within(new_ls, killed, two),
-            &detached,
+            &[EIO_TEXT],
         );
         assert_failed_fast(
             &format!("{how}: new stat"),
             ended_within(new_stat, killed, two),
-            &detached,
+            &[EIO_TEXT],
         );
         assert_failed_fast(
             &format!("{how}: new ls in a held directory"),
             ended_within(held, killed, two),
-            &[EIO_TEXT, ENOTCONN_TEXT],
+            &[EIO_TEXT],
+        );
+        // Later writes, by path, fail too: whatever the moment, never
+        // onto the local disk.
+        std::thread::sleep(Duration::from_millis(500));
+        for name in ["written.txt", "hello.txt"] {
+            let path = mnt.join(name);
+            let script = format!("echo lost > '{}'", path.display());
+            let write = Command::new("sh")
+                .args(["-c", &script])
+                .stdin(Stdio::null())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap();
+            let since = Instant::now();
+            assert_failed_fast(
+                &format!("{how}: write of {name}"),
+                ended_within(write, since, two),
+                &[EIO_TEXT],
+            );
+        }
+        assert!(is_mounted(&mnt), "{how}: the mount was taken away");
+        assert!(alive(pid), "{how}: the mount process ended by itself");
+        let out = ninep_mount(&["stats", mnt.to_str().unwrap()]);
+        let report = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{how}: {}", text(&out));
+        assert!(
+            report.contains("connection      lost since "),
+            "{how}: {report}"
         );
 
-        // The mount process ends by itself, 32, and no mount is left.
+        // Unmounted from outside: the process ends, 32, nothing is left.
+        let out = while_busy(|| run(Command::new("umount").arg(&mnt)));
+        assert!(out.status.success(), "{how}: {}", text(&out));
+
         let bound = Duration::from_secs(5);
         let status = match child.as_mut() {
             Some(c) => {
@@ -632,26 +743,28 @@ fn killing_the_server_fails_syscalls_and_ends_the_mount() {
                     st = c.try_wait().unwrap();
                     st.is_some()
                 });
-                assert!(
-                    ended,
-                    "{how}: still running {bound:?} after the server died"
-                );
+                assert!(ended, "{how}: still running {bound:?} after the unmount");
                 st.unwrap().code()
             }
             None => reap_within(pid, bound)
-                .unwrap_or_else(|| panic!("{how}: still running {bound:?} after the server died")),
+                .unwrap_or_else(|| panic!("{how}: still running {bound:?} after the unmount")),
         };
         if let Some(log) = log {
             let log = fs::read_to_string(log.path()).unwrap();
             assert_eq!(status, Some(32), "{how}: {log}");
             assert!(log.contains("lost the connection to the server"), "{log}");
+            assert!(
+                log.contains("fails with EIO until it is unmounted"),
+                "{log}"
+            );
         } else {
             assert_eq!(status, Some(32), "{how}");
         }
-        assert!(!is_mounted(&mnt), "{how}: the dead mount was left behind");
+        assert!(!is_mounted(&mnt), "{how}: still mounted");
+        let under: Vec<_> = fs::read_dir(&mnt).unwrap().collect();
         assert!(
-            fs::read_dir(&mnt).unwrap().next().is_none(),
-            "{how}: the mount point is the empty directory again"
+            under.is_empty(),
+            "{how}: written under the mount point: {under:?}"
         );
     }
 }

@@ -32,6 +32,67 @@ pub enum Access {
     Client,
 }
 
+/// When the kernel updates access times (mount(8)'s atime options).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Atime {
+    /// `relatime` (the kernel's default, and `atime`'s meaning today).
+    #[default]
+    Relative,
+    /// `noatime`.
+    Never,
+}
+
+/// mount(8)'s generic flags, which the kernel enforces on the mount:
+/// `nosuid`, `nodev`, `noexec`, `sync`, `dirsync` and the atime ones.
+/// The defaults are the kernel's for a mount made by root (set-uid bits
+/// and devices honoured, files executable); a user's mount always gets
+/// `nosuid,nodev` from fusermount3.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct KernelFlags {
+    /// Ignore set-uid and set-gid bits (`nosuid`).
+    pub nosuid: bool,
+    /// Do not open device files (`nodev`).
+    pub nodev: bool,
+    /// Do not execute files (`noexec`).
+    pub noexec: bool,
+    /// Writes are synchronous (`sync`).
+    pub sync: bool,
+    /// Directory changes are synchronous (`dirsync`).
+    pub dirsync: bool,
+    /// Access time updates.
+    pub atime: Atime,
+}
+
+impl KernelFlags {
+    /// The flags as fusermount3 options. Each of suid and dev is spelled
+    /// out for root, because fusermount3 would otherwise add `nosuid,nodev`
+    /// as it does for every user; for a user those two stay fusermount3's
+    /// (it ignores `suid` and `dev` from users).
+    pub fn fusermount_options(&self, root: bool) -> Vec<&'static str> {
+        let mut o = Vec::new();
+        let pick = |no: bool, yes: &'static str, not: &'static str| if no { not } else { yes };
+        if root || self.nosuid {
+            o.push(pick(self.nosuid, "suid", "nosuid"));
+        }
+        if root || self.nodev {
+            o.push(pick(self.nodev, "dev", "nodev"));
+        }
+        o.push(pick(self.noexec, "exec", "noexec"));
+        if self.sync {
+            o.push("sync");
+        }
+        if self.dirsync {
+            o.push("dirsync");
+        }
+        // fusermount3 knows no `relatime`: it is what the kernel does
+        // unless told `noatime`.
+        if self.atime == Atime::Never {
+            o.push("noatime");
+        }
+        o
+    }
+}
+
 /// The attach parameters.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AttachParams {
@@ -89,6 +150,8 @@ pub struct MountConfig {
     pub default_permissions: bool,
     /// Mount read-only (`ro`).
     pub read_only: bool,
+    /// `nosuid`, `nodev`, `noexec`, `sync`, `dirsync`, atime.
+    pub flags: KernelFlags,
     /// Show every file as owned by this uid (`uid=`), if set.
     pub uid: Option<u32>,
     /// Show every file as owned by this gid (`gid=`), if set.
@@ -135,6 +198,7 @@ impl Default for MountConfig {
             server_checks_only: false,
             default_permissions: false,
             read_only: false,
+            flags: KernelFlags::default(),
             uid: None,
             gid: None,
             fsname: "ninep".into(),

@@ -71,6 +71,8 @@ mod reconnect;
 mod users;
 mod watchdog;
 
-pub use config::{Access, AttachParams, CacheMode, MountConfig, Reconnect, DEFAULT_PREFETCH};
+pub use config::{
+    Access, Atime, AttachParams, CacheMode, KernelFlags, MountConfig, Reconnect, DEFAULT_PREFETCH,
+};
 pub use interrupt::InterruptStats;
 pub use mount::{mount, Mount, MountStats, StatsSource};

@@ -28,7 +28,7 @@ use ninep_client::session::{FlushProfile, Stats, Traffic};
 use ninep_client::{Client, Error};
 use tracing::{debug, info, warn};
 
-use crate::config::{CacheMode, MountConfig};
+use crate::config::{CacheMode, KernelFlags, MountConfig};
 use crate::devfuse;
 use crate::errno::errno_of;
 use crate::fs::{Fs, Shared, ATTR_MASK};
@@ -62,6 +62,9 @@ pub struct MountStats {
     pub listings_cached: u64,
     /// Connections made again after one was lost (`-o reconnect`).
     pub reconnects: u64,
+    /// Since when no connection serves the mount: every request fails
+    /// with EIO (or waits for `-o reconnect`) until it is unmounted.
+    pub disconnected_since: Option<std::time::SystemTime>,
     /// Whether the prefetch found its line to the kernel's page cache
     /// (`cache=loose` with `prefetch=` on; see `devfuse.rs`).
     pub prefetch_ready: bool,
@@ -95,6 +98,7 @@ impl StatsSource {
             listings_read,
             listings_cached,
             reconnects: s.conn.reconnects(),
+            disconnected_since: s.conn.lost_at(),
             prefetch_ready: s.line.get().is_some(),
             prefetch_stores: s.gate.stores(),
             client,
@@ -154,11 +158,17 @@ pub async fn mount(client: Client, cfg: MountConfig, mountpoint: &Path) -> io::R
     // Root too mounts through fusermount3 when it is installed: fuse3 then
     // reads /dev/fuse without blocking (AsyncFd), where its privileged
     // mount reads every request on the blocking thread pool under a
-    // mutex, at 2.5 times the CPU per request (issue 5). fusermount3
-    // would add nosuid,nodev, which a privileged mount does not have.
+    // mutex, at 2.5 times the CPU per request. The kernel flags
+    // (nosuid, ...) all go to fusermount3, which applies them.
     let unprivileged = cfg.unprivileged || fusermount3_installed();
-    if unprivileged && !cfg.unprivileged {
-        options.custom_options("suid,dev");
+    if unprivileged {
+        options.custom_options(cfg.flags.fusermount_options(!cfg.unprivileged).join(","));
+    } else if cfg.flags != KernelFlags::default() {
+        return Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            "nosuid, nodev, noexec, sync, dirsync and the atime options are set through \
+             fusermount3, which is not installed (install fuse3)",
+        ));
     }
     let reconnect = cfg.reconnect.clone();
     let shared = Arc::new(Shared::new(client, cfg, root, attr.qid));

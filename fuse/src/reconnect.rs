@@ -20,8 +20,8 @@
 //! whose reply was lost may or may not have been done).
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{RwLock, RwLockReadGuard};
-use std::time::{Duration, Instant};
+use std::sync::{Mutex, RwLock, RwLockReadGuard};
+use std::time::{Duration, Instant, SystemTime};
 
 use ninep_client::{Client, File};
 use tokio::sync::watch;
@@ -68,6 +68,8 @@ pub(crate) struct Conn {
     client: RwLock<Client>,
     status: watch::Sender<Status>,
     reconnects: AtomicU64,
+    /// When the connection was lost, while no new one serves.
+    lost_at: Mutex<Option<SystemTime>>,
 }
 
 impl Conn {
@@ -80,6 +82,7 @@ impl Conn {
             client: RwLock::new(client),
             status: watch::Sender::new(status),
             reconnects: AtomicU64::new(0),
+            lost_at: Mutex::new(None),
         }
     }
 
@@ -145,7 +148,16 @@ impl Conn {
         let _ = rx.wait_for(|s| s.phase == Phase::Dead).await;
     }
 
+    /// Since when no connection serves the mount (`None`: one does).
+    pub(crate) fn lost_at(&self) -> Option<SystemTime> {
+        *self.lost_at.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     fn set_phase(&self, phase: Phase) {
+        if phase != Phase::Up {
+            let mut at = self.lost_at.lock().unwrap_or_else(|e| e.into_inner());
+            at.get_or_insert_with(SystemTime::now);
+        }
         self.status.send_modify(|s| s.phase = phase);
     }
 
@@ -159,6 +171,7 @@ impl Conn {
     /// The new connection serves: a new generation.
     fn up(&self) {
         self.reconnects.fetch_add(1, Ordering::Relaxed);
+        *self.lost_at.lock().unwrap_or_else(|e| e.into_inner()) = None;
         self.status.send_modify(|s| {
             s.gen += 1;
             s.phase = Phase::Up;

@@ -27,6 +27,7 @@ use ninep_client::Address;
 
 use crate::options::Options;
 pub use errors::{Failure, EXIT_FAILURE, EXIT_USAGE};
+pub use preflight::with_standard_dirs;
 
 /// The mount form of the command line.
 #[derive(Debug, clap::Args)]
@@ -103,6 +104,11 @@ fn plan(args: MountArgs) -> Result<Plan, Failure> {
     for o in &args.options {
         opts.apply(o)
             .map_err(|e| Failure::usage(format!("{e:#}")))?;
+    }
+    if unprivileged && !(opts.flags.nosuid && opts.flags.nodev) {
+        return Err(Failure::usage(
+            "-o suid and -o dev need root: a user's mount is always nosuid,nodev",
+        ));
     }
     let addr = absolute_socket(address.parse().map_err(Failure::usage)?)?;
     preflight::fuse_available(unprivileged).map_err(Failure::mount)?;

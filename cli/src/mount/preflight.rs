@@ -90,8 +90,8 @@ fn fuse_device(dev: &Path, unprivileged: bool) -> Result<(), String> {
     }
     if unprivileged {
         find_on_path("fusermount3").ok_or_else(|| {
-            "fusermount3 is not on PATH: a user who is not root mounts through it \
-             (install fuse3: apt-get install fuse3)"
+            "fusermount3 is not installed (not on PATH nor in /usr/bin, /bin, ...): \
+             a user who is not root mounts through it (install fuse3: apt-get install fuse3)"
                 .to_string()
         })?;
         // fusermount3 is set-uid root but opens /dev/fuse as the caller.
@@ -119,6 +119,32 @@ fn user_may_open(path: &Path) -> Result<(), u32> {
 }
 
 /// The first executable `name` in `$PATH`.
+/// The directories every Linux system keeps its programs in.
+const STANDARD_DIRS: &[&str] = &[
+    "/usr/local/sbin",
+    "/usr/local/bin",
+    "/usr/sbin",
+    "/usr/bin",
+    "/sbin",
+    "/bin",
+];
+
+/// `path` (a PATH value, maybe empty) with the standard directories it
+/// lacks appended: mount(8) runs a helper with no PATH at all (an fstab
+/// `user` mount), and fusermount3 must still be found.
+pub fn with_standard_dirs(path: Option<&std::ffi::OsStr>) -> std::ffi::OsString {
+    let mut dirs: Vec<PathBuf> = path
+        .map(|p| std::env::split_paths(p).collect())
+        .unwrap_or_default();
+    dirs.retain(|d| !d.as_os_str().is_empty());
+    for d in STANDARD_DIRS {
+        if !dirs.iter().any(|have| have == Path::new(d)) {
+            dirs.push(PathBuf::from(d));
+        }
+    }
+    std::env::join_paths(dirs).unwrap_or_else(|_| STANDARD_DIRS.join(":").into())
+}
+
 fn find_on_path(name: &str) -> Option<PathBuf> {
     let path = std::env::var_os("PATH")?;
     std::env::split_paths(&path)
@@ -177,6 +203,21 @@ fn unescape(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_standard_dirs_are_searched_even_without_path() {
+        let none = with_standard_dirs(None);
+        assert_eq!(
+            none,
+            "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+        );
+        let mine = with_standard_dirs(Some("/opt/x:/usr/bin".as_ref()));
+        assert_eq!(
+            mine,
+            "/opt/x:/usr/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/sbin:/bin"
+        );
+        assert_eq!(with_standard_dirs(Some("".as_ref())), none);
+    }
 
     const TABLE: &str = "\
 22 27 0:21 / /proc rw,relatime - proc proc rw

@@ -4,7 +4,6 @@
 
 use std::io;
 use std::path::Path;
-use std::time::Duration;
 
 use ninep_client::{Address, Client, Dialect};
 use ninep_fuse::Reconnect;
@@ -114,8 +113,24 @@ pub async fn run(plan: &Plan, ready: impl FnOnce() -> io::Result<()>) -> Result<
             Ok(())
         }
         End::Unmounted(Err(e)) => {
-            detach(&plan.mountpoint, plan.unprivileged);
-            linger(&mut mount).await;
+            let mp = plan.mountpoint.display();
+            warn!(
+                "{e}: every request on {mp} now fails with EIO until it is unmounted \
+                 (umount {mp}, or fusermount3 -u {mp})"
+            );
+            // The mount stays: were it detached, the empty directory under
+            // it would take the writes meant for the server.
+            let signalled = loop {
+                tokio::select! {
+                    _ = mount.session_end() => break None,
+                    name = signals.next() => break Some(name),
+                    _ = usr1.recv() => info!("{}", report().text()),
+                }
+            };
+            match signalled {
+                Some(name) => stop(plan, mount, name, &mut signals).await,
+                None => info!("{mp} was unmounted"),
+            }
             Err(Failure::mount(format!(
                 "the mount ended with an error: {e}"
             )))
@@ -147,28 +162,6 @@ async fn stop(plan: &Plan, mount: ninep_fuse::Mount, name: &str, signals: &mut S
             warn!("cannot unmount {mp}: {e}; detaching it lazily");
             detach(&plan.mountpoint, plan.unprivileged);
         }
-    }
-}
-
-/// How long a mount whose connection is lost keeps answering EIO, detached,
-/// for the processes still inside it before the process exits.
-const LINGER: Duration = Duration::from_secs(2);
-
-/// The connection is lost: every request now fails with EIO. The mount is
-/// detached already (new paths no longer reach it); keep serving until
-/// the kernel ends the session, which it does once no process is inside
-/// the detached mount any more, so that the syscalls in flight, and those
-/// of processes still holding a directory or a file there, get their EIO.
-/// Exiting at once would make the kernel answer them ECONNABORTED. After
-/// [`LINGER`], go anyway: what is still inside then gets ENOTCONN.
-async fn linger(mount: &mut ninep_fuse::Mount) {
-    match tokio::time::timeout(LINGER, mount.session_end()).await {
-        Ok(r) => debug!("session ended after the connection was lost: {r:?}"),
-        Err(_) => warn!(
-            "{} still in use {LINGER:?} after the connection was lost: what is \
-             still open there now fails with ENOTCONN",
-            mount.mountpoint().display()
-        ),
     }
 }
 
