@@ -380,7 +380,16 @@ fn a_user_who_is_not_root_mounts_uses_and_unmounts() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("is not yours to mount on"), "{err}");
 
-    let out = as_user(&[bin.to_str().unwrap(), &s.addr(), m, "-o", &s.aname()]);
+    // As mount(8) runs it for an fstab `user` line: with no PATH at all.
+    let out = as_user(&[
+        "env",
+        "-i",
+        bin.to_str().unwrap(),
+        &s.addr(),
+        m,
+        "-o",
+        &s.aname(),
+    ]);
     assert!(out.status.success(), "{}", text(&out));
     assert!(is_mounted(&mnt));
     let out = as_user(&["ls", m]);
@@ -406,6 +415,31 @@ fn a_user_who_is_not_root_mounts_uses_and_unmounts() {
     assert!(out.status.success(), "{}", text(&out));
     assert!(wait_for(BOUND, || daemons.iter().all(|&p| !alive(p))));
     assert!(!is_mounted(&mnt));
+}
+
+/// `cat` and `ls` read inside the export: a path that climbs with `..`
+/// is refused before anything is sent (diod would walk above its export).
+#[test]
+fn cat_and_ls_refuse_to_climb_out_of_the_export() {
+    let s = Setup::new();
+    let out = ninep_mount(&["cat", &s.addr(), "hello.txt", "-o", &s.aname()]);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "hello from diod\n",
+        "{}",
+        text(&out)
+    );
+    for (cmd, path) in [
+        ("cat", "../export/hello.txt"),
+        ("cat", "/../../etc/hostname"),
+        ("ls", ".."),
+    ] {
+        let out = ninep_mount(&[cmd, &s.addr(), path, "-o", &s.aname()]);
+        assert!(!out.status.success(), "{cmd} {path}: {}", text(&out));
+        assert!(out.stdout.is_empty(), "{cmd} {path}: {}", text(&out));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("`..` is refused"), "{cmd} {path}: {err}");
+    }
 }
 
 // ----------------------------------------------------------------- errors
