@@ -32,6 +32,9 @@ const MOUNT_FLUSH_TIMEOUT: Duration = Duration::from_millis(300);
 /// than 50 in the storm of issue 5.
 const DEFAULT_BUSY_POLL: Duration = Duration::from_micros(50);
 
+/// How long a request made while mounting may take (`timeout=`).
+const MOUNT_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// How long `-o reconnect` keeps dialling a lost server by default.
 const RECONNECT_GIVE_UP: Duration = Duration::from_secs(60);
 
@@ -96,6 +99,9 @@ pub struct Options {
     /// `busy_poll=US`: before the mount's thread sleeps, it looks for its
     /// next event for this long (see `mount::runtime`; 0: off).
     pub busy_poll: Duration,
+    /// `timeout=SECONDS`: the bound on connecting and on each request
+    /// made while mounting (Tattach, Tgetattr of the root).
+    pub timeout: Duration,
     /// `debug`: foreground, 9P messages traced (as `-d`).
     pub debug: bool,
 }
@@ -127,6 +133,7 @@ impl Default for Options {
             prefetch: DEFAULT_PREFETCH,
             read_ahead_kb: MountConfig::default().read_ahead_kb,
             busy_poll: DEFAULT_BUSY_POLL,
+            timeout: MOUNT_TIMEOUT,
             debug: false,
         }
     }
@@ -198,6 +205,7 @@ impl Options {
             "prefetch" => self.prefetch = prefetch(v)?,
             "read_ahead_kb" => self.read_ahead_kb = read_ahead(v)?,
             "busy_poll" => self.busy_poll = busy_poll(v)?,
+            "timeout" => self.timeout = seconds(v)?,
             _ => bail!("unknown option {key:?}"),
         }
         Ok(())
@@ -239,6 +247,7 @@ impl Options {
             },
             flush_probe: self.flush_probe,
             watchdog: self.watchdog,
+            connect_timeout: self.timeout,
             ..Config::default()
         }
     }
@@ -267,6 +276,7 @@ impl Options {
             ttl: self.cache_timeout,
             prefetch: self.prefetch,
             read_ahead_kb: self.read_ahead_kb,
+            timeout: self.timeout,
             ..MountConfig::default()
         }
     }
@@ -277,7 +287,9 @@ fn needs_value_hint(key: &str) -> &'static str {
     match key {
         "aname" | "uname" | "n_uname" | "msize" | "version" | "cache" | "access" | "uid"
         | "gid" | "flushtimeout" | "flushretries" | "flushprobe" | "watchdog" | "cache_timeout"
-        | "prefetch" | "read_ahead_kb" | "busy_poll" => " (it needs a value: KEY=VALUE)",
+        | "prefetch" | "read_ahead_kb" | "busy_poll" | "timeout" => {
+            " (it needs a value: KEY=VALUE)"
+        }
         _ => "",
     }
 }
@@ -536,6 +548,21 @@ mod tests {
         assert!(m.read_only && m.unprivileged && !m.allow_other);
         assert_eq!((m.uid, m.gid), (Some(5), Some(6)));
         assert_eq!(m.fsname, "host:564");
+    }
+
+    #[test]
+    fn timeout_bounds_connecting_and_the_mounts_requests() {
+        let d = Options::default();
+        assert_eq!(d.config().connect_timeout, Duration::from_secs(10));
+        assert_eq!(d.mount_config("x", false).timeout, Duration::from_secs(10));
+        let o = parsed("timeout=2.5");
+        assert_eq!(o.config().connect_timeout, Duration::from_millis(2500));
+        assert_eq!(
+            o.mount_config("x", false).timeout,
+            Duration::from_millis(2500)
+        );
+        assert!(error("timeout=0").contains("out of range"));
+        assert!(error("timeout").contains("needs a value"));
     }
 
     #[test]

@@ -464,6 +464,131 @@ fn unreachable_server_is_named_with_the_reason() {
     assert!(!is_mounted(dir.path()));
 }
 
+/// A peer on loopback for the mount-time faults: every connection gets
+/// `greet` at once (an SSH banner, say), and with `rversion` the answer to
+/// its Tversion; after that it says nothing more. Each Tattach it receives
+/// is reported on the channel. Its thread lives as long as the test
+/// process.
+fn fake_peer(greet: &'static [u8], rversion: bool) -> (String, std::sync::mpsc::Receiver<()>) {
+    use std::io::Write;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut c) = conn else { return };
+            let tx = tx.clone();
+            std::thread::spawn(move || {
+                let _ = c.write_all(greet);
+                loop {
+                    let mut head = [0u8; 7];
+                    if c.read_exact(&mut head).is_err() {
+                        return;
+                    }
+                    let size = u32::from_le_bytes([head[0], head[1], head[2], head[3]]) as usize;
+                    let mut body = vec![0u8; size.saturating_sub(7)];
+                    if c.read_exact(&mut body).is_err() {
+                        return;
+                    }
+                    match head[4] {
+                        // Tversion: msize[4] version[s]; answered in kind.
+                        100 if rversion => {
+                            let mut r = vec![0, 0, 0, 0, 101, 0xff, 0xff];
+                            r.extend_from_slice(&body[..4]);
+                            r.extend_from_slice(&8u16.to_le_bytes());
+                            r.extend_from_slice(b"9P2000.L");
+                            let n = r.len() as u32;
+                            r[..4].copy_from_slice(&n.to_le_bytes());
+                            let _ = c.write_all(&r);
+                        }
+                        104 => {
+                            let _ = tx.send(());
+                        }
+                        _ => {}
+                    }
+                }
+            });
+        }
+    });
+    (addr, rx)
+}
+
+/// A server that answers Tversion and never Tattach: the mount fails
+/// with status 32 once `timeout=` has passed, saying what it waited for.
+#[test]
+fn a_server_that_never_answers_tattach_fails_the_mount_in_time() {
+    let (addr, attached) = fake_peer(b"", true);
+    let s = Setup::new();
+    let _g = Guard(s.mnt());
+    let t0 = Instant::now();
+    let (code, err) = failing(&[&addr, s.mnt().to_str().unwrap(), "-o", "timeout=1"]);
+    let took = t0.elapsed();
+    assert_eq!(code, 32, "{err}");
+    assert!(attached.try_recv().is_ok(), "no Tattach was sent: {err}");
+    assert!(err.contains("did not answer Tattach within 1s"), "{err}");
+    assert!(took < Duration::from_secs(5), "{took:?}: {err}");
+    assert!(!is_mounted(&s.mnt()));
+    assert!(serving(&s.mnt()).is_empty(), "a mount process was left");
+}
+
+/// Ctrl-C while a background mount waits for a stuck Tattach stops the
+/// whole mount: the command says so and exits 32, and no process stays
+/// behind to mount later.
+#[test]
+fn ctrl_c_during_a_slow_mount_stops_the_whole_mount() {
+    let (addr, attached) = fake_peer(b"", true);
+    let s = Setup::new();
+    let _g = Guard(s.mnt());
+    let child = Command::new(BIN)
+        .args([&addr, s.mnt().to_str().unwrap()])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    attached
+        .recv_timeout(BOUND)
+        .expect("the mount never sent its Tattach");
+    let daemons = serving(&s.mnt());
+    assert_eq!(daemons.len(), 2, "the command and its daemon: {daemons:?}");
+    signal(&child, libc::SIGINT);
+    let out = finish(child, Duration::from_secs(5));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(32), "{}", text(&out));
+    assert!(err.contains("SIGINT before the mount was up"), "{err}");
+    assert!(
+        wait_for(Duration::from_secs(5), || daemons
+            .iter()
+            .all(|&p| !alive(p))),
+        "the daemon outlived the command"
+    );
+    assert!(!is_mounted(&s.mnt()));
+}
+
+/// Peers that are no 9P server are named as such within a second, with
+/// what they said when it is text.
+#[test]
+fn a_peer_that_is_not_a_9p_server_is_named_within_a_second() {
+    let dir = temp_dir().unwrap();
+    let d = dir.path().to_str().unwrap();
+    for (greet, want) in [
+        (
+            &b"SSH-2.0-OpenSSH_9.2p1 Debian-2\r\n"[..],
+            "\"SSH-2.0-OpenSSH_9.2p1 Debian-2\"",
+        ),
+        (&b""[..], "no answer to Tversion within 1s"),
+    ] {
+        let (addr, _) = fake_peer(greet, false);
+        let t0 = Instant::now();
+        let (code, err) = failing(&[&addr, d]);
+        let took = t0.elapsed();
+        assert_eq!(code, 32, "{err}");
+        assert!(err.contains(&format!("{addr} is not a 9P server")), "{err}");
+        assert!(err.contains(want), "{err}");
+        assert!(took < Duration::from_millis(1800), "{took:?}: {err}");
+    }
+}
+
 #[test]
 fn refused_dialect_is_named() {
     let s = Setup::new();

@@ -39,8 +39,13 @@ pub struct Config {
     pub msize: u32,
     /// Dialects to try, most preferred first.
     pub dialects: Vec<Dialect>,
-    /// Bound on connecting and on each Tversion exchange.
+    /// Bound on connecting.
     pub connect_timeout: Duration,
+    /// Bound on the wait for an answer to Tversion. A 9P server answers
+    /// at once (an error if it does not speak the dialect); a peer silent
+    /// for this long is taken for something else (an HTTP server waiting
+    /// for its request line) rather than waited for.
+    pub version_timeout: Duration,
     /// When to send another Tflush for a cancelled request, and when to
     /// stop waiting for the server to confirm.
     pub flush: FlushPolicy,
@@ -61,6 +66,7 @@ impl Default for Config {
             msize: DEFAULT_MSIZE,
             dialects: vec![Dialect::L, Dialect::U, Dialect::Classic],
             connect_timeout: Duration::from_secs(10),
+            version_timeout: Duration::from_secs(1),
             flush: FlushPolicy::default(),
             flush_probe: 0,
             watchdog: Some(Duration::from_secs(30)),
@@ -129,6 +135,8 @@ impl Client {
                     refusals.push(format!("{dialect}: {refusal}"));
                     conn = Some((r, w));
                 }
+                // Another dialect will not make it one.
+                Err(e @ Error::NotNinep(_)) => return Err(e),
                 // The server hung up: dial again for the next dialect.
                 Err(e) => refusals.push(format!("{dialect}: {e}")),
             }
@@ -282,6 +290,56 @@ pub(crate) fn unexpected(r: &Rmessage) -> Error {
     Error::Protocol(format!("unexpected {}", r.name()))
 }
 
+/// How a Tversion exchange failed before any reply.
+enum Answer {
+    /// The connection failed (or closed before a byte came back).
+    Io(std::io::Error),
+    /// The peer sent these bytes, which no 9P server would.
+    Foreign(Vec<u8>),
+}
+
+/// Whether `buf`, the start of what the peer sent, can still become the
+/// answer to a Tversion: a size from a header's 7 bytes up to `msize`,
+/// then the type of Rversion, Rerror or Rlerror.
+fn could_be_rversion(buf: &[u8], msize: u32) -> bool {
+    const RLERROR: u8 = 7;
+    const RVERSION: u8 = 101;
+    const RERROR: u8 = 107;
+    if buf.len() >= 4 {
+        let size = u32::from_le_bytes([buf[0], buf[1], buf[2], buf[3]]);
+        if !(7..=msize).contains(&size) {
+            return false;
+        }
+    }
+    buf.get(4)
+        .is_none_or(|t| [RVERSION, RERROR, RLERROR].contains(t))
+}
+
+/// What a peer that is not a 9P server sent, for a person: its first line
+/// quoted when it is text (an SSH banner, an HTTP status line), else its
+/// first bytes in hex.
+fn describe_foreign(bytes: &[u8]) -> String {
+    let line = bytes
+        .split(|&b| b == b'\n' || b == b'\r')
+        .next()
+        .unwrap_or(&[]);
+    let line = &line[..line.len().min(80)];
+    let text = line.len() >= 3 && line.iter().all(|b| (0x20..0x7f).contains(b));
+    if text {
+        return format!(
+            "it answered Tversion with {:?}",
+            String::from_utf8_lossy(line)
+        );
+    }
+    let hex: Vec<String> = bytes.iter().take(16).map(|b| format!("{b:02x}")).collect();
+    format!(
+        "it answered Tversion with {} bytes that are no 9P message ({}{})",
+        bytes.len(),
+        hex.join(" "),
+        if bytes.len() > 16 { " ..." } else { "" }
+    )
+}
+
 /// One Tversion exchange. The outer error is the connection's; the inner
 /// one a refusal of this dialect.
 async fn version(
@@ -299,24 +357,40 @@ async fn version(
     .into();
     encode_frame(NOTAG, &msg, &mut buf);
     let exchange = async {
-        w.write_all(&buf).await?;
+        w.write_all(&buf).await.map_err(Answer::Io)?;
         buf.clear();
         loop {
+            if !could_be_rversion(&buf, ask) {
+                return Err(Answer::Foreign(buf.to_vec()));
+            }
             // Any dialect decodes Rversion the same; Rerror needs the one asked.
             match decode_frame::<Rmessage>(&mut buf, ask, dialect) {
                 Ok(Some(frame)) => return Ok(frame),
                 Ok(None) => {}
-                Err(e) => return Err(std::io::Error::other(e)),
+                Err(_) => return Err(Answer::Foreign(buf.to_vec())),
             }
-            if r.read_buf(&mut buf).await? == 0 {
-                return Err(std::io::ErrorKind::UnexpectedEof.into());
+            // Room for a whole first line of whatever a foreign peer says.
+            buf.reserve(256);
+            match r.read_buf(&mut buf).await {
+                Ok(0) if buf.is_empty() => {
+                    return Err(Answer::Io(std::io::ErrorKind::UnexpectedEof.into()))
+                }
+                Ok(0) => return Err(Answer::Foreign(buf.to_vec())),
+                Ok(_) => {}
+                Err(e) => return Err(Answer::Io(e)),
             }
         }
     };
-    let (tag, reply) = match tokio::time::timeout(cfg.connect_timeout, exchange).await {
+    let wait = cfg.version_timeout.min(cfg.connect_timeout);
+    let (tag, reply) = match tokio::time::timeout(wait, exchange).await {
         Ok(Ok(frame)) => frame,
-        Ok(Err(e)) => return Err(Error::Disconnected(format!("during Tversion: {e}"))),
-        Err(_) => return Err(Error::Disconnected("no answer to Tversion".into())),
+        Ok(Err(Answer::Io(e))) => return Err(Error::Disconnected(format!("during Tversion: {e}"))),
+        Ok(Err(Answer::Foreign(bytes))) => return Err(Error::NotNinep(describe_foreign(&bytes))),
+        Err(_) => {
+            return Err(Error::NotNinep(format!(
+                "no answer to Tversion within {wait:?} (a 9P server answers at once)"
+            )))
+        }
     };
     if tag != NOTAG {
         return Err(Error::Negotiation(format!(

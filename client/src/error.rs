@@ -38,6 +38,11 @@ pub enum Error {
     /// Tversion failed: no dialect both sides speak, or a bad msize.
     #[error("version negotiation failed: {0}")]
     Negotiation(String),
+    /// The peer is not a 9P server: it answered Tversion with something
+    /// that is not a 9P message, or with nothing at all (what it sent is
+    /// quoted when it is text).
+    #[error("not a 9P server: {0}")]
+    NotNinep(String),
     /// The caller asked for something 9P cannot carry (a name over 64 KiB,
     /// a message over msize).
     #[error("invalid request: {0}")]

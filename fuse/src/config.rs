@@ -179,6 +179,10 @@ pub struct MountConfig {
     /// The kernel's readahead for the mount in KiB, with `cache=loose`
     /// (`-o read_ahead_kb=`; 0: the kernel's default; needs root).
     pub read_ahead_kb: u32,
+    /// The bound on each request made while mounting (`-o timeout=`): a
+    /// server that stops answering then fails the mount instead of
+    /// holding it forever.
+    pub timeout: Duration,
 }
 
 /// The default [`MountConfig::prefetch`]: diod grants 64 KiB messages.
@@ -208,6 +212,7 @@ impl Default for MountConfig {
             watchdog: Some(Duration::from_secs(30)),
             prefetch: DEFAULT_PREFETCH,
             read_ahead_kb: 4096,
+            timeout: Duration::from_secs(10),
         }
     }
 }

@@ -41,7 +41,7 @@ pub fn errno_of(e: &Error) -> i32 {
     match e {
         Error::Remote(r) => remote_errno(r),
         Error::Flushed | Error::FlushUnconfirmed => libc::EINTR,
-        Error::Disconnected(_) | Error::Negotiation(_) => libc::EIO,
+        Error::Disconnected(_) | Error::Negotiation(_) | Error::NotNinep(_) => libc::EIO,
         Error::Decode(_) | Error::Protocol(_) => {
             warn!("answering EIO for a bad reply: {e}");
             libc::EIO

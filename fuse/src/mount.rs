@@ -142,11 +142,21 @@ pub async fn mount(client: Client, cfg: MountConfig, mountpoint: &Path) -> io::R
         let who = format!("aname {:?} as {:?} (uid {})", a.aname, a.uname, a.n_uname);
         io::Error::new(kind, format!("attach to {who} refused: {e}"))
     };
-    let root = client
-        .attach(&a.uname, &a.aname, a.n_uname)
+    let bound = cfg.timeout;
+    let late = |what: &str| {
+        io::Error::new(
+            io::ErrorKind::TimedOut,
+            format!("the server did not answer {what} within {bound:?}"),
+        )
+    };
+    let root = tokio::time::timeout(bound, client.attach(&a.uname, &a.aname, a.n_uname))
         .await
+        .map_err(|_| late("Tattach"))?
         .map_err(refused)?;
-    let attr = root.getattr(ATTR_MASK).await.map_err(refused)?;
+    let attr = tokio::time::timeout(bound, root.getattr(ATTR_MASK))
+        .await
+        .map_err(|_| late("Tgetattr of the root"))?
+        .map_err(refused)?;
     if attr.mode & libc::S_IFMT != libc::S_IFDIR {
         return Err(io::Error::new(
             io::ErrorKind::NotADirectory,

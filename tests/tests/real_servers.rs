@@ -258,12 +258,18 @@ async fn no_9p_behind_the_port() {
         Closes,
         Silent,
         Http,
+        Ssh,
+        Binary,
     }
-    let cfg = Config {
-        connect_timeout: Duration::from_millis(300),
-        ..Config::default()
-    };
-    for peer in [Peer::Closes, Peer::Silent, Peer::Http] {
+    // The default bounds: a peer that is no 9P server is told within 1 s.
+    let cfg = Config::default();
+    for peer in [
+        Peer::Closes,
+        Peer::Silent,
+        Peer::Http,
+        Peer::Ssh,
+        Peer::Binary,
+    ] {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap().to_string().parse().unwrap();
         let server = tokio::spawn(async move {
@@ -278,6 +284,19 @@ async fn no_9p_behind_the_port() {
                         let _ = s.write_all(b"HTTP/1.1 400 Bad Request\r\n\r\n").await;
                         held.push(s);
                     }
+                    // Speaks first, as SSH servers do.
+                    Peer::Ssh => {
+                        let _ = s.write_all(b"SSH-2.0-OpenSSH_9.2p1 Debian-2\r\n").await;
+                        held.push(s);
+                    }
+                    // A well-sized frame of the wrong type (an Rread).
+                    Peer::Binary => {
+                        let _ = s.read(&mut [0u8; 512]).await;
+                        let _ = s
+                            .write_all(&[11, 0, 0, 0, 117, 0xff, 0xff, 0, 0, 0, 0])
+                            .await;
+                        held.push(s);
+                    }
                 }
             }
         });
@@ -286,16 +305,28 @@ async fn no_9p_behind_the_port() {
             .await
             .unwrap_or_else(|_| panic!("{peer:?}: connect hangs"))
             .expect_err("no 9P server there");
-        // Three dialects tried, each bounded by connect_timeout.
+        // Closes: three dialects tried, each on a new connection; the
+        // others fail at the first, within the 1 s Tversion bound.
         assert!(
-            t0.elapsed() < Duration::from_secs(2),
+            t0.elapsed() < Duration::from_millis(1500),
             "{peer:?}: {:?}",
             t0.elapsed()
         );
-        assert!(
-            matches!(e, Error::Negotiation(_) | Error::Disconnected(_)),
-            "{peer:?}: {e:?}"
-        );
+        let text = e.to_string();
+        match peer {
+            Peer::Closes => assert!(matches!(e, Error::Negotiation(_)), "{peer:?}: {e:?}"),
+            Peer::Silent => assert!(text.contains("no answer to Tversion"), "{text}"),
+            Peer::Http => assert!(text.contains("\"HTTP/1.1 400 Bad Request\""), "{text}"),
+            Peer::Ssh => assert!(
+                text.contains("\"SSH-2.0-OpenSSH_9.2p1 Debian-2\""),
+                "{text}"
+            ),
+            Peer::Binary => assert!(text.contains("0b 00 00 00 75 ff ff"), "{text}"),
+        }
+        if !matches!(peer, Peer::Closes) {
+            assert!(matches!(e, Error::NotNinep(_)), "{peer:?}: {e:?}");
+            assert!(text.starts_with("not a 9P server: "), "{text}");
+        }
         server.abort();
     }
 

@@ -15,10 +15,54 @@
 //! The fork happens before the tokio runtime exists: a process with
 //! threads must not fork (the child would hold only the forking thread and
 //! whatever locks the others had).
+//!
+//! The child leads its own session, so Ctrl-C at the terminal reaches only
+//! the parent: while it waits, the parent passes SIGINT, SIGTERM and
+//! SIGHUP on to the child, which stops mounting and reports why (a second
+//! one kills it), so that stopping the command stops the whole mount.
 
 use std::fs::File;
 use std::io::{self, PipeReader, PipeWriter, Read, Write};
 use std::os::fd::AsRawFd;
+use std::sync::atomic::{AtomicI32, AtomicU32, Ordering};
+
+/// The child the parent waits for, for [`forward`] (0: none).
+static CHILD: AtomicI32 = AtomicI32::new(0);
+/// Signals forwarded so far.
+static FORWARDED: AtomicU32 = AtomicU32::new(0);
+
+/// The parent's handler: pass the signal on to the child; a second one
+/// kills it. Only async-signal-safe calls (atomics, kill(2)).
+extern "C" fn forward(sig: libc::c_int) {
+    let child = CHILD.load(Ordering::Relaxed);
+    if child <= 0 {
+        return;
+    }
+    let sig = match FORWARDED.fetch_add(1, Ordering::Relaxed) {
+        0 => sig,
+        _ => libc::SIGKILL,
+    };
+    // SAFETY: kill(2) is async-signal-safe and touches no memory of ours.
+    unsafe { libc::kill(child, sig) };
+}
+
+/// Install [`forward`] for the signals that stop a mount.
+fn forward_signals_to(child: libc::pid_t) {
+    CHILD.store(child, Ordering::Relaxed);
+    for sig in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
+        // SAFETY: a zeroed sigaction is a valid "no flags, empty mask"
+        // value; we set the handler, a plain extern "C" fn that lives for
+        // the whole program, and SA_RESTART so the parent's read of the
+        // pipe goes on after the handler ran.
+        unsafe {
+            let mut act: libc::sigaction = std::mem::zeroed();
+            act.sa_sigaction = forward as extern "C" fn(libc::c_int) as usize;
+            act.sa_flags = libc::SA_RESTART;
+            libc::sigemptyset(&mut act.sa_mask);
+            libc::sigaction(sig, &act, std::ptr::null_mut());
+        }
+    }
+}
 
 /// Which side of the fork this process is.
 pub enum Side {
@@ -79,6 +123,7 @@ impl Verdict {
     /// Wait for the daemon's word: `Ok` once the mount is up, else what
     /// went wrong.
     pub fn wait(mut self) -> Result<(), String> {
+        forward_signals_to(self.child);
         let mut text = String::new();
         if let Err(e) = self.pipe.read_to_string(&mut text) {
             return Err(format!("{DIED}: reading its report: {e}"));

@@ -54,6 +54,7 @@ pub fn connect_failed(addr: &Address, e: &Error, forced: Option<Dialect>) -> Fai
         Error::Disconnected(m) => format!(
             "the server at {addr} hung up during version negotiation ({m}); is it a 9P server?"
         ),
+        Error::NotNinep(m) => format!("{addr} is not a 9P server: {m}"),
         Error::Negotiation(m) => match forced {
             Some(d) => format!(
                 "dialect refused: {m}; the server does not speak {d}: \
@@ -102,9 +103,15 @@ mod tests {
             "server unreachable: cannot connect to 127.0.0.1:5640: \
              Connection refused (os error 111)"
         );
-        let e = Error::Disconnected("no answer to Tversion".into());
+        let e = Error::Disconnected("during Tversion: early eof".into());
         let f = connect_failed(&addr(), &e, None);
         assert!(f.message.contains("is it a 9P server?"), "{f}");
+        let e = Error::NotNinep("it answered Tversion with \"SSH-2.0-x\"".into());
+        let f = connect_failed(&addr(), &e, None);
+        assert_eq!(
+            f.message,
+            "127.0.0.1:5640 is not a 9P server: it answered Tversion with \"SSH-2.0-x\""
+        );
     }
 
     #[test]

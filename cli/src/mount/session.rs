@@ -53,20 +53,25 @@ pub async fn run(plan: &Plan, ready: impl FnOnce() -> io::Result<()>) -> Result<
         Signals::install().map_err(|e| Failure::mount(format!("cannot handle signals: {e}")))?;
     let mut usr1 = signal(SignalKind::user_defined1())
         .map_err(|e| Failure::mount(format!("cannot handle signals: {e}")))?;
-    let client = tokio::select! {
-        c = connect_and_check(plan) => c?,
+    let mounting = async {
+        let client = connect_and_check(plan).await?;
+        let mut cfg = plan.opts.mount_config(&plan.fsname, plan.unprivileged);
+        cfg.reconnect = plan.opts.reconnect.map(|give_up| Reconnect {
+            give_up,
+            ..Reconnect::new(plan.addr.clone(), plan.opts.config())
+        });
+        ninep_fuse::mount(client, cfg, &plan.mountpoint)
+            .await
+            .map_err(|e| mount_failed(plan, &e))
+    };
+    let mut mount = tokio::select! {
+        m = mounting => m?,
         name = signals.next() => {
-            return Err(Failure::mount(format!("{name} before the mount was up")))
+            // Stopped anywhere, even just after fusermount3 mounted.
+            detach(&plan.mountpoint, plan.unprivileged);
+            return Err(Failure::mount(format!("{name} before the mount was up: nothing was mounted")))
         }
     };
-    let mut cfg = plan.opts.mount_config(&plan.fsname, plan.unprivileged);
-    cfg.reconnect = plan.opts.reconnect.map(|give_up| Reconnect {
-        give_up,
-        ..Reconnect::new(plan.addr.clone(), plan.opts.config())
-    });
-    let mut mount = ninep_fuse::mount(client, cfg, &plan.mountpoint)
-        .await
-        .map_err(|e| mount_failed(plan, &e))?;
     let via = if plan.unprivileged {
         " (through fusermount3)"
     } else {
@@ -179,14 +184,23 @@ async fn connect_and_check(plan: &Plan) -> Result<Client, Failure> {
         .await
         .map_err(|e| connect_failed(&plan.addr, &e, forced))?;
     log_negotiated(&plan.addr, client.dialect(), client.msize(), o.msize);
-    let root = client
-        .attach(&o.uname, &o.aname, o.n_uname)
+    let late = |what: &str| {
+        Failure::mount(format!(
+            "the server at {} did not answer {what} within {:?}: it may be overloaded or \
+             stuck (-o timeout=SECONDS waits longer)",
+            plan.addr, o.timeout
+        ))
+    };
+    let root = tokio::time::timeout(o.timeout, client.attach(&o.uname, &o.aname, o.n_uname))
         .await
+        .map_err(|_| late("Tattach"))?
         .map_err(|e| attach_failed(&plan.addr, &o.aname, &o.uname, o.n_uname, &e))?;
     // Waited for: a clunk still in flight when a failed mount drops the
     // client would come back to a closed session.
-    if let Err(e) = root.clunk().await {
-        warn!("clunk of the checking attach failed: {e}");
+    match tokio::time::timeout(o.timeout, root.clunk()).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => warn!("clunk of the checking attach failed: {e}"),
+        Err(_) => return Err(late("Tclunk")),
     }
     Ok(client)
 }
