@@ -67,6 +67,12 @@ Mount options (-o, comma-separated; later ones win):
                         the server's Tflush handling (see `stats`) [0: off]
   watchdog=SECONDS      log a request that has had no reply for this long,
                         once [30; 0: off]
+  timeout=SECONDS       bound on connecting and on each request made while
+                        mounting [10]
+  keepalive=SECONDS     after SECONDS without a reply, ask the server
+                        something; no answer within SECONDS more and the
+                        connection is lost (EIO, or reconnect); also TCP
+                        keepalive [30; 0: off]
   reconnect[=SECONDS]   when the connection is lost, dial again (with backoff)
                         for up to SECONDS instead of ending the mount; reads
                         and lookups go on, a write caught by the loss fails

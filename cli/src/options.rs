@@ -35,6 +35,10 @@ const DEFAULT_BUSY_POLL: Duration = Duration::from_micros(50);
 /// How long a request made while mounting may take (`timeout=`).
 const MOUNT_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// How long an idle connection waits before it asks the server whether it
+/// is still there (`keepalive=`), and how long the answer may take.
+const KEEPALIVE: Duration = Duration::from_secs(30);
+
 /// How long `-o reconnect` keeps dialling a lost server by default.
 const RECONNECT_GIVE_UP: Duration = Duration::from_secs(60);
 
@@ -102,6 +106,10 @@ pub struct Options {
     /// `timeout=SECONDS`: the bound on connecting and on each request
     /// made while mounting (Tattach, Tgetattr of the root).
     pub timeout: Duration,
+    /// `keepalive=SECONDS`: after this long without a reply, ask the
+    /// server something and take the connection as lost if the answer
+    /// takes as long again; also TCP keepalive (0: off).
+    pub keepalive: Option<Duration>,
     /// `debug`: foreground, 9P messages traced (as `-d`).
     pub debug: bool,
 }
@@ -134,6 +142,7 @@ impl Default for Options {
             read_ahead_kb: MountConfig::default().read_ahead_kb,
             busy_poll: DEFAULT_BUSY_POLL,
             timeout: MOUNT_TIMEOUT,
+            keepalive: Some(KEEPALIVE),
             debug: false,
         }
     }
@@ -206,6 +215,7 @@ impl Options {
             "read_ahead_kb" => self.read_ahead_kb = read_ahead(v)?,
             "busy_poll" => self.busy_poll = busy_poll(v)?,
             "timeout" => self.timeout = seconds(v)?,
+            "keepalive" => self.keepalive = watchdog(v)?,
             _ => bail!("unknown option {key:?}"),
         }
         Ok(())
@@ -248,6 +258,7 @@ impl Options {
             flush_probe: self.flush_probe,
             watchdog: self.watchdog,
             connect_timeout: self.timeout,
+            keepalive: self.keepalive,
             ..Config::default()
         }
     }
@@ -277,6 +288,7 @@ impl Options {
             prefetch: self.prefetch,
             read_ahead_kb: self.read_ahead_kb,
             timeout: self.timeout,
+            keepalive: self.keepalive,
             ..MountConfig::default()
         }
     }
@@ -287,7 +299,7 @@ fn needs_value_hint(key: &str) -> &'static str {
     match key {
         "aname" | "uname" | "n_uname" | "msize" | "version" | "cache" | "access" | "uid"
         | "gid" | "flushtimeout" | "flushretries" | "flushprobe" | "watchdog" | "cache_timeout"
-        | "prefetch" | "read_ahead_kb" | "busy_poll" | "timeout" => {
+        | "prefetch" | "read_ahead_kb" | "busy_poll" | "timeout" | "keepalive" => {
             " (it needs a value: KEY=VALUE)"
         }
         _ => "",
@@ -319,7 +331,7 @@ fn seconds(v: &str) -> Result<Duration> {
     Ok(Duration::from_secs_f64(s))
 }
 
-/// `watchdog=`: seconds, or 0 for off.
+/// `watchdog=` and `keepalive=`: seconds, or 0 for off.
 fn watchdog(v: &str) -> Result<Option<Duration>> {
     if v.trim() == "0" {
         return Ok(None);
@@ -563,6 +575,15 @@ mod tests {
         );
         assert!(error("timeout=0").contains("out of range"));
         assert!(error("timeout").contains("needs a value"));
+        let ka = |o: &str| {
+            let o = parsed(o);
+            assert_eq!(o.config().keepalive, o.mount_config("x", false).keepalive);
+            o.config().keepalive
+        };
+        assert_eq!(ka(""), Some(Duration::from_secs(30)));
+        assert_eq!(ka("keepalive=5"), Some(Duration::from_secs(5)));
+        assert_eq!(ka("keepalive=0"), None);
+        assert!(error("keepalive=-2").contains("keepalive"));
     }
 
     #[test]

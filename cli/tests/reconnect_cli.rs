@@ -2,11 +2,18 @@
 //! started again on the same port; the mount process stays, the tree and a
 //! file held open across the restart work again, `ninep-mount stats`
 //! counts the reconnect, and SIGTERM still unmounts cleanly. (Without
-//! `-o reconnect` the mount ends with status 32: see `mount_cli.rs`.)
+//! `-o reconnect` the mount answers EIO until unmounted: see
+//! `mount_cli.rs`.) And `-o keepalive=`: a path to the server that goes
+//! silent without closing is found and taken as lost.
 
 use std::fs;
 use std::io::{Read, Seek, SeekFrom};
+use std::net::{TcpListener, TcpStream};
 use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
@@ -59,4 +66,191 @@ fn a_mount_with_reconnect_outlives_a_diod_restart() {
     assert!(status.success(), "{status}: {logged}");
     assert!(!is_mounted(&mnt));
     assert!(logged.contains("reconnected to"), "{logged}");
+}
+
+/// A TCP relay to `upstream` whose connections can go silent: after
+/// [`Relay::stall`], every connection made before it stops forwarding in
+/// both directions but stays open (a partition, or a middlebox that lost
+/// its state); connections made later pass as usual. Its threads live as
+/// long as the test process.
+struct Relay {
+    addr: String,
+    /// Connections numbered below this are stalled.
+    stall_below: Arc<AtomicU64>,
+    next: Arc<AtomicU64>,
+}
+
+impl Relay {
+    fn start(upstream: String) -> Relay {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let stall_below = Arc::new(AtomicU64::new(0));
+        let next = Arc::new(AtomicU64::new(0));
+        let (stall, count) = (stall_below.clone(), next.clone());
+        std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                let Ok(down) = conn else { return };
+                let Ok(up) = TcpStream::connect(&upstream) else {
+                    continue;
+                };
+                let id = count.fetch_add(1, Ordering::SeqCst);
+                for (from, to) in [
+                    (down.try_clone().unwrap(), up.try_clone().unwrap()),
+                    (up, down),
+                ] {
+                    let stall = stall.clone();
+                    std::thread::spawn(move || pipe(from, to, id, &stall));
+                }
+            }
+        });
+        Relay {
+            addr,
+            stall_below,
+            next,
+        }
+    }
+
+    /// Silence every connection made so far.
+    fn stall(&self) {
+        self.stall_below
+            .store(self.next.load(Ordering::SeqCst), Ordering::SeqCst);
+    }
+}
+
+/// Copy `from` to `to` until either closes, holding everything (and
+/// keeping both open) once connection `id` is stalled.
+fn pipe(mut from: TcpStream, mut to: TcpStream, id: u64, stall: &AtomicU64) {
+    use std::io::Write;
+    from.set_read_timeout(Some(Duration::from_millis(50)))
+        .unwrap();
+    let mut buf = [0u8; 64 << 10];
+    loop {
+        if id < stall.load(Ordering::SeqCst) {
+            // Silent for good, but open (dropped with the process).
+            std::mem::forget((from, to));
+            return;
+        }
+        match from.read(&mut buf) {
+            Ok(0) => return,
+            Ok(n) => {
+                if id < stall.load(Ordering::SeqCst) {
+                    std::mem::forget((from, to));
+                    return;
+                }
+                if to.write_all(&buf[..n]).is_err() {
+                    return;
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+            Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {}
+            Err(_) => return,
+        }
+    }
+}
+
+/// Mount `s`'s export through `relay` in the foreground with `opts`.
+fn mount_via(
+    s: &Setup,
+    relay: &Relay,
+    opts: &str,
+) -> (std::process::Child, tempfile::NamedTempFile) {
+    let log = tempfile::NamedTempFile::new().unwrap();
+    let child = Command::new(BIN)
+        .args([
+            &relay.addr,
+            s.mnt().to_str().unwrap(),
+            "-f",
+            "-o",
+            &s.aname(),
+        ])
+        .args(["-o", opts])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(log.reopen().unwrap())
+        .spawn()
+        .unwrap();
+    assert!(
+        wait_for(BOUND, || is_mounted(&s.mnt())),
+        "not mounted: {}",
+        fs::read_to_string(log.path()).unwrap()
+    );
+    (child, log)
+}
+
+/// A stat of a name never looked up, which needs the server: how it ended
+/// and how long it took (killed, as `None`, if it is still running after
+/// `bound`).
+fn stat_within(path: &Path, bound: Duration) -> (Option<std::process::Output>, Duration) {
+    let t0 = Instant::now();
+    let mut child = Command::new("stat")
+        .arg(path)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let done = wait_for(bound, || child.try_wait().unwrap().is_some());
+    if !done {
+        let _ = child.kill();
+        let _ = child.wait();
+        return (None, t0.elapsed());
+    }
+    (Some(child.wait_with_output().unwrap()), t0.elapsed())
+}
+
+/// The path to the server goes silent without closing: with
+/// `keepalive=1`, a stat waiting for it fails with EIO within a few
+/// seconds (without keepalive it would wait forever), `stats` says the
+/// connection is lost; with `reconnect` as well, the mount dials again and
+/// serves as before.
+#[test]
+fn keepalive_finds_a_silent_path_to_the_server() {
+    for reconnect in [false, true] {
+        let s = Setup::new();
+        let mnt = s.mnt();
+        let _guard = Guard(mnt.clone());
+        fs::create_dir(s.export().join("d")).unwrap();
+        fs::write(s.export().join("d/f"), "f\n").unwrap();
+        let relay = Relay::start(s.addr());
+        let opts = if reconnect {
+            "keepalive=1,reconnect=20"
+        } else {
+            "keepalive=1"
+        };
+        let (mut child, log) = mount_via(&s, &relay, opts);
+        assert_eq!(
+            fs::read_to_string(mnt.join("hello.txt")).unwrap(),
+            "hello from diod\n"
+        );
+        relay.stall();
+        let (out, took) = stat_within(&mnt.join("d/f"), Duration::from_secs(8));
+        let logged = || fs::read_to_string(log.path()).unwrap();
+        let out = out
+            .unwrap_or_else(|| panic!("{opts}: stat still waiting after {took:?}: {}", logged()));
+        assert!(
+            logged().contains("did not answer a keepalive request within 1s"),
+            "{opts}: {}",
+            logged()
+        );
+        if reconnect {
+            // Sent again on the new connection: it simply works.
+            assert!(out.status.success(), "{opts}: {}", text(&out));
+            assert_eq!(fs::read_to_string(mnt.join("d/f")).unwrap(), "f\n");
+            assert!(stats_json(&mnt)["reconnects"].as_u64().unwrap() >= 1);
+            assert!(stats_json(&mnt)["disconnected_since"].is_null());
+        } else {
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert!(err.contains("Input/output error"), "{opts}: {}", text(&out));
+            assert!(stats_json(&mnt)["disconnected_since"].is_u64(), "{opts}");
+        }
+        signal(&child, libc::SIGTERM);
+        let status = wait_exit(&mut child);
+        assert_eq!(
+            status.success(),
+            reconnect,
+            "{opts}: {status}: {}",
+            logged()
+        );
+        assert!(!is_mounted(&mnt));
+    }
 }

@@ -54,6 +54,9 @@ pub struct Config {
     /// with one to three Tflush, to build the connection's flush profile
     /// ([`Client::flush_profile`]); the callers never notice. 0: off.
     pub flush_probe: u32,
+    /// TCP keepalive on the connection, probing after this long idle
+    /// (see [`crate::transport::keepalive`]). `None`: off.
+    pub keepalive: Option<Duration>,
     /// The watchdog: a request without a reply for this long is logged
     /// once (a warning with its tag and type) and counted in
     /// [`Stats::overdue_requests`](crate::session::Stats). `None`: off.
@@ -69,6 +72,7 @@ impl Default for Config {
             version_timeout: Duration::from_secs(1),
             flush: FlushPolicy::default(),
             flush_probe: 0,
+            keepalive: None,
             watchdog: Some(Duration::from_secs(30)),
         }
     }
@@ -112,7 +116,8 @@ impl Client {
     /// Dial `addr` and negotiate.
     pub async fn connect(addr: &Address, cfg: &Config) -> Result<Client> {
         let dial = || async {
-            match tokio::time::timeout(cfg.connect_timeout, addr.connect()).await {
+            match tokio::time::timeout(cfg.connect_timeout, addr.connect_with(cfg.keepalive)).await
+            {
                 Ok(Ok(halves)) => Ok(halves),
                 Ok(Err(e)) => Err(Error::Disconnected(format!(
                     "cannot connect to {addr}: {e}"
@@ -194,6 +199,13 @@ impl Client {
     /// waits on this to end itself instead of answering EIO forever.
     pub async fn closed(&self) -> String {
         self.inner.shared.closed().await
+    }
+
+    /// Give the connection up from our side, as if it were lost: every
+    /// request in flight fails, and [`Client::closed`] resolves with `why`
+    /// (a mount whose keepalive request went unanswered).
+    pub fn abandon(&self, why: impl Into<String>) {
+        self.inner.shared.close(why.into());
     }
 
     /// Whether `other` is a clone of this client (the same connection):

@@ -394,7 +394,7 @@ impl Shared {
     }
 
     /// Close the connection: fail everything in flight with `why`.
-    fn close(&self, why: String) {
+    pub(crate) fn close(&self, why: String) {
         let mut st = self.lock();
         if st.closed.is_some() {
             return;

@@ -4,6 +4,7 @@
 use std::fmt;
 use std::path::PathBuf;
 use std::str::FromStr;
+use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite};
 
@@ -82,10 +83,22 @@ impl Address {
     /// Open a connection. TCP gets `TCP_NODELAY`: we coalesce writes
     /// ourselves, and Nagle would delay small requests behind an unacked one.
     pub async fn connect(&self) -> std::io::Result<(ReadHalf, WriteHalf)> {
+        self.connect_with(None).await
+    }
+
+    /// Dial, with TCP keepalive every `keepalive` on a TCP connection (see
+    /// [`keepalive`]).
+    pub async fn connect_with(
+        &self,
+        keepalive: Option<Duration>,
+    ) -> std::io::Result<(ReadHalf, WriteHalf)> {
         match self {
             Address::Tcp { host, port } => {
                 let s = tokio::net::TcpStream::connect((host.as_str(), *port)).await?;
                 s.set_nodelay(true)?;
+                if let Some(every) = keepalive {
+                    self::keepalive(&s, every)?;
+                }
                 let (r, w) = s.into_split();
                 Ok((Box::new(r), Box::new(w)))
             }
@@ -96,6 +109,23 @@ impl Address {
             }
         }
     }
+}
+
+/// Let the kernel find a dead peer or a partition on an idle connection:
+/// TCP keepalive probes after `every` of silence, `every / 3` apart, three
+/// of them; and data unacknowledged for twice `every` ends the connection
+/// (TCP_USER_TIMEOUT), where the kernel would otherwise retransmit for
+/// about 15 minutes. A peer that acknowledges but never answers is the
+/// mount's keepalive request's to find.
+pub fn keepalive(s: &tokio::net::TcpStream, every: Duration) -> std::io::Result<()> {
+    let every = every.max(Duration::from_secs(1));
+    let probes = socket2::TcpKeepalive::new()
+        .with_time(every)
+        .with_interval((every / 3).max(Duration::from_secs(1)))
+        .with_retries(3);
+    let sock = socket2::SockRef::from(s);
+    sock.set_tcp_keepalive(&probes)?;
+    sock.set_tcp_user_timeout(Some(every * 2))
 }
 
 #[cfg(test)]

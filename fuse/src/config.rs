@@ -183,6 +183,10 @@ pub struct MountConfig {
     /// server that stops answering then fails the mount instead of
     /// holding it forever.
     pub timeout: Duration,
+    /// Ask the server something after this long without a reply, and
+    /// take the connection as lost if that is not answered within as long
+    /// again (`-o keepalive=`; `None`: off; see `keepalive.rs`).
+    pub keepalive: Option<Duration>,
 }
 
 /// The default [`MountConfig::prefetch`]: diod grants 64 KiB messages.
@@ -213,6 +217,7 @@ impl Default for MountConfig {
             prefetch: DEFAULT_PREFETCH,
             read_ahead_kb: 4096,
             timeout: Duration::from_secs(10),
+            keepalive: None,
         }
     }
 }

@@ -63,6 +63,7 @@ mod fs;
 mod handles;
 mod inode;
 mod interrupt;
+mod keepalive;
 mod mount;
 mod names;
 mod prefetch;

@@ -33,6 +33,7 @@ use crate::devfuse;
 use crate::errno::errno_of;
 use crate::fs::{Fs, Shared, ATTR_MASK};
 use crate::interrupt::InterruptStats;
+use crate::keepalive;
 use crate::reconnect::supervise;
 use crate::watchdog;
 
@@ -186,6 +187,9 @@ pub async fn mount(client: Client, cfg: MountConfig, mountpoint: &Path) -> io::R
     let supervisor = tokio::spawn(supervise(fs.clone(), reconnect));
     if let Some(after) = shared.cfg.watchdog {
         tokio::spawn(watchdog::watch(Arc::downgrade(&shared), after));
+    }
+    if let Some(every) = shared.cfg.keepalive {
+        tokio::spawn(keepalive::watch(Arc::downgrade(&shared), every));
     }
     let session = Session::new(options);
     let mounting = devfuse::MOUNTING.lock().await;
