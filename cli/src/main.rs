@@ -10,19 +10,20 @@
 //! - `options`: the `-o` options, v9fs and FUSE names.
 //! - `mount`: the mount form: checks, daemon, the mount's life.
 //! - `commands`: `info`, `ls`, `cat`, `check`.
+//! - `logging`: a mount's log: the terminal, then the system log; a file.
 //! - `check`: the flush check's cases and verdicts.
 //! - `stats`: the `stats` command; `stats_report`: what it shows;
 //!   `stats_socket`: the mount's control socket that serves it.
 
 mod check;
 mod commands;
+mod logging;
 mod mount;
 mod options;
 mod stats;
 mod stats_report;
 mod stats_socket;
 
-use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -161,37 +162,5 @@ fn run_command(command: commands::Command) -> ExitCode {
             eprintln!("ninep-mount: {e:#}");
             ExitCode::from(EXIT_FAILURE)
         }
-    }
-}
-
-/// Logging for a mount: info for this command and the adapter unless
-/// RUST_LOG says otherwise; `-d` adds a trace of every 9P message.
-pub fn init_logging(debug: bool) {
-    use tracing_subscriber::EnvFilter;
-    const DEFAULT: &str = "warn,ninep_mount=info,ninep_fuse=info";
-    const DEBUG: &str = "ninep_mount=debug,ninep_fuse=debug,ninep_client=trace";
-    let base = std::env::var("RUST_LOG").unwrap_or_else(|_| DEFAULT.into());
-    let wanted = if debug {
-        format!("{base},{DEBUG}")
-    } else {
-        base
-    };
-    let filter = EnvFilter::try_new(&wanted).unwrap_or_else(|e| {
-        eprintln!("ninep-mount: RUST_LOG ignored: {e}");
-        EnvFilter::new(if debug {
-            format!("{DEFAULT},{DEBUG}")
-        } else {
-            DEFAULT.into()
-        })
-    });
-    let fmt = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal());
-    // A person reads these lines: times and module paths only in debug.
-    if debug {
-        fmt.init();
-    } else {
-        fmt.without_time().with_target(false).init();
     }
 }

@@ -110,6 +110,8 @@ pub struct Options {
     /// server something and take the connection as lost if the answer
     /// takes as long again; also TCP keepalive (0: off).
     pub keepalive: Option<Duration>,
+    /// `logfile=PATH`: every log line, with its time, appended there too.
+    pub logfile: Option<std::path::PathBuf>,
     /// `debug`: foreground, 9P messages traced (as `-d`).
     pub debug: bool,
 }
@@ -143,6 +145,7 @@ impl Default for Options {
             busy_poll: DEFAULT_BUSY_POLL,
             timeout: MOUNT_TIMEOUT,
             keepalive: Some(KEEPALIVE),
+            logfile: None,
             debug: false,
         }
     }
@@ -216,6 +219,7 @@ impl Options {
             "busy_poll" => self.busy_poll = busy_poll(v)?,
             "timeout" => self.timeout = seconds(v)?,
             "keepalive" => self.keepalive = watchdog(v)?,
+            "logfile" => self.logfile = Some(logfile(v)?),
             _ => bail!("unknown option {key:?}"),
         }
         Ok(())
@@ -299,7 +303,7 @@ fn needs_value_hint(key: &str) -> &'static str {
     match key {
         "aname" | "uname" | "n_uname" | "msize" | "version" | "cache" | "access" | "uid"
         | "gid" | "flushtimeout" | "flushretries" | "flushprobe" | "watchdog" | "cache_timeout"
-        | "prefetch" | "read_ahead_kb" | "busy_poll" | "timeout" | "keepalive" => {
+        | "prefetch" | "read_ahead_kb" | "busy_poll" | "timeout" | "keepalive" | "logfile" => {
             " (it needs a value: KEY=VALUE)"
         }
         _ => "",
@@ -337,6 +341,14 @@ fn watchdog(v: &str) -> Result<Option<Duration>> {
         return Ok(None);
     }
     seconds(v).map(Some)
+}
+
+/// `logfile=`: a path, made absolute (the daemon changes directory to /).
+fn logfile(v: &str) -> Result<std::path::PathBuf> {
+    if v.is_empty() {
+        bail!("an empty path");
+    }
+    std::path::absolute(v).with_context(|| format!("{v:?}"))
 }
 
 /// `read_ahead_kb=`: KiB, 0 for the kernel's default, at most 1 GiB.

@@ -254,3 +254,92 @@ fn keepalive_finds_a_silent_path_to_the_server() {
         assert!(!is_mounted(&mnt));
     }
 }
+
+/// The system log socket for a test, where this machine has none: bound
+/// at /dev/log while it lives, removed on drop.
+struct FakeSyslog {
+    sock: std::os::unix::net::UnixDatagram,
+}
+
+const DEV_LOG: &str = "/dev/log";
+
+impl FakeSyslog {
+    /// `None` if this machine has a system log of its own there.
+    fn bind() -> Option<FakeSyslog> {
+        if Path::new(DEV_LOG).exists() {
+            return None;
+        }
+        let sock = std::os::unix::net::UnixDatagram::bind(DEV_LOG).unwrap();
+        sock.set_read_timeout(Some(Duration::from_millis(100)))
+            .unwrap();
+        Some(FakeSyslog { sock })
+    }
+
+    /// Every datagram received so far.
+    fn drain(&self, into: &mut String) {
+        let mut buf = [0u8; 8192];
+        while let Ok(n) = self.sock.recv(&mut buf) {
+            into.push_str(&String::from_utf8_lossy(&buf[..n]));
+            into.push('\n');
+        }
+    }
+}
+
+impl Drop for FakeSyslog {
+    fn drop(&mut self) {
+        let _ = fs::remove_file(DEV_LOG);
+    }
+}
+
+/// A background mount's log is not lost with its terminal: its reconnect
+/// line reaches the system log (/dev/log) and `-o logfile=`.
+#[test]
+fn a_background_mounts_log_reaches_the_system_log_and_the_logfile() {
+    let syslog = FakeSyslog::bind();
+    if syslog.is_none() {
+        println!("{DEV_LOG} is this machine's own logger: checking the log file only");
+    }
+    let mut s = Setup::new();
+    let mnt = s.mnt();
+    let _guard = Guard(mnt.clone());
+    let logfile = s.dir.path().join("mount.log");
+    let opts = format!("reconnect=20,logfile={}", logfile.display());
+    let out = ninep_mount(&[
+        &s.addr(),
+        mnt.to_str().unwrap(),
+        "-o",
+        &s.aname(),
+        "-o",
+        &opts,
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    s.diod.restart().expect("restart diod");
+    assert_eq!(
+        fs::read_to_string(mnt.join("hello.txt")).unwrap(),
+        "hello from diod\n"
+    );
+    let mut system = String::new();
+    let logged = wait_for(BOUND, || {
+        if let Some(l) = &syslog {
+            l.drain(&mut system);
+        }
+        let file = fs::read_to_string(&logfile).unwrap_or_default();
+        file.contains("reconnected to") && (syslog.is_none() || system.contains("reconnected to"))
+    });
+    let file = fs::read_to_string(&logfile).unwrap_or_default();
+    assert!(logged, "log file:\n{file}\nsystem log:\n{system}");
+    // The file has every line from the start, with times.
+    assert!(file.contains("negotiated 9P2000.L"), "{file}");
+    assert!(file.lines().all(|l| l.starts_with("20")), "{file}");
+    if syslog.is_some() {
+        assert!(system.contains("ninep-mount["), "{system}");
+        assert!(
+            !system.contains("negotiated"),
+            "logged there before detaching: {system}"
+        );
+    }
+    let daemons = serving(&mnt);
+    let out = while_busy(|| run(Command::new("umount").arg(&mnt)));
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(wait_for(BOUND, || daemons.iter().all(|&p| !alive(p))));
+}

@@ -75,7 +75,9 @@ pub fn run(args: MountArgs) -> ExitCode {
         Ok(p) => p,
         Err(f) => return fail(&f),
     };
-    crate::init_logging(plan.debug);
+    if let Err(e) = crate::logging::init(plan.debug, plan.opts.logfile.as_deref()) {
+        return fail(&Failure::mount(e.to_string()));
+    }
     let result = if plan.foreground {
         run_here(&plan, || Ok(()))
     } else {
@@ -159,6 +161,7 @@ fn run_daemon(plan: &Plan) -> Result<(), Failure> {
             let mut reporter = Some(reporter);
             let result = run_here(plan, || {
                 let detached = daemon::detach_stdio();
+                crate::logging::detach();
                 let told = reporter.take().map_or(Ok(()), |r| r.ok());
                 detached.and(told)
             });
