@@ -4,7 +4,7 @@
 use std::io::Write;
 
 use anyhow::{Context, Result};
-use ninep_client::{Address, Client, File};
+use ninep_client::{Client, File};
 
 use crate::check;
 use crate::options::Options;
@@ -67,6 +67,11 @@ fn options_of(server: &Server) -> Result<Options> {
     for o in &server.options {
         opts.apply(o)?;
     }
+    if let (_, Some(aname)) = opts.address(&server.address)? {
+        if opts.aname.is_empty() {
+            opts.aname = aname;
+        }
+    }
     // uid= once set the attach uid here; it now means file owners in a
     // mount, so say so rather than attach as someone else.
     if opts.uid.is_some() || opts.gid.is_some() {
@@ -75,13 +80,9 @@ fn options_of(server: &Server) -> Result<Options> {
     Ok(opts)
 }
 
-fn parse_addr(s: &str) -> Result<Address> {
-    s.parse().map_err(|e: String| anyhow::anyhow!(e))
-}
-
 async fn connect(server: &Server) -> Result<(Client, File)> {
     let opts = options_of(server)?;
-    let addr = parse_addr(&server.address)?;
+    let (addr, _) = opts.address(&server.address)?;
     let client = Client::connect(&addr, &opts.config()).await?;
     let root = client
         .attach(&opts.uname, &opts.aname, opts.n_uname)
@@ -139,7 +140,7 @@ async fn run_check(
         }
     }
     let target = check::Target {
-        addr: parse_addr(&server.address)?,
+        addr: opts.address(&server.address)?.0,
         aname: opts.aname,
         uname: opts.uname,
         n_uname: opts.n_uname,

@@ -31,14 +31,18 @@ use clap::Parser;
 use mount::{MountArgs, EXIT_FAILURE, EXIT_USAGE};
 
 const USAGE: &str = "\
-ninep-mount [-f] [-d] [-o OPTIONS] HOST[:PORT] MOUNTPOINT
+ninep-mount [-f] [-d] [-o OPTIONS] HOST[:PORT][:/ANAME] MOUNTPOINT
        ninep-mount [-f] [-d] [-o OPTIONS] unix:/path/to/socket MOUNTPOINT
+       mount -t ninep HOST[:PORT][:/ANAME] MOUNTPOINT [-o OPTIONS]
        ninep-mount <info|ls|cat|check> HOST[:PORT] [ARGS] [-o OPTIONS]
        ninep-mount stats MOUNTPOINT [--json]";
 
 const OPTIONS_HELP: &str = "\
 Mount options (-o, comma-separated; later ones win):
-  aname=PATH            tree to attach to (diod: an exported directory)
+  aname=PATH            tree to attach to (diod: an exported directory); or
+                        after the address: HOST:564:/export
+  port=N, trans=tcp|unix  v9fs's way to give the port, or a socket path as
+                        the source [tcp, 564]
   uname=NAME            user name in Tattach [the caller's]
   n_uname=N             numeric uid in Tattach [the caller's]
   msize=N               largest message to ask for [1048600]
@@ -62,6 +66,9 @@ Mount options (-o, comma-separated; later ones win):
   no_default_permissions  with allow_other: leave every check to the server
                         (warned about)
   uid=N, gid=N          show every file as owned by this uid / gid
+  umask=OCTAL           show every file's permission bits as 0777 & ~OCTAL
+  allow_root            let root in too (a user's mount; needs
+                        user_allow_other in /etc/fuse.conf)
   flushtimeout=SECONDS  wait this long for an Rflush before the next Tflush [0.3]
   flushretries=N        at most this many Tflush per interrupted request [3]
   flushprobe=N          flush one in N read-only requests on purpose to profile
@@ -88,11 +95,15 @@ Mount options (-o, comma-separated; later ones win):
                         saves a wakeup per request in a file storm, costs
                         CPU only while requests come [50; 0: off, and one
                         thread per core as tokio's default]
+  logfile=PATH          append every log line there too, with its time (a
+                        background mount logs to the system log)
   debug                 as -d
   Accepted and ignored, as mount(8) has used them: defaults, _netdev, auto,
   noauto, user, nouser, users, nofail, async, x-*
 
-fstab:   HOST:564  /mnt/9p  fuse.ninep-mount  nosuid,nodev,_netdev,aname=/export  0 0
+fstab:   HOST:564:/export  /mnt/9p  ninep  nosuid,nodev,_netdev  0 0
+         (type ninep needs /sbin/mount.ninep: scripts/install.sh; without
+         it, type fuse.ninep-mount works through mount.fuse3)
 Unmount: fusermount3 -u MOUNTPOINT (or umount MOUNTPOINT as root)
 Exit status: 0 mounted (or unmounted cleanly), 1 usage error, 32 mount failure.";
 
@@ -120,6 +131,48 @@ enum Top {
     Stats(stats::StatsArgs),
     #[command(flatten)]
     Server(commands::Command),
+    /// Write the man page or a shell's completions to stdout (for
+    /// installers: scripts/install.sh).
+    #[command(hide = true)]
+    Generate {
+        /// man, bash, zsh or fish
+        #[arg(value_enum)]
+        what: Generated,
+    },
+}
+
+/// What `generate` writes.
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum Generated {
+    Man,
+    Bash,
+    Zsh,
+    Fish,
+}
+
+/// The man page (section 8, as mount helpers have) or a completion script,
+/// both from the command line's own definition.
+fn generate(what: Generated) -> ExitCode {
+    use clap::CommandFactory;
+    use clap_complete::Shell;
+    let mut cmd = Cli::command().name("ninep-mount");
+    let mut out = std::io::stdout().lock();
+    let shell = match what {
+        Generated::Man => {
+            return match clap_mangen::Man::new(cmd).section("8").render(&mut out) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("ninep-mount: {e}");
+                    ExitCode::from(EXIT_FAILURE)
+                }
+            };
+        }
+        Generated::Bash => Shell::Bash,
+        Generated::Zsh => Shell::Zsh,
+        Generated::Fish => Shell::Fish,
+    };
+    clap_complete::generate(shell, &mut cmd, "ninep-mount", &mut out);
+    ExitCode::SUCCESS
 }
 
 fn main() -> ExitCode {
@@ -128,7 +181,15 @@ fn main() -> ExitCode {
     // mount(8) gave us.
     let path = mount::with_standard_dirs(std::env::var_os("PATH").as_deref());
     std::env::set_var("PATH", path);
-    let cli = match Cli::try_parse() {
+    let args = match mount::helper::from_mount(std::env::args_os().collect()) {
+        mount::helper::Helper::NotHelper(a) | mount::helper::Helper::Mount(a) => a,
+        mount::helper::Helper::Fake => return ExitCode::SUCCESS,
+        mount::helper::Helper::Usage(m) => {
+            eprintln!("{m}");
+            return ExitCode::from(EXIT_USAGE);
+        }
+    };
+    let cli = match Cli::try_parse_from(args) {
         Ok(cli) => cli,
         Err(e) => {
             let _ = e.print();
@@ -139,6 +200,7 @@ fn main() -> ExitCode {
     match cli.command {
         Some(Top::Stats(args)) => stats::run(&args),
         Some(Top::Server(command)) => run_command(command),
+        Some(Top::Generate { what }) => generate(what),
         None => mount::run(cli.mount),
     }
 }

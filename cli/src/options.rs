@@ -12,7 +12,7 @@
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
-use ninep_client::{client::MIN_MSIZE, Config, Dialect, FlushPolicy};
+use ninep_client::{client::MIN_MSIZE, Address, Config, Dialect, FlushPolicy};
 use ninep_fuse::{
     Access, Atime, AttachParams, CacheMode, KernelFlags, MountConfig, DEFAULT_PREFETCH,
 };
@@ -41,6 +41,16 @@ const KEEPALIVE: Duration = Duration::from_secs(30);
 
 /// How long `-o reconnect` keeps dialling a lost server by default.
 const RECONNECT_GIVE_UP: Duration = Duration::from_secs(60);
+
+/// `trans=`: how the server is reached (v9fs's names for the two it has
+/// that a program can use).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Trans {
+    /// TCP: the source is `HOST[:PORT]`.
+    Tcp,
+    /// A Unix socket: the source is its path.
+    Unix,
+}
 
 /// What `-o` can set.
 #[derive(Debug, Clone, PartialEq)]
@@ -73,6 +83,10 @@ pub struct Options {
     pub uid: Option<u32>,
     /// `gid=`: show every file as owned by this gid.
     pub gid: Option<u32>,
+    /// `umask=OCTAL`: show every file's permission bits as 0777 & !umask.
+    pub umask: Option<u16>,
+    /// `allow_root`: root too, besides the mounter.
+    pub allow_root: bool,
     /// `flushtimeout=SECONDS`: wait this long for an Rflush before the next
     /// Tflush. Shorter than the library's 1 s: a person pressing Ctrl-C
     /// should get the prompt back within a second even from a server that
@@ -110,6 +124,10 @@ pub struct Options {
     /// server something and take the connection as lost if the answer
     /// takes as long again; also TCP keepalive (0: off).
     pub keepalive: Option<Duration>,
+    /// `trans=tcp|unix` (v9fs): how to read the source.
+    pub trans: Option<Trans>,
+    /// `port=N` (v9fs): the TCP port, whatever the source says.
+    pub port: Option<u16>,
     /// `logfile=PATH`: every log line, with its time, appended there too.
     pub logfile: Option<std::path::PathBuf>,
     /// `debug`: foreground, 9P messages traced (as `-d`).
@@ -134,6 +152,8 @@ impl Default for Options {
             server_checks_only: false,
             uid: None,
             gid: None,
+            umask: None,
+            allow_root: false,
             flush_timeout: MOUNT_FLUSH_TIMEOUT,
             flush_retries: cfg.flush.max_flushes,
             flush_probe: 0,
@@ -146,6 +166,8 @@ impl Default for Options {
             timeout: MOUNT_TIMEOUT,
             keepalive: Some(KEEPALIVE),
             logfile: None,
+            trans: None,
+            port: None,
             debug: false,
         }
     }
@@ -196,7 +218,11 @@ impl Options {
             return Ok(());
         }
         let Some(v) = value else {
-            bail!("unknown option {key:?}{}", needs_value_hint(key));
+            let hint = match needs_value_hint(key) {
+                "" => nearest(key),
+                h => h.to_string(),
+            };
+            bail!("unknown option {key:?}{hint}");
         };
         match key {
             "aname" => self.aname = v.into(),
@@ -208,6 +234,7 @@ impl Options {
             "access" => self.access = parse_access(v)?,
             "uid" => self.uid = Some(number(v)?),
             "gid" => self.gid = Some(number(v)?),
+            "umask" => self.umask = Some(umask(v)?),
             "flushtimeout" => self.flush_timeout = seconds(v)?,
             "flushretries" => self.flush_retries = retries(v)?,
             "flushprobe" => self.flush_probe = number(v)?,
@@ -220,7 +247,16 @@ impl Options {
             "timeout" => self.timeout = seconds(v)?,
             "keepalive" => self.keepalive = watchdog(v)?,
             "logfile" => self.logfile = Some(logfile(v)?),
-            _ => bail!("unknown option {key:?}"),
+            "trans" => self.trans = Some(parse_trans(v)?),
+            "port" => {
+                self.port = Some(
+                    v.parse()
+                        .ok()
+                        .filter(|&p| p > 0)
+                        .with_context(|| format!("{v:?} is not a port number from 1 to 65535"))?,
+                )
+            }
+            _ => bail!("unknown option {key:?}{}", nearest(key)),
         }
         Ok(())
     }
@@ -232,6 +268,7 @@ impl Options {
             "rw" => self.read_only = false,
             "allow_other" => self.allow_other = true,
             "noallow_other" => self.allow_other = false,
+            "allow_root" => self.allow_root = true,
             "suid" | "nosuid" => self.flags.nosuid = key == "nosuid",
             "dev" | "nodev" => self.flags.nodev = key == "nodev",
             "exec" | "noexec" => self.flags.noexec = key == "noexec",
@@ -248,6 +285,36 @@ impl Options {
             _ => return Ok(false),
         }
         Ok(true)
+    }
+
+    /// The server's address from the command line's `source` with
+    /// `trans=` and `port=`, and the aname the source names after the
+    /// address, if any: `host:564:/export`, as NFS's `host:/export`.
+    pub fn address(&self, source: &str) -> Result<(Address, Option<String>)> {
+        if self.trans == Some(Trans::Unix) {
+            if self.port.is_some() {
+                bail!("port= is for trans=tcp, not a Unix socket");
+            }
+            let path = source.strip_prefix("unix:").unwrap_or(source);
+            if path.is_empty() {
+                bail!("trans=unix needs a socket path as the source");
+            }
+            return Ok((Address::Unix(path.into()), None));
+        }
+        let (addr, aname) = match source.find(":/") {
+            Some(i) if !source.starts_with("unix:") => (&source[..i], Some(&source[i + 1..])),
+            _ => (source, None),
+        };
+        let mut addr: Address = addr.parse().map_err(|e: String| anyhow::anyhow!(e))?;
+        match (&mut addr, self.port) {
+            (Address::Tcp { port, .. }, Some(p)) => *port = p,
+            (Address::Unix(_), Some(_)) => bail!("port= is for TCP, not a Unix socket"),
+            (Address::Unix(_), None) if self.trans == Some(Trans::Tcp) => {
+                bail!("trans=tcp with a unix: source")
+            }
+            _ => {}
+        }
+        Ok((addr, aname.map(str::to_owned)))
     }
 
     /// The client configuration these options ask for.
@@ -285,6 +352,8 @@ impl Options {
             flags: self.flags,
             uid: self.uid,
             gid: self.gid,
+            umask: self.umask,
+            allow_root: self.allow_root,
             fsname: fsname.into(),
             unprivileged,
             watchdog: self.watchdog,
@@ -298,16 +367,90 @@ impl Options {
     }
 }
 
+/// The options that take a value (`KEY=VALUE`).
+const VALUED: &[&str] = &[
+    "aname",
+    "uname",
+    "n_uname",
+    "msize",
+    "version",
+    "cache",
+    "access",
+    "uid",
+    "gid",
+    "umask",
+    "flushtimeout",
+    "flushretries",
+    "flushprobe",
+    "watchdog",
+    "reconnect",
+    "cache_timeout",
+    "prefetch",
+    "read_ahead_kb",
+    "busy_poll",
+    "timeout",
+    "keepalive",
+    "logfile",
+    "trans",
+    "port",
+];
+
+/// The options that are flags (`KEY` alone), besides [`IGNORED`].
+const FLAGS: &[&str] = &[
+    "ro",
+    "rw",
+    "allow_other",
+    "noallow_other",
+    "allow_root",
+    "default_permissions",
+    "no_default_permissions",
+    "debug",
+    "reconnect",
+    "noreconnect",
+    "suid",
+    "nosuid",
+    "dev",
+    "nodev",
+    "exec",
+    "noexec",
+    "sync",
+    "dirsync",
+    "atime",
+    "relatime",
+    "noatime",
+];
+
 /// A hint for a known option written without its value.
 fn needs_value_hint(key: &str) -> &'static str {
-    match key {
-        "aname" | "uname" | "n_uname" | "msize" | "version" | "cache" | "access" | "uid"
-        | "gid" | "flushtimeout" | "flushretries" | "flushprobe" | "watchdog" | "cache_timeout"
-        | "prefetch" | "read_ahead_kb" | "busy_poll" | "timeout" | "keepalive" | "logfile" => {
-            " (it needs a value: KEY=VALUE)"
-        }
-        _ => "",
+    match VALUED.contains(&key) {
+        true => " (it needs a value: KEY=VALUE)",
+        false => "",
     }
+}
+
+/// What an unknown option was probably meant to be: the known option
+/// nearest to it, if one is near enough.
+fn nearest(key: &str) -> String {
+    let best = VALUED
+        .iter()
+        .chain(FLAGS)
+        .chain(IGNORED)
+        .map(|k| (strsim::damerau_levenshtein(key, k), *k))
+        .min();
+    match best {
+        Some((d, k)) if d <= 2.max(key.len() / 4) && d < key.len() => {
+            format!(" (did you mean {k:?}?)")
+        }
+        _ => String::new(),
+    }
+}
+
+/// `umask=`: octal permission bits, as for umask(1).
+fn umask(v: &str) -> Result<u16> {
+    u16::from_str_radix(v, 8)
+        .ok()
+        .filter(|&m| m <= 0o777)
+        .with_context(|| format!("{v:?} is not an octal umask from 0 to 777"))
 }
 
 fn number(v: &str) -> Result<u32> {
@@ -401,6 +544,14 @@ fn parse_cache(v: &str) -> Result<CacheMode> {
         "none" => Ok(CacheMode::None),
         "loose" => Ok(CacheMode::Loose),
         _ => bail!("expected cache=none or cache=loose"),
+    }
+}
+
+fn parse_trans(v: &str) -> Result<Trans> {
+    match v {
+        "tcp" => Ok(Trans::Tcp),
+        "unix" => Ok(Trans::Unix),
+        _ => bail!("expected trans=tcp or trans=unix (a FUSE mount has no virtio, fd or rdma)"),
     }
 }
 
@@ -553,13 +704,17 @@ mod tests {
         assert!(error("msize=big").contains("not a number"));
         assert!(error("msize=100").contains("at least 256"));
         assert!(error("version=9p1").contains("expected 9p2000.L"));
-        assert!(error("trans=virtio").contains("unknown option \"trans\""));
         assert!(error("cache=mmap").contains("cache=none or cache=loose"));
         assert!(error("access=any").contains("access=user or access=client"));
         assert!(error("uid=-1").contains("-o uid=-1"));
         assert!(error("aname").contains("needs a value"));
         assert!(error("ro=1").contains("unknown option \"ro\""));
         assert!(error("nonsense").contains("unknown option \"nonsense\""));
+        assert!(!error("nonsense").contains("did you mean"));
+        assert!(error("allow_others").contains("did you mean \"allow_other\"?"));
+        assert!(error("cache_timout=3").contains("did you mean \"cache_timeout\"?"));
+        assert!(error("nosiud").contains("did you mean \"nosuid\"?"));
+        assert!(error("msise=8192").contains("did you mean \"msize\"?"));
     }
 
     #[test]
@@ -596,6 +751,57 @@ mod tests {
         assert_eq!(ka("keepalive=5"), Some(Duration::from_secs(5)));
         assert_eq!(ka("keepalive=0"), None);
         assert!(error("keepalive=-2").contains("keepalive"));
+    }
+
+    #[test]
+    fn the_source_with_trans_and_port() {
+        let addr = |o: &str, src: &str| parsed(o).address(src).map_err(|e| format!("{e:#}"));
+        let tcp = |h: &str, p: u16| Address::Tcp {
+            host: h.into(),
+            port: p,
+        };
+        assert_eq!(addr("", "h").unwrap(), (tcp("h", 564), None));
+        assert_eq!(addr("port=5640", "h").unwrap(), (tcp("h", 5640), None));
+        assert_eq!(addr("port=7", "h:1").unwrap(), (tcp("h", 7), None));
+        assert_eq!(
+            addr("", "h:1:/srv/x").unwrap(),
+            (tcp("h", 1), Some("/srv/x".into()))
+        );
+        assert_eq!(
+            addr("", "h:/srv").unwrap(),
+            (tcp("h", 564), Some("/srv".into()))
+        );
+        assert_eq!(
+            addr("", "[::1]:9:/e").unwrap(),
+            (tcp("::1", 9), Some("/e".into()))
+        );
+        let unix = Address::Unix("/run/9p.sock".into());
+        assert_eq!(
+            addr("trans=unix", "/run/9p.sock").unwrap(),
+            (unix.clone(), None)
+        );
+        assert_eq!(addr("", "unix:/run/9p.sock").unwrap(), (unix, None));
+        assert!(addr("trans=unix,port=1", "/s")
+            .unwrap_err()
+            .contains("port="));
+        assert!(addr("port=1", "unix:/s").unwrap_err().contains("port="));
+        assert!(addr("trans=tcp", "unix:/s")
+            .unwrap_err()
+            .contains("trans=tcp"));
+        assert!(error("trans=virtio").contains("trans=tcp or trans=unix"));
+        assert!(error("port=0").contains("not a port number"));
+        assert!(error("port=70000").contains("not a port number"));
+    }
+
+    #[test]
+    fn umask_and_allow_root() {
+        let m = |o: &str| parsed(o).mount_config("x", true);
+        assert_eq!(m("").umask, None);
+        assert_eq!(m("umask=022").umask, Some(0o022));
+        assert_eq!(m("umask=0").umask, Some(0));
+        assert!(error("umask=8").contains("octal"));
+        assert!(error("umask=1000").contains("octal"));
+        assert!(!m("").allow_root && m("allow_root").allow_root);
     }
 
     #[test]

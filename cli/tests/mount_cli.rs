@@ -352,6 +352,169 @@ fn fstab_line_mounts_through_mount_fuse3() {
     assert!(out.status.success(), "{}", text(&out));
 }
 
+/// A symbolic link at `path` to this build while it lives; what was there
+/// before (a link) comes back on drop.
+struct Linked {
+    path: &'static str,
+    before: Option<std::path::PathBuf>,
+}
+
+impl Linked {
+    fn new(path: &'static str) -> Linked {
+        let before = match fs::symlink_metadata(path) {
+            Err(_) => None,
+            Ok(m) if m.file_type().is_symlink() => Some(fs::read_link(path).unwrap()),
+            Ok(_) => panic!("{path} is an installed file; not replacing it"),
+        };
+        let _ = fs::remove_file(path);
+        std::os::unix::fs::symlink(BIN, path).unwrap();
+        Linked { path, before }
+    }
+}
+
+impl Drop for Linked {
+    fn drop(&mut self) {
+        let _ = fs::remove_file(self.path);
+        if let Some(old) = &self.before {
+            let _ = std::os::unix::fs::symlink(old, self.path);
+        }
+    }
+}
+
+/// mount(8)'s own way: `mount -t ninep HOST:PORT:/EXPORT MNT` and an fstab
+/// line of type `ninep` run /sbin/mount.ninep; the mount shows as
+/// `fuse.ninep` with the source as written, and `mount -a` leaves it be.
+#[test]
+fn mount_t_ninep_runs_the_mount_helper() {
+    let s = Setup::new();
+    let _g = Guard(s.mnt());
+    let _helper = Linked::new("/sbin/mount.ninep");
+    let mnt = s.mnt();
+    let source = format!("{}:{}", s.addr(), s.export().display());
+    let out = run(Command::new("mount")
+        .args(["-t", "ninep", &source])
+        .arg(&mnt)
+        .args(["-o", "nosuid,nodev"]));
+    assert!(out.status.success(), "{}", text(&out));
+    let line = mount_line(&mnt).expect("mounted");
+    let fields: Vec<&str> = line.split(' ').collect();
+    let sep = fields.iter().position(|f| *f == "-").unwrap();
+    assert_eq!(fields[sep + 1], "fuse.ninep", "{line}");
+    assert_eq!(fields[sep + 2], source, "{line}");
+    let flags = mount_flags(&line);
+    assert!(flags.iter().any(|f| f == "nosuid") && flags.iter().any(|f| f == "nodev"));
+    use_mount(&s);
+    let out = while_busy(|| run(Command::new("umount").arg(&mnt)));
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(wait_for(BOUND, || !is_mounted(&mnt)));
+
+    let fstab = s.dir.path().join("fstab");
+    let entry = format!(
+        "{source} {} ninep nosuid,nodev,_netdev 0 0\n",
+        mnt.display()
+    );
+    fs::write(&fstab, &entry).unwrap();
+    let out = run(Command::new("mount").arg("-T").arg(&fstab).arg(&mnt));
+    assert!(out.status.success(), "{entry}{}", text(&out));
+    use_mount(&s);
+    let out = run(Command::new("mount").arg("-T").arg(&fstab).arg("-a"));
+    assert!(out.status.success(), "mount -a: {}", text(&out));
+    let mounts = fs::read_to_string("/proc/self/mountinfo").unwrap();
+    let here = mounts
+        .lines()
+        .filter(|l| l.split(' ').nth(4) == mnt.to_str())
+        .count();
+    assert_eq!(here, 1, "mount -a mounted it again:\n{mounts}");
+    let out = while_busy(|| run(Command::new("umount").arg(&mnt)));
+    assert!(out.status.success(), "{}", text(&out));
+}
+
+/// The one install command puts the binary, mount(8)'s helper, the man
+/// page and the completions in place, all made from this build.
+#[test]
+fn install_puts_the_helper_man_page_and_completions_in_place() {
+    let dir = temp_dir().unwrap();
+    let root = dir.path();
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/install.sh");
+    let out = run(Command::new("bash")
+        .arg(&script)
+        .arg("--root")
+        .arg(root)
+        .args(["--binary", BIN]));
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(
+        fs::read_link(root.join("sbin/mount.ninep")).unwrap(),
+        Path::new("/usr/local/bin/ninep-mount")
+    );
+    let share = root.join("usr/local/share");
+    let man = fs::read_to_string(share.join("man/man8/ninep-mount.8")).unwrap();
+    for want in [
+        ".TH ninep-mount 8",
+        "aname=",
+        "keepalive=",
+        "mount \\-t ninep",
+    ] {
+        assert!(man.contains(want), "{want} missing from the man page");
+    }
+    for (file, want) in [
+        ("bash-completion/completions/ninep-mount", "complete -F"),
+        ("zsh/site-functions/_ninep-mount", "#compdef ninep-mount"),
+        (
+            "fish/vendor_completions.d/ninep-mount.fish",
+            "complete -c ninep-mount",
+        ),
+    ] {
+        let text = fs::read_to_string(share.join(file)).unwrap();
+        assert!(text.contains(want), "{file}: {want} missing");
+        assert!(text.contains("stats"), "{file}: no subcommands");
+    }
+}
+
+/// In the foreground, a mount tells systemd (NOTIFY_SOCKET, as for a
+/// unit of Type=notify) it is up only once it is mounted.
+#[test]
+fn the_foreground_mount_tells_systemd_when_it_is_up() {
+    let s = Setup::new();
+    let _g = Guard(s.mnt());
+    let sock_path = s.dir.path().join("notify");
+    let sock = std::os::unix::net::UnixDatagram::bind(&sock_path).unwrap();
+    sock.set_read_timeout(Some(BOUND)).unwrap();
+    let mut child = Command::new(BIN)
+        .args([&s.addr(), s.mnt().to_str().unwrap(), "-f", "-o", &s.aname()])
+        .env("NOTIFY_SOCKET", &sock_path)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut buf = [0u8; 256];
+    let n = sock.recv(&mut buf).expect("no word from the mount");
+    let said = String::from_utf8_lossy(&buf[..n]).into_owned();
+    assert!(is_mounted(&s.mnt()), "READY=1 before the mount was up");
+    assert!(said.lines().any(|l| l == "READY=1"), "{said:?}");
+    use_mount(&s);
+    signal(&child, libc::SIGTERM);
+    assert!(wait_exit(&mut child).success());
+}
+
+/// `umask=` sets every file's permission bits as libfuse's and sshfs's do.
+#[test]
+fn umask_sets_every_files_permission_bits() {
+    let s = Setup::new();
+    let _g = Guard(s.mnt());
+    fs::set_permissions(
+        s.export().join("hello.txt"),
+        fs::Permissions::from_mode(0o4666),
+    )
+    .unwrap();
+    let (mut child, _log) = mount_foreground(&s, &["-f", "-o", "umask=027"]);
+    let mode = |p: &Path| fs::metadata(p).unwrap().mode() & 0o7777;
+    assert_eq!(mode(&s.mnt().join("hello.txt")), 0o750);
+    assert_eq!(mode(&s.mnt()), 0o750);
+    signal(&child, libc::SIGTERM);
+    assert!(wait_exit(&mut child).success());
+}
+
 #[test]
 fn a_user_who_is_not_root_mounts_uses_and_unmounts() {
     let (uid, gid) = test_user();
@@ -673,6 +836,14 @@ fn usage_errors_exit_1() {
         (vec!["127.0.0.1:1"], "MOUNTPOINT"),
         (vec!["host:notaport", d], "bad port"),
         (vec!["127.0.0.1:1", d, "--bogus"], "--bogus"),
+        (
+            vec!["127.0.0.1:1", d, "-o", "allow_others"],
+            "unknown option \"allow_others\" (did you mean \"allow_other\"?)",
+        ),
+        (
+            vec!["127.0.0.1:1", d, "-o", "trans=virtio"],
+            "trans=tcp or trans=unix",
+        ),
     ] {
         let (code, err) = failing(&args);
         assert_eq!(code, 1, "{args:?}: {err}");

@@ -27,11 +27,15 @@ use ninep_client::wire::Rgetattr;
 /// for every file again). About 200 bytes each.
 const CACHE_ENTRIES: usize = 32768;
 
-/// Owner and group shown instead of the server's (`uid=`, `gid=`).
+/// Owner, group and permission bits shown instead of the server's
+/// (`uid=`, `gid=`, `umask=`).
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct Overrides {
     pub uid: Option<u32>,
     pub gid: Option<u32>,
+    /// Every file's permission bits are `0777 & !umask` (as libfuse's and
+    /// sshfs's `umask=`): set-uid, set-gid and sticky bits are dropped.
+    pub umask: Option<u16>,
 }
 
 /// The FUSE file type of a mode.
@@ -67,7 +71,10 @@ pub(crate) fn file_attr(ino: u64, a: &Rgetattr, ov: Overrides) -> FileAttr {
         mtime: ts(a.mtime_sec, a.mtime_nsec),
         ctime: ts(a.ctime_sec, a.ctime_nsec),
         kind: kind_of(a.mode),
-        perm: (a.mode & 0o7777) as u16,
+        perm: match ov.umask {
+            Some(m) => 0o777 & !m,
+            None => (a.mode & 0o7777) as u16,
+        },
         nlink: a.nlink.min(u32::MAX as u64) as u32,
         uid: ov.uid.unwrap_or(a.uid),
         gid: ov.gid.unwrap_or(a.gid),
@@ -278,9 +285,15 @@ mod tests {
         let ov = Overrides {
             uid: Some(1),
             gid: Some(2),
+            umask: None,
         };
         let f = file_attr(9, &a, ov);
-        assert_eq!((f.uid, f.gid), (1, 2));
+        assert_eq!((f.uid, f.gid, f.perm), (1, 2, 0o4755));
+        let ov = Overrides {
+            umask: Some(0o027),
+            ..Overrides::default()
+        };
+        assert_eq!(file_attr(9, &a, ov).perm, 0o750);
     }
 
     #[test]

@@ -156,6 +156,10 @@ pub struct MountConfig {
     pub uid: Option<u32>,
     /// Show every file as owned by this gid (`gid=`), if set.
     pub gid: Option<u32>,
+    /// Show every file's permission bits as `0777 & !umask` (`umask=`).
+    pub umask: Option<u16>,
+    /// Let root in too, besides the mounter (`allow_root`).
+    pub allow_root: bool,
     /// The file system name shown in /proc/mounts (e.g. `host:564`).
     pub fsname: String,
     /// Attribute, entry and directory listing lifetime in `cache=loose`
@@ -209,6 +213,8 @@ impl Default for MountConfig {
             flags: KernelFlags::default(),
             uid: None,
             gid: None,
+            umask: None,
+            allow_root: false,
             fsname: "ninep".into(),
             ttl: Duration::from_secs(20),
             unprivileged: false,

@@ -192,6 +192,7 @@ impl Fs {
         Overrides {
             uid: self.cfg.uid,
             gid: self.cfg.gid,
+            umask: self.cfg.umask,
         }
     }
 

@@ -173,7 +173,10 @@ pub async fn mount(client: Client, cfg: MountConfig, mountpoint: &Path) -> io::R
     // (nosuid, ...) all go to fusermount3, which applies them.
     let unprivileged = cfg.unprivileged || fusermount3_installed();
     if unprivileged {
-        options.custom_options(cfg.flags.fusermount_options(!cfg.unprivileged).join(","));
+        let mut custom = cfg.flags.fusermount_options(!cfg.unprivileged);
+        // /proc/mounts, findmnt and df then say `fuse.ninep`.
+        custom.push("subtype=ninep");
+        options.custom_options(custom.join(","));
     } else if cfg.flags != KernelFlags::default() {
         return Err(io::Error::new(
             io::ErrorKind::Unsupported,
@@ -230,6 +233,7 @@ fn mount_options(cfg: &MountConfig) -> MountOptions {
     MountOptions::default()
         .fs_name(cfg.fsname.clone())
         .allow_other(cfg.allow_other)
+        .allow_root(cfg.allow_root && !cfg.allow_other)
         .read_only(cfg.read_only)
         .default_permissions(kernel_checks(cfg))
         .clone()
@@ -240,7 +244,7 @@ fn kernel_checks(cfg: &MountConfig) -> bool {
     if cfg.default_permissions {
         return true;
     }
-    if !cfg.allow_other {
+    if !cfg.allow_other && !cfg.allow_root {
         return false;
     }
     if cfg.server_checks_only {
@@ -417,6 +421,9 @@ mod tests {
     fn allow_other_brings_kernel_checks_unless_the_user_insists() {
         let mut cfg = MountConfig::default();
         assert!(!kernel_checks(&cfg), "only the mounter: the server checks");
+        cfg.allow_root = true;
+        assert!(kernel_checks(&cfg), "root comes in: the kernel checks");
+        cfg.allow_root = false;
         cfg.allow_other = true;
         assert!(kernel_checks(&cfg));
         cfg.server_checks_only = true;

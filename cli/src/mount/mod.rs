@@ -11,10 +11,12 @@
 //! - `daemon`: fork, the pipe back to the parent, stdio to /dev/null.
 //! - `session`: connect, attach, mount, serve until unmount or a signal.
 //! - `errors`: failures worded for people, with mount(8)'s exit codes.
+//! - `helper`: the command line of mount(8)'s `mount.ninep` helper.
 //! - `runtime`: the tokio runtime, which busy-polls before it sleeps.
 
 mod daemon;
 mod errors;
+pub mod helper;
 mod preflight;
 mod runtime;
 mod session;
@@ -112,7 +114,19 @@ fn plan(args: MountArgs) -> Result<Plan, Failure> {
             "-o suid and -o dev need root: a user's mount is always nosuid,nodev",
         ));
     }
-    let addr = absolute_socket(address.parse().map_err(Failure::usage)?)?;
+    let (addr, aname) = opts
+        .address(&address)
+        .map_err(|e| Failure::usage(format!("{address}: {e:#}")))?;
+    if let Some(a) = aname {
+        if !opts.aname.is_empty() && opts.aname != a {
+            return Err(Failure::usage(format!(
+                "two anames: {a:?} in {address} and {:?} in -o aname=",
+                opts.aname
+            )));
+        }
+        opts.aname = a;
+    }
+    let addr = absolute_socket(addr)?;
     preflight::fuse_available(unprivileged).map_err(Failure::mount)?;
     let mountpoint = preflight::mount_point(&mountpoint, unprivileged).map_err(Failure::mount)?;
     let debug = args.debug || opts.debug;

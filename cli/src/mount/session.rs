@@ -99,6 +99,13 @@ pub async fn run(plan: &Plan, ready: impl FnOnce() -> io::Result<()>) -> Result<
     if let Err(e) = ready() {
         warn!("cannot report the mount as up: {e}");
     }
+    // A systemd unit of Type=notify (in the foreground: the daemon is not
+    // the unit's main process) learns the mount is up.
+    if plan.foreground {
+        if let Err(e) = sd_notify::notify(&[sd_notify::NotifyState::Ready]) {
+            warn!("cannot tell systemd the mount is up: {e}");
+        }
+    }
     let end = loop {
         tokio::select! {
             r = mount.wait() => break End::Unmounted(r),
