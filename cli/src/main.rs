@@ -182,7 +182,7 @@ fn main() -> ExitCode {
     let path = mount::with_standard_dirs(std::env::var_os("PATH").as_deref());
     std::env::set_var("PATH", path);
     let args = match mount::helper::from_mount(std::env::args_os().collect()) {
-        mount::helper::Helper::NotHelper(a) | mount::helper::Helper::Mount(a) => a,
+        mount::helper::Helper::Direct(a) | mount::helper::Helper::Mount(a) => a,
         mount::helper::Helper::Fake => return ExitCode::SUCCESS,
         mount::helper::Helper::Usage(m) => {
             eprintln!("{m}");

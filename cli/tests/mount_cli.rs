@@ -853,7 +853,7 @@ fn usage_errors_exit_1() {
     assert!(out.status.success());
     let help = String::from_utf8_lossy(&out.stdout);
     for want in [
-        "HOST[:PORT] MOUNTPOINT",
+        "HOST[:PORT][:/ANAME] MOUNTPOINT",
         "aname=",
         "fuse.ninep-mount",
         "fusermount3 -u",

@@ -18,7 +18,7 @@ pub const HELPER_NAME: &str = "mount.ninep";
 #[derive(Debug, PartialEq, Eq)]
 pub enum Helper {
     /// Not run as the helper: the arguments as they are.
-    NotHelper(Vec<OsString>),
+    Direct(Vec<OsString>),
     /// The ordinary mount command line for these arguments.
     Mount(Vec<OsString>),
     /// `-f`: mount(8) asks for everything but the mount itself.
@@ -35,7 +35,7 @@ pub fn from_mount(args: Vec<OsString>) -> Helper {
         .and_then(|a0| Path::new(a0).file_name())
         .is_some_and(|n| n == HELPER_NAME);
     if !called {
-        return Helper::NotHelper(args);
+        return Helper::Direct(args);
     }
     let mut out = vec![args[0].clone()];
     let mut positional = Vec::new();
@@ -115,7 +115,7 @@ mod tests {
             Helper::Fake
         );
         let not = args(&["ninep-mount", "h", "/mnt", "-f"]);
-        assert_eq!(from_mount(not.clone()), Helper::NotHelper(not));
+        assert_eq!(from_mount(not.clone()), Helper::Direct(not));
         for bad in [
             &["mount.ninep", "h"][..],
             &["mount.ninep", "h", "/m", "-N", "/proc/1/ns/mnt"],
