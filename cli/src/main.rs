@@ -95,6 +95,8 @@ Mount options (-o, comma-separated; later ones win):
                         saves a wakeup per request in a file storm, costs
                         CPU only while requests come [50; 0: off, and one
                         thread per core as tokio's default]
+  auto_unmount          unmount if the mount's process dies without doing so
+                        (SIGKILL, a crash) [off]
   logfile=PATH          append every log line there too, with its time (a
                         background mount logs to the system log)
   debug                 as -d
@@ -139,6 +141,9 @@ enum Top {
         #[arg(value_enum)]
         what: Generated,
     },
+    /// `-o auto_unmount`'s watcher (started by the mount itself).
+    #[command(hide = true, name = mount::unmounter::SUBCOMMAND)]
+    UnmountWhenGone(mount::unmounter::WatchArgs),
 }
 
 /// What `generate` writes.
@@ -201,6 +206,10 @@ fn main() -> ExitCode {
         Some(Top::Stats(args)) => stats::run(&args),
         Some(Top::Server(command)) => run_command(command),
         Some(Top::Generate { what }) => generate(what),
+        Some(Top::UnmountWhenGone(args)) => {
+            mount::unmounter::run(&args);
+            ExitCode::SUCCESS
+        }
         None => mount::run(cli.mount),
     }
 }

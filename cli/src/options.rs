@@ -128,6 +128,8 @@ pub struct Options {
     pub trans: Option<Trans>,
     /// `port=N` (v9fs): the TCP port, whatever the source says.
     pub port: Option<u16>,
+    /// `auto_unmount`: a watcher unmounts if the process dies.
+    pub auto_unmount: bool,
     /// `logfile=PATH`: every log line, with its time, appended there too.
     pub logfile: Option<std::path::PathBuf>,
     /// `debug`: foreground, 9P messages traced (as `-d`).
@@ -166,6 +168,7 @@ impl Default for Options {
             timeout: MOUNT_TIMEOUT,
             keepalive: Some(KEEPALIVE),
             logfile: None,
+            auto_unmount: false,
             trans: None,
             port: None,
             debug: false,
@@ -269,6 +272,7 @@ impl Options {
             "allow_other" => self.allow_other = true,
             "noallow_other" => self.allow_other = false,
             "allow_root" => self.allow_root = true,
+            "auto_unmount" => self.auto_unmount = true,
             "suid" | "nosuid" => self.flags.nosuid = key == "nosuid",
             "dev" | "nodev" => self.flags.nodev = key == "nodev",
             "exec" | "noexec" => self.flags.noexec = key == "noexec",

@@ -1099,6 +1099,53 @@ fn killing_the_server_fails_syscalls_until_unmounted() {
     }
 }
 
+/// `auto_unmount`: a mount whose process is killed (SIGKILL) is unmounted
+/// by its watcher instead of staying behind as a dead mount; a clean
+/// unmount leaves the watcher nothing to do, and it ends too.
+#[test]
+fn auto_unmount_takes_a_killed_mount_away() {
+    let s = Setup::new();
+    let _g = Guard(s.mnt());
+    let watchers = || {
+        let out = run(Command::new("pgrep").args(["-f", "unmount-when-gone"]));
+        let mnt = s.mnt();
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter_map(|p| p.trim().parse::<i32>().ok())
+            .filter(|pid| {
+                let cmd = fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+                cmd.split(|&b| b == 0)
+                    .any(|a| a == mnt.as_os_str().as_encoded_bytes())
+            })
+            .collect::<Vec<_>>()
+    };
+    for kill in [true, false] {
+        let (mut child, log) = mount_foreground(&s, &["-f", "-o", "auto_unmount"]);
+        use_mount(&s);
+        let w = watchers();
+        assert_eq!(w.len(), 1, "one watcher: {w:?}");
+        signal(&child, if kill { libc::SIGKILL } else { libc::SIGTERM });
+        let status = wait_exit(&mut child);
+        assert!(
+            kill || status.success(),
+            "{}",
+            fs::read_to_string(log.path()).unwrap()
+        );
+        assert!(
+            wait_for(Duration::from_secs(5), || !is_mounted(&s.mnt())),
+            "kill={kill}: still mounted"
+        );
+        assert!(
+            wait_for(Duration::from_secs(5), || w.iter().all(|&p| !alive(p))),
+            "kill={kill}: the watcher stayed"
+        );
+        assert!(
+            fs::read_dir(s.mnt()).is_ok(),
+            "the mount point is usable again"
+        );
+    }
+}
+
 /// The background mount process forks and its parent exits: make this
 /// process the one it is reparented to, so that its exit status can be
 /// read. Other tests' daemons may end up here too: [`alive`] counts

@@ -13,6 +13,7 @@
 //! - `errors`: failures worded for people, with mount(8)'s exit codes.
 //! - `helper`: the command line of mount(8)'s `mount.ninep` helper.
 //! - `runtime`: the tokio runtime, which busy-polls before it sleeps.
+//! - `unmounter`: `-o auto_unmount`'s watcher process.
 
 mod daemon;
 mod errors;
@@ -20,6 +21,7 @@ pub mod helper;
 mod preflight;
 mod runtime;
 mod session;
+pub mod unmounter;
 
 use std::ffi::CStr;
 use std::path::PathBuf;

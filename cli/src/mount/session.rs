@@ -88,6 +88,17 @@ pub async fn run(plan: &Plan, ready: impl FnOnce() -> io::Result<()>) -> Result<
         let every = plan.opts.flush_probe;
         move || Report::of(&src, &mp, &server, every)
     };
+    // Ends with this function (its pipe closes), as the process does.
+    let _watcher = match plan.opts.auto_unmount {
+        true => match super::unmounter::start(&plan.mountpoint, plan.unprivileged) {
+            Ok(w) => Some(w),
+            Err(e) => {
+                warn!("auto_unmount: cannot start the watcher: {e}");
+                None
+            }
+        },
+        false => None,
+    };
     // Removed (by its drop) when this function returns: after the unmount.
     let _control = match Control::start(&plan.mountpoint, report.clone()) {
         Ok(c) => Some(c),
