@@ -3,7 +3,7 @@
 //! # Lifecycles
 //! ```text
 //! Tag:  free --send T--> in flight --reply--> free
-//!                            |  (issue 3: flush chain keeps it reserved
+//!                            |  (a flush chain keeps it reserved
 //!                            |   until the last Rflush, or quarantined)
 //! Fid:  free --Tattach/Twalk newfid--> bound --Tclunk/Tremove sent--> dying
 //!        ^          (error reply: back to free)              |

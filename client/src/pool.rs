@@ -15,7 +15,7 @@
 //! the window's pages in afresh for each 1 MiB read once a file storm had
 //! fragmented its heap: page faults and zeroing were a quarter of the
 //! mount's CPU time, and `cache=loose` reads a quarter slower after a
-//! storm than before it (perf, issue 5).
+//! storm than before it (measured with perf).
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};

@@ -1,4 +1,4 @@
-//! The random-read prefetch of `cache=loose` (`-o prefetch=`, issue 5) on
+//! The random-read prefetch of `cache=loose` (`-o prefetch=`) on
 //! a real FUSE mount of diod: a small random read fetches its window in
 //! one Tread and the kernel's page cache gets the rest of it, so further
 //! reads in the window send nothing; never with data older than a write

@@ -1,5 +1,5 @@
 //! How many 9P requests the mount sends per system call, on a real FUSE
-//! mount of diod (issue 5). Request counts are deterministic where timings
+//! mount of diod. Request counts are deterministic where timings
 //! are not, so these tests pin the structural wins of the metadata path:
 //! each asserts an upper bound on the requests one syscall costs, in the
 //! cache mode it is about. `table_of_requests_per_syscall` prints the whole

@@ -1,4 +1,4 @@
-//! The tree test of issue 4: 2,000 files of mixed sizes (up to 8 MiB) in
+//! The tree test: 2,000 files of mixed sizes (up to 8 MiB) in
 //! nested directories, with symlinks, copied in with `cp -a`, compared by
 //! sha256 and mode, and taken back out with `tar`.
 

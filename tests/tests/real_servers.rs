@@ -1,4 +1,4 @@
-//! The client against real servers (issue 2): one suite of cases, each run
+//! The client against real servers: one suite of cases, each run
 //! against diod and unpfs, each server started by the test on a free
 //! loopback port with its own temporary export. Results are checked on the
 //! local disk with std::fs where the protocol alone would prove nothing.

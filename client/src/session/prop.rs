@@ -1,4 +1,4 @@
-//! Property test (issue 3): random interleavings of requests, cancels,
+//! Property test: random interleavings of requests, cancels,
 //! timeouts and server replies (out of order, duplicated, late, on unknown
 //! tags, of the wrong type) keep the session's invariants:
 //!
