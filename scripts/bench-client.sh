@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Client read benchmark (issue 2): reads one file from diod on loopback with
+# Client read benchmark: reads one file from diod on loopback with
 # 1, 4, 8 and 16 Treads in flight, and compares with `dd` of the same file on
 # the local file system, in the same run.
 #

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The time of one FUSE request that the mount answers from memory, by hand
-# (not CI; issue 5, session 5: busy polling):
+# (not CI; it measures what busy polling saves, see docs/performance.md):
 #
 #   scripts/bench-latency.sh [ROUNDS] [N]      defaults 5 and 20000
 #

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Mount benchmark (issue 5): the same workloads through ninep-mount
+# Mount benchmark: the same workloads through ninep-mount
 # (cache=none and cache=loose), through a FUSE ceiling (bindfs of the same
 # folder) and through sshfs (to a throwaway sshd on 127.0.0.1), all on
 # loopback, in the same run.
@@ -453,7 +453,7 @@ for w in "${workloads[@]}"; do
 done
 echo "(ratios: ninep-mount's figure / the other's; MB/s and IOPS higher is better, storm seconds lower is better)"
 
-# The goals of issue 5, from the medians above; after each ratio, in
+# The performance goals, from the medians above; after each ratio, in
 # brackets, the lowest and highest of the same ratio taken round by round
 # (the runs of one round are minutes apart, so this shows how far the
 # machine's drift moves the figure).
@@ -481,8 +481,8 @@ goal() {
         "$op" "$bound" "$r" "$(span "${runs["$w $t"]}" "${runs["$w $o"]}")" "$ok"
 }
 echo
-echo "issue 5 goals (ratio of medians [per-round lowest-highest])$("$quick" &&
-    echo "; --quick: smaller workloads than the issue's"):"
+echo "goals (ratio of medians [per-round lowest-highest])$("$quick" &&
+    echo "; --quick: smaller workloads than the goals'"):"
 for t in none loose; do
     goal seqread "$t" bindfs ">=" 0.5
     goal seqread "$t" sshfs ">=" 5
@@ -504,7 +504,7 @@ for t in none loose; do
     [ -n "$rss" ] || continue
     mib=$(((rss + 1023) / 1024))
     echo "ninep-mount cache=$t: peak VmRSS during the ${seq_mib} MiB read $mib MiB" \
-        "(sampled every 50 ms, largest of all rounds; issue 5 goal <= 64 MiB:" \
+        "(sampled every 50 ms, largest of all rounds; goal <= 64 MiB:" \
         "$([ "$mib" -le 64 ] && echo met || echo missed)); VmHWM at the end ${hwm} KiB"
 done
 echo

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The random-read prefetch of cache=loose (-o prefetch=, issue 5), on and
+# The random-read prefetch of cache=loose (-o prefetch=), on and
 # off, by hand (not CI; the full comparison is scripts/bench-mount.sh):
 #
 #   scripts/bench-prefetch.sh [ROUNDS]      default 3

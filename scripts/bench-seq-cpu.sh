@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # CPU cost of sequential I/O through ninep-mount, for comparing builds
-# (issue 5; run by hand, not CI). The mount's CPU time is less noisy than
+# (run by hand, not CI). The mount's CPU time is less noisy than
 # MB/s on a shared machine.
 #
 #   scripts/bench-seq-cpu.sh [--rounds N] [--cache none|loose] LABEL=BINARY...

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Load test (issue 6): 32 workers doing mixed operations (create, write,
+# Load test: 32 workers doing mixed operations (create, write,
 # read back and compare, overwrite, rename, stat, readdir, unlink) on a
 # ninep-mount mount of diod, for 5 minutes by default.
 #

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Stress for the prefetch's stale-store guard (issue 5), by hand, not CI:
+"""Stress for the prefetch's stale-store guard, by hand, not CI:
 
     scripts/prefetch-stress.py MOUNT/FILE EXPORT/FILE [SECONDS]
 
