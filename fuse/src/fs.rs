@@ -112,6 +112,8 @@ pub(crate) struct Shared {
     /// Files created and answered before their attributes came
     /// (`early.rs`).
     pub early: Arc<Early<u64>>,
+    /// Open files whose every name is gone (`orphans.rs`).
+    pub orphans: crate::orphans::Orphans,
 }
 
 /// The file system handed to fuse3 (a cheap handle on [`Shared`]).
@@ -165,6 +167,7 @@ impl Shared {
             gate: Arc::default(),
             line: Arc::default(),
             early: Arc::default(),
+            orphans: Default::default(),
             cfg,
         }
     }

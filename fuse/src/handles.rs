@@ -149,6 +149,18 @@ impl Handles {
         self.lock().remove(&fh)
     }
 
+    /// A handle open on inode `ino`, if any: its fid still reaches a file
+    /// whose every name is gone (fstat of an open, unlinked file).
+    pub(crate) fn any_on(&self, ino: u64) -> Option<Handle> {
+        self.lock()
+            .values()
+            .find(|h| match h {
+                Handle::File(f) => f.origin.ino == ino,
+                Handle::Dir(d) => d.ino == ino,
+            })
+            .cloned()
+    }
+
     /// Every handle with its `fh` (to reopen them after a reconnect).
     pub(crate) fn snapshot(&self) -> Vec<(u64, Handle)> {
         self.lock().iter().map(|(&fh, h)| (fh, h.clone())).collect()

@@ -66,6 +66,7 @@ mod interrupt;
 mod keepalive;
 mod mount;
 mod names;
+mod orphans;
 mod prefetch;
 mod readahead;
 mod reconnect;

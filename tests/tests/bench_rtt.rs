@@ -1,5 +1,5 @@
 //! `ninep-bench --rtt`: the bare round trip that bounds a `cache=none`
-//! mount from below (see README, "The storm with `cache=none`"). Run
+//! mount from below (see docs/performance.md, on the `cache=none` storm). Run
 //! against diod; the line it prints must hold as many round trips as asked,
 //! in order p10 <= median <= p90, and a read of a file must still work
 //! alongside it.

@@ -561,3 +561,32 @@ async fn git_works_inside_the_mount() {
     .await;
     m.unmount().await;
 }
+
+/// POSIX cases a conformance suite found: fstat of an open file whose
+/// only name is gone (the kernel's GETATTR then names no handle), and a
+/// hard link made through the surviving name after the first one was
+/// unlinked.
+async fn unlinked_names(cache: CacheMode) {
+    let m = Mounted::diod(cache).await;
+    let mnt = m.dir.clone();
+    blocking(move || {
+        let f = mnt.join("f");
+        let mut open = fs::File::create(&f).unwrap();
+        open.write_all(b"still here").unwrap();
+        fs::remove_file(&f).unwrap();
+        let meta = open.metadata().expect("fstat of an open, unlinked file");
+        assert_eq!((meta.nlink(), meta.len()), (0, 10));
+        drop(open);
+
+        let (x, y) = (mnt.join("x"), mnt.join("y"));
+        fs::write(&x, b"linked").unwrap();
+        fs::hard_link(&x, &y).unwrap();
+        fs::remove_file(&x).unwrap();
+        fs::hard_link(&y, &x).expect("link y x after unlink x");
+        assert_eq!(fs::read(&x).unwrap(), b"linked");
+        assert_eq!(fs::metadata(&x).unwrap().nlink(), 2);
+    })
+    .await;
+    m.unmount().await;
+}
+both_modes!(unlinked_names: unlinked_names_uncached, unlinked_names_loose);

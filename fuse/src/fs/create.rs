@@ -20,6 +20,7 @@ use super::file::open_flags;
 use super::{found, Fs, ATTR_MASK};
 use crate::config::{Access, CacheMode};
 use crate::early::Settling;
+use crate::errno::errno_of;
 use crate::errno::Fail;
 use crate::handles::{OpenFile, Origin};
 use crate::names::{component, no_nul};
@@ -132,8 +133,22 @@ impl Fs {
     ) -> Result<ReplyEntry, Fail> {
         let uid = self.who(req);
         let dir = self.fid(new_parent, uid).await?;
-        let target = self.fid(ino, uid).await?;
-        let made = dir.link(&target, component(new_name)?).await;
+        let name = component(new_name)?;
+        let mut target = self.fid(ino, uid).await?;
+        let mut made = dir.link(&target, name).await;
+        // A server that keeps paths in fids loses the target's when the
+        // name it was walked by goes (the first of two hard links
+        // unlinked): walk it again from a name it still has, once.
+        let gone = |r: &ninep_client::Result<()>| {
+            r.as_ref()
+                .is_err_and(|e| matches!(errno_of(e), libc::ENOENT | libc::ESTALE))
+        };
+        if gone(&made) {
+            debug!(ino, uid, "link target's fid gone stale; walking again");
+            self.inodes.drop_fid(ino, uid, &target);
+            target = self.fid(ino, uid).await?;
+            made = dir.link(&target, name).await;
+        }
         self.learn_made(new_parent, new_name, made.is_ok());
         made?;
         self.attrs.invalidate(&[ino, new_parent]);

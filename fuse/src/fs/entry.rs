@@ -74,10 +74,21 @@ impl Fs {
         ino: u64,
         fh: Option<u64>,
     ) -> Result<ReplyAttr, Fail> {
-        // An open handle's fid still works for a file unlinked since.
+        // An open handle's fid still works for a file unlinked since. The
+        // kernel names the handle only for some calls (fstat sends none):
+        // when the inode's name is gone, any handle open on it will do.
         let a = match fh.and_then(|fh| self.open_handle(fh)) {
             Some(h) => self.attrs_via(ino, h.file()).await?,
-            None => self.attrs(ino, self.who(req)).await?,
+            None => match self.attrs(ino, self.who(req)).await {
+                Err(gone @ Fail(libc::ENOENT | libc::ESTALE)) => match self.orphans.get(ino) {
+                    Some(a) => a,
+                    None => match self.handles.any_on(ino) {
+                        Some(h) => self.attrs_via(ino, h.file()).await?,
+                        None => return Err(gone),
+                    },
+                },
+                r => r?,
+            },
         };
         Ok(self.attr_reply(ino, &a))
     }

@@ -130,6 +130,7 @@ impl Fs {
         self.attrs.invalidate(&[ino]);
         self.gate.wrote(ino);
         h.file.write_at(offset, bytes, IO_DEPTH).await?;
+        self.orphans.wrote(ino, offset + bytes.len() as u64);
         Ok(ReplyWrite {
             written: bytes.len() as u32,
         })
@@ -152,6 +153,10 @@ impl Fs {
     pub(crate) async fn do_release(&self, fh: u64) -> Result<(), Fail> {
         match self.handles.remove(fh) {
             Some(Handle::File(h)) => {
+                let ino = h.origin.ino;
+                if self.handles.any_on(ino).is_none() {
+                    self.orphans.closed(ino);
+                }
                 if let Ok(open) = Arc::try_unwrap(h) {
                     open.file.clunk().await?;
                 }

@@ -22,7 +22,7 @@ use std::future::Future;
 use fuse3::raw::prelude::*;
 use ninep_client::File;
 
-use super::{unsupported, Cap, Fs};
+use super::{unsupported, Cap, Fs, ATTR_MASK};
 use crate::errno::Fail;
 use crate::names::component;
 
@@ -133,6 +133,19 @@ impl Fs {
     ) -> Result<(), Fail> {
         let name = component(name)?;
         let uid = self.who(req);
+        // An open file about to lose a name may lose its last: keep what
+        // fstat must still answer (`orphans.rs`).
+        let open = match is_dir {
+            true => None,
+            false => self
+                .inodes
+                .child(parent, name)
+                .and_then(|c| Some((c, self.handles.any_on(c)?))),
+        };
+        let before = match &open {
+            Some((c, h)) => h.file().getattr(ATTR_MASK).await.ok().map(|a| (*c, a)),
+            None => None,
+        };
         let dying = self.inodes.dying(parent, name);
         if let Err(e) = self.remove_on_server(parent, name, uid, is_dir).await {
             if let Some(d) = dying {
@@ -143,6 +156,11 @@ impl Fs {
         }
         self.known.removed(parent, name);
         let victim = self.inodes.unlinked(parent, name);
+        if let Some((c, a)) = before {
+            if a.nlink <= 1 {
+                self.orphans.adopt(c, a);
+            }
+        }
         self.attrs.invalidate(&[parent]);
         self.dirs.invalidate(&[parent]);
         if let Some(v) = victim {

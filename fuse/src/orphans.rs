@@ -1,0 +1,93 @@
+//! Files still open after their last name was removed. POSIX keeps them
+//! alive for their open descriptors, and fstat(2) on one must answer (with
+//! a link count of 0). The kernel asks for their attributes by inode, and
+//! a server that keeps paths in its fids (diod stats the path) no longer
+//! finds them by any fid. So when a name of an open file is removed
+//! through the mount, its attributes are fetched first (one round trip,
+//! only then), and kept here, with the size writes through the mount make
+//! it grow to, until its last handle is released.
+//!
+//! Bounded by the open handles: an entry lives only while one is open on
+//! its inode.
+
+use std::collections::HashMap;
+use std::sync::{Mutex, MutexGuard};
+
+use ninep_client::wire::Rgetattr;
+
+/// The attributes of open files whose every name is gone, by inode.
+#[derive(Debug, Default)]
+pub(crate) struct Orphans(Mutex<HashMap<u64, Rgetattr>>);
+
+impl Orphans {
+    fn lock(&self) -> MutexGuard<'_, HashMap<u64, Rgetattr>> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Inode `ino` (whose attributes were `a` just before) lost its last
+    /// name while open.
+    pub(crate) fn adopt(&self, ino: u64, mut a: Rgetattr) {
+        a.nlink = 0;
+        self.lock().insert(ino, a);
+    }
+
+    /// The last attributes of `ino`, if it is such a file.
+    pub(crate) fn get(&self, ino: u64) -> Option<Rgetattr> {
+        self.lock().get(&ino).cloned()
+    }
+
+    /// Bytes up to `end` were written to `ino` through the mount.
+    pub(crate) fn wrote(&self, ino: u64, end: u64) {
+        let mut t = self.lock();
+        if let Some(a) = t.get_mut(&ino) {
+            a.size = a.size.max(end);
+        }
+    }
+
+    /// The last handle on `ino` was released.
+    pub(crate) fn closed(&self, ino: u64) {
+        self.lock().remove(&ino);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_orphan_has_no_links_grows_with_writes_and_goes_at_close() {
+        let o = Orphans::default();
+        let a = Rgetattr {
+            valid: 0x7ff,
+            qid: Default::default(),
+            mode: 0o100644,
+            uid: 0,
+            gid: 0,
+            nlink: 1,
+            rdev: 0,
+            size: 10,
+            blksize: 4096,
+            blocks: 0,
+            atime_sec: 0,
+            atime_nsec: 0,
+            mtime_sec: 0,
+            mtime_nsec: 0,
+            ctime_sec: 0,
+            ctime_nsec: 0,
+            btime_sec: 0,
+            btime_nsec: 0,
+            gen: 0,
+            data_version: 0,
+        };
+        o.adopt(7, a);
+        o.wrote(7, 4);
+        o.wrote(8, 100);
+        let got = o.get(7).unwrap();
+        assert_eq!((got.nlink, got.size), (0, 10));
+        o.wrote(7, 25);
+        assert_eq!(o.get(7).unwrap().size, 25);
+        assert!(o.get(8).is_none());
+        o.closed(7);
+        assert!(o.get(7).is_none());
+    }
+}
