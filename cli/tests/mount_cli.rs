@@ -1099,6 +1099,40 @@ fn killing_the_server_fails_syscalls_until_unmounted() {
     }
 }
 
+/// Unmounting after reading thousands of files: the clunks the kernel's
+/// forgets set off are answered before the connection closes, so diod
+/// (which dies of SIGPIPE when it writes a reply to a closed socket) is
+/// still alive and serves the next mount.
+#[test]
+fn unmount_after_many_files_leaves_diod_alive() {
+    let s = Setup::new();
+    let _g = Guard(s.mnt());
+    let tree = s.export().join("tree");
+    for d in 0..50 {
+        let dir = tree.join(format!("d{d}"));
+        fs::create_dir_all(&dir).unwrap();
+        for f in 0..100 {
+            fs::write(dir.join(format!("f{f}")), format!("{d} {f}\n")).unwrap();
+        }
+    }
+    for round in 0..2 {
+        let (mut child, log) = mount_foreground(&s, &["-f", "-o", "cache=loose"]);
+        // One line out, whatever the pipe's size.
+        let script = format!("grep -r ' ' '{}' | wc -l", s.mnt().join("tree").display());
+        let out = run(Command::new("sh").args(["-c", &script]));
+        let counted = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+        assert_eq!(counted, "5000", "round {round}: {}", text(&out));
+        let out = while_busy(|| run(Command::new("umount").arg(s.mnt())));
+        assert!(out.status.success(), "round {round}: {}", text(&out));
+        let status = wait_exit(&mut child);
+        let logged = fs::read_to_string(log.path()).unwrap();
+        assert!(status.success(), "round {round}: {status}: {logged}");
+        let pid = s.diod.pid() as i32;
+        std::thread::sleep(Duration::from_millis(200));
+        assert!(alive(pid), "round {round}: diod died after the unmount");
+    }
+}
+
 /// `auto_unmount`: a mount whose process is killed (SIGKILL) is unmounted
 /// by its watcher instead of staying behind as a dead mount; a clean
 /// unmount leaves the watcher nothing to do, and it ends too.

@@ -201,6 +201,16 @@ impl Client {
         self.inner.shared.closed().await
     }
 
+    /// Close the connection from our side, gently: wait (at most `bound`)
+    /// for the replies in flight, then close. Fids dropped meanwhile are
+    /// not clunked one by one (closing releases them on the server). Use
+    /// this, not a plain drop, when the server may still be answering
+    /// (an unmount, a replaced session): some servers die when a reply
+    /// meets a closed socket.
+    pub async fn retire(&self, bound: Duration) {
+        self.inner.shared.retire(bound).await
+    }
+
     /// Give the connection up from our side, as if it were lost: every
     /// request in flight fails, and [`Client::closed`] resolves with `why`
     /// (a mount whose keepalive request went unanswered).

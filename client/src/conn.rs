@@ -19,7 +19,7 @@
 //! out in the same write); if the server cancels it, it is sent again,
 //! unprobed, so the caller sees only the real reply.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -73,6 +73,9 @@ pub(crate) struct Shared {
     /// Callers waiting with a [`Sink`]: while there are any, the reader
     /// reads in small steps (see [`placed`]).
     sinks_out: AtomicUsize,
+    /// The connection is being closed (see [`Shared::retire`]): fids let
+    /// go of now are not clunked one by one.
+    retiring: AtomicBool,
 }
 
 tokio::task_local! {
@@ -158,6 +161,7 @@ impl Shared {
             dialect,
             probing,
             sinks_out: AtomicUsize::new(0),
+            retiring: AtomicBool::new(false),
         });
         let reader = tokio::spawn(reader::read_loop(shared.clone(), r));
         let writer = tokio::spawn(writer::write_loop(shared.clone(), w));
@@ -319,6 +323,9 @@ impl Shared {
     /// Send Tclunk without waiting (from `Drop`); the fid is free again when
     /// the reply comes.
     pub(crate) fn clunk_nowait(&self, fid: Fid) {
+        if self.retiring.load(Ordering::Relaxed) {
+            return;
+        }
         if let Err(e) = self.submit(&crate::wire::Tclunk { fid }.into(), None, false) {
             debug!(?fid, "clunk not sent: {e}");
         }
@@ -419,6 +426,26 @@ impl Shared {
             Err(_) => "connection closed".into(),
         };
         why
+    }
+
+    /// Close from our side once every reply in flight has come, waiting
+    /// at most `bound`: a server must not be left writing replies to a
+    /// closed socket (diod dies of the SIGPIPE). Fids let go of meanwhile
+    /// are not clunked: the end of the connection releases them all.
+    pub(crate) async fn retire(&self, bound: std::time::Duration) {
+        self.retiring.store(true, Ordering::Relaxed);
+        let deadline = tokio::time::Instant::now() + bound;
+        loop {
+            let busy = {
+                let st = self.lock();
+                st.closed.is_none() && st.session.stats().in_flight > 0
+            };
+            if !busy || tokio::time::Instant::now() >= deadline {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        self.close("closed by the client".into());
     }
 
     /// Close from our side (the client was dropped).

@@ -37,6 +37,9 @@ use crate::keepalive;
 use crate::reconnect::supervise;
 use crate::watchdog;
 
+/// How long the end of a mount waits for the replies still in flight.
+const RETIRE: Duration = Duration::from_secs(2);
+
 /// How long [`Mount::unmount`] waits for the session to end.
 const SESSION_END: Duration = Duration::from_secs(5);
 
@@ -327,6 +330,9 @@ impl Mount {
         self.supervisor.abort();
         self.close_dev();
         self.shared.handles.clear();
+        // The last releases' clunks may still be answered: let them come
+        // before the connection closes (see `Client::retire`).
+        self.shared.conn.client().retire(RETIRE).await;
         r
     }
 

@@ -273,3 +273,77 @@ async fn closed_resolves_when_the_server_hangs_up() {
     let why = tokio::time::timeout(STEP, waiter).await.unwrap().unwrap();
     assert!(why.contains("closed"), "{why}");
 }
+
+/// `Client::retire` lets the replies in flight come before it closes: a
+/// peer that answers a Tattach only after 300 ms finds the connection
+/// still open then, and the attach gets its reply. Retired with no time
+/// to wait, the client closes at once, before that reply.
+#[tokio::test]
+async fn retire_waits_for_the_replies_in_flight() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    for bound in [Duration::from_secs(2), Duration::ZERO] {
+        let (ours, mut theirs) = tokio::io::duplex(1 << 20);
+        // What the peer found when the delayed reply was due: whether the
+        // client had closed by then.
+        let (closed_tx, mut closed_rx) = mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            let mut buf = bytes::BytesMut::new();
+            loop {
+                while let Ok(Some((tag, Ok(msg)))) =
+                    decode_frame::<Tmessage>(&mut buf, 1 << 24, Dialect::L)
+                {
+                    let out = match &msg {
+                        Tmessage::Tattach(_) => {
+                            tokio::time::sleep(Duration::from_millis(300)).await;
+                            let mut probe = [0u8; 1];
+                            let early = matches!(
+                                tokio::time::timeout(
+                                    Duration::from_millis(10),
+                                    theirs.read(&mut probe)
+                                )
+                                .await,
+                                Ok(Ok(0))
+                            );
+                            let _ = closed_tx.send(early);
+                            frame(
+                                tag,
+                                Rattach {
+                                    qid: Qid::default(),
+                                },
+                            )
+                        }
+                        m => basics(tag, m, "9P2000.L").unwrap_or_default().concat(),
+                    };
+                    if theirs.write_all(&out).await.is_err() {
+                        return;
+                    }
+                }
+                match theirs.read_buf(&mut buf).await {
+                    Ok(0) | Err(_) => return,
+                    Ok(_) => {}
+                }
+            }
+        });
+        let client = client_over(ours, &Config::default()).await.unwrap();
+        let attaching = {
+            let c = client.clone();
+            tokio::spawn(async move { c.attach("u", "", 0).await.map(drop) })
+        };
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert_eq!(client.stats().in_flight, 1);
+        client.retire(bound).await;
+        let early = closed_rx.recv().await.expect("the peer saw the Tattach");
+        let attached = attaching.await.unwrap();
+        if bound.is_zero() {
+            assert!(early, "closed before the reply was due");
+            assert!(
+                matches!(attached, Err(Error::Disconnected(_))),
+                "{attached:?}"
+            );
+        } else {
+            assert!(!early, "retire closed with a reply still due");
+            assert!(attached.is_ok(), "{attached:?}");
+        }
+        assert!(client.is_closed(), "retire closes in the end");
+    }
+}
