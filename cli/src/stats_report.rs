@@ -36,6 +36,10 @@ pub struct Report {
     pub overdue_requests: u64,
     /// Reconnections to the server (`-o reconnect`).
     pub reconnects: u64,
+    /// Connections replaced while they served, to free the tags a server
+    /// that broke the flush rules held.
+    #[serde(default)]
+    pub replacements: u64,
     /// When the connection was lost (seconds since the Unix epoch), while
     /// no new one serves: every request then fails with EIO until the
     /// mount is unmounted (or `-o reconnect` dials again).
@@ -148,6 +152,7 @@ impl Report {
             in_flight: c.in_flight,
             overdue_requests: c.overdue_requests,
             reconnects: s.reconnects,
+            replacements: s.replacements,
             disconnected_since: s
                 .disconnected_since
                 .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
@@ -229,7 +234,11 @@ impl Report {
              {} out of flush order, {} error replies to Tflush",
             v.unknown_tag_replies, v.mismatched_replies, v.order_violations, v.flush_errors
         )?;
-        writeln!(o, "reconnects      {}", self.reconnects)?;
+        writeln!(
+            o,
+            "reconnects      {} (and {} connections replaced to free held tags)",
+            self.reconnects, self.replacements
+        )?;
         writeln!(
             o,
             "prefetch        {} ranges stored in the page cache",
@@ -360,6 +369,7 @@ mod tests {
                     listings_read: 0,
                     listings_cached: 0,
                     reconnects: 2,
+                    replacements: 1,
                     disconnected_since: Some(std::time::UNIX_EPOCH + Duration::from_secs(1)),
                     prefetch_ready: false,
                     prefetch_stores: 5,
@@ -376,7 +386,10 @@ mod tests {
         }
         assert!(text.contains("requests        3 (Tread 3)"), "{text}");
         assert!(text.contains("one in 4"), "{text}");
-        assert!(text.contains("reconnects      2"), "{text}");
+        assert!(
+            text.contains("reconnects      2 (and 1 connections replaced"),
+            "{text}"
+        );
         assert!(
             text.contains("connection      lost since 1970-01-01T00:00:01Z"),
             "{text}"

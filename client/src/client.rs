@@ -54,6 +54,14 @@ pub struct Config {
     /// with one to three Tflush, to build the connection's flush profile
     /// ([`Client::flush_profile`]); the callers never notice. 0: off.
     pub flush_probe: u32,
+    /// The most tags held back for a server that broke the flush rules
+    /// (DESIGN.md, rule 8) before the connection asks to be replaced
+    /// ([`Client::needs_replacing`]); it goes on serving meanwhile.
+    pub quarantine_limit: usize,
+    /// Start as if the server had broken the flush order already (DESIGN.md
+    /// rule 7): keep each flushed request's tag until its own reply comes.
+    /// For a connection that replaces one whose server did.
+    pub distrust_flush_order: bool,
     /// TCP keepalive on the connection, probing after this long idle
     /// (see [`crate::transport::keepalive`]). `None`: off.
     pub keepalive: Option<Duration>,
@@ -72,6 +80,8 @@ impl Default for Config {
             version_timeout: Duration::from_secs(1),
             flush: FlushPolicy::default(),
             flush_probe: 0,
+            quarantine_limit: 1024,
+            distrust_flush_order: false,
             keepalive: None,
             watchdog: Some(Duration::from_secs(30)),
         }
@@ -167,8 +177,11 @@ impl Client {
     fn start(r: ReadHalf, w: WriteHalf, msize: u32, dialect: Dialect, cfg: &Config) -> Client {
         debug!(%dialect, msize, "negotiated");
         let probe = (cfg.flush_probe > 0).then(|| ProbePicker::new(cfg.flush_probe, seed()));
-        let session = Session::new(cfg.flush);
-        let (shared, tasks) = Shared::spawn(r, w, msize, dialect, session, probe, cfg.watchdog);
+        let mut session = Session::new(cfg.flush);
+        if cfg.distrust_flush_order {
+            session.distrust_flush_order();
+        }
+        let (shared, tasks) = Shared::spawn(r, w, msize, dialect, session, probe, cfg);
         Client {
             inner: Arc::new(Inner {
                 shared,
@@ -209,6 +222,21 @@ impl Client {
     /// meets a closed socket.
     pub async fn retire(&self, bound: Duration) {
         self.inner.shared.retire(bound).await
+    }
+
+    /// Whether the server has broken the flush order on this connection
+    /// (or was distrusted from the start: [`Config::distrust_flush_order`]).
+    pub fn order_violated(&self) -> bool {
+        self.inner.shared.order_violated()
+    }
+
+    /// Resolves once this connection holds [`Config::quarantine_limit`]
+    /// tags for a server that broke the flush rules: it should then be
+    /// replaced by a new one (the only way to get every tag back, since no
+    /// reply of the old connection can arrive on a new one). It goes on
+    /// serving until it is retired.
+    pub async fn needs_replacing(&self) {
+        self.inner.shared.needs_replacing().await
     }
 
     /// Give the connection up from our side, as if it were lost: every

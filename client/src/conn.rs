@@ -76,6 +76,10 @@ pub(crate) struct Shared {
     /// The connection is being closed (see [`Shared::retire`]): fids let
     /// go of now are not clunked one by one.
     retiring: AtomicBool,
+    /// Tags held for a rule-breaking server that call for a new connection.
+    quarantine_limit: usize,
+    /// Set once they are reached (see [`Shared::needs_replacing`]).
+    replace_tx: watch::Sender<bool>,
 }
 
 tokio::task_local! {
@@ -144,8 +148,9 @@ impl Shared {
         dialect: Dialect,
         session: Session<Waiter>,
         probe: Option<ProbePicker>,
-        watchdog: Option<Duration>,
+        cfg: &crate::client::Config,
     ) -> (Arc<Shared>, [tokio::task::JoinHandle<()>; 3]) {
+        let watchdog = cfg.watchdog;
         let probing = probe.is_some();
         let shared = Arc::new(Shared {
             state: Mutex::new(State {
@@ -162,6 +167,8 @@ impl Shared {
             probing,
             sinks_out: AtomicUsize::new(0),
             retiring: AtomicBool::new(false),
+            quarantine_limit: cfg.quarantine_limit,
+            replace_tx: watch::channel(false).0,
         });
         let reader = tokio::spawn(reader::read_loop(shared.clone(), r));
         let writer = tokio::spawn(writer::write_loop(shared.clone(), w));
@@ -354,7 +361,18 @@ impl Shared {
                 Action::Violation(why) => debug!("protocol violation: {why}"),
             }
         }
+        let replace = !*self.replace_tx.borrow()
+            && st.closed.is_none()
+            && st.session.quarantine_reached(self.quarantine_limit);
         drop(st);
+        if replace {
+            warn!(
+                limit = self.quarantine_limit,
+                "the server's broken flushes hold {} tags: this connection should be replaced",
+                self.quarantine_limit
+            );
+            self.replace_tx.send_replace(true);
+        }
         if wrote {
             self.wake_writer.notify_one();
         }
@@ -426,6 +444,19 @@ impl Shared {
             Err(_) => "connection closed".into(),
         };
         why
+    }
+
+    pub(crate) fn order_violated(&self) -> bool {
+        self.lock().session.order_violated()
+    }
+
+    /// Resolves once the quarantine limit is reached (never, if the
+    /// connection closes first).
+    pub(crate) async fn needs_replacing(&self) {
+        let mut rx = self.replace_tx.subscribe();
+        if rx.wait_for(|&r| r).await.is_err() {
+            std::future::pending::<()>().await;
+        }
     }
 
     /// Close from our side once every reply in flight has come, waiting
@@ -586,7 +617,15 @@ async fn timer_loop(shared: Arc<Shared>, watchdog: Option<Duration>) {
             if now >= w {
                 next_watch = Some(now + p);
                 let overdue = shared.lock().session.watch(now, after);
-                overdue.iter().for_each(log_overdue);
+                // A few lines each, and a count: thousands of requests held
+                // by a stuck server must not flood the log.
+                overdue.iter().take(OVERDUE_LINES).for_each(log_overdue);
+                if overdue.len() > OVERDUE_LINES {
+                    warn!(
+                        "{} more 9P requests have had no reply for {after:?} or longer",
+                        overdue.len() - OVERDUE_LINES
+                    );
+                }
             }
         }
         if deadline.is_some_and(|d| d <= now) {
@@ -596,6 +635,9 @@ async fn timer_loop(shared: Arc<Shared>, watchdog: Option<Duration>) {
         }
     }
 }
+
+/// Overdue requests the watchdog names one by one in each look.
+const OVERDUE_LINES: usize = 5;
 
 /// The watchdog's one line about a request that waits too long.
 fn log_overdue(o: &Overdue) {

@@ -104,7 +104,9 @@ pub struct AttachParams {
     pub n_uname: u32,
 }
 
-/// How to reconnect when the connection is lost (`-o reconnect`).
+/// How to dial the server again: when the connection is lost (with
+/// `-o reconnect`), and to replace a connection whose tags a server that
+/// broke the flush rules holds (always, DESIGN.md rule 8).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Reconnect {
     /// Where to dial again.
@@ -114,15 +116,30 @@ pub struct Reconnect {
     /// Give up after trying this long in a row: the mount then ends as
     /// without reconnect.
     pub give_up: Duration,
+    /// Dial again when the connection is lost (`-o reconnect`). Off, a
+    /// lost connection ends the mount (every request fails with EIO), and
+    /// the address serves only to replace a connection.
+    pub after_loss: bool,
 }
 
 impl Reconnect {
-    /// Dial `addr` again with `client`, for up to a minute.
+    /// Dial `addr` again with `client` when the connection is lost, for up
+    /// to a minute.
     pub fn new(addr: Address, client: Config) -> Reconnect {
         Reconnect {
             addr,
             client,
             give_up: Duration::from_secs(60),
+            after_loss: true,
+        }
+    }
+
+    /// Only to replace a connection, never after a loss.
+    pub fn replace_only(addr: Address, client: Config) -> Reconnect {
+        Reconnect {
+            give_up: Duration::from_secs(10),
+            after_loss: false,
+            ..Reconnect::new(addr, client)
         }
     }
 }
@@ -170,7 +187,8 @@ pub struct MountConfig {
     pub ttl: Duration,
     /// Mount through fusermount3 (not root).
     pub unprivileged: bool,
-    /// Reconnect when the connection is lost (`None`: the mount ends).
+    /// How to dial again (see [`Reconnect`]; `None`: never, and a
+    /// connection is never replaced).
     pub reconnect: Option<Reconnect>,
     /// Log a FUSE request served for this long, once, with its operation
     /// and path (`-o watchdog=`; `None`: off).
@@ -195,6 +213,13 @@ pub struct MountConfig {
 
 /// The default [`MountConfig::prefetch`]: diod grants 64 KiB messages.
 pub const DEFAULT_PREFETCH: u32 = 64 * 1024;
+
+impl MountConfig {
+    /// Whether a lost connection is dialled again (`-o reconnect`).
+    pub fn reconnects(&self) -> bool {
+        self.reconnect.as_ref().is_some_and(|r| r.after_loss)
+    }
+}
 
 impl Default for MountConfig {
     fn default() -> Self {

@@ -265,7 +265,7 @@ impl Fs {
         if let Err(e) = self.connected(token).await {
             return failed(req, Err(e));
         }
-        let seen = self.cfg.reconnect.is_some().then(|| self.conn.seen());
+        let seen = self.cfg.reconnects().then(|| self.conn.seen());
         // Boxed as in [`Fs::run`].
         let mut r = token.scope(Box::pin(work())).await;
         let lost = matches!(r, Err(Fail(libc::EIO)));
@@ -286,7 +286,7 @@ impl Fs {
     /// for the new one (EIO if reconnecting is given up, EINTR if the
     /// FUSE request is interrupted meanwhile). At once otherwise.
     async fn connected(&self, token: &CancelToken) -> Result<(), Fail> {
-        if self.cfg.reconnect.is_none() {
+        if !self.cfg.reconnects() {
             return Ok(());
         }
         let seen = self.conn.seen();

@@ -66,6 +66,9 @@ pub struct MountStats {
     pub listings_cached: u64,
     /// Connections made again after one was lost (`-o reconnect`).
     pub reconnects: u64,
+    /// Connections replaced while they served, to free the tags a server
+    /// that broke the flush rules held (DESIGN.md rule 8).
+    pub replacements: u64,
     /// Since when no connection serves the mount: every request fails
     /// with EIO (or waits for `-o reconnect`) until it is unmounted.
     pub disconnected_since: Option<std::time::SystemTime>,
@@ -102,6 +105,7 @@ impl StatsSource {
             listings_read,
             listings_cached,
             reconnects: s.conn.reconnects(),
+            replacements: s.conn.replacements(),
             disconnected_since: s.conn.lost_at(),
             prefetch_ready: s.line.get().is_some(),
             prefetch_stores: s.gate.stores(),

@@ -18,6 +18,13 @@
 //! decided in `Fs::run_retry`: idempotent ones are sent once more on the
 //! new connection; everything else fails with EIO (a Twrite or a Tlcreate
 //! whose reply was lost may or may not have been done).
+//!
+//! The same machinery replaces a connection that is not lost, whenever a
+//! server that broke the flush rules holds too many of its tags (DESIGN.md
+//! rule 8; `Client::needs_replacing`), with or without `-o reconnect`: a
+//! new connection is dialled while the old one serves, put in its place
+//! and the mount's state moved to it, and only then is the old one retired
+//! (its replies in flight come first). No request fails for it.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, RwLock, RwLockReadGuard};
@@ -68,6 +75,7 @@ pub(crate) struct Conn {
     client: RwLock<Client>,
     status: watch::Sender<Status>,
     reconnects: AtomicU64,
+    replacements: AtomicU64,
     /// When the connection was lost, while no new one serves.
     lost_at: Mutex<Option<SystemTime>>,
 }
@@ -82,6 +90,7 @@ impl Conn {
             client: RwLock::new(client),
             status: watch::Sender::new(status),
             reconnects: AtomicU64::new(0),
+            replacements: AtomicU64::new(0),
             lost_at: Mutex::new(None),
         }
     }
@@ -109,6 +118,11 @@ impl Conn {
     /// Reconnections so far.
     pub(crate) fn reconnects(&self) -> u64 {
         self.reconnects.load(Ordering::Relaxed)
+    }
+
+    /// Connections replaced so far (not lost: see the module doc).
+    pub(crate) fn replacements(&self) -> u64 {
+        self.replacements.load(Ordering::Relaxed)
     }
 
     pub(crate) fn status(&self) -> Status {
@@ -168,6 +182,12 @@ impl Conn {
         std::mem::replace(&mut *c, client)
     }
 
+    /// The replacing connection serves: a new generation.
+    fn replaced(&self) {
+        self.replacements.fetch_add(1, Ordering::Relaxed);
+        self.status.send_modify(|s| s.gen += 1);
+    }
+
     /// The new connection serves: a new generation.
     fn up(&self) {
         self.reconnects.fetch_add(1, Ordering::Relaxed);
@@ -179,16 +199,44 @@ impl Conn {
     }
 }
 
-/// Watch the mount's connection and replace it whenever it is lost,
-/// until given up (see the module doc). Without `spec`, only mark the
-/// connection dead once lost.
+/// What happened to the current connection.
+enum Event {
+    /// Lost, for this reason.
+    Lost(String),
+    /// Still serving, but due to be replaced.
+    Replace,
+}
+
+/// How long an old connection may take to answer what is in flight on it
+/// once a new one has replaced it.
+const RETIRE: Duration = Duration::from_secs(5);
+
+/// Watch the mount's connection: replace it whenever it is lost (with
+/// `-o reconnect`) or due to be replaced, until given up (see the module
+/// doc). Without `after_loss`, a lost connection is only marked dead.
 pub(crate) async fn supervise(fs: Fs, spec: Option<Reconnect>) {
     let mut delay = FIRST_DELAY;
     loop {
         let since = Instant::now();
-        let why = fs.conn.client().closed().await;
+        let client = fs.conn.client();
+        let event = tokio::select! {
+            why = client.closed() => Event::Lost(why),
+            () = client.needs_replacing(), if spec.is_some() => Event::Replace,
+        };
+        let why = match event {
+            Event::Replace => {
+                let Some(spec) = &spec else { continue };
+                if !replace(&fs, spec, client).await {
+                    // Tried and failed: the old connection serves on; try
+                    // again later rather than at once.
+                    tokio::time::sleep(MAX_DELAY * 5).await;
+                }
+                continue;
+            }
+            Event::Lost(why) => why,
+        };
         fs.conn.set_phase(Phase::Down);
-        let Some(spec) = &spec else {
+        let Some(spec) = spec.as_ref().filter(|s| s.after_loss) else {
             fs.conn.set_phase(Phase::Dead);
             return;
         };
@@ -219,6 +267,54 @@ pub(crate) async fn supervise(fs: Fs, spec: Option<Reconnect>) {
             fs.conn.reconnects()
         );
     }
+}
+
+/// Replace `old`, which still serves, by a new connection (see the module
+/// doc): false if none could be made.
+async fn replace(fs: &Fs, spec: &Reconnect, old: Client) -> bool {
+    let held = old.stats().quarantined;
+    warn!(
+        "replacing the connection to {}: {held} tags are held for a server that broke \
+         the flush rules, and only a new connection frees them",
+        spec.addr
+    );
+    // That server is not flushed on purpose any more, nor trusted to keep
+    // the flush order on the new connection.
+    let mut client = spec.client.clone();
+    client.flush_probe = 0;
+    client.distrust_flush_order = old.order_violated();
+    let spec = Reconnect {
+        client,
+        give_up: spec.give_up.min(spec.client.connect_timeout * 3),
+        ..spec.clone()
+    };
+    // At once: the old connection serves meanwhile, but holds one more
+    // tag with every request this server drops.
+    let bound = spec.client.connect_timeout;
+    let first = tokio::time::timeout(bound, dial(&spec, &spec.client, &fs.cfg.attach)).await;
+    let dialled = match first {
+        Ok(Ok(c)) => Some(c),
+        _ => redial(&spec, &fs.cfg.attach, &mut FIRST_DELAY.clone()).await,
+    };
+    let Some((client, root)) = dialled else {
+        warn!(
+            "could not dial {} to replace the connection: keeping it",
+            spec.addr
+        );
+        return false;
+    };
+    drop(fs.conn.swap(client));
+    if tokio::time::timeout(bound, fs.restore(root)).await.is_err() {
+        warn!("reopening files on the new connection took over {bound:?}: left as they are");
+    }
+    fs.conn.replaced();
+    info!(
+        "replaced the connection to {} ({} so far)",
+        spec.addr,
+        fs.conn.replacements()
+    );
+    tokio::spawn(async move { old.retire(RETIRE).await });
+    true
 }
 
 /// Dial, negotiate and attach until it works or `spec.give_up` has

@@ -11,55 +11,14 @@
 mod mount_support;
 
 use std::fs::File;
-use std::os::fd::AsRawFd;
 use std::path::Path;
 use std::process::Command;
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use mount_support::{blocking, install_usr1, quick_flush, within, Mounted, SETTLE};
+use mount_support::{blocking, interrupted_read, quick_flush, within, Mounted, SETTLE};
 use ninep_client::Config;
 use ninep_fuse::CacheMode;
 use ninep_tests::scripted::{FlushBehaviour, HELLO};
-
-/// What an interrupted read came to.
-#[derive(Debug)]
-struct Outcome {
-    /// read(2)'s return value and errno.
-    ret: isize,
-    errno: i32,
-    /// From the signal to the return.
-    after_signal: Duration,
-}
-
-/// Read `file` on a thread of its own; once `blocked` says the read waits
-/// on the server, send that thread SIGUSR1. Call from a blocking thread.
-fn interrupted_read(file: &File, blocked: impl Fn() -> bool) -> Outcome {
-    install_usr1();
-    let fd = file.as_raw_fd();
-    let (tid_tx, tid_rx) = mpsc::channel();
-    let reader = std::thread::spawn(move || {
-        // SAFETY: pthread_self has no preconditions.
-        tid_tx.send(unsafe { libc::pthread_self() }).unwrap();
-        let mut buf = [0u8; 4096];
-        // SAFETY: `buf` is valid for its length; `fd` outlives the call
-        // (the caller holds the File until the thread is joined).
-        let ret = unsafe { libc::pread(fd, buf.as_mut_ptr().cast(), buf.len(), 0) };
-        let errno = std::io::Error::last_os_error().raw_os_error().unwrap_or(0);
-        (ret, errno, Instant::now())
-    });
-    let tid = tid_rx.recv().unwrap();
-    assert!(blocked(), "the read never reached the server");
-    let sent = Instant::now();
-    // SAFETY: the thread is alive: it has not been joined.
-    assert_eq!(unsafe { libc::pthread_kill(tid, libc::SIGUSR1) }, 0);
-    let (ret, errno, done) = reader.join().unwrap();
-    Outcome {
-        ret,
-        errno,
-        after_signal: done.saturating_duration_since(sent),
-    }
-}
 
 /// `timeout -s INT 1 cat path`: how long it took and its exit code.
 fn cat_with_sigint(path: &Path) -> (Duration, Option<i32>) {

@@ -56,9 +56,13 @@ pub async fn run(plan: &Plan, ready: impl FnOnce() -> io::Result<()>) -> Result<
     let mounting = async {
         let client = connect_and_check(plan).await?;
         let mut cfg = plan.opts.mount_config(&plan.fsname, plan.unprivileged);
-        cfg.reconnect = plan.opts.reconnect.map(|give_up| Reconnect {
-            give_up,
-            ..Reconnect::new(plan.addr.clone(), plan.opts.config())
+        let (addr, dial) = (plan.addr.clone(), plan.opts.config());
+        cfg.reconnect = Some(match plan.opts.reconnect {
+            Some(give_up) => Reconnect {
+                give_up,
+                ..Reconnect::new(addr, dial)
+            },
+            None => Reconnect::replace_only(addr, dial),
         });
         ninep_fuse::mount(client, cfg, &plan.mountpoint)
             .await

@@ -310,6 +310,14 @@ impl<W> Session<W> {
         }
     }
 
+    /// Whether the tags held by unsettled chains have reached `limit`
+    /// (cheap while few chains are open, as on a well-behaved server).
+    pub fn quarantine_reached(&self, limit: usize) -> bool {
+        let most =
+            self.chains.len() * (1 + self.policy.max_flushes as usize) + self.self_flushes.len();
+        most >= limit && self.quarantined() >= limit
+    }
+
     /// Tags held only by unsettled chains.
     pub(super) fn quarantined(&self) -> usize {
         self.chains

@@ -224,6 +224,13 @@ impl<W> Session<W> {
         self.traffic.clone()
     }
 
+    /// Behave as once the server has broken the flush ordering rules: a
+    /// connection replacing one of a server that did (its rule breaking
+    /// is not forgotten with the connection).
+    pub fn distrust_flush_order(&mut self) {
+        self.order_violated = true;
+    }
+
     /// True once the server has broken the flush ordering rules.
     pub fn order_violated(&self) -> bool {
         self.order_violated

@@ -18,10 +18,11 @@ use crate::ids::Tag;
 use crate::wire::{DecodeError, Rmessage, Tflush, Tmessage};
 
 impl<W> Session<W> {
-    /// False once probing would only hold tags: the server left a Tflush
-    /// unanswered.
+    /// False once probing would only hold tags or tell nothing new: the
+    /// server left a Tflush unanswered, or broke any flush rule (a
+    /// flushed request of such a server may keep its tag for good).
     pub fn probing(&self) -> bool {
-        !self.probes_off
+        !self.probes_off && self.profile.total_violations() == 0
     }
 
     /// Flush request `id` on `tag` on purpose with `flushes` Tflush (at

@@ -358,3 +358,42 @@ pub fn install_usr1() {
         }
     });
 }
+
+/// What an interrupted read came to.
+#[derive(Debug)]
+pub struct Outcome {
+    /// read(2)'s return value and errno.
+    pub ret: isize,
+    pub errno: i32,
+    /// From the signal to the return.
+    pub after_signal: Duration,
+}
+
+/// Read `file` on a thread of its own; once `blocked` says the read waits
+/// on the server, send that thread SIGUSR1. Call from a blocking thread.
+pub fn interrupted_read(file: &std::fs::File, blocked: impl Fn() -> bool) -> Outcome {
+    install_usr1();
+    let fd = std::os::fd::AsRawFd::as_raw_fd(file);
+    let (tid_tx, tid_rx) = std::sync::mpsc::channel();
+    let reader = std::thread::spawn(move || {
+        // SAFETY: pthread_self has no preconditions.
+        tid_tx.send(unsafe { libc::pthread_self() }).unwrap();
+        let mut buf = [0u8; 4096];
+        // SAFETY: `buf` is valid for its length; `fd` outlives the call
+        // (the caller holds the File until the thread is joined).
+        let ret = unsafe { libc::pread(fd, buf.as_mut_ptr().cast(), buf.len(), 0) };
+        let errno = std::io::Error::last_os_error().raw_os_error().unwrap_or(0);
+        (ret, errno, Instant::now())
+    });
+    let tid = tid_rx.recv().unwrap();
+    assert!(blocked(), "the read never reached the server");
+    let sent = Instant::now();
+    // SAFETY: the thread is alive: it has not been joined.
+    assert_eq!(unsafe { libc::pthread_kill(tid, libc::SIGUSR1) }, 0);
+    let (ret, errno, done) = reader.join().unwrap();
+    Outcome {
+        ret,
+        errno,
+        after_signal: done.saturating_duration_since(sent),
+    }
+}
