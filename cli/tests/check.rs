@@ -66,6 +66,13 @@ fn answering_only_the_last_flush_is_minimal() {
     expect(FlushBehaviour::LastOnly, &[("multiple", "pass-minimal")]);
 }
 
+/// QEMU 9pfs's bug (`first-only`): of several Tflush for one victim only
+/// the first is answered; `multiple` says so.
+#[test]
+fn answering_only_the_first_flush_is_a_hang_of_the_last() {
+    expect(FlushBehaviour::FirstOnly, &[("multiple", "fail-hang")]);
+}
+
 #[test]
 fn out_of_order_answers_are_caught() {
     expect(

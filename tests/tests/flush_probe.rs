@@ -154,6 +154,14 @@ async fn out_of_order_breaks_the_order_rules_and_stops_the_probe() {
     assert!(p.probes < 40, "probing went on: {p:?}");
 }
 
+/// QEMU 9pfs's bug: the later Tflush of a chain are never answered. The
+/// probe sees it, stops, and the tags of those chains stay held.
+#[tokio::test]
+async fn first_only_loses_later_flushes_and_stops_the_probe() {
+    let p = probe_against(B::FirstOnly, &[Rule::UnansweredFlush]).await;
+    assert!(p.probes < 40, "probing went on: {p:?}");
+}
+
 #[tokio::test]
 async fn rlerror_is_an_error_reply_to_tflush() {
     probe_against(B::Rlerror, &[Rule::ErrorReplyToTflush]).await;

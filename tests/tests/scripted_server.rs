@@ -369,6 +369,22 @@ async fn last_only_answers_only_the_last_flush_after_a_quiet_period() {
 }
 
 #[tokio::test]
+async fn first_only_answers_the_first_flush_and_loses_the_rest() {
+    let (server, mut c) = setup(B::FirstOnly).await;
+    blocked_read(&server, &mut c, 1).await;
+    flush(&mut c, 2, 1).await;
+    flush(&mut c, 3, 1).await;
+    flush(&mut c, 4, 1).await;
+    assert_eq!(replies(&mut c, 1).await, [(2, "Rflush")]);
+    assert_eq!(server.blocked_reads(), 0, "the victim is cancelled");
+    c.expect_silence(SILENCE).await;
+    // A new request on the victim's tag: a Tflush naming it now works.
+    blocked_read(&server, &mut c, 1).await;
+    flush(&mut c, 5, 1).await;
+    assert_eq!(replies(&mut c, 1).await, [(5, "Rflush")]);
+}
+
+#[tokio::test]
 async fn out_of_order_answers_later_flushes_first_then_a_late_reply() {
     let (server, mut c) = setup(B::OutOfOrder).await;
     blocked_read(&server, &mut c, 1).await;

@@ -84,6 +84,7 @@ impl<W> Session<W> {
         self.self_flushes_overdue(now);
         let mut out = Vec::new();
         let max = self.policy.max_flushes;
+        let mut half_answered = Vec::new();
         for victim in self.chains.clone() {
             let Some(Entry::Request(req)) = self.entries.get_mut(&victim) else {
                 continue;
@@ -94,7 +95,21 @@ impl<W> Session<W> {
             if chain.deadline.is_none_or(|d| d > now) {
                 continue;
             }
-            if chain.replied || chain.closed || chain.probe {
+            if chain.probe && chain.rflushed_early && !chain.replied && !chain.closed {
+                // A probe whose victim the server ended (an Rflush came,
+                // with no reply before it) but whose later Tflush it left
+                // unanswered (QEMU 9pfs answers only the first): the
+                // caller must not wait for that Rflush. The request is
+                // sent again; the tags wait for a late answer.
+                chain.deadline = None;
+                half_answered.push(victim);
+                let why = format!(
+                    "no Rflush for {:?} (flushing {victim:?}, a {}) within {:?}, though an earlier Tflush of it was answered",
+                    chain.flushes, req.name, self.policy.timeout
+                );
+                self.probes_off = true;
+                self.profile.breach(Rule::UnansweredFlush, &why);
+            } else if chain.replied || chain.closed || chain.probe {
                 chain.deadline = None;
                 // Unanswered once the victim is done; before that, a server
                 // may hold the Rflush until the victim finishes (allowed).
@@ -121,6 +136,9 @@ impl<W> Session<W> {
                     });
                 }
             }
+        }
+        for victim in half_answered {
+            out.extend(self.victim_flushed_keeping(victim, true));
         }
         out
     }
@@ -237,6 +255,12 @@ impl<W> Session<W> {
     /// request is treated as never sent (rule 4).
     fn victim_flushed(&mut self, victim: Tag) -> Vec<Action<W>> {
         let keep = self.order_violated;
+        self.victim_flushed_keeping(victim, keep)
+    }
+
+    /// As [`Session::victim_flushed`]; with `keep`, the victim's tag (and
+    /// the fids as they are) wait for a late reply.
+    fn victim_flushed_keeping(&mut self, victim: Tag, keep: bool) -> Vec<Action<W>> {
         let Some(Entry::Request(req)) = self.entries.get_mut(&victim) else {
             return Vec::new();
         };

@@ -46,6 +46,11 @@ pub enum FlushBehaviour {
     /// (`no-self-flush`) As `correct`, but a self-flush (oldtag = its own
     /// tag) never gets an answer, as a server that waits for itself.
     NoSelfFlush,
+    /// (`first-only`) As QEMU's 9pfs was found to do (see
+    /// `viro-2017-multiple-tflush.txt`): the first Tflush of a victim
+    /// cancels it and gets its Rflush at once; every later Tflush for the
+    /// same victim is lost, never answered (until the tag is used again).
+    FirstOnly,
     /// (`leak-N`, default `leak-128`) As `correct`, but once N Tflushes
     /// (of any kind) have come on a connection, the server answers nothing
     /// more on it (the N-th Tflush still gets its Rflush). The connection
@@ -55,7 +60,7 @@ pub enum FlushBehaviour {
 
 impl FlushBehaviour {
     /// Every behaviour, with `leak-128` for [`FlushBehaviour::LeakAfter`].
-    pub const ALL: [FlushBehaviour; 8] = [
+    pub const ALL: [FlushBehaviour; 9] = [
         FlushBehaviour::Correct,
         FlushBehaviour::Hold,
         FlushBehaviour::LastOnly,
@@ -63,6 +68,7 @@ impl FlushBehaviour {
         FlushBehaviour::Rlerror,
         FlushBehaviour::Never,
         FlushBehaviour::NoSelfFlush,
+        FlushBehaviour::FirstOnly,
         FlushBehaviour::LeakAfter(LEAK_DEFAULT),
     ];
 
@@ -73,6 +79,7 @@ impl FlushBehaviour {
             FlushBehaviour::Correct
                 | FlushBehaviour::LastOnly
                 | FlushBehaviour::NoSelfFlush
+                | FlushBehaviour::FirstOnly
                 | FlushBehaviour::LeakAfter(_)
         )
     }
@@ -88,6 +95,7 @@ impl fmt::Display for FlushBehaviour {
             FlushBehaviour::Rlerror => "rlerror",
             FlushBehaviour::Never => "never",
             FlushBehaviour::NoSelfFlush => "no-self-flush",
+            FlushBehaviour::FirstOnly => "first-only",
             FlushBehaviour::LeakAfter(n) => return write!(f, "leak-{n}"),
         };
         f.write_str(name)

@@ -227,6 +227,9 @@ impl Conn {
         };
         self.log(Dir::In, tag, msg.name(), summary(msg.name(), &msg));
         let mut st = self.lock();
+        if !matches!(msg, Tmessage::Tflush(_)) {
+            st.inflight.reused(tag);
+        }
         match msg {
             Tmessage::Tversion(v) => self.version(&mut st, tag, v),
             Tmessage::Tflush(f) => self.tflush(&mut st, tag, f.oldtag),

@@ -35,6 +35,9 @@ enum Pending {
     Read(Victim),
     /// A Tflush not answered yet; its followers are flushes of it.
     Flush { followers: Vec<Tag> },
+    /// `first-only`: a victim its first Tflush cancelled; later Tflushes
+    /// naming it are lost.
+    Lost,
 }
 
 /// A blocked read. Dropping it stops its task and stops counting it as
@@ -78,6 +81,13 @@ impl InFlight {
     /// Forget everything in flight, without replies (Tversion, hang-up).
     pub(crate) fn abort_all(&mut self) {
         self.0.clear();
+    }
+
+    /// A new request came on `tag`: a victim lost there is forgotten.
+    pub(crate) fn reused(&mut self, tag: Tag) {
+        if matches!(self.0.get(&tag), Some(Pending::Lost)) {
+            self.0.remove(&tag);
+        }
     }
 }
 
@@ -193,6 +203,8 @@ impl Conn {
             _ if oldtag == tag => self.emit(st, tag, Rflush {}),
             _ => match st.inflight.0.get_mut(&oldtag) {
                 None => self.emit(st, tag, Rflush {}),
+                // `first-only`: the second and later Tflush are lost.
+                Some(Pending::Lost) => {}
                 Some(Pending::Flush { followers }) => {
                     followers.push(tag);
                     self.hold(st, tag);
@@ -223,6 +235,10 @@ impl Conn {
             B::Hold => v.flushes.push(tag),
             B::OutOfOrder if v.flushes.is_empty() => v.flushes.push(tag),
             B::OutOfOrder => return self.emit(st, tag, Rflush {}),
+            B::FirstOnly => {
+                st.inflight.0.insert(victim, Pending::Lost);
+                return self.emit(st, tag, Rflush {});
+            }
             B::LastOnly => {
                 v.cancel();
                 v.flushes.push(tag);
