@@ -67,6 +67,9 @@ Mount options (-o, comma-separated; later ones win):
                         (warned about)
   uid=N, gid=N          show every file as owned by this uid / gid
   umask=OCTAL           show every file's permission bits as 0777 & ~OCTAL
+  maxfids=N             hold at most N fids on the server, letting go of
+                        those cached inodes keep, least recently used first
+                        [the server's: learned when it refuses one]
   allow_root            let root in too (a user's mount; needs
                         user_allow_other in /etc/fuse.conf)
   flushtimeout=SECONDS  wait this long for an Rflush before the next Tflush [0.3]

@@ -83,6 +83,8 @@ pub struct Options {
     pub uid: Option<u32>,
     /// `gid=`: show every file as owned by this gid.
     pub gid: Option<u32>,
+    /// `maxfids=N`: hold at most this many fids on the server.
+    pub max_fids: Option<u32>,
     /// `umask=OCTAL`: show every file's permission bits as 0777 & !umask.
     pub umask: Option<u16>,
     /// `allow_root`: root too, besides the mounter.
@@ -154,6 +156,7 @@ impl Default for Options {
             server_checks_only: false,
             uid: None,
             gid: None,
+            max_fids: None,
             umask: None,
             allow_root: false,
             flush_timeout: MOUNT_FLUSH_TIMEOUT,
@@ -238,6 +241,7 @@ impl Options {
             "uid" => self.uid = Some(number(v)?),
             "gid" => self.gid = Some(number(v)?),
             "umask" => self.umask = Some(umask(v)?),
+            "maxfids" => self.max_fids = Some(max_fids(v)?),
             "flushtimeout" => self.flush_timeout = seconds(v)?,
             "flushretries" => self.flush_retries = retries(v)?,
             "flushprobe" => self.flush_probe = number(v)?,
@@ -356,6 +360,7 @@ impl Options {
             flags: self.flags,
             uid: self.uid,
             gid: self.gid,
+            max_fids: self.max_fids,
             umask: self.umask,
             allow_root: self.allow_root,
             fsname: fsname.into(),
@@ -447,6 +452,16 @@ fn nearest(key: &str) -> String {
         }
         _ => String::new(),
     }
+}
+
+/// `maxfids=`: at least 16 (a mount walks a few at once), at most what a
+/// fid number can be.
+fn max_fids(v: &str) -> Result<u32> {
+    let n = number(v)?;
+    if !(16..u32::MAX).contains(&n) {
+        bail!("{n} is out of range: from 16 fids up");
+    }
+    Ok(n)
 }
 
 /// `umask=`: octal permission bits, as for umask(1).
@@ -795,6 +810,15 @@ mod tests {
         assert!(error("trans=virtio").contains("trans=tcp or trans=unix"));
         assert!(error("port=0").contains("not a port number"));
         assert!(error("port=70000").contains("not a port number"));
+    }
+
+    #[test]
+    fn maxfids_caps_the_mounts_fids() {
+        let m = |o: &str| parsed(o).mount_config("x", true).max_fids;
+        assert_eq!(m(""), None);
+        assert_eq!(m("maxfids=1000"), Some(1000));
+        assert!(error("maxfids=3").contains("out of range"));
+        assert!(error("maxfids").contains("needs a value"));
     }
 
     #[test]

@@ -5,7 +5,7 @@
 //! a tag that is free, where it is caught as a violation, instead of on one
 //! just reused by another request (DESIGN.md, flush rule 7).
 
-use std::collections::VecDeque;
+use std::collections::{BTreeSet, VecDeque};
 
 use crate::ids::{Fid, Tag, NOFID, NOTAG};
 
@@ -85,13 +85,23 @@ impl Default for TagAllocator {
     }
 }
 
-/// Fid numbers: fresh ones counted up from 0, freed ones reused oldest first
-/// once the fresh ones run out of a window, so numbers are not reused at once.
+/// Fid numbers, lowest free first: some servers refuse large ones
+/// (nfs-ganesha answers ERANGE from 1024 on), so the numbers in use stay
+/// close to their count. A freed number waits in a queue until
+/// [`FID_REUSE_DELAY`] others have been freed after it, so it is not
+/// handed out again right after its clunk (unless none other is left).
+/// The numbers are capped: at first by what `Fid` can hold, later by what
+/// the server was found to accept ([`FidAllocator::cap`]).
 #[derive(Debug)]
 pub struct FidAllocator {
+    /// Never handed out yet: this and up.
     next: u32,
-    free: VecDeque<Fid>,
+    /// Freed, oldest first, still waiting.
+    recent: VecDeque<Fid>,
+    /// Freed long enough ago.
+    free: BTreeSet<u32>,
     in_use: usize,
+    /// Numbers from this up are never handed out.
     limit: u32,
 }
 
@@ -100,44 +110,80 @@ pub struct FidAllocator {
 const FID_REUSE_DELAY: usize = 256;
 
 impl FidAllocator {
-    /// Every fid but `NOFID` available.
+    /// The whole fid space (NOFID excluded).
     pub fn new() -> Self {
         Self::with_limit(NOFID.0)
     }
 
-    /// Only `0..limit`, for tests of exhaustion.
+    /// Numbers below `limit` only (small ones test exhaustion).
     pub fn with_limit(limit: u32) -> Self {
         FidAllocator {
             next: 0,
-            free: VecDeque::new(),
+            recent: VecDeque::new(),
+            free: BTreeSet::new(),
             in_use: 0,
             limit,
         }
     }
 
-    /// A free fid, or `None` when all are in use.
+    /// The lowest free fid, or `None` when all below the cap are in use.
     pub fn alloc(&mut self) -> Option<Fid> {
-        let fid = if self.free.len() > FID_REUSE_DELAY || self.next >= self.limit {
-            self.free.pop_front()?
-        } else {
-            let f = Fid(self.next);
-            self.next += 1;
-            f
+        while self.recent.len() > FID_REUSE_DELAY {
+            if let Some(f) = self.recent.pop_front() {
+                self.free.insert(f.0);
+            }
+        }
+        let fid = match self.free.first() {
+            Some(&n) if n < self.limit => {
+                self.free.remove(&n);
+                Fid(n)
+            }
+            _ if self.next < self.limit => {
+                self.next += 1;
+                Fid(self.next - 1)
+            }
+            // Every number below the cap is in use or just freed: the
+            // oldest freed one, rather than none.
+            _ => {
+                let at = self.recent.iter().position(|f| f.0 < self.limit)?;
+                self.recent.remove(at)?
+            }
         };
         self.in_use += 1;
         Some(fid)
     }
 
-    /// Return a fid the server no longer knows.
+    /// `fid` is free again (its clunk was answered, or it was never sent).
     pub fn release(&mut self, fid: Fid) {
         debug_assert!(self.in_use > 0);
         self.in_use = self.in_use.saturating_sub(1);
-        self.free.push_back(fid);
+        self.recent.push_back(fid);
     }
 
-    /// Fids allocated and not yet released.
+    /// Fids allocated and not released.
     pub fn in_use(&self) -> usize {
         self.in_use
+    }
+
+    /// Hand out numbers below `limit` only from now on (numbers in use
+    /// above it stay valid until released). Lowers the cap, never raises.
+    pub fn cap(&mut self, limit: u32) {
+        self.limit = self.limit.min(limit);
+        self.free.retain(|&n| n < limit);
+        self.recent.retain(|f| f.0 < limit);
+    }
+
+    /// The cap: numbers from here up are never handed out.
+    pub fn limit(&self) -> u32 {
+        self.limit
+    }
+
+    /// Whether the fids in use come near the cap, when there is one lower
+    /// than the whole space: time to let go of fids kept only to save
+    /// walks.
+    pub fn near_cap(&self) -> bool {
+        let limit = self.limit as usize;
+        self.limit < NOFID.0 && self.in_use + (limit / 16).max(1) >= limit
     }
 }
 
@@ -177,6 +223,39 @@ mod tests {
             n += 1;
         }
         assert_eq!(n, 65535);
+    }
+
+    #[test]
+    fn fids_are_lowest_free_first_and_capped() {
+        let mut f = FidAllocator::new();
+        let a: Vec<Fid> = (0..600).map(|_| f.alloc().unwrap()).collect();
+        for &x in &a[..300] {
+            f.release(x);
+        }
+        // 300 freed: 44 of them aged past the delay, lowest first.
+        assert_eq!(f.alloc(), Some(Fid(0)));
+        assert_eq!(f.alloc(), Some(Fid(1)));
+        f.cap(500);
+        assert_eq!(f.limit(), 500);
+        let mut most = 0;
+        while let Some(x) = f.alloc() {
+            assert!(x.0 < 500, "{x:?} past the cap");
+            most = most.max(x.0);
+        }
+        assert_eq!(f.in_use(), 600, "below the cap, every number in use");
+        assert_eq!(most, 299);
+        f.cap(1000);
+        assert_eq!(f.limit(), 500, "a cap is never raised");
+        let mut g = FidAllocator::new();
+        assert!(!g.near_cap());
+        g.cap(32);
+        for _ in 0..29 {
+            g.alloc().unwrap();
+        }
+        assert!(!g.near_cap());
+        g.alloc().unwrap();
+        g.alloc().unwrap();
+        assert!(g.near_cap());
     }
 
     #[test]

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tracing::debug;
+use tracing::{debug, warn};
 
 use crate::conn::{Shared, Sink};
 use crate::error::{Error, Result};
@@ -303,8 +303,70 @@ impl Client {
         self.inner.windows.keep(data)
     }
 
-    pub(crate) fn alloc_fid(&self) -> Result<Fid> {
-        self.inner.shared.alloc_fid()
+    /// A free fid. Near the cap, whoever keeps fids to save walks is asked
+    /// to let some go ([`Client::on_fid_pressure`]); with none free, their
+    /// clunks are waited for, a little.
+    async fn alloc_fid(&self) -> Result<Fid> {
+        let deadline = tokio::time::Instant::now() + FID_WAIT;
+        loop {
+            let (fid, near) = self.inner.shared.alloc_fid();
+            if near {
+                self.inner.shared.fid_pressure();
+            }
+            match fid {
+                Err(Error::FidsExhausted) if tokio::time::Instant::now() < deadline => {
+                    tokio::time::sleep(Duration::from_millis(5)).await
+                }
+                r => return r,
+            }
+        }
+    }
+
+    /// Send a request that binds a new fid, built by `op` from the fid. A
+    /// server that refuses the fid's number as too high (ERANGE, EMFILE,
+    /// ENFILE: nfs-ganesha takes none from 1024 up) teaches the client its
+    /// limit, with one warning, and gets the request again with a number
+    /// below it.
+    pub(crate) async fn with_new_fid<T, F, Fut>(&self, mut op: F) -> Result<T>
+    where
+        F: FnMut(Fid) -> Fut,
+        Fut: std::future::Future<Output = Result<T>>,
+    {
+        let mut tries = 0;
+        loop {
+            let fid = self.alloc_fid().await?;
+            match op(fid).await {
+                Err(e) if tries < 2 && refuses_fid(&e) && fid.0 > 0 => {
+                    tries += 1;
+                    // The session freed the fid with the error reply.
+                    if self.inner.shared.cap_fids(fid.0) {
+                        warn!(
+                            "the server refused fid number {} ({e}): holding fewer fids \
+                             from now on (-o maxfids= sets such a limit up front)",
+                            fid.0
+                        );
+                    }
+                    self.inner.shared.fid_pressure();
+                }
+                r => return r,
+            }
+        }
+    }
+
+    /// Hand out fid numbers below `limit` only (a mount's `maxfids`).
+    pub fn cap_fids(&self, limit: u32) {
+        self.inner.shared.cap_fids(limit);
+    }
+
+    /// The cap on fid numbers: set, or learned from the server.
+    pub fn fid_cap(&self) -> u32 {
+        self.inner.shared.fid_cap()
+    }
+
+    /// Call `hook` when the fids in use come near their cap: it should let
+    /// go of fids kept only to save walks (dropping a [`File`] clunks it).
+    pub fn on_fid_pressure(&self, hook: Arc<dyn Fn() + Send + Sync>) {
+        self.inner.shared.on_fid_pressure(hook);
     }
 
     pub(crate) fn clunk_nowait(&self, fid: Fid) {
@@ -314,19 +376,33 @@ impl Client {
     /// Attach to the tree `aname` as `uname` / `n_uname` (the numeric uid,
     /// sent in 9P2000.u and .L only). Returns the root.
     pub async fn attach(&self, uname: &str, aname: &str, n_uname: u32) -> Result<File> {
-        let fid = self.alloc_fid()?;
-        let msg = Tattach {
-            fid,
-            afid: NOFID,
-            uname: uname.into(),
-            aname: aname.into(),
-            n_uname: self.dialect().has_unix_extensions().then_some(n_uname),
-        };
-        match self.rpc(msg).await? {
-            Rmessage::Rattach(r) => Ok(File::new(self.clone(), fid, r.qid)),
-            r => Err(unexpected(&r)),
-        }
+        let n_uname = self.dialect().has_unix_extensions().then_some(n_uname);
+        self.with_new_fid(|fid| async move {
+            let msg = Tattach {
+                fid,
+                afid: NOFID,
+                uname: uname.into(),
+                aname: aname.into(),
+                n_uname,
+            };
+            match self.rpc(msg).await? {
+                Rmessage::Rattach(r) => Ok(File::new(self.clone(), fid, r.qid)),
+                r => Err(unexpected(&r)),
+            }
+        })
+        .await
     }
+}
+
+/// How long a fid is waited for when every one is in use.
+const FID_WAIT: Duration = Duration::from_secs(2);
+
+/// Whether `e` is a server's refusal of a fid number (a limit on fids).
+fn refuses_fid(e: &Error) -> bool {
+    const ENFILE: u32 = 23;
+    const EMFILE: u32 = 24;
+    const ERANGE: u32 = 34;
+    matches!(e.errno(), Some(ENFILE | EMFILE | ERANGE))
 }
 
 /// A seed for the flush probe's choices: the clock is varied enough.

@@ -80,6 +80,8 @@ pub(crate) struct Shared {
     quarantine_limit: usize,
     /// Set once they are reached (see [`Shared::needs_replacing`]).
     replace_tx: watch::Sender<bool>,
+    /// Lets go of cached fids when they come near their cap.
+    shed: Mutex<Option<Arc<dyn Fn() + Send + Sync>>>,
 }
 
 tokio::task_local! {
@@ -169,6 +171,7 @@ impl Shared {
             retiring: AtomicBool::new(false),
             quarantine_limit: cfg.quarantine_limit,
             replace_tx: watch::channel(false).0,
+            shed: Mutex::new(None),
         });
         let reader = tokio::spawn(reader::read_loop(shared.clone(), r));
         let writer = tokio::spawn(writer::write_loop(shared.clone(), w));
@@ -187,9 +190,41 @@ impl Shared {
         (st.session.flush_profile(), st.session.traffic())
     }
 
-    /// Allocate a fid for a request about to be sent.
-    pub(crate) fn alloc_fid(&self) -> Result<Fid, Error> {
-        self.lock().session.alloc_fid()
+    /// Allocate a fid for a request about to be sent; and whether the fids
+    /// in use come near their cap (time to shed some: see
+    /// [`Shared::fid_pressure`]).
+    pub(crate) fn alloc_fid(&self) -> (Result<Fid, Error>, bool) {
+        let mut st = self.lock();
+        let fid = st.session.alloc_fid();
+        (fid, st.session.fids_near_cap())
+    }
+
+    /// Hand out fid numbers below `limit` only; true if that lowered the
+    /// cap.
+    pub(crate) fn cap_fids(&self, limit: u32) -> bool {
+        let mut st = self.lock();
+        let lowered = limit < st.session.fid_cap();
+        st.session.cap_fids(limit);
+        lowered
+    }
+
+    pub(crate) fn fid_cap(&self) -> u32 {
+        self.lock().session.fid_cap()
+    }
+
+    /// Ask whoever keeps fids only to save walks (the mount's inode
+    /// cache) to let some go: called without the state's lock, since
+    /// dropping a fid clunks it.
+    pub(crate) fn fid_pressure(&self) {
+        let hook = self.shed.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        if let Some(shed) = hook {
+            shed();
+        }
+    }
+
+    /// Install the hook [`Shared::fid_pressure`] calls.
+    pub(crate) fn on_fid_pressure(&self, hook: Arc<dyn Fn() + Send + Sync>) {
+        *self.shed.lock().unwrap_or_else(|e| e.into_inner()) = Some(hook);
     }
 
     /// Queue `msg`; `waiter` (if any) gets the reply. With `probe`, the

@@ -138,18 +138,22 @@ impl File {
     }
 
     async fn walk_once(&self, wname: Vec<NineStr>) -> Result<File> {
-        let newfid = self.client.alloc_fid()?;
         let n = wname.len();
-        let msg = Twalk {
-            fid: self.fid,
-            newfid,
-            wname,
-        };
-        let r = match self.rpc(msg).await {
-            Ok(r) => expect!(r, Rwalk)?,
-            // The session already freed newfid for an error reply.
-            Err(e) => return Err(e),
-        };
+        let (newfid, r) = self
+            .client
+            .with_new_fid(|newfid| {
+                let msg = Twalk {
+                    fid: self.fid,
+                    newfid,
+                    wname: wname.clone(),
+                };
+                async move {
+                    // The session frees newfid for an error reply.
+                    let r = expect!(self.rpc(msg).await?, Rwalk)?;
+                    Ok((newfid, r))
+                }
+            })
+            .await?;
         if r.wqid.len() < n {
             // A partial walk binds nothing; the session freed newfid.
             return Err(Error::Remote(RemoteError {

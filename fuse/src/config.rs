@@ -173,6 +173,10 @@ pub struct MountConfig {
     pub uid: Option<u32>,
     /// Show every file as owned by this gid (`gid=`), if set.
     pub gid: Option<u32>,
+    /// Hold at most this many fids (`-o maxfids=`): past it, the fids
+    /// cached inodes keep are let go, least recently used first. A server
+    /// that refuses more teaches its own, lower limit. `None`: the server's.
+    pub max_fids: Option<u32>,
     /// Show every file's permission bits as `0777 & !umask` (`umask=`).
     pub umask: Option<u16>,
     /// Let root in too, besides the mounter (`allow_root`).
@@ -238,6 +242,7 @@ impl Default for MountConfig {
             flags: KernelFlags::default(),
             uid: None,
             gid: None,
+            max_fids: None,
             umask: None,
             allow_root: false,
             fsname: "ninep".into(),

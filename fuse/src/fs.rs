@@ -116,6 +116,30 @@ pub(crate) struct Shared {
     pub orphans: crate::orphans::Orphans,
 }
 
+/// Fids let go of at once when they come near their cap.
+const SHED_BATCH: usize = 64;
+
+impl Shared {
+    /// Make `client` a connection of this mount: cap its fids (`maxfids`,
+    /// and what an earlier connection learned the server accepts), and
+    /// have it ask the inode table to let go of cached fids near the cap.
+    pub(crate) fn adopt(self: &Arc<Self>, client: &Client, learned: Option<u32>) {
+        if let Some(n) = self.cfg.max_fids {
+            client.cap_fids(n);
+        }
+        if let Some(n) = learned {
+            client.cap_fids(n);
+        }
+        let weak = Arc::downgrade(self);
+        client.on_fid_pressure(Arc::new(move || {
+            if let Some(s) = weak.upgrade() {
+                let went = s.inodes.shed(SHED_BATCH);
+                debug!(went, "fids near their cap: let go of cached ones");
+            }
+        }));
+    }
+}
+
 /// The file system handed to fuse3 (a cheap handle on [`Shared`]).
 #[derive(Debug, Clone)]
 pub(crate) struct Fs(pub(crate) Arc<Shared>);

@@ -95,6 +95,9 @@ struct Node {
     children: u64,
     nlink: u64,
     fids: Vec<(u32, Arc<File>)>,
+    /// When its fids were last used (the table's clock), for shedding
+    /// fids least recently used first.
+    used: u64,
 }
 
 #[derive(Debug)]
@@ -108,6 +111,8 @@ struct Table {
     /// `qid.path`, with the kind of file: the same file found again gets
     /// its number back.
     gone: LruCache<u64, (u64, u8, u32)>,
+    /// Ticks with each use of a fid.
+    clock: u64,
 }
 
 /// The inode table (see the module doc).
@@ -125,6 +130,7 @@ impl Inodes {
             by_name: HashMap::new(),
             next_ino: ROOT_INO + 1,
             gone: LruCache::new(NonZeroUsize::new(GONE_KEPT).expect("non-zero")),
+            clock: 0,
         };
         let node = Node {
             qid: root,
@@ -134,6 +140,7 @@ impl Inodes {
             children: 0,
             nlink: 2,
             fids: Vec::new(),
+            used: 0,
         };
         t.nodes.insert(ROOT_INO, node);
         t.by_path.insert(root.path, ROOT_INO);
@@ -177,7 +184,43 @@ impl Inodes {
 
     /// The fid of `ino` for `uid`, if one was walked.
     pub(crate) fn fid(&self, ino: u64, uid: u32) -> Option<Arc<File>> {
-        self.lock().nodes.get(&ino)?.fid(uid)
+        let mut t = self.lock();
+        t.clock += 1;
+        let now = t.clock;
+        let node = t.nodes.get_mut(&ino)?;
+        node.used = now;
+        node.fid(uid)
+    }
+
+    /// Let go of up to `n` fids kept only to save walks: those of the
+    /// inodes used longest ago that no request holds (the root's attaches
+    /// stay). Their next use walks again. Returns how many went.
+    pub(crate) fn shed(&self, n: usize) -> usize {
+        let mut t = self.lock();
+        let idle = |f: &Arc<File>| Arc::strong_count(f) == 1;
+        let mut oldest: Vec<(u64, u64)> = t
+            .nodes
+            .iter()
+            .filter(|(&ino, node)| ino != ROOT_INO && node.fids.iter().any(|(_, f)| idle(f)))
+            .map(|(&ino, node)| (node.used, ino))
+            .collect();
+        oldest.sort_unstable();
+        let mut dropped = Vec::new();
+        for (_, ino) in oldest {
+            if dropped.len() >= n {
+                break;
+            }
+            if let Some(node) = t.nodes.get_mut(&ino) {
+                let (busy, idle): (Vec<_>, Vec<_>) =
+                    node.fids.drain(..).partition(|(_, f)| !idle(f));
+                node.fids = busy;
+                dropped.extend(idle);
+            }
+        }
+        drop(t);
+        let went = dropped.len();
+        drop(dropped);
+        went
     }
 
     /// Record `file` as the fid of `ino` for `uid`; if another was recorded
@@ -192,6 +235,11 @@ impl Inodes {
         }
         let f = Arc::new(file);
         node.fids.push((uid, f.clone()));
+        t.clock += 1;
+        let now = t.clock;
+        if let Some(node) = t.nodes.get_mut(&ino) {
+            node.used = now;
+        }
         Some(f)
     }
 
@@ -489,6 +537,7 @@ impl Table {
             children: 0,
             nlink: found.nlink,
             fids: Vec::new(),
+            used: self.clock,
         };
         self.nodes.insert(ino, node);
         self.by_path.insert(found.qid.path, ino);

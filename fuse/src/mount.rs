@@ -192,7 +192,8 @@ pub async fn mount(client: Client, cfg: MountConfig, mountpoint: &Path) -> io::R
         ));
     }
     let reconnect = cfg.reconnect.clone();
-    let shared = Arc::new(Shared::new(client, cfg, root, attr.qid));
+    let shared = Arc::new(Shared::new(client.clone(), cfg, root, attr.qid));
+    shared.adopt(&client, None);
     let fs = Fs(shared.clone());
     let supervisor = tokio::spawn(supervise(fs.clone(), reconnect));
     if let Some(after) = shared.cfg.watchdog {

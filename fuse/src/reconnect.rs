@@ -252,6 +252,7 @@ pub(crate) async fn supervise(fs: Fs, spec: Option<Reconnect>) {
             fs.conn.set_phase(Phase::Dead);
             return;
         };
+        fs.0.adopt(&client, Some(fs.conn.client().fid_cap()));
         let old = fs.conn.swap(client);
         drop(old);
         // A server that accepts and then says nothing must not hold the
@@ -303,6 +304,7 @@ async fn replace(fs: &Fs, spec: &Reconnect, old: Client) -> bool {
         );
         return false;
     };
+    fs.0.adopt(&client, Some(old.fid_cap()));
     drop(fs.conn.swap(client));
     if tokio::time::timeout(bound, fs.restore(root)).await.is_err() {
         warn!("reopening files on the new connection took over {bound:?}: left as they are");

@@ -14,13 +14,18 @@ impl File {
         if self.classic() {
             return Err(self.no_such_message("Txattrwalk"));
         }
-        let newfid = self.client.alloc_fid()?;
-        let msg = Txattrwalk {
-            fid: self.fid,
-            newfid,
-            name: name(name_)?,
-        };
-        let size = expect!(self.rpc(msg).await?, Rxattrwalk)?.size;
+        let name = name(name_)?;
+        let (newfid, size) = self
+            .client
+            .with_new_fid(|newfid| {
+                let msg = Txattrwalk {
+                    fid: self.fid,
+                    newfid,
+                    name: name.clone(),
+                };
+                async move { Ok((newfid, expect!(self.rpc(msg).await?, Rxattrwalk)?.size)) }
+            })
+            .await?;
         let attr = File::new(self.client.clone(), newfid, self.qid);
         let out = attr.read_at(0, size, 4).await;
         attr.clunk().await?;

@@ -241,6 +241,22 @@ impl<W> Session<W> {
         self.fids.alloc().ok_or(Error::FidsExhausted)
     }
 
+    /// Hand out fid numbers below `limit` only from now on (a server's
+    /// limit, or the mount's `maxfids`).
+    pub fn cap_fids(&mut self, limit: u32) {
+        self.fids.cap(limit);
+    }
+
+    /// The cap on fid numbers.
+    pub fn fid_cap(&self) -> u32 {
+        self.fids.limit()
+    }
+
+    /// Whether the fids in use come near their cap.
+    pub fn fids_near_cap(&self) -> bool {
+        self.fids.near_cap()
+    }
+
     /// Give back a fid that was allocated but never sent.
     pub fn release_unsent_fid(&mut self, fid: Fid) {
         self.fids.release(fid)
