@@ -379,6 +379,7 @@ impl Options {
 /// The options that take a value (`KEY=VALUE`).
 const VALUED: &[&str] = &[
     "aname",
+    "maxfids",
     "uname",
     "n_uname",
     "msize",
