@@ -149,8 +149,8 @@ async fn run_check(
     };
     let wait = std::time::Duration::from_secs_f64(wait.max(0.05));
     let s = check::default_settings(target, victim, wait);
-    let outcomes = check::run_all(&s, &cases).await?;
-    check::report(&outcomes, json)
+    let run = check::run_all(&s, &cases).await?;
+    check::report(&run, json)
 }
 
 async fn info(server: Server) -> Result<()> {

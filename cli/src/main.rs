@@ -14,6 +14,7 @@
 //! - `check`: the flush check's cases and verdicts.
 //! - `stats`: the `stats` command; `stats_report`: what it shows;
 //!   `stats_socket`: the mount's control socket that serves it.
+//! - `victimfs`: the victim file system a server author exports for `check`.
 
 mod check;
 mod commands;
@@ -23,6 +24,7 @@ mod options;
 mod stats;
 mod stats_report;
 mod stats_socket;
+mod victimfs;
 
 use std::process::ExitCode;
 
@@ -134,6 +136,9 @@ struct Cli {
 enum Top {
     /// Show a mount's counters and the flush profile of its connection.
     Stats(stats::StatsArgs),
+    /// Mount a file system whose reads block until released: export it
+    /// from the server under test, as the victim of `check` (needs root).
+    Victimfs(victimfs::VictimArgs),
     #[command(flatten)]
     Server(commands::Command),
     /// Write the man page or a shell's completions to stdout (for
@@ -207,6 +212,7 @@ fn main() -> ExitCode {
     };
     match cli.command {
         Some(Top::Stats(args)) => stats::run(&args),
+        Some(Top::Victimfs(args)) => victimfs::run(&args),
         Some(Top::Server(command)) => run_command(command),
         Some(Top::Generate { what }) => generate(what),
         Some(Top::UnmountWhenGone(args)) => {

@@ -33,12 +33,18 @@ fn scripted(flush: FlushBehaviour) -> ScriptedServer {
     ScriptedServer::start_with(cfg).expect("start the scripted server")
 }
 
-/// The verdict of every case for one behaviour; cases not listed: `pass`.
+/// The verdict of every case for one behaviour; cases not listed: `pass`,
+/// but `unconfirmed`, which is `inconclusive` when the server answers its
+/// first Tflush in time (its second is then never needed).
 fn expect(flush: FlushBehaviour, special: &[(&str, &str)]) {
     let server = scripted(flush);
     let addr = server.addr().to_string();
     let label = format!("behaviour {flush}");
-    assert_verdicts(&addr, &["--victim", "block/0"], special, &label);
+    let mut special = special.to_vec();
+    if !special.iter().any(|(c, _)| *c == "unconfirmed") {
+        special.push(("unconfirmed", "inconclusive"));
+    }
+    assert_verdicts(&addr, &["--victim", "block/0"], &special, &label);
 }
 
 #[test]
@@ -55,8 +61,9 @@ fn holding_server_passes_minimally() {
             ("single", held),
             ("multiple", held),
             ("queued", held),
-            ("independent", held),
-            ("unconfirmed", held),
+            // Both reads end together once released: the second before
+            // its own Tflush went out.
+            ("independent", "inconclusive"),
         ],
     );
 }

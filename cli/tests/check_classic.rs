@@ -20,7 +20,13 @@ fn expect(dialect: Dialect, flush: FlushBehaviour, extra: &[&str], special: &[(&
     let mut args = vec!["--victim", "block/0"];
     args.extend_from_slice(extra);
     let label = format!("{dialect}, behaviour {flush}");
-    assert_verdicts(&server.addr().to_string(), &args, special, &label);
+    // `unconfirmed` is inconclusive when the first Tflush is answered in
+    // time: its second one is then never needed.
+    let mut special = special.to_vec();
+    if !special.iter().any(|(c, _)| *c == "unconfirmed") {
+        special.push(("unconfirmed", "inconclusive"));
+    }
+    assert_verdicts(&server.addr().to_string(), &args, &special, &label);
 }
 
 #[test]
@@ -45,8 +51,7 @@ fn a_holding_9p2000_u_server_passes_minimally() {
         ("single", held),
         ("multiple", held),
         ("queued", held),
-        ("independent", held),
-        ("unconfirmed", held),
+        ("independent", "inconclusive"),
     ];
     expect(Dialect::U, FlushBehaviour::Hold, &[], &special);
 }

@@ -71,6 +71,7 @@ mod prefetch;
 mod readahead;
 mod reconnect;
 mod users;
+pub mod victimfs;
 mod watchdog;
 
 pub use config::{

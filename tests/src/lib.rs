@@ -10,7 +10,8 @@
 #![deny(missing_docs)]
 
 pub mod aio9p;
-pub mod blockfs;
+/// The victim file system, from the mount's crate.
+pub use ninep_fuse::victimfs as blockfs;
 pub mod peer;
 pub mod scripted;
 pub mod servers;

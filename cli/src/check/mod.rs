@@ -34,10 +34,34 @@ pub struct Outcome {
     pub events: Vec<raw::Event>,
 }
 
+/// A whole check: what was checked, and each case's outcome.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Run {
+    /// The server and what it negotiated, and the verdicts counted.
+    pub summary: Summary,
+    /// Every case run, in order.
+    pub cases: Vec<Outcome>,
+}
+
+/// The head of a check's JSON.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Summary {
+    /// The server's address.
+    pub server: String,
+    /// The dialect it negotiated.
+    pub dialect: String,
+    /// The msize it granted.
+    pub msize: u32,
+    /// Cases by verdict (`pass`: 7, ...).
+    pub verdicts: std::collections::BTreeMap<&'static str, usize>,
+}
+
 /// Run every case (or those named in `only`), in order.
-pub async fn run_all(s: &Settings, only: &[String]) -> anyhow::Result<Vec<Outcome>> {
+pub async fn run_all(s: &Settings, only: &[String]) -> anyhow::Result<Run> {
     // Fail early, with the real reason, when the server cannot be used at all.
-    raw::RawConn::open(&s.target).await?;
+    let first = raw::RawConn::open(&s.target).await?;
+    let (dialect, msize) = (first.dialect.to_string(), first.msize);
+    drop(first);
     let mut out = Vec::new();
     for case in CASES {
         if !only.is_empty() && !only.iter().any(|n| n == case.name) {
@@ -56,26 +80,48 @@ pub async fn run_all(s: &Settings, only: &[String]) -> anyhow::Result<Vec<Outcom
             events,
         });
     }
-    Ok(out)
-}
-
-/// Print the outcomes (table or JSON); true when no case failed.
-pub fn report(outcomes: &[Outcome], json: bool) -> anyhow::Result<bool> {
-    if json {
-        println!("{}", serde_json::to_string_pretty(outcomes)?);
-    } else {
-        print!("{}", report::table(outcomes));
+    let mut verdicts = std::collections::BTreeMap::new();
+    for o in &out {
+        *verdicts.entry(o.verdict.name()).or_insert(0) += 1;
     }
-    Ok(!outcomes.iter().any(|o| o.verdict.failed()))
+    let summary = Summary {
+        server: s.target.addr.to_string(),
+        dialect,
+        msize,
+        verdicts,
+    };
+    Ok(Run {
+        summary,
+        cases: out,
+    })
 }
 
-/// Defaults for the bounds of the check.
+/// Print the run (table or JSON); true when no case failed.
+pub fn report(run: &Run, json: bool) -> anyhow::Result<bool> {
+    if json {
+        println!("{}", serde_json::to_string_pretty(run)?);
+    } else {
+        print!("{}", report::table(&run.cases));
+    }
+    Ok(!run.cases.iter().any(|o| o.verdict.failed()))
+}
+
+/// Defaults for the bounds of the check. A victim in a victimfs on this
+/// machine (the attach name a local path) is released by the check.
 pub fn default_settings(target: Target, victim: Option<String>, wait: Duration) -> Settings {
+    let local = victim
+        .as_ref()
+        .map(|v| std::path::Path::new(&target.aname).join(v.trim_start_matches('/')));
+    let victimfs = local
+        .filter(|p| p.is_absolute())
+        .and_then(|p| crate::victimfs::serving(&p));
     Settings {
         target,
         victim,
         wait,
         linger: Duration::from_millis(300),
         block_check: Duration::from_millis(300),
+        release: victimfs,
+        hold: (wait / 3).min(Duration::from_millis(500)),
     }
 }

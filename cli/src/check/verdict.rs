@@ -26,6 +26,10 @@ pub enum Verdict {
     FailLateReply,
     /// No answer within the bound.
     FailHang,
+    /// Run, but what it asks never came to be tested: the victim's read
+    /// never ended (a server may hold its Rflush until it does), or the
+    /// case's set-up did not happen (the reason says which).
+    Inconclusive,
     /// Not run (no blocking victim, or it did not block).
     Skipped,
 }
@@ -48,6 +52,7 @@ impl Verdict {
             Verdict::FailRerror => "fail-rerror",
             Verdict::FailLateReply => "fail-late-reply",
             Verdict::FailHang => "fail-hang",
+            Verdict::Inconclusive => "inconclusive",
             Verdict::Skipped => "skipped",
         }
     }
@@ -75,10 +80,18 @@ pub fn wire_checks(got: &[Received], flush_tags: &[Tag]) -> Option<Judged> {
                 ))
             }
             Ok(m) if on_flush && m.is_error() => {
+                let errno = match m {
+                    Rmessage::Rlerror(e) => format!(" (errno {})", e.ecode),
+                    Rmessage::Rerror(e) => match e.errno {
+                        Some(n) => format!(" ({:?}, errno {n})", e.ename.to_string()),
+                        None => format!(" ({:?})", e.ename.to_string()),
+                    },
+                    _ => String::new(),
+                };
                 return Some((
                     Verdict::FailRerror,
-                    format!("{} to the Tflush on tag {}", m.name(), r.tag.0),
-                ))
+                    format!("{}{errno} to the Tflush on tag {}", m.name(), r.tag.0),
+                ));
             }
             Err(e) if on_flush => {
                 return Some((
@@ -170,11 +183,30 @@ pub fn judge_chain(a: &Arrivals, n: usize, wait: Duration) -> Judged {
         return (Verdict::FailLateReply, l.clone());
     }
     let Some(last) = a.rflush[n - 1] else {
-        let why = match answered.len() {
-            0 => format!("no Rflush within {wait:?}"),
-            k => format!("{k} of {n} Tflush answered, but not the last (it must be)"),
+        return match answered.len() {
+            // Nothing at all, and the victim still blocked: the server may
+            // be holding its Rflush until the read ends, which is allowed.
+            0 if a.victim.is_none() => (
+                Verdict::Inconclusive,
+                format!(
+                    "no Rflush and no reply within {wait:?}: the victim's read never ended, and \
+                     a server may hold its Rflush until it does (release the victim: \
+                     `ninep-mount victimfs` lets check do it; or raise --wait)"
+                ),
+            ),
+            0 => (Verdict::FailHang, format!("no Rflush within {wait:?}")),
+            k => {
+                let which: Vec<String> =
+                    answered.iter().map(|(i, _)| (i + 1).to_string()).collect();
+                (
+                    Verdict::FailHang,
+                    format!(
+                        "{k} of {n} Tflush answered (flush {}), but not the last (it must be)",
+                        which.join(", ")
+                    ),
+                )
+            }
         };
-        return (Verdict::FailHang, why);
     };
     if a.victim.is_some_and(|v| v < last) {
         let held = "the victim's reply came first: Rflush held until the victim completed";

@@ -61,8 +61,6 @@ use fuse3::{Errno, MountOptions};
 use tempfile::TempDir;
 use tokio::sync::oneshot;
 
-use crate::servers::temp_dir;
-
 use tree::{Ops, ROOT_INO};
 
 mod tree;
@@ -157,7 +155,9 @@ impl BlockFs {
     /// Mounts a blockfs on a new temporary directory, removed after the
     /// unmount when the [`BlockFs`] is dropped.
     pub fn mount_temp() -> io::Result<BlockFs> {
-        let mount_point = temp_dir()?;
+        let mount_point = tempfile::Builder::new()
+            .prefix("ninep-victimfs-")
+            .tempdir()?;
         let mut blockfs = BlockFs::mount(mount_point.path())?;
         blockfs._mount_point = Some(mount_point);
         Ok(blockfs)
