@@ -37,7 +37,8 @@ ninep-mount [-f] [-d] [-o OPTIONS] HOST[:PORT][:/ANAME] MOUNTPOINT
        ninep-mount [-f] [-d] [-o OPTIONS] unix:/path/to/socket MOUNTPOINT
        mount -t ninep HOST[:PORT][:/ANAME] MOUNTPOINT [-o OPTIONS]
        ninep-mount <info|ls|cat|check> HOST[:PORT] [ARGS] [-o OPTIONS]
-       ninep-mount stats MOUNTPOINT [--json]";
+       ninep-mount stats MOUNTPOINT [--json]
+       ninep-mount victimfs DIR [--delay SECONDS]";
 
 const OPTIONS_HELP: &str = "\
 Mount options (-o, comma-separated; later ones win):

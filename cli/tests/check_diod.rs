@@ -36,3 +36,81 @@ fn diod_verdicts_agree_with_their_logs() {
     println!("diod 1.0.24 over blockfs:\n{table}");
     drop(diod);
 }
+
+/// A server author's three commands, here: `ninep-mount victimfs DIR`,
+/// diod exporting DIR, `ninep-mount check ... --victim block0`. The check
+/// finds the victimfs on this machine and releases its reads itself, so
+/// every case settles: none skipped, none a hang, none inconclusive for a
+/// read that never ended; the cases without a victim pass; diod, which
+/// holds its Rflush until the read ends, is pass-minimal or worse where
+/// it holds or reorders; and diod is alive afterwards.
+#[test]
+fn with_victimfs_every_case_settles_and_diod_lives() {
+    use std::process::{Command, Stdio};
+    let dir = ninep_tests::servers::temp_dir().unwrap();
+    let mnt = std::fs::canonicalize(dir.path()).unwrap();
+    let mut victimfs = Command::new(env!("CARGO_BIN_EXE_ninep-mount"))
+        .arg("victimfs")
+        .arg(&mnt)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !ninep_tests::blockfs::is_mounted(&mnt) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "victimfs did not mount"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let diod = Diod::start(&[&mnt]).expect("start diod");
+    let aname = format!("aname={}", mnt.display());
+    let (outcomes, _code) = common::run_check(
+        &diod.addr().to_string(),
+        &["-o", &aname, "--victim", "block0"],
+    );
+    let verdicts = common::verdicts(&outcomes);
+    for o in &outcomes {
+        common::agrees_with_log(o);
+        let (case, verdict) = (o["case"].as_str().unwrap(), o["verdict"].as_str().unwrap());
+        let reason = o["reason"].as_str().unwrap();
+        assert!(
+            !matches!(verdict, "skipped" | "fail-hang"),
+            "{case}: {verdict}: {reason}\n{verdicts:?}"
+        );
+        assert!(!reason.contains("never ended"), "{case}: {reason}");
+    }
+    for case in ["unused-tag", "self-flush", "after-completion"] {
+        assert_eq!(verdicts[case], "pass", "{verdicts:?}");
+    }
+    // diod cancels a read still queued at once (`queued` may pass), but
+    // holds the Rflush of one it is working on until the read ends.
+    for case in ["single", "multiple"] {
+        assert!(
+            matches!(
+                verdicts[case].as_str(),
+                "pass-minimal" | "fail-order" | "fail-late-reply"
+            ),
+            "{case}: {verdicts:?}"
+        );
+    }
+    // diod still serves a new connection.
+    let out = Command::new(env!("CARGO_BIN_EXE_ninep-mount"))
+        .args(["ls", &diod.addr().to_string(), "-o", &aname])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "diod died: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("block0"));
+    drop(diod);
+    // SAFETY: kill(2) of the victimfs this test started, not yet reaped.
+    unsafe { libc::kill(victimfs.id() as i32, libc::SIGTERM) };
+    let status = victimfs.wait().unwrap();
+    assert!(status.success(), "victimfs: {status}");
+    assert!(!ninep_tests::blockfs::is_mounted(&mnt));
+}
