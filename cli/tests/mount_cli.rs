@@ -319,7 +319,7 @@ fn fstab_line_mounts_through_mount_fuse3() {
     let _g = Guard(s.mnt());
     // mount(8) clears PATH, so mount.fuse3's shell finds `ninep-mount` in
     // the default one: install this build as /usr/local/bin/ninep-mount.
-    let _installed = Installed::new();
+    let _installed = Linked::new(INSTALLED);
     let fstab = s.dir.path().join("fstab");
     let line = format!(
         "{} {} fuse.ninep-mount defaults,_netdev,{} 0 0\n",
@@ -350,35 +350,6 @@ fn fstab_line_mounts_through_mount_fuse3() {
     use_mount(&s);
     let out = while_busy(|| run(Command::new("umount").arg(s.mnt())));
     assert!(out.status.success(), "{}", text(&out));
-}
-
-/// A symbolic link at `path` to this build while it lives; what was there
-/// before (a link) comes back on drop.
-struct Linked {
-    path: &'static str,
-    before: Option<std::path::PathBuf>,
-}
-
-impl Linked {
-    fn new(path: &'static str) -> Linked {
-        let before = match fs::symlink_metadata(path) {
-            Err(_) => None,
-            Ok(m) if m.file_type().is_symlink() => Some(fs::read_link(path).unwrap()),
-            Ok(_) => panic!("{path} is an installed file; not replacing it"),
-        };
-        let _ = fs::remove_file(path);
-        std::os::unix::fs::symlink(BIN, path).unwrap();
-        Linked { path, before }
-    }
-}
-
-impl Drop for Linked {
-    fn drop(&mut self) {
-        let _ = fs::remove_file(self.path);
-        if let Some(old) = &self.before {
-            let _ = std::os::unix::fs::symlink(old, self.path);
-        }
-    }
 }
 
 /// mount(8)'s own way: `mount -t ninep HOST:PORT:/EXPORT MNT` and an fstab

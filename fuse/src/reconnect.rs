@@ -252,15 +252,8 @@ pub(crate) async fn supervise(fs: Fs, spec: Option<Reconnect>) {
             fs.conn.set_phase(Phase::Dead);
             return;
         };
-        fs.0.adopt(&client, Some(fs.conn.client().fid_cap()));
-        let old = fs.conn.swap(client);
-        drop(old);
-        // A server that accepts and then says nothing must not hold the
-        // mount here: what is not reopened by then fails with EIO.
-        let bound = spec.client.connect_timeout;
-        if tokio::time::timeout(bound, fs.restore(root)).await.is_err() {
-            warn!("reopening files after reconnecting took over {bound:?}: left as they are");
-        }
+        let learned = fs.conn.client().fid_cap();
+        drop(move_to(&fs, client, root, learned, spec.client.connect_timeout).await);
         fs.conn.up();
         info!(
             "reconnected to {} ({} so far)",
@@ -304,11 +297,7 @@ async fn replace(fs: &Fs, spec: &Reconnect, old: Client) -> bool {
         );
         return false;
     };
-    fs.0.adopt(&client, Some(old.fid_cap()));
-    drop(fs.conn.swap(client));
-    if tokio::time::timeout(bound, fs.restore(root)).await.is_err() {
-        warn!("reopening files on the new connection took over {bound:?}: left as they are");
-    }
+    drop(move_to(fs, client, root, old.fid_cap(), bound).await);
     fs.conn.replaced();
     info!(
         "replaced the connection to {} ({} so far)",
@@ -317,6 +306,19 @@ async fn replace(fs: &Fs, spec: &Reconnect, old: Client) -> bool {
     );
     tokio::spawn(async move { old.retire(RETIRE).await });
     true
+}
+
+/// Put `client` (attached as `root`) in place of the mount's connection
+/// and move the mount's state to it; the old connection is handed back.
+/// A server that accepts and then says nothing must not hold the mount
+/// here: what is not reopened within `bound` fails with EIO.
+async fn move_to(fs: &Fs, client: Client, root: File, learned_cap: u32, bound: Duration) -> Client {
+    fs.0.adopt(&client, Some(learned_cap));
+    let old = fs.conn.swap(client);
+    if tokio::time::timeout(bound, fs.restore(root)).await.is_err() {
+        warn!("reopening files on the new connection took over {bound:?}: left as they are");
+    }
+    old
 }
 
 /// Dial, negotiate and attach until it works or `spec.give_up` has

@@ -72,6 +72,12 @@ fn workload(dir: &std::path::Path) {
 /// Mount the scripted server with `b`, run the workload, and check the
 /// profile shows exactly `broken`.
 async fn probe_mount(b: B, broken: &[Rule]) -> FlushProfile {
+    probe_mount_some(b, broken, &[]).await
+}
+
+/// As [`probe_mount`], where the rules of `some` may or may not show: the
+/// probe stops at the first rule a server breaks.
+async fn probe_mount_some(b: B, broken: &[Rule], some: &[Rule]) -> FlushProfile {
     let mut cfg = ServerConfig::new(b);
     cfg.read_timeout = Some(READ_TIME);
     // Declared before the mount, so dropped after it.
@@ -88,6 +94,9 @@ async fn probe_mount(b: B, broken: &[Rule]) -> FlushProfile {
     tokio::time::sleep(READ_TIME + 3 * FLUSH_TIMEOUT).await;
     let p = m.flush_profile();
     for (rule, n) in p.violation_counts() {
+        if some.contains(&rule) {
+            continue;
+        }
         assert_eq!(
             n > 0,
             broken.contains(&rule),
@@ -123,11 +132,9 @@ async fn last_only() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn out_of_order() {
-    probe_mount(
-        B::OutOfOrder,
-        &[Rule::RflushOutOfOrder, Rule::VictimReplyAfterLastRflush],
-    )
-    .await;
+    let order = [Rule::RflushOutOfOrder, Rule::VictimReplyAfterLastRflush];
+    let p = probe_mount_some(B::OutOfOrder, &[], &order).await;
+    assert!(order.iter().any(|&r| p.violations(r) > 0), "{p:#?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -137,9 +144,11 @@ async fn rlerror() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn never() {
-    probe_mount(
+    // A self-flush goes out now and then: the probe may stop before one.
+    probe_mount_some(
         B::Never,
-        &[Rule::UnansweredFlush, Rule::UnansweredSelfFlush],
+        &[Rule::UnansweredFlush],
+        &[Rule::UnansweredSelfFlush],
     )
     .await;
 }

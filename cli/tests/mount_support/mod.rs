@@ -222,33 +222,36 @@ pub fn use_mount(s: &Setup) {
     );
 }
 
-/// This build as `/usr/local/bin/ninep-mount` (a symlink) while it lives;
-/// what was there before comes back on drop. A real file there is left
-/// alone, and the test fails saying so.
-pub struct Installed {
+/// A symbolic link at `path` to this build while it lives; what was there
+/// before (a link) comes back on drop. A real file there is left alone,
+/// and the test fails saying so.
+pub struct Linked {
+    path: &'static str,
     before: Option<PathBuf>,
 }
 
+/// Where mount.fuse3 finds the binary for an fstab line of type
+/// `fuse.ninep-mount`: mount(8) clears PATH.
 pub const INSTALLED: &str = "/usr/local/bin/ninep-mount";
 
-impl Installed {
-    pub fn new() -> Installed {
-        let before = match fs::symlink_metadata(INSTALLED) {
+impl Linked {
+    pub fn new(path: &'static str) -> Linked {
+        let before = match fs::symlink_metadata(path) {
             Err(_) => None,
-            Ok(m) if m.file_type().is_symlink() => Some(fs::read_link(INSTALLED).unwrap()),
-            Ok(_) => panic!("{INSTALLED} is an installed binary; not replacing it"),
+            Ok(m) if m.file_type().is_symlink() => Some(fs::read_link(path).unwrap()),
+            Ok(_) => panic!("{path} is an installed file; not replacing it"),
         };
-        let _ = fs::remove_file(INSTALLED);
-        std::os::unix::fs::symlink(BIN, INSTALLED).unwrap();
-        Installed { before }
+        let _ = fs::remove_file(path);
+        std::os::unix::fs::symlink(BIN, path).unwrap();
+        Linked { path, before }
     }
 }
 
-impl Drop for Installed {
+impl Drop for Linked {
     fn drop(&mut self) {
-        let _ = fs::remove_file(INSTALLED);
+        let _ = fs::remove_file(self.path);
         if let Some(old) = &self.before {
-            let _ = std::os::unix::fs::symlink(old, INSTALLED);
+            let _ = std::os::unix::fs::symlink(old, self.path);
         }
     }
 }
