@@ -1,6 +1,8 @@
 //! The cases of `ninep-mount check` (DESIGN.md, "Server check"). Each runs
 //! on a connection of its own, so one case's damage cannot bias the next.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::time::Duration;
 
 use anyhow::Result;
@@ -41,7 +43,12 @@ impl Settings {
     }
 }
 
-/// A case's name, whether it needs a blocking victim, and what it checks.
+/// What a case runs: its exchange on a fresh connection, judged.
+type CaseFn =
+    for<'a> fn(&'a Settings, &'a mut RawConn) -> Pin<Box<dyn Future<Output = Result<Judged>> + 'a>>;
+
+/// A case's name, whether it needs a blocking victim, what it checks, and
+/// what it runs.
 pub struct Case {
     /// Short name, as printed.
     pub name: &'static str,
@@ -49,6 +56,7 @@ pub struct Case {
     pub needs_victim: bool,
     /// One line for `--help`-like listings.
     pub about: &'static str,
+    run: CaseFn,
 }
 
 /// Every case, in the order run.
@@ -57,51 +65,61 @@ pub const CASES: &[Case] = &[
         name: "unused-tag",
         needs_victim: false,
         about: "Tflush of a tag never used",
+        run: |s, c| Box::pin(unused_tag(s, c)),
     },
     Case {
         name: "after-completion",
         needs_victim: false,
         about: "Tflush of a request already answered",
+        run: |s, c| Box::pin(after_completion(s, c)),
     },
     Case {
         name: "self-flush",
         needs_victim: false,
         about: "Tflush whose oldtag is its own tag",
+        run: |s, c| Box::pin(self_flush(s, c)),
     },
     Case {
         name: "single",
         needs_victim: true,
         about: "one Tflush of a blocked read",
+        run: |s, c| Box::pin(chain(s, c, 1)),
     },
     Case {
         name: "multiple",
         needs_victim: true,
         about: "three Tflush of one blocked read",
+        run: |s, c| Box::pin(chain(s, c, 3)),
     },
     Case {
         name: "reuse",
         needs_victim: true,
         about: "the victim's tag reused right after the last Rflush",
+        run: |s, c| Box::pin(reuse(s, c)),
     },
     Case {
         name: "flush-of-flush",
         needs_victim: true,
         about: "a Tflush aimed at a pending Tflush",
+        run: |s, c| Box::pin(flush_of_flush(s, c)),
     },
     Case {
         name: "independent",
         needs_victim: true,
         about: "two blocked reads, flushed one at a time",
+        run: |s, c| Box::pin(independent(s, c)),
     },
     Case {
         name: "unconfirmed",
         needs_victim: true,
         about: "no Rflush in time: does a second Tflush get one",
+        run: |s, c| Box::pin(unconfirmed(s, c)),
     },
     Case {
         name: "storm",
         needs_victim: false,
         about: "200 Tflush at once, then a request",
+        run: |s, c| Box::pin(storm(s, c)),
     },
     // Last: it leaves reads blocked in the server's workers, which some
     // servers do not survive (diod 1.0.24 dies once the connection closes).
@@ -109,13 +127,14 @@ pub const CASES: &[Case] = &[
         name: "queued",
         needs_victim: true,
         about: "flush of a read queued behind 32 blocked reads",
+        run: |s, c| Box::pin(queued(s, c)),
     },
 ];
 
 const VICTIM_FID: Fid = Fid(1);
 
-/// Run case `name`; the Judged verdict with the connection's message log.
-pub async fn run(name: &str, s: &Settings) -> (Judged, Vec<super::raw::Event>) {
+/// Run `case`; the Judged verdict with the connection's message log.
+pub async fn run(case: &Case, s: &Settings) -> (Judged, Vec<super::raw::Event>) {
     let mut conn = match RawConn::open(&s.target).await {
         Ok(c) => c,
         Err(e) => {
@@ -125,7 +144,7 @@ pub async fn run(name: &str, s: &Settings) -> (Judged, Vec<super::raw::Event>) {
             )
         }
     };
-    let judged = match run_on(name, s, &mut conn).await {
+    let judged = match (case.run)(s, &mut conn).await {
         Ok(j) => j,
         Err(e) => (Verdict::FailHang, format!("{e:#}")),
     };
@@ -154,23 +173,6 @@ async fn alive(s: &Settings) -> Result<()> {
     let mut c = RawConn::open(&s.target).await?;
     c.setup(c.attrs_request(ROOT)).await?;
     Ok(())
-}
-
-async fn run_on(name: &str, s: &Settings, c: &mut RawConn) -> Result<Judged> {
-    match name {
-        "unused-tag" => unused_tag(s, c).await,
-        "after-completion" => after_completion(s, c).await,
-        "self-flush" => self_flush(s, c).await,
-        "single" => chain(s, c, 1).await,
-        "multiple" => chain(s, c, 3).await,
-        "reuse" => reuse(s, c).await,
-        "flush-of-flush" => flush_of_flush(s, c).await,
-        "queued" => queued(s, c).await,
-        "independent" => independent(s, c).await,
-        "unconfirmed" => unconfirmed(s, c).await,
-        "storm" => storm(s, c).await,
-        _ => anyhow::bail!("no case {name}"),
-    }
 }
 
 fn flush(oldtag: u16) -> Tflush {

@@ -71,7 +71,7 @@ pub async fn run_all(s: &Settings, only: &[String]) -> anyhow::Result<Run> {
             let why = "needs a file whose read blocks (--victim PATH)".to_string();
             ((Verdict::Skipped, why), Vec::new())
         } else {
-            cases::run(case.name, s).await
+            cases::run(case, s).await
         };
         out.push(Outcome {
             case: case.name,

@@ -42,7 +42,35 @@ impl FidEffect {
             },
             Tmessage::Tclunk(m) => FidEffect::Frees(m.fid),
             Tmessage::Tremove(m) => FidEffect::Frees(m.fid),
-            _ => FidEffect::None,
+            // Every other request, named one by one: a message added later
+            // must be placed here, or a fid it binds would leak.
+            Tmessage::Twalk(_)
+            | Tmessage::Tstatfs(_)
+            | Tmessage::Tlopen(_)
+            | Tmessage::Tlcreate(_)
+            | Tmessage::Tsymlink(_)
+            | Tmessage::Tmknod(_)
+            | Tmessage::Trename(_)
+            | Tmessage::Treadlink(_)
+            | Tmessage::Tgetattr(_)
+            | Tmessage::Tsetattr(_)
+            | Tmessage::Txattrcreate(_)
+            | Tmessage::Treaddir(_)
+            | Tmessage::Tfsync(_)
+            | Tmessage::Tlock(_)
+            | Tmessage::Tgetlock(_)
+            | Tmessage::Tlink(_)
+            | Tmessage::Tmkdir(_)
+            | Tmessage::Trenameat(_)
+            | Tmessage::Tunlinkat(_)
+            | Tmessage::Tversion(_)
+            | Tmessage::Tflush(_)
+            | Tmessage::Topen(_)
+            | Tmessage::Tcreate(_)
+            | Tmessage::Tread(_)
+            | Tmessage::Twrite(_)
+            | Tmessage::Tstat(_)
+            | Tmessage::Twstat(_) => FidEffect::None,
         }
     }
 

@@ -186,7 +186,36 @@ pub fn probe_eligible(msg: &Tmessage) -> bool {
     match msg {
         Tmessage::Tread(_) | Tmessage::Tgetattr(_) | Tmessage::Treaddir(_) => true,
         Tmessage::Twalk(w) => w.newfid != w.fid,
-        _ => false,
+        // Named one by one, so that a message added later is placed here on
+        // purpose: only requests without side effects may be probed.
+        Tmessage::Tstatfs(_)
+        | Tmessage::Tlopen(_)
+        | Tmessage::Tlcreate(_)
+        | Tmessage::Tsymlink(_)
+        | Tmessage::Tmknod(_)
+        | Tmessage::Trename(_)
+        | Tmessage::Treadlink(_)
+        | Tmessage::Tsetattr(_)
+        | Tmessage::Txattrwalk(_)
+        | Tmessage::Txattrcreate(_)
+        | Tmessage::Tfsync(_)
+        | Tmessage::Tlock(_)
+        | Tmessage::Tgetlock(_)
+        | Tmessage::Tlink(_)
+        | Tmessage::Tmkdir(_)
+        | Tmessage::Trenameat(_)
+        | Tmessage::Tunlinkat(_)
+        | Tmessage::Tversion(_)
+        | Tmessage::Tauth(_)
+        | Tmessage::Tattach(_)
+        | Tmessage::Tflush(_)
+        | Tmessage::Topen(_)
+        | Tmessage::Tcreate(_)
+        | Tmessage::Twrite(_)
+        | Tmessage::Tclunk(_)
+        | Tmessage::Tremove(_)
+        | Tmessage::Tstat(_)
+        | Tmessage::Twstat(_) => false,
     }
 }
 
