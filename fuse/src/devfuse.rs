@@ -52,9 +52,8 @@ impl DevFuse {
             return Err(io::Error::last_os_error());
         }
         // SAFETY: `new` was just returned by fcntl and is owned by no one.
-        Ok(DevFuse {
-            fd: unsafe { OwnedFd::from_raw_fd(new) },
-        })
+        let fd = unsafe { OwnedFd::from_raw_fd(new) };
+        Ok(DevFuse { fd })
     }
 
     /// Write one notification: `fuse_out_header` (length, code as the

@@ -54,6 +54,7 @@ pub enum Act {
 pub type Rule = Box<dyn FnMut(&Request, &[u8]) -> Act + Send>;
 
 /// The relay (see the module doc); dropping it stops every connection.
+#[allow(missing_debug_implementations)] // its rule is a closure
 pub struct Tamper {
     addr: SocketAddr,
     rule: Arc<Mutex<Rule>>,

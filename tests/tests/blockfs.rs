@@ -146,10 +146,8 @@ fn a_signal_interrupts_a_waiting_read_with_eintr() {
     let reader = thread::spawn(move || file.read(&mut [0u8; 64]));
     assert!(blockfs.wait_for_waiting(1, STEP));
     // SAFETY: the thread is alive (it waits at the gate) and not detached.
-    assert_eq!(
-        unsafe { libc::pthread_kill(reader.as_pthread_t(), libc::SIGUSR1) },
-        0
-    );
+    let sent = unsafe { libc::pthread_kill(reader.as_pthread_t(), libc::SIGUSR1) };
+    assert_eq!(sent, 0);
     let deadline = Instant::now() + STEP;
     while !reader.is_finished() {
         assert!(Instant::now() < deadline, "the interrupted read hangs");
