@@ -65,12 +65,14 @@ mod inode;
 mod interrupt;
 mod keepalive;
 mod mount;
+pub mod mountinfo;
 mod names;
 mod orphans;
 mod prefetch;
 mod readahead;
 mod reconnect;
 mod users;
+pub use users::user_name;
 pub mod victimfs;
 mod watchdog;
 
@@ -78,4 +80,4 @@ pub use config::{
     Access, Atime, AttachParams, CacheMode, KernelFlags, MountConfig, Reconnect, DEFAULT_PREFETCH,
 };
 pub use interrupt::InterruptStats;
-pub use mount::{mount, Mount, MountStats, StatsSource};
+pub use mount::{mount, umount, Mount, MountStats, StatsSource};

@@ -397,8 +397,9 @@ fn fusermount3_installed() -> bool {
         .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join("fusermount3").is_file()))
 }
 
-/// Unmount `path` now (`lazy`: detach even if busy).
-fn umount(path: &Path, unprivileged: bool, lazy: bool) -> io::Result<()> {
+/// Unmount `path` now (`lazy`: detach even if busy): `fusermount3 -u` for
+/// a mount a user made, umount2(2) for root.
+pub fn umount(path: &Path, unprivileged: bool, lazy: bool) -> io::Result<()> {
     if unprivileged {
         let mut cmd = Command::new("fusermount3");
         cmd.arg("-u");

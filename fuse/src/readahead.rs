@@ -54,29 +54,7 @@ impl Pending {
 /// `/proc/self/mountinfo` (a stat of it would be a FUSE request to
 /// ourselves); the last mount there wins, as with stacked mounts.
 pub(crate) fn device_of(mountinfo: &str, mountpoint: &Path) -> Option<String> {
-    let want = escape(&mountpoint.to_string_lossy());
-    mountinfo.lines().rev().find_map(|l| {
-        let mut f = l.split(' ');
-        let dev = f.nth(2)?;
-        let point = f.nth(1)?;
-        (point == want).then(|| dev.to_string())
-    })
-}
-
-/// A path as mountinfo writes it: space, tab, newline and backslash as
-/// octal escapes.
-fn escape(p: &str) -> String {
-    let mut out = String::with_capacity(p.len());
-    for c in p.chars() {
-        match c {
-            ' ' => out.push_str("\\040"),
-            '\t' => out.push_str("\\011"),
-            '\n' => out.push_str("\\012"),
-            '\\' => out.push_str("\\134"),
-            c => out.push(c),
-        }
-    }
-    out
+    crate::mountinfo::mounted_at(mountinfo, mountpoint).map(|e| e.device)
 }
 
 /// Set the readahead of the mount at `mountpoint` to `kb` KiB.

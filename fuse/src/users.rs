@@ -6,7 +6,7 @@ use std::ffi::CStr;
 
 /// The login name of `uid` from the local user database, or the uid as a
 /// decimal string when it has none.
-pub(crate) fn user_name(uid: u32) -> String {
+pub fn user_name(uid: u32) -> String {
     let mut buf = vec![0u8; 1024];
     loop {
         // SAFETY: passwd is plain old data; all-zero is a valid value.

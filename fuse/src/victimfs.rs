@@ -96,44 +96,11 @@ pub fn block_data(n: usize) -> Vec<u8> {
 /// Whether `/proc/self/mountinfo` lists a blockfs mounted at `dir`
 /// (compared as given; pass the canonical path, e.g. [`BlockFs::path`]).
 pub fn is_mounted(dir: &Path) -> bool {
-    let Ok(table) = fs::read_to_string("/proc/self/mountinfo") else {
-        return false;
-    };
-    table.lines().any(|line| {
-        let Some((left, right)) = line.split_once(" - ") else {
-            return false;
-        };
-        let mount_point = left.split(' ').nth(4).map(unescape_mountinfo);
-        let mut right = right.split(' ');
-        let (fstype, source) = (right.next(), right.next());
-        mount_point.as_deref() == Some(dir.as_os_str().as_bytes())
-            && fstype.is_some_and(|t| t == "fuse" || t.starts_with("fuse."))
-            && source == Some(FS_NAME)
+    crate::mountinfo::entries(&crate::mountinfo::now()).any(|e| {
+        e.point == dir
+            && (e.fstype == "fuse" || e.fstype.starts_with("fuse."))
+            && e.source == FS_NAME
     })
-}
-
-/// Undoes mountinfo's octal escapes (`\040` for a space, and so on).
-fn unescape_mountinfo(field: &str) -> Vec<u8> {
-    let bytes = field.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let octal = bytes.get(i + 1..i + 4).and_then(|d| {
-            let s = std::str::from_utf8(d).ok()?;
-            u8::from_str_radix(s, 8).ok()
-        });
-        match (bytes[i], octal) {
-            (b'\\', Some(c)) => {
-                out.push(c);
-                i += 4;
-            }
-            (b, _) => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    out
 }
 
 /// A mounted blockfs; unmounted when dropped.
@@ -508,12 +475,6 @@ impl Drop for Leave<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn mountinfo_escapes_are_undone() {
-        assert_eq!(unescape_mountinfo(r"/tmp/a\040b\134c"), b"/tmp/a b\\c");
-        assert_eq!(unescape_mountinfo(r"/x\04"), b"/x\\04");
-    }
 
     #[test]
     fn an_early_interrupt_ends_the_read_at_the_gate() {

@@ -23,7 +23,6 @@ mod runtime;
 mod session;
 pub mod unmounter;
 
-use std::ffi::CStr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -106,7 +105,7 @@ fn plan(args: MountArgs) -> Result<Plan, Failure> {
     // SAFETY: geteuid(2) cannot fail and touches no memory.
     let euid = unsafe { libc::geteuid() };
     let unprivileged = euid != 0;
-    let mut opts = Options::for_user(user_name(euid), euid);
+    let mut opts = Options::for_user(ninep_fuse::user_name(euid), euid);
     for o in &args.options {
         opts.apply(o)
             .map_err(|e| Failure::usage(format!("{e:#}")))?;
@@ -193,36 +192,9 @@ fn run_daemon(plan: &Plan) -> Result<(), Failure> {
     }
 }
 
-/// The user name of `uid` (its number if it has none).
-fn user_name(uid: u32) -> String {
-    let mut buf = vec![0u8; 4096];
-    // SAFETY: an all-zero `passwd` is a valid value of the plain C struct
-    // (null pointers, zero ids); getpwuid_r overwrites it.
-    let mut pw: libc::passwd = unsafe { std::mem::zeroed() };
-    let mut found = std::ptr::null_mut();
-    // SAFETY: every pointer is valid for the call: `pw` and `found` are
-    // ours, `buf` is writable for its full length; on success `pw`'s
-    // strings point into `buf`, which outlives their use below.
-    let r =
-        unsafe { libc::getpwuid_r(uid, &mut pw, buf.as_mut_ptr().cast(), buf.len(), &mut found) };
-    if r != 0 || found.is_null() || pw.pw_name.is_null() {
-        return uid.to_string();
-    }
-    // SAFETY: getpwuid_r succeeded, so pw_name is a NUL-terminated string
-    // inside `buf`.
-    let name = unsafe { CStr::from_ptr(pw.pw_name) };
-    name.to_string_lossy().into_owned()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn names_the_user() {
-        assert_eq!(user_name(0), "root");
-        assert_eq!(user_name(4_000_000_000), "4000000000");
-    }
 
     #[test]
     fn relative_socket_becomes_absolute() {

@@ -34,8 +34,7 @@ pub fn mount_point(path: &Path, unprivileged: bool) -> Result<PathBuf, String> {
         return Err(format!("mount point {shown} is not a directory"));
     }
     let abs = std::fs::canonicalize(path).map_err(|e| format!("mount point {shown}: {e}"))?;
-    let table = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
-    if let Some(m) = mounted_at(&table, &abs) {
+    if let Some(m) = ninep_fuse::mountinfo::mounted_at(&ninep_fuse::mountinfo::now(), &abs) {
         return Err(format!(
             "mount point {shown} is busy: {} ({}) is already mounted there; \
              unmount it first (umount {shown}, or fusermount3 -u {shown})",
@@ -155,51 +154,6 @@ fn find_on_path(name: &str) -> Option<PathBuf> {
         })
 }
 
-/// A mount found in /proc/self/mountinfo.
-#[derive(Debug, PartialEq, Eq)]
-pub struct Mounted {
-    /// The file system type (`fuse.ninep-mount`, `tmpfs`, ...).
-    pub fstype: String,
-    /// Its source (`host:564`, `/dev/sda1`, ...).
-    pub source: String,
-}
-
-/// What is mounted at `target`, per a mountinfo table (the last mount
-/// there, the one on top).
-pub fn mounted_at(mountinfo: &str, target: &Path) -> Option<Mounted> {
-    mountinfo.lines().rev().find_map(|line| {
-        let (fields, rest) = line.split_once(" - ")?;
-        let point = unescape(fields.split(' ').nth(4)?);
-        let mut rest = rest.split(' ');
-        let fstype = unescape(rest.next()?);
-        let source = unescape(rest.next()?);
-        (Path::new(&point) == target).then_some(Mounted { fstype, source })
-    })
-}
-
-/// mountinfo writes space, tab, newline and backslash as `\ooo`.
-fn unescape(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        let octal = b
-            .get(i + 1..i + 4)
-            .filter(|d| d.iter().all(|c| (b'0'..=b'7').contains(c)));
-        match (b[i], octal) {
-            (b'\\', Some(d)) => {
-                out.push((d[0] - b'0') << 6 | (d[1] - b'0') << 3 | (d[2] - b'0'));
-                i += 4;
-            }
-            (c, _) => {
-                out.push(c);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -217,31 +171,6 @@ mod tests {
             "/opt/x:/usr/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/sbin:/bin"
         );
         assert_eq!(with_standard_dirs(Some("".as_ref())), none);
-    }
-
-    const TABLE: &str = "\
-22 27 0:21 / /proc rw,relatime - proc proc rw
-40 27 0:50 / /mnt/my\\040dir rw,nosuid shared:1 - fuse.ninep-mount 10.0.0.1:564 rw,user_id=0
-41 40 0:51 / /mnt/my\\040dir rw - tmpfs tmpfs rw
-";
-
-    #[test]
-    fn finds_the_mount_on_top() {
-        let m = mounted_at(TABLE, Path::new("/mnt/my dir")).unwrap();
-        assert_eq!((m.fstype.as_str(), m.source.as_str()), ("tmpfs", "tmpfs"));
-        let m = mounted_at(
-            &TABLE[..TABLE.rfind("41 ").unwrap()],
-            Path::new("/mnt/my dir"),
-        );
-        assert_eq!(m.unwrap().source, "10.0.0.1:564");
-        assert_eq!(mounted_at(TABLE, Path::new("/mnt")), None);
-        assert_eq!(mounted_at("garbage\n", Path::new("/")), None);
-    }
-
-    #[test]
-    fn unescapes_octal() {
-        assert_eq!(unescape("a\\040b\\134c\\011"), "a b\\c\t");
-        assert_eq!(unescape("trailing\\04"), "trailing\\04");
     }
 
     #[test]

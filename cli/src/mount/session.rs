@@ -259,34 +259,12 @@ fn mount_failed(plan: &Plan, e: &io::Error) -> Failure {
 /// Last resort when an unmount failed: a lazy unmount, which detaches the
 /// mount now and lets it go once nothing uses it.
 pub fn detach(mountpoint: &Path, unprivileged: bool) {
-    let table = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
-    if super::preflight::mounted_at(&table, mountpoint).is_none() {
+    let table = ninep_fuse::mountinfo::now();
+    if ninep_fuse::mountinfo::mounted_at(&table, mountpoint).is_none() {
         return;
     }
-    let result = if unprivileged {
-        std::process::Command::new("fusermount3")
-            .args(["-u", "-z", "-q", "--"])
-            .arg(mountpoint)
-            .status()
-            .and_then(|s| {
-                s.success()
-                    .then_some(())
-                    .ok_or_else(|| io::Error::other(format!("fusermount3 -u -z: {s}")))
-            })
-    } else {
-        umount_lazy(mountpoint)
-    };
+    let result = ninep_fuse::umount(mountpoint, unprivileged, true);
     if let Err(e) = result {
         warn!("cannot detach {}: {e}", mountpoint.display());
-    }
-}
-
-fn umount_lazy(mountpoint: &Path) -> io::Result<()> {
-    use std::os::unix::ffi::OsStrExt;
-    let c = std::ffi::CString::new(mountpoint.as_os_str().as_bytes())?;
-    // SAFETY: `c` is a NUL-terminated path that lives across the call.
-    match unsafe { libc::umount2(c.as_ptr(), libc::MNT_DETACH) } {
-        0 => Ok(()),
-        _ => Err(io::Error::last_os_error()),
     }
 }
