@@ -40,7 +40,7 @@ ninep-mount [-f] [-d] [-o OPTIONS] HOST[:PORT][:/ANAME] MOUNTPOINT
        ninep-mount stats MOUNTPOINT [--json]
        ninep-mount victimfs DIR [--delay SECONDS]";
 
-const OPTIONS_HELP: &str = "\
+pub(crate) const OPTIONS_HELP: &str = "\
 Mount options (-o, comma-separated; later ones win):
   aname=PATH            tree to attach to (diod: an exported directory); or
                         after the address: HOST:564:/export
@@ -60,7 +60,7 @@ Mount options (-o, comma-separated; later ones win):
   suid, dev, exec       their opposites [root: suid,dev,exec; a user:
                         always nosuid,nodev]
   sync, dirsync         synchronous writes, directory changes [off]
-  noatime, relatime     access time updates [relatime]
+  noatime, relatime, atime  access time updates [relatime, as atime]
   allow_other, noallow_other  let other users in, with the kernel checking
                         the mode bits [root: on; a user: off, and needs
                         user_allow_other in /etc/fuse.conf]
@@ -87,7 +87,8 @@ Mount options (-o, comma-separated; later ones win):
                         something; no answer within SECONDS more and the
                         connection is lost (EIO, or reconnect); also TCP
                         keepalive [30; 0: off]
-  reconnect[=SECONDS]   when the connection is lost, dial again (with backoff)
+  reconnect[=SECONDS], noreconnect
+                        when the connection is lost, dial again (with backoff)
                         for up to SECONDS instead of ending the mount; reads
                         and lookups go on, a write caught by the loss fails
                         with EIO [off; reconnect alone: 60]

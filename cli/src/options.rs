@@ -412,6 +412,7 @@ const FLAGS: &[&str] = &[
     "allow_other",
     "noallow_other",
     "allow_root",
+    "auto_unmount",
     "default_permissions",
     "no_default_permissions",
     "debug",
@@ -811,6 +812,49 @@ mod tests {
         assert!(error("trans=virtio").contains("trans=tcp or trans=unix"));
         assert!(error("port=0").contains("not a port number"));
         assert!(error("port=70000").contains("not a port number"));
+    }
+
+    /// Every option the parser knows is in docs/options.md and in
+    /// `--help`, and every option a row of docs/options.md names is known.
+    #[test]
+    fn the_docs_and_the_help_name_every_option_and_no_other() {
+        let docs = include_str!("../../docs/options.md");
+        let help = crate::OPTIONS_HELP;
+        for k in VALUED.iter().chain(FLAGS) {
+            assert!(
+                docs.contains(&format!("`{k}")),
+                "{k} missing from docs/options.md"
+            );
+            assert!(
+                help.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                    .any(|w| w == *k),
+                "{k} missing from --help"
+            );
+        }
+        let rows = docs.lines().filter(|l| l.starts_with("| `"));
+        for row in rows {
+            let first = row.split('|').nth(1).unwrap_or("");
+            for name in first.split('`').skip(1).step_by(2) {
+                let key = name.split(['=', '[']).next().unwrap_or("");
+                let known = VALUED.contains(&key) || FLAGS.contains(&key) || IGNORED.contains(&key);
+                assert!(
+                    known,
+                    "docs/options.md names {key:?}, which no parser knows: {row}"
+                );
+            }
+        }
+    }
+
+    /// The lists of known options agree with the parser.
+    #[test]
+    fn every_listed_option_parses() {
+        for k in FLAGS {
+            let mut o = Options::for_user("root".into(), 0);
+            o.apply(k).unwrap_or_else(|e| panic!("{k}: {e:#}"));
+        }
+        for k in VALUED.iter().filter(|k| !FLAGS.contains(k)) {
+            assert!(error(k).contains("needs a value"), "{k}");
+        }
     }
 
     #[test]
