@@ -34,12 +34,10 @@ use ninep_client::wire::{getattr, Qid, Rgetattr};
 use ninep_client::{CancelToken, Client, File};
 use tracing::debug;
 
-use crate::absent::Absent;
-use crate::attr::{file_attr, AttrCache, Overrides};
-use crate::complete::Complete;
+use crate::attr::{file_attr, Overrides};
+use crate::cache::Cache;
 use crate::config::{Access, CacheMode, MountConfig};
 use crate::devfuse::Line;
-use crate::dircache::DirCache;
 use crate::early::Early;
 use crate::errno::Fail;
 use crate::handles::Handles;
@@ -95,14 +93,10 @@ pub(crate) struct Shared {
     pub cfg: MountConfig,
     pub inodes: Inodes,
     pub handles: Handles,
-    pub attrs: AttrCache,
-    /// Extended attributes known to be missing (`cache=loose`).
-    pub absent: Absent,
+    /// What the mount remembers of the server (`cache.rs`).
+    pub cache: Cache,
     /// The readahead to set at the first open (`readahead.rs`).
     pub readahead: crate::readahead::Pending,
-    pub dirs: DirCache,
-    /// Directories whose every name is known (`cache=loose`).
-    pub known: Complete,
     pub intr: Interrupts,
     pub caps: Caps,
     /// Which prefetch stores may go ahead (see `prefetch.rs`).
@@ -181,11 +175,8 @@ impl Shared {
             conn: Conn::new(client),
             inodes,
             handles: Handles::default(),
-            attrs: AttrCache::new(ttl),
-            absent: Absent::new(ttl),
+            cache: Cache::new(ttl),
             readahead: Default::default(),
-            dirs: DirCache::new(ttl),
-            known: Complete::new(ttl),
             intr: Interrupts::default(),
             caps: Caps::default(),
             gate: Arc::default(),
@@ -417,26 +408,26 @@ impl Fs {
     /// from the loose cache when fresh.
     pub(crate) async fn attrs_via(&self, ino: u64, file: &File) -> Result<Rgetattr, Fail> {
         self.early.settled(ino).await;
-        if let Some(a) = self.attrs.get(ino) {
+        if let Some(a) = self.cache.attrs.get(ino) {
             return Ok(a);
         }
         let a = file.getattr(ATTR_MASK).await?;
         self.inodes.set_nlink(ino, a.nlink);
-        self.attrs.put(ino, &a);
+        self.cache.attrs.put(ino, &a);
         Ok(a)
     }
 
     /// The attributes of `ino` as `uid` sees them.
     pub(crate) async fn attrs(&self, ino: u64, uid: u32) -> Result<Rgetattr, Fail> {
         self.early.settled(ino).await;
-        if let Some(a) = self.attrs.get(ino) {
+        if let Some(a) = self.cache.attrs.get(ino) {
             return Ok(a);
         }
         let a = self
             .with_fid(ino, uid, |f| async move { f.getattr(ATTR_MASK).await })
             .await?;
         self.inodes.set_nlink(ino, a.nlink);
-        self.attrs.put(ino, &a);
+        self.cache.attrs.put(ino, &a);
         Ok(a)
     }
 
@@ -462,10 +453,10 @@ impl Fs {
                 return Ok(entry);
             }
         }
-        let fresh = child.and_then(|ino| self.attrs.get(ino)).is_some();
+        let fresh = child.and_then(|ino| self.cache.attrs.get(ino)).is_some();
         // cache=none: what the kernel holds will do if the walk lands on
         // the same file (`AttrCache::repeat`): only the Twalk is needed.
-        let repeat = child.and_then(|ino| self.attrs.repeat(ino, self.appends()));
+        let repeat = child.and_then(|ino| self.cache.attrs.repeat(ino, self.appends()));
         let old = child
             .filter(|_| !fresh && repeat.is_none())
             .and_then(|ino| self.inodes.fid(ino, uid));
@@ -488,8 +479,9 @@ impl Fs {
     /// entry is owed: our create gave it to the kernel with a TTL of zero
     /// (`early.rs`).
     fn known_entry(&self, parent: u64, name: &[u8], uid: u32, ino: u64) -> Option<ReplyEntry> {
-        let a = self.attrs.get(ino)?;
-        if !self.known.present(parent, name, uid) && !self.early.owed(parent, name, uid, ino) {
+        let a = self.cache.attrs.get(ino)?;
+        if !self.cache.known.present(parent, name, uid) && !self.early.owed(parent, name, uid, ino)
+        {
             return None;
         }
         // The kernel counts this reply as a lookup of `ino`.
@@ -517,7 +509,7 @@ impl Fs {
         };
         let f = Found { qid, ..found(&a) };
         let ino = self.inodes.lookup(parent, name, f, Some((uid, file)));
-        self.attrs.put(ino, &a);
+        self.cache.attrs.put(ino, &a);
         Ok(self.entry(ino, &a))
     }
 
@@ -525,7 +517,7 @@ impl Fs {
     /// `qid`, to answer a lookup or readdirplus entry without a round trip.
     pub(crate) fn known_attrs(&self, qid: Qid) -> Option<Rgetattr> {
         let ino = self.inodes.by_path(qid.path)?;
-        let a = self.attrs.get(ino)?;
+        let a = self.cache.attrs.get(ino)?;
         let same = a.qid.path == qid.path && a.qid.ty == qid.ty;
         (same && self.inodes.qid(ino)?.ty == qid.ty).then_some(a)
     }

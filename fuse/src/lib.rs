@@ -53,6 +53,7 @@
 
 mod absent;
 mod attr;
+mod cache;
 mod complete;
 pub mod config;
 mod devfuse;

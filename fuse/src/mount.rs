@@ -93,7 +93,7 @@ impl StatsSource {
     pub fn stats(&self) -> MountStats {
         let s = &self.shared;
         let client = s.conn.client().stats();
-        let (listings_read, listings_cached) = s.dirs.counts();
+        let (listings_read, listings_cached) = s.cache.dirs.counts();
         MountStats {
             fids_in_use: client.fids_in_use,
             inodes: s.inodes.len(),

@@ -48,28 +48,15 @@ impl Fs {
         }
     }
 
-    /// Keep the known names of `parent` (`complete.rs`) exact after an
-    /// attempt to make `name` in it: a failure (the name may exist after
-    /// all) forgets the directory.
-    fn learn_made(&self, parent: u64, name: &[u8], ok: bool) {
-        if ok {
-            self.known.added(parent, name);
-        } else {
-            self.known.forget(parent);
-        }
-    }
-
     /// Walk to `name`, just made in `parent`, and enter it in the table.
     async fn made(&self, req: &Request, parent: u64, name: &[u8]) -> Result<ReplyEntry, Fail> {
-        self.attrs.invalidate(&[parent]);
-        self.dirs.invalidate(&[parent]);
         let uid = self.who(req);
         let dir = self.fid(parent, uid).await?;
         let file = dir.walk(&[name]).await?;
         self.give_to_caller(req, &file).await;
         let entry = self.enter(parent, name, uid, file, None).await?;
         let is_dir = entry.attr.kind == fuse3::FileType::Directory;
-        self.absent.inherit(parent, entry.attr.ino, is_dir);
+        self.cache.absent.inherit(parent, entry.attr.ino, is_dir);
         Ok(entry)
     }
 
@@ -82,11 +69,11 @@ impl Fs {
     ) -> Result<ReplyEntry, Fail> {
         let dir = self.fid(parent, self.who(req)).await?;
         let made = dir.mkdir(component(name)?, mode & 0o7777, req.gid).await;
-        self.learn_made(parent, name, made.is_ok());
+        self.cache.made(parent, name, made.is_ok());
         made?;
         let entry = self.made(req, parent, name).await?;
         // Nothing in it yet: lookups in it need no Twalk until it changes.
-        self.known.made_empty(entry.attr.ino, self.who(req));
+        self.cache.known.made_empty(entry.attr.ino, self.who(req));
         Ok(entry)
     }
 
@@ -101,7 +88,7 @@ impl Fs {
         let made = dir
             .symlink(component(name)?, no_nul(target)?, req.gid)
             .await;
-        self.learn_made(parent, name, made.is_ok());
+        self.cache.made(parent, name, made.is_ok());
         made?;
         self.made(req, parent, name).await
     }
@@ -119,7 +106,7 @@ impl Fs {
         let made = dir
             .mknod(component(name)?, mode, major, minor, req.gid)
             .await;
-        self.learn_made(parent, name, made.is_ok());
+        self.cache.made(parent, name, made.is_ok());
         made?;
         self.made(req, parent, name).await
     }
@@ -149,13 +136,12 @@ impl Fs {
             target = self.fid(ino, uid).await?;
             made = dir.link(&target, name).await;
         }
-        self.learn_made(new_parent, new_name, made.is_ok());
+        self.cache.made(new_parent, new_name, made.is_ok());
         made?;
-        self.attrs.invalidate(&[ino, new_parent]);
-        self.dirs.invalidate(&[new_parent]);
+        self.cache.changed(ino);
         let a = target.getattr(ATTR_MASK).await?;
         let linked = self.inodes.lookup(new_parent, new_name, found(&a), None);
-        self.attrs.put(linked, &a);
+        self.cache.attrs.put(linked, &a);
         Ok(self.entry(linked, &a))
     }
 
@@ -164,16 +150,21 @@ impl Fs {
     /// per TTL: sent along with a create's own requests.
     async fn probe_inherited(&self, parent: u64, dir: Option<&File>) {
         let Some(dir) = dir else { return };
-        let asks = self.absent.to_probe(parent).iter().map(|&name| async move {
-            let missing = matches!(
-                dir.xattr_get(name).await.map_err(Fail::from),
-                Err(Fail(libc::ENODATA))
-            );
-            (name, missing)
-        });
+        let asks = self
+            .cache
+            .absent
+            .to_probe(parent)
+            .iter()
+            .map(|&name| async move {
+                let missing = matches!(
+                    dir.xattr_get(name).await.map_err(Fail::from),
+                    Err(Fail(libc::ENODATA))
+                );
+                (name, missing)
+            });
         for (name, missing) in futures::future::join_all(asks).await {
             if missing {
-                self.absent.note(parent, name);
+                self.cache.absent.note(parent, name);
             }
         }
     }
@@ -214,10 +205,8 @@ impl Fs {
         let known = self.writer_by_name(parent, name, flags).await;
         let created = file.lcreate(checked, flags, mode & 0o7777, req.gid);
         let (qid, dir) = tokio::join!(created, dir);
-        self.learn_made(parent, name, qid.is_ok());
+        self.cache.made(parent, name, qid.is_ok());
         let qid = qid?;
-        self.attrs.invalidate(&[parent]);
-        self.dirs.invalidate(&[parent]);
         let dir = dir.ok();
         let made = Made {
             parent,
@@ -235,8 +224,8 @@ impl Fs {
         let ino = self
             .inodes
             .lookup(parent, name, found(&a), fid.map(|f| (uid, f)));
-        self.attrs.put(ino, &a);
-        self.absent.inherit(parent, ino, false);
+        self.cache.attrs.put(ino, &a);
+        self.cache.absent.inherit(parent, ino, false);
         let direct = self.direct_io(qid, &a);
         let reads = self.reads(self.writer(ino, flags).await, direct, a.size);
         drop(known);
@@ -273,7 +262,7 @@ impl Fs {
     ) -> ReplyCreated {
         let a = predicted(m.qid, mode, (m.uid, gid), SystemTime::now());
         let ino = self.inodes.lookup(m.parent, m.name, found(&a), None);
-        self.attrs.settling(ino);
+        self.cache.attrs.settling(ino);
         self.early.owe(m.parent, m.name, ino, m.uid);
         let direct = self.direct_io(m.qid, &a);
         let reads = self.reads(self.writer(ino, flags).await, direct, a.size);
@@ -298,7 +287,7 @@ impl Fs {
         } else {
             // The handle is gone already (a reconnect cleared the table):
             // nothing settles, the next getattr asks the server.
-            self.attrs.settled(ino, None);
+            self.cache.attrs.settled(ino, None);
         }
         ReplyCreated {
             ttl: std::time::Duration::ZERO,
@@ -346,11 +335,11 @@ impl Fs {
         if let Some(a) = &a {
             self.inodes.set_nlink(ino, a.nlink);
         }
-        self.attrs.settled(ino, a.as_ref());
+        self.cache.attrs.settled(ino, a.as_ref());
         if let Some(fid) = fid {
             self.inodes.set_fid(ino, m.uid, fid);
         }
-        self.absent.inherit(m.parent, ino, false);
+        self.cache.absent.inherit(m.parent, ino, false);
         drop(settling);
     }
 }

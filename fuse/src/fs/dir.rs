@@ -76,7 +76,7 @@ impl Fs {
         match &*cached {
             Some(l) if offset != 0 => Ok(l.clone()),
             _ => {
-                let body = match self.dirs.get(dir.ino) {
+                let body = match self.cache.dirs.get(dir.ino) {
                     Some(body) => body,
                     None => self.read_listing(dir).await?,
                 };
@@ -89,14 +89,14 @@ impl Fs {
 
     /// The server's entries of `dir` (checked), kept in the loose cache.
     async fn read_listing(&self, dir: &OpenDir) -> Result<Arc<[DirEntry]>, Fail> {
-        let generation = self.dirs.generation();
-        let known = self.known.generation();
+        let generation = self.cache.dirs.generation();
+        let known = self.cache.known.generation();
         let at = Instant::now();
         let raw = dir.file.readdir_all().await?;
         let body: Arc<[DirEntry]> = entries_of(dir.ino, raw).into();
-        self.dirs.put(dir.ino, generation, at, body.clone());
+        self.cache.dirs.put(dir.ino, generation, at, body.clone());
         let names = body.iter().map(|e| &e.name[..]);
-        self.known.listed(dir.ino, dir.uid, known, at, names);
+        self.cache.known.listed(dir.ino, dir.uid, known, at, names);
         Ok(body)
     }
 

@@ -42,7 +42,7 @@ impl Fs {
             }
             return Ok(self.entry(ino, &a));
         }
-        if self.known.missing(parent, name, uid) {
+        if self.cache.known.missing(parent, name, uid) {
             return Ok(self.negative());
         }
         let dir = self.fid(parent, uid).await?;

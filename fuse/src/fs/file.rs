@@ -89,7 +89,7 @@ impl Fs {
             })
             .await?;
         if flags & libc::O_TRUNC as u32 != 0 {
-            self.attrs.invalidate(&[ino]);
+            self.cache.changed(ino);
         }
         let (direct, size) = match self.cfg.cache {
             CacheMode::None => (true, 0),
@@ -127,7 +127,7 @@ impl Fs {
         bytes: &[u8],
     ) -> Result<ReplyWrite, Fail> {
         let h = self.open_file(fh)?;
-        self.attrs.invalidate(&[ino]);
+        self.cache.changed(ino);
         self.gate.wrote(ino);
         h.file.write_at(offset, bytes, IO_DEPTH).await?;
         self.orphans.wrote(ino, offset + bytes.len() as u64);

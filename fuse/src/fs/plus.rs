@@ -148,7 +148,7 @@ impl Plus {
         let fs = &self.fs;
         let fid = f.file.map(|file| (self.dir.uid, file));
         let ino = fs.inodes.lookup(self.dir.ino, &e.name, found(&f.attr), fid);
-        fs.attrs.put(ino, &f.attr);
+        fs.cache.attrs.put(ino, &f.attr);
         self.pending = Some((i, ino));
         let ttl = fs.ttl();
         DirectoryEntryPlus {
@@ -232,7 +232,7 @@ async fn fetch(fs: Fs, dir_fid: Arc<File>, uid: u32, e: DirEntry) -> Option<Fetc
     let ino = fs.inodes.by_path(e.qid.path);
     // cache=none: the attributes the kernel holds, given again for the
     // same file (see `AttrCache::repeat`).
-    let repeat = ino.and_then(|ino| fs.attrs.repeat(ino, fs.appends()));
+    let repeat = ino.and_then(|ino| fs.cache.attrs.repeat(ino, fs.appends()));
     if let Some(attr) = repeat.filter(|a| a.qid == e.qid) {
         return Some(Fetched { attr, file: None });
     }

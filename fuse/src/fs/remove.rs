@@ -151,22 +151,15 @@ impl Fs {
             if let Some(d) = dying {
                 self.inodes.revive(d);
             }
-            self.known.forget(parent);
+            self.cache.unsure(parent);
             return Err(e);
         }
-        self.known.removed(parent, name);
         let victim = self.inodes.unlinked(parent, name);
+        self.cache.removed(parent, name, victim);
         if let Some((c, a)) = before {
             if a.nlink <= 1 {
                 self.orphans.adopt(c, a);
             }
-        }
-        self.attrs.invalidate(&[parent]);
-        self.dirs.invalidate(&[parent]);
-        if let Some(v) = victim {
-            self.attrs.invalidate(&[v]);
-            self.dirs.invalidate(&[v]);
-            self.known.forget(v);
         }
         Ok(())
     }
@@ -191,23 +184,13 @@ impl Fs {
             if let Some(d) = dying {
                 self.inodes.revive(d);
             }
-            self.known.forget(parent);
-            self.known.forget(new_parent);
+            self.cache.unsure(parent);
+            self.cache.unsure(new_parent);
             return Err(e);
         }
-        self.known.removed(parent, name);
-        self.known.added(new_parent, new_name);
         let (moved, replaced) = self.inodes.renamed(parent, name, new_parent, new_name);
-        if let Some(r) = replaced {
-            self.known.forget(r);
-        }
-        let touched = [Some(parent), Some(new_parent), moved, replaced];
-        let touched: Vec<u64> = touched.into_iter().flatten().collect();
-        self.attrs.invalidate(&touched);
-        // Both directories' listings changed; a replaced directory is
-        // gone (the moved one's entries did not change, but dropping its
-        // listing costs only a Treaddir).
-        self.dirs.invalidate(&touched);
+        self.cache
+            .renamed((parent, name), (new_parent, new_name), moved, replaced);
         Ok(())
     }
 

@@ -131,14 +131,14 @@ impl Fs {
         // Loose attributes held now, for a change of times alone (looked
         // up only then: every other setattr asks the server afterwards).
         let held = (times_only(s) && self.appends())
-            .then(|| self.attrs.get(ino))
+            .then(|| self.cache.attrs.get(ino))
             .flatten();
         if s.valid != 0 {
-            self.attrs.invalidate(&[ino]);
+            self.cache.changed(ino);
         }
         // A chmod changes an access ACL; a chown drops file capabilities.
         if s.valid & (setattr::MODE | setattr::UID | setattr::GID) != 0 {
-            self.absent.changed(ino);
+            self.cache.perms_changed(ino);
         }
         // A truncation holds off the prefetch's stores (see `prefetch.rs`).
         let _writer = match set.size {
@@ -158,7 +158,7 @@ impl Fs {
             }
         }
         if let Some(a) = held.and_then(|a| times_applied(&a, s, SystemTime::now())) {
-            self.attrs.put(ino, &a);
+            self.cache.attrs.put(ino, &a);
             return Ok(self.attr_reply(ino, &a));
         }
         let a = match &handle {
@@ -189,13 +189,13 @@ impl Fs {
         let now = SystemTime::now();
         let (set, ()) = tokio::join!(open.setattr(s), self.early.settled(ino));
         set?;
-        let a = match self.attrs.get(ino) {
+        let a = match self.cache.attrs.get(ino) {
             Some(a) => a,
             None => self.attrs_via(ino, open).await?,
         };
         // `s` sets times alone: applying it cannot fail.
         let a = times_applied(&a, s, now).unwrap_or(a);
-        self.attrs.put(ino, &a);
+        self.cache.attrs.put(ino, &a);
         Ok(Some(self.attr_reply(ino, &a)))
     }
 }

@@ -97,7 +97,7 @@ impl Fs {
             return Ok(bytes.into());
         };
         let got = h.file.read_bytes_at(start, len, IO_DEPTH).await?;
-        let known = self.attrs.get(ino).map_or(h.reads.size, |a| a.size);
+        let known = self.cache.attrs.get(ino).map_or(h.reads.size, |a| a.size);
         let (answer, stores) = split(start, got.len() as u64, offset, size, known);
         let parts = stores
             .into_iter()

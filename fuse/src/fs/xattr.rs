@@ -33,7 +33,7 @@ impl Fs {
         size: u32,
     ) -> Result<ReplyXAttr, Fail> {
         let name = no_nul(name)?;
-        if self.absent.missing(ino, name) {
+        if self.cache.absent.missing(ino, name) {
             return Err(Fail(libc::ENODATA));
         }
         let value = self
@@ -44,7 +44,7 @@ impl Fs {
             )
             .await;
         if let Err(Fail(libc::ENODATA)) = value {
-            self.absent.note(ino, name);
+            self.cache.absent.note(ino, name);
         }
         sized(value?, size)
     }
@@ -75,8 +75,7 @@ impl Fs {
         flags: u32,
     ) -> Result<(), Fail> {
         let name = no_nul(name)?;
-        self.attrs.invalidate(&[ino]);
-        self.absent.changed(ino);
+        self.cache.xattrs_changed(ino);
         self.with_fid(ino, self.who(req), |f| async move {
             f.xattr_set(name, value, flags).await
         })
@@ -90,8 +89,7 @@ impl Fs {
         name: &[u8],
     ) -> Result<(), Fail> {
         let name = no_nul(name)?;
-        self.attrs.invalidate(&[ino]);
-        self.absent.changed(ino);
+        self.cache.xattrs_changed(ino);
         self.with_fid(
             ino,
             self.who(req),
