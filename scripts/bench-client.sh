@@ -298,7 +298,8 @@ for d in $(tr ',' '\n' <<<"$depths" | sort -n -u); do
 done
 if [ -n "${kept[1]:-}" ] && [ -n "${kept[16]:-}" ]; then
     r=$(ratio "$(median <<<"${kept[16]}")" "$(median <<<"${kept[1]}")")
-    verdict=$(awk -v r="$r" -v g="$GOAL" 'BEGIN { print (r >= g) ? "PASS" : "FAIL" }')
+    verdict=$(awk -v r="$r" -v g="$GOAL" \
+        'BEGIN { if (r !~ /^[0-9.]+$/) print "FAIL (no ratio)"; else print (r + 0 >= g + 0) ? "PASS" : "FAIL" }')
     echo "16 in flight / 1 in flight: ${r}x (goal >= ${GOAL}x): $verdict"
 else
     echo "16 in flight / 1 in flight: not measured (--depths lacks 1 or 16)"

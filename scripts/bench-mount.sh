@@ -475,8 +475,11 @@ goal() {
     a=$(median <<<"${runs["$w $t"]}")
     b=$(median <<<"${runs["$w $o"]}")
     r=$(ratio "$a" "$b")
+    # A ratio that could not be computed (n/a) is neither met nor missed;
+    # awk would compare it as text.
     ok=$(awk -v r="$r" -v b="$bound" -v op="$op" \
-        'BEGIN { print ((op == ">=" ? r >= b : r <= b) ? "met" : "missed") }')
+        'BEGIN { if (r !~ /^[0-9.]+$/) print "unknown (no ratio)";
+                 else print ((op == ">=" ? r + 0 >= b + 0 : r + 0 <= b + 0) ? "met" : "missed") }')
     printf '  %-22s %-6s / %-7s %s %-4s %5s %-13s %s\n' "${wl_label[$w]}" "$t" "$o" \
         "$op" "$bound" "$r" "$(span "${runs["$w $t"]}" "${runs["$w $o"]}")" "$ok"
 }
