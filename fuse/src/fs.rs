@@ -37,6 +37,7 @@ use tracing::debug;
 use crate::attr::{file_attr, Overrides};
 use crate::cache::Cache;
 use crate::config::{Access, CacheMode, MountConfig};
+use crate::conn::Conn;
 use crate::devfuse::Line;
 use crate::early::Early;
 use crate::errno::Fail;
@@ -44,7 +45,6 @@ use crate::handles::Handles;
 use crate::inode::{Found, Inodes, ROOT_INO};
 use crate::interrupt::{Interrupts, Op};
 use crate::prefetch::Gate;
-use crate::reconnect::Conn;
 use crate::users::user_name;
 
 /// Reads and writes in flight for one FUSE read or write.

@@ -14,8 +14,10 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use ninep_client::wire::Qid;
 use ninep_client::File;
 
-use crate::fs::plus::Prefetch;
 use crate::prefetch::Writer;
+use ninep_client::wire::Rgetattr;
+use std::collections::VecDeque;
+use tokio::task::JoinHandle;
 
 /// What an open file was opened as: after a reconnect it is walked to
 /// and opened again from this.
@@ -98,7 +100,7 @@ pub(crate) struct OpenDir {
     /// offsets are indices into it plus one.
     pub listing: tokio::sync::Mutex<Option<Arc<Vec<DirEntry>>>>,
     /// Attributes fetched ahead by readdirplus for the next call.
-    pub prefetch: Mutex<Option<Prefetch>>,
+    pub lookahead: Mutex<Option<Lookahead>>,
 }
 
 /// What an `fh` stands for.
@@ -208,4 +210,20 @@ mod tests {
         assert_eq!(o.flags, (libc::O_RDWR | libc::O_APPEND) as u32);
         assert_eq!((o.ino, o.uid), (7, 1000));
     }
+}
+
+/// Attributes of one entry, and the fid walked to it if one was needed.
+#[derive(Debug)]
+pub(crate) struct Fetched {
+    pub attr: Rgetattr,
+    pub file: Option<File>,
+}
+
+/// readdirplus's attributes fetched ahead for its next call (not the
+/// random-read prefetch of `prefetch.rs`): `queue[k]` is for listing index
+/// `next + k`.
+#[derive(Debug, Default)]
+pub(crate) struct Lookahead {
+    pub next: usize,
+    pub queue: VecDeque<JoinHandle<Option<Fetched>>>,
 }

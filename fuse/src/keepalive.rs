@@ -17,9 +17,9 @@ use std::time::Duration;
 
 use tracing::{debug, warn};
 
+use crate::conn::Phase;
 use crate::fs::{Fs, Shared, ATTR_MASK};
 use crate::inode::ROOT_INO;
-use crate::reconnect::Phase;
 
 /// Watch the mount's connection every `every` until the mount is gone.
 pub(crate) async fn watch(shared: Weak<Shared>, every: Duration) {

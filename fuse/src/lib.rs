@@ -56,6 +56,7 @@ mod attr;
 mod cache;
 mod complete;
 pub mod config;
+mod conn;
 mod devfuse;
 mod dircache;
 mod early;

@@ -55,7 +55,7 @@ impl Fs {
             ino,
             uid,
             listing: Default::default(),
-            prefetch: Default::default(),
+            lookahead: Default::default(),
         };
         let fh = self.handles.insert(Handle::Dir(Arc::new(dir)));
         Ok(ReplyOpen { fh, flags: 0 })
@@ -151,7 +151,7 @@ impl Fs {
         match self.handles.remove(fh) {
             Some(Handle::Dir(d)) => {
                 // Prefetched entries hold fids: let them go first.
-                d.prefetch.lock().unwrap_or_else(|e| e.into_inner()).take();
+                d.lookahead.lock().unwrap_or_else(|e| e.into_inner()).take();
                 if let Ok(open) = Arc::try_unwrap(d) {
                     open.file.clunk().await?;
                 }

@@ -24,32 +24,16 @@ use std::sync::Arc;
 use fuse3::raw::prelude::*;
 use fuse3::{FileType, Timestamp};
 use futures::stream::{self, BoxStream, StreamExt};
-use ninep_client::wire::Rgetattr;
 use ninep_client::File;
-use tokio::task::JoinHandle;
 
 use super::dir::os_name;
 use super::{found, Fs, ATTR_MASK};
 use crate::attr::{file_attr, kind_of, kind_of_dtype};
 use crate::errno::Fail;
-use crate::handles::{DirEntry, OpenDir};
+use crate::handles::{DirEntry, Fetched, Lookahead, OpenDir};
 
 /// Entries whose attributes are fetched ahead.
 pub(crate) const DEPTH: usize = 16;
-
-/// Attributes of one entry, and the fid walked to it if one was needed.
-#[derive(Debug)]
-pub(crate) struct Fetched {
-    attr: Rgetattr,
-    file: Option<File>,
-}
-
-/// Fetches in flight: `queue[k]` is for listing index `next + k`.
-#[derive(Debug, Default)]
-pub(crate) struct Prefetch {
-    next: usize,
-    queue: VecDeque<JoinHandle<Option<Fetched>>>,
-}
 
 /// The state behind one readdirplus reply's stream.
 struct Plus {
@@ -58,7 +42,7 @@ struct Plus {
     dir_fid: Arc<File>,
     listing: Arc<Vec<DirEntry>>,
     pos: usize,
-    prefetch: Prefetch,
+    ahead: Lookahead,
     /// The last entry given: listing index and inode, not yet accepted.
     pending: Option<(usize, u64)>,
 }
@@ -75,14 +59,14 @@ impl Fs {
         let dir_fid = self.fid(dir.ino, dir.uid).await?;
         let pos = usize::try_from(offset).map_err(|_| Fail(libc::EINVAL))?;
         let kept = dir
-            .prefetch
+            .lookahead
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .take();
         let first = pos.max(2);
-        let prefetch = match kept {
+        let ahead = match kept {
             Some(p) if p.next == first && offset != 0 => p,
-            _ => Prefetch {
+            _ => Lookahead {
                 next: first,
                 queue: VecDeque::new(),
             },
@@ -93,7 +77,7 @@ impl Fs {
             dir_fid,
             listing,
             pos,
-            prefetch,
+            ahead,
             pending: None,
         };
         let entries = stream::unfold(plus, |mut p| async move {
@@ -117,8 +101,8 @@ impl Plus {
             return Some(self.dot(i, &e));
         }
         self.top_up();
-        let task = self.prefetch.queue.pop_front()?;
-        self.prefetch.next += 1;
+        let task = self.ahead.queue.pop_front()?;
+        self.ahead.next += 1;
         let fetched = task.await.ok().flatten();
         Some(match fetched {
             Some(f) => self.commit(i, &e, f),
@@ -128,8 +112,8 @@ impl Plus {
 
     /// Keep [`DEPTH`] fetches in flight.
     fn top_up(&mut self) {
-        while self.prefetch.queue.len() < DEPTH {
-            let i = self.prefetch.next + self.prefetch.queue.len();
+        while self.ahead.queue.len() < DEPTH {
+            let i = self.ahead.next + self.ahead.queue.len();
             let Some(e) = self.listing.get(i) else {
                 return;
             };
@@ -139,7 +123,7 @@ impl Plus {
                 self.dir.uid,
                 e.clone(),
             );
-            self.prefetch.queue.push_back(tokio::spawn(task));
+            self.ahead.queue.push_back(tokio::spawn(task));
         }
     }
 
@@ -193,11 +177,11 @@ impl Drop for Plus {
             self.fs.inodes.forget(ino, 1);
             let e = self.listing[i].clone();
             let task = fetch(self.fs.clone(), self.dir_fid.clone(), self.dir.uid, e);
-            self.prefetch.queue.push_front(tokio::spawn(task));
-            self.prefetch.next = i;
+            self.ahead.queue.push_front(tokio::spawn(task));
+            self.ahead.next = i;
         }
-        let kept = std::mem::take(&mut self.prefetch);
-        *self.dir.prefetch.lock().unwrap_or_else(|e| e.into_inner()) = Some(kept);
+        let kept = std::mem::take(&mut self.ahead);
+        *self.dir.lookahead.lock().unwrap_or_else(|e| e.into_inner()) = Some(kept);
     }
 }
 

@@ -69,7 +69,7 @@ impl Fs {
                     ino: d.ino,
                     uid: d.uid,
                     listing: tokio::sync::Mutex::new(listing),
-                    prefetch: Default::default(),
+                    lookahead: Default::default(),
                 };
                 Ok(Some(Handle::Dir(Arc::new(dir))))
             }
