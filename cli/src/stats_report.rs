@@ -5,7 +5,7 @@
 use std::fmt::Write as _;
 use std::time::Duration;
 
-use ninep_client::session::{FlushProfile, Rule, Traffic};
+use ninep_client::{FlushProfile, Rule, Traffic};
 use ninep_fuse::{MountStats, StatsSource};
 use serde::{Deserialize, Serialize};
 
@@ -78,7 +78,7 @@ pub struct Violations {
     pub flush_errors: u64,
 }
 
-/// The flush profile (see `ninep_client::session::FlushProfile`).
+/// The flush profile (see `ninep_client::FlushProfile`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Profile {
     /// `flushprobe=N` (0: off).

@@ -32,6 +32,10 @@
 //! - [`error`]: errors split by who is at fault.
 #![deny(missing_docs)]
 
+// The sans-I/O protocol state and its allocators: public only for the
+// fuzz targets and the model tests; callers use the types re-exported
+// below.
+#[doc(hidden)]
 pub mod alloc;
 pub mod client;
 mod conn;
@@ -39,6 +43,7 @@ pub mod error;
 pub mod file;
 pub mod ids;
 mod pool;
+#[doc(hidden)]
 pub mod session;
 pub mod transport;
 pub mod wire;
@@ -48,6 +53,8 @@ pub use conn::CancelToken;
 pub use error::{Error, RemoteError, Result};
 pub use file::{File, LockSpec, SetAttr};
 pub use ids::{Fid, Tag, NOFID, NOTAG};
-pub use session::FlushPolicy;
+pub use session::{
+    watch_period, FlushPolicy, FlushProfile, Latency, Rule, Stats, Traffic, MAX_CHAIN_BUCKET,
+};
 pub use transport::Address;
 pub use wire::Dialect;

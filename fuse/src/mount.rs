@@ -24,8 +24,8 @@ use std::time::Duration;
 
 use fuse3::raw::{MountHandle, Session};
 use fuse3::MountOptions;
-use ninep_client::session::{FlushProfile, Stats, Traffic};
 use ninep_client::{Client, Error};
+use ninep_client::{FlushProfile, Stats, Traffic};
 use tracing::{debug, info, warn};
 
 use crate::config::{CacheMode, KernelFlags, MountConfig};

@@ -9,7 +9,7 @@
 use std::sync::Weak;
 use std::time::{Duration, Instant};
 
-use ninep_client::session::watch_period;
+use ninep_client::watch_period;
 use tracing::warn;
 
 use crate::fs::Shared;

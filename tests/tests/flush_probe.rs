@@ -7,7 +7,7 @@
 
 use std::time::Duration;
 
-use ninep_client::session::Rule;
+use ninep_client::Rule;
 use ninep_client::{Address, Client, Config, FlushPolicy};
 use ninep_tests::scripted::{Config as ServerConfig, FlushBehaviour as B, ScriptedServer, HELLO};
 
@@ -73,18 +73,14 @@ async fn workload(client: &Client) {
 
 /// Run the workload against behaviour `b` and check the profile shows
 /// exactly `broken` (and that nothing leaked).
-async fn probe_against(b: B, broken: &[Rule]) -> ninep_client::session::FlushProfile {
+async fn probe_against(b: B, broken: &[Rule]) -> ninep_client::FlushProfile {
     probe_against_some(b, broken, &[]).await
 }
 
 /// As [`probe_against`], where the rules of `some` may or may not show:
 /// the probe stops at the first rule a server breaks, so of two rules one
 /// chain breaks, only the first may be counted.
-async fn probe_against_some(
-    b: B,
-    broken: &[Rule],
-    some: &[Rule],
-) -> ninep_client::session::FlushProfile {
+async fn probe_against_some(b: B, broken: &[Rule], some: &[Rule]) -> ninep_client::FlushProfile {
     let server = server(b);
     let client = probed_client(&server).await;
     tokio::time::timeout(LIMIT, workload(&client))

@@ -14,8 +14,8 @@ mod mount_support;
 use std::time::Duration;
 
 use mount_support::*;
-use ninep_client::session::{FlushProfile, Rule};
 use ninep_client::{Config, FlushPolicy};
+use ninep_client::{FlushProfile, Rule};
 use ninep_fuse::CacheMode;
 use ninep_tests::scripted::{Config as ServerConfig, FlushBehaviour as B, ScriptedServer, HELLO};
 

@@ -259,7 +259,7 @@ impl Mounted {
     }
 
     /// Requests by type and bytes moved on the mount's connection.
-    pub fn traffic(&self) -> ninep_client::session::Traffic {
+    pub fn traffic(&self) -> ninep_client::Traffic {
         self.mount
             .as_ref()
             .expect("mounted")
@@ -268,7 +268,7 @@ impl Mounted {
     }
 
     /// The flush profile of the mount's connection.
-    pub fn flush_profile(&self) -> ninep_client::session::FlushProfile {
+    pub fn flush_profile(&self) -> ninep_client::FlushProfile {
         self.mount.as_ref().expect("mounted").flush_profile()
     }
 
