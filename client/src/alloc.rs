@@ -88,7 +88,7 @@ impl Default for TagAllocator {
 /// Fid numbers, lowest free first: some servers refuse large ones
 /// (nfs-ganesha answers ERANGE from 1024 on), so the numbers in use stay
 /// close to their count. A freed number waits in a queue until
-/// [`FID_REUSE_DELAY`] others have been freed after it, so it is not
+/// `FID_REUSE_DELAY` others have been freed after it, so it is not
 /// handed out again right after its clunk (unless none other is left).
 /// The numbers are capped: at first by what `Fid` can hold, later by what
 /// the server was found to accept ([`FidAllocator::cap`]).
