@@ -8,7 +8,7 @@ mod mount_support;
 
 use std::fs;
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use mount_support::{blocking, Mounted};
 use ninep_fuse::CacheMode;
@@ -87,18 +87,20 @@ async fn our_own_changes_show_in_the_next_listing_at_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn server_side_changes_show_once_the_ttl_has_passed() {
-    let ttl = Duration::from_millis(200);
+    // Long enough that two listings in a row fall within it on any
+    // machine: the second one is always the cached one.
+    let ttl = Duration::from_secs(1);
     let m = loose(ttl).await;
     fs::create_dir(m.local("d")).unwrap();
     let dir = m.path("d");
-    let listed = Instant::now();
     assert!(list_async(&dir).await.is_empty());
+    let first = m.stats();
     fs::write(m.local("d/theirs"), b"x").unwrap();
     let early = list_async(&dir).await;
-    if listed.elapsed() < ttl {
-        // Still within the TTL: served from the listing read before.
-        assert!(early.is_empty(), "{early:?}");
-    }
+    let s = m.stats();
+    assert!(early.is_empty(), "within the TTL, the listing read before: {early:?}");
+    assert_eq!(s.listings_read, first.listings_read, "{s:?}");
+    assert!(s.listings_cached > first.listings_cached, "{s:?}");
     tokio::time::sleep(ttl + Duration::from_millis(100)).await;
     let before = m.stats();
     assert_eq!(list_async(&dir).await, ["theirs"]);
