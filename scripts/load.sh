@@ -149,5 +149,6 @@ rc=0
 [ "$load_rc" -eq 0 ] || { say "FAIL: the load saw errors or wrong bytes"; rc=1; }
 [ "${fids:-99}" -le 1 ] || { say "FAIL: fids left over: $fids"; rc=1; }
 [ "${quarantined:-99}" -eq 0 ] || { say "FAIL: quarantined tags: $quarantined"; rc=1; }
+[ "${in_flight:-99}" -eq 0 ] || { say "FAIL: requests still in flight: ${in_flight:-unknown}"; rc=1; }
 [ "$rc" -ne 0 ] || say "PASS"
 exit "$rc"
