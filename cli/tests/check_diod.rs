@@ -82,19 +82,26 @@ fn with_victimfs_every_case_settles_and_diod_lives() {
         );
         assert!(!reason.contains("never ended"), "{case}: {reason}");
     }
-    for case in ["unused-tag", "self-flush", "after-completion"] {
-        assert_eq!(verdicts[case], "pass", "{verdicts:?}");
-    }
-    // diod cancels a read still queued at once (`queued` may pass), but
-    // holds the Rflush of one it is working on until the read ends.
-    for case in ["single", "multiple"] {
-        assert!(
-            matches!(
-                verdicts[case].as_str(),
-                "pass-minimal" | "fail-order" | "fail-late-reply"
-            ),
-            "{case}: {verdicts:?}"
-        );
+    // diod 1.0.24's table, as docs/flush.md shows it: it holds the Rflush
+    // of a read it is working on until the read ends (pass-minimal),
+    // cancels a read still queued at once, answers a flush-of-flush before
+    // the flush it names; `independent` and `unconfirmed` never get their
+    // set-up, since the victimfs releases every waiting read at once.
+    let want = [
+        ("unused-tag", "pass"),
+        ("after-completion", "pass"),
+        ("self-flush", "pass"),
+        ("single", "pass-minimal"),
+        ("multiple", "pass-minimal"),
+        ("reuse", "pass"),
+        ("flush-of-flush", "fail-order"),
+        ("independent", "inconclusive"),
+        ("unconfirmed", "inconclusive"),
+        ("storm", "pass"),
+        ("queued", "pass"),
+    ];
+    for (case, verdict) in want {
+        assert_eq!(verdicts[case], verdict, "{case}: {verdicts:?}");
     }
     // diod still serves a new connection.
     let out = Command::new(env!("CARGO_BIN_EXE_ninep-mount"))

@@ -98,7 +98,10 @@ async fn server_side_changes_show_once_the_ttl_has_passed() {
     fs::write(m.local("d/theirs"), b"x").unwrap();
     let early = list_async(&dir).await;
     let s = m.stats();
-    assert!(early.is_empty(), "within the TTL, the listing read before: {early:?}");
+    assert!(
+        early.is_empty(),
+        "within the TTL, the listing read before: {early:?}"
+    );
     assert_eq!(s.listings_read, first.listings_read, "{s:?}");
     assert!(s.listings_cached > first.listings_cached, "{s:?}");
     tokio::time::sleep(ttl + Duration::from_millis(100)).await;

@@ -68,7 +68,10 @@ async fn posix_locks_reach_the_server() {
         });
         let tid = tid_rx.recv().unwrap();
         std::thread::sleep(Duration::from_millis(300));
-        assert!(!waiter.is_finished(), "F_SETLKW did not wait for the holder");
+        assert!(
+            !waiter.is_finished(),
+            "F_SETLKW did not wait for the holder"
+        );
         let sent = Instant::now();
         // SAFETY: the thread is alive until joined.
         unsafe { libc::pthread_kill(tid, libc::SIGUSR1) };
@@ -84,7 +87,10 @@ async fn posix_locks_reach_the_server() {
         });
         std::thread::sleep(Duration::from_millis(300));
         // Still waiting when the holder lets go, and done only after.
-        assert!(!waiter.is_finished(), "F_SETLKW did not wait for the holder");
+        assert!(
+            !waiter.is_finished(),
+            "F_SETLKW did not wait for the holder"
+        );
         let unlocked = Instant::now();
         assert_eq!(fcntl_lock(&a, libc::F_SETLK, libc::F_UNLCK).0, 0);
         let (r, done) = waiter.join().unwrap();
