@@ -4,18 +4,18 @@
 //! `system.posix_acl_access`), almost always missing: without this each is
 //! a Txattrwalk that fails, two round trips per file listed. An answer of
 //! ENODATA is kept for the TTL, per inode. Only a change to the inode's
-//! extended attributes, mode or owner drops it ([`Absent::changed`]):
+//! extended attributes, mode or owner drops it ([`AbsentXattrs::changed`]):
 //! names made or removed in a directory do not touch its attributes.
 //!
 //! A file made through the mount inherits what is known of its directory
-//! ([`Absent::inherit`]), so the `ls -l` after a storm of creates asks
+//! ([`AbsentXattrs::inherit`]), so the `ls -l` after a storm of creates asks
 //! nothing: a new file has a SELinux label only where its directory has
 //! one (the server labels every file or none), and an access ACL only
 //! where its directory has a default ACL (which a new directory inherits
 //! as its own default ACL too). Nothing else is inferred: a new file may
 //! well get other attributes (an IMA hash, say). To learn them, a create
 //! in a directory not yet asked asks it for those two names along with
-//! the create's own requests ([`Absent::to_probe`]).
+//! the create's own requests ([`AbsentXattrs::to_probe`]).
 
 use std::num::NonZeroUsize;
 use std::sync::{Mutex, MutexGuard};
@@ -51,7 +51,7 @@ impl Known {
 /// The missing extended attributes (see the module doc); `ttl` zero
 /// disables it.
 #[derive(Debug)]
-pub(crate) struct Absent {
+pub(crate) struct AbsentXattrs {
     ttl: Duration,
     lru: Mutex<LruCache<u64, Known>>,
     /// Directories asked for [`SELINUX`] and [`ACL_DEFAULT`], and when.
@@ -65,11 +65,11 @@ fn well_known(name: &[u8]) -> Option<&'static [u8]> {
         .find(|n| *n == name)
 }
 
-impl Absent {
+impl AbsentXattrs {
     /// Knowledge that lives `ttl`.
-    pub(crate) fn new(ttl: Duration) -> Absent {
+    pub(crate) fn new(ttl: Duration) -> AbsentXattrs {
         let n = NonZeroUsize::new(ENTRIES).expect("non-zero");
-        Absent {
+        AbsentXattrs {
             ttl,
             lru: Mutex::new(LruCache::new(n)),
             probed: Mutex::new(LruCache::new(n)),
@@ -183,10 +183,10 @@ mod tests {
 
     #[test]
     fn kept_for_the_ttl_and_dropped_by_changes() {
-        let off = Absent::new(Duration::ZERO);
+        let off = AbsentXattrs::new(Duration::ZERO);
         off.note(1, b"user.a");
         assert!(!off.missing(1, b"user.a"));
-        let on = Absent::new(LONG);
+        let on = AbsentXattrs::new(LONG);
         on.note(1, b"user.a");
         on.note(1, SELINUX);
         assert!(on.missing(1, b"user.a") && on.missing(1, SELINUX));
@@ -197,7 +197,7 @@ mod tests {
 
     #[test]
     fn a_new_file_inherits_only_what_follows() {
-        let a = Absent::new(LONG);
+        let a = AbsentXattrs::new(LONG);
         a.inherit(1, 2, false);
         assert!(!a.missing(2, SELINUX), "nothing known of the directory");
         a.note(1, SELINUX);
@@ -215,11 +215,11 @@ mod tests {
 
     #[test]
     fn a_directory_is_probed_once_per_ttl_or_after_a_change() {
-        let a = Absent::new(LONG);
+        let a = AbsentXattrs::new(LONG);
         assert_eq!(a.to_probe(1), &[SELINUX, ACL_DEFAULT]);
         assert!(a.to_probe(1).is_empty());
         a.changed(1);
         assert_eq!(a.to_probe(1).len(), 2);
-        assert!(Absent::new(Duration::ZERO).to_probe(1).is_empty());
+        assert!(AbsentXattrs::new(Duration::ZERO).to_probe(1).is_empty());
     }
 }

@@ -10,9 +10,9 @@
 //! [`Cache`] decides what is stale; a new operation states its events
 //! here, and its cache duty is written down in one place.
 
-use crate::absent::Absent;
+use crate::absent::AbsentXattrs;
 use crate::attr::AttrCache;
-use crate::complete::Complete;
+use crate::complete::KnownNames;
 use crate::dircache::DirCache;
 
 /// The mount's memory of the server (see the module doc).
@@ -22,9 +22,9 @@ pub(crate) struct Cache {
     /// Directory listings.
     pub dirs: DirCache,
     /// Directories whose every name is known.
-    pub known: Complete,
+    pub known: KnownNames,
     /// Extended attributes known to be missing.
-    pub absent: Absent,
+    pub absent: AbsentXattrs,
 }
 
 impl Cache {
@@ -33,8 +33,8 @@ impl Cache {
         Cache {
             attrs: AttrCache::new(ttl),
             dirs: DirCache::new(ttl),
-            known: Complete::new(ttl),
-            absent: Absent::new(ttl),
+            known: KnownNames::new(ttl),
+            absent: AbsentXattrs::new(ttl),
         }
     }
 

@@ -40,13 +40,13 @@ struct Inner {
     dirs: LruCache<u64, Known>,
     /// Names in `dirs`, all together.
     total: usize,
-    /// Bumped by every change (see [`Complete::generation`]).
+    /// Bumped by every change (see [`KnownNames::generation`]).
     generation: u64,
 }
 
 /// The known-whole directories (see the module doc); `ttl` zero disables.
 #[derive(Debug)]
-pub(crate) struct Complete {
+pub(crate) struct KnownNames {
     ttl: Duration,
     inner: Mutex<Inner>,
 }
@@ -69,10 +69,10 @@ impl Inner {
     }
 }
 
-impl Complete {
+impl KnownNames {
     /// Knowledge that lives `ttl`.
-    pub(crate) fn new(ttl: Duration) -> Complete {
-        Complete {
+    pub(crate) fn new(ttl: Duration) -> KnownNames {
+        KnownNames {
             ttl,
             inner: Mutex::new(Inner {
                 dirs: LruCache::new(NonZeroUsize::new(DIRS).expect("non-zero")),
@@ -87,7 +87,7 @@ impl Complete {
     }
 
     /// The change count now: take it before reading a listing and pass it
-    /// to [`Complete::listed`].
+    /// to [`KnownNames::listed`].
     pub(crate) fn generation(&self) -> u64 {
         self.lock().generation
     }
@@ -192,7 +192,7 @@ mod tests {
 
     #[test]
     fn a_made_directory_is_known_empty_and_follows_our_changes() {
-        let c = Complete::new(LONG);
+        let c = KnownNames::new(LONG);
         assert!(!c.missing(5, b"a", 0), "unknown directory");
         c.made_empty(5, 0);
         assert!(c.missing(5, b"a", 0));
@@ -211,7 +211,7 @@ mod tests {
 
     #[test]
     fn a_listing_counts_only_when_nothing_changed_while_it_was_read() {
-        let c = Complete::new(LONG);
+        let c = KnownNames::new(LONG);
         let g = c.generation();
         c.listed(7, 0, g, Instant::now(), names(&["x", "y"]));
         assert!(!c.missing(7, b"x", 0) && c.missing(7, b"z", 0));
@@ -223,10 +223,10 @@ mod tests {
 
     #[test]
     fn expires_and_is_off_without_a_ttl() {
-        let off = Complete::new(Duration::ZERO);
+        let off = KnownNames::new(Duration::ZERO);
         off.made_empty(1, 0);
         assert!(!off.missing(1, b"a", 0));
-        let c = Complete::new(LONG);
+        let c = KnownNames::new(LONG);
         let old = Instant::now() - Duration::from_secs(61);
         c.listed(1, 0, c.generation(), old, names(&["x"]));
         assert!(!c.missing(1, b"a", 0), "expired");
@@ -234,7 +234,7 @@ mod tests {
 
     #[test]
     fn the_budget_bounds_the_names_kept() {
-        let c = Complete::new(LONG);
+        let c = KnownNames::new(LONG);
         let many: Vec<String> = (0..BUDGET - 1).map(|i| format!("n{i}")).collect();
         let iter = many.iter().map(|s| s.as_bytes());
         c.listed(1, 0, c.generation(), Instant::now(), iter);

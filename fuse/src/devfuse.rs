@@ -9,7 +9,7 @@
 //! process are serialized by [`MOUNTING`]), each new one is duplicated
 //! (so its number can never be reused under us), and the one whose
 //! FUSE_NOTIFY_RETRIEVE probe comes back through our own session as a
-//! NOTIFY_REPLY with the probe's token is ours ([`Line`]). The probe names
+//! NOTIFY_REPLY with the probe's token is ours ([`NotifyLine`]). The probe names
 //! the regular file of the first read that wants a store (the kernel
 //! refuses a retrieve from a directory, so it cannot be done at mount
 //! time). Another FUSE file system in the same process (a test's) sees at
@@ -127,7 +127,7 @@ pub(crate) fn new_fds(before: &[RawFd], after: &[RawFd]) -> Vec<DevFuse> {
 /// Our line to the kernel: the candidate descriptors until the probe,
 /// then the one found (see the module doc).
 #[derive(Debug, Default)]
-pub(crate) struct Line {
+pub(crate) struct NotifyLine {
     /// Descriptors to probe, taken by the first probe.
     candidates: Mutex<Option<Vec<DevFuse>>>,
     /// The session's descriptor, once found; dropped at the session's end.
@@ -146,7 +146,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-impl Line {
+impl NotifyLine {
     /// A line to find among `candidates` (the descriptors new since the
     /// mount began).
     pub(crate) fn set_candidates(&self, candidates: Vec<DevFuse>) {

@@ -38,13 +38,13 @@ use crate::attr::{file_attr, Overrides};
 use crate::cache::Cache;
 use crate::config::{Access, CacheMode, MountConfig};
 use crate::conn::Conn;
-use crate::devfuse::Line;
+use crate::devfuse::NotifyLine;
 use crate::early::Early;
 use crate::errno::Fail;
 use crate::handles::Handles;
 use crate::inode::{Found, Inodes, ROOT_INO};
 use crate::interrupt::{Interrupts, Op};
-use crate::prefetch::Gate;
+use crate::prefetch::StoreGate;
 use crate::users::user_name;
 
 /// Reads and writes in flight for one FUSE read or write.
@@ -100,9 +100,9 @@ pub(crate) struct Shared {
     pub intr: Interrupts,
     pub caps: Caps,
     /// Which prefetch stores may go ahead (see `prefetch.rs`).
-    pub gate: Arc<Gate>,
+    pub gate: Arc<StoreGate>,
     /// Our line to the kernel for those stores (see `devfuse.rs`).
-    pub line: Arc<Line>,
+    pub line: Arc<NotifyLine>,
     /// Files created and answered before their attributes came
     /// (`early.rs`).
     pub early: Arc<Early<u64>>,
@@ -247,7 +247,7 @@ impl Fs {
     /// [`Fs::run`] without waiting for a lost connection to come back:
     /// for flush and release, so that close(2) never hangs on a server
     /// that is away. Boxed as [`Fs::run`] is.
-    pub(crate) fn run_now<'a, T: 'a>(
+    pub(crate) fn run_without_waiting<'a, T: 'a>(
         &'a self,
         req: &'a Request,
         op: Op,

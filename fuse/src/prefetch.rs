@@ -11,7 +11,7 @@
 //! readahead and are left alone.
 //!
 //! A store overwrites what the page cache holds, so it must never carry
-//! data older than a write made through this mount ([`Gate`]): a store
+//! data older than a write made through this mount ([`StoreGate`]): a store
 //! goes ahead only if no handle that can write the inode is open and no
 //! write, truncation or writable open started since its Tread was sent
 //! (a generation per inode, bumped by each). A writable or truncating
@@ -45,14 +45,14 @@ struct Io {
 
 /// The per-inode state of the module doc: which stores may go ahead.
 #[derive(Debug, Default)]
-pub(crate) struct Gate {
+pub(crate) struct StoreGate {
     inodes: Mutex<HashMap<u64, Io>>,
     idle: Notify,
     /// Ranges the kernel took (for the mount's counters).
     stored: AtomicU64,
 }
 
-impl Gate {
+impl StoreGate {
     fn lock(&self) -> MutexGuard<'_, HashMap<u64, Io>> {
         self.inodes.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -80,7 +80,7 @@ impl Gate {
         let mut map = self.lock();
         let io = map.entry(ino).or_default();
         if io.writers > 0 {
-            Gate::tidy(&mut map, ino);
+            StoreGate::tidy(&mut map, ino);
             return None;
         }
         io.flights += 1;
@@ -126,10 +126,10 @@ impl Gate {
     }
 }
 
-/// Holds off the stores of an inode (see [`Gate::writer`]).
+/// Holds off the stores of an inode (see [`StoreGate::writer`]).
 #[derive(Debug)]
 pub(crate) struct Writer {
-    gate: Arc<Gate>,
+    gate: Arc<StoreGate>,
     ino: u64,
 }
 
@@ -139,14 +139,14 @@ impl Drop for Writer {
         if let Some(io) = map.get_mut(&self.ino) {
             io.writers = io.writers.saturating_sub(1);
         }
-        Gate::tidy(&mut map, self.ino);
+        StoreGate::tidy(&mut map, self.ino);
     }
 }
 
 /// One prefetch, from before its Tread to the end of its store.
 #[derive(Debug)]
 pub(crate) struct Flight {
-    gate: Arc<Gate>,
+    gate: Arc<StoreGate>,
     ino: u64,
     gen: u64,
     storing: bool,
@@ -170,7 +170,7 @@ impl Flight {
     }
 
     /// The gate this flight passes.
-    pub(crate) fn gate(&self) -> &Gate {
+    pub(crate) fn gate(&self) -> &StoreGate {
         &self.gate
     }
 }
@@ -184,7 +184,7 @@ impl Drop for Flight {
                 io.storing = io.storing.saturating_sub(1);
             }
         }
-        Gate::tidy(&mut map, self.ino);
+        StoreGate::tidy(&mut map, self.ino);
         drop(map);
         if self.storing {
             self.gate.idle.notify_waiters();
@@ -284,7 +284,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_write_or_writer_since_the_tread_stops_the_store() {
-        let gate = Arc::new(Gate::default());
+        let gate = Arc::new(StoreGate::default());
         let mut f = gate.flight(7).unwrap();
         gate.wrote(7);
         assert!(!f.may_store(), "written since the Tread");
@@ -303,7 +303,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_writer_waits_for_the_stores_past_their_check() {
-        let gate = Arc::new(Gate::default());
+        let gate = Arc::new(StoreGate::default());
         let mut f = gate.flight(7).unwrap();
         assert!(f.may_store());
         let g = gate.clone();

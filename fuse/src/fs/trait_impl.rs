@@ -236,7 +236,7 @@ impl Filesystem for Fs {
         _lock_owner: u64,
         _flush: bool,
     ) -> Result<()> {
-        self.run_now(&req, Op::new("release", ino), self.do_release(fh))
+        self.run_without_waiting(&req, Op::new("release", ino), self.do_release(fh))
             .await
     }
 
@@ -282,7 +282,7 @@ impl Filesystem for Fs {
     }
 
     async fn flush(&self, req: Request, ino: u64, fh: u64, lock_owner: u64) -> Result<()> {
-        self.run_now(&req, Op::new("flush", ino), self.do_flush(fh, lock_owner))
+        self.run_without_waiting(&req, Op::new("flush", ino), self.do_flush(fh, lock_owner))
             .await
     }
 
@@ -320,7 +320,7 @@ impl Filesystem for Fs {
     }
 
     async fn releasedir(&self, req: Request, ino: u64, fh: u64, _flags: u32) -> Result<()> {
-        self.run_now(&req, Op::new("releasedir", ino), self.do_releasedir(fh))
+        self.run_without_waiting(&req, Op::new("releasedir", ino), self.do_releasedir(fh))
             .await
     }
 
