@@ -226,34 +226,36 @@ impl AttrCache {
     }
 }
 
+/// Attributes for unit tests: a file of `mode` owned by `uid`:`gid`.
+#[cfg(test)]
+pub(crate) fn sample(mode: u32, uid: u32, gid: u32) -> Rgetattr {
+    Rgetattr {
+        valid: 0x7ff,
+        qid: Default::default(),
+        mode,
+        uid,
+        gid,
+        nlink: 1,
+        rdev: 0,
+        size: 0,
+        blksize: 4096,
+        blocks: 0,
+        atime_sec: 1,
+        atime_nsec: 2,
+        mtime_sec: 3,
+        mtime_nsec: 4,
+        ctime_sec: 5,
+        ctime_nsec: 6,
+        btime_sec: 0,
+        btime_nsec: 0,
+        gen: 0,
+        data_version: 0,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn sample(mode: u32, uid: u32, gid: u32) -> Rgetattr {
-        Rgetattr {
-            valid: 0x7ff,
-            qid: Default::default(),
-            mode,
-            uid,
-            gid,
-            nlink: 1,
-            rdev: 0,
-            size: 0,
-            blksize: 4096,
-            blocks: 0,
-            atime_sec: 1,
-            atime_nsec: 2,
-            mtime_sec: 3,
-            mtime_nsec: 4,
-            ctime_sec: 5,
-            ctime_nsec: 6,
-            btime_sec: 0,
-            btime_nsec: 0,
-            gen: 0,
-            data_version: 0,
-        }
-    }
 
     #[test]
     fn device_numbers_reencode() {

@@ -11,33 +11,56 @@
 //! its inode.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
 use ninep_client::wire::Rgetattr;
 
 /// The attributes of open files whose every name is gone, by inode.
 #[derive(Debug, Default)]
-pub(crate) struct Orphans(Mutex<HashMap<u64, Rgetattr>>);
+pub(crate) struct Orphans {
+    by_ino: Mutex<HashMap<u64, Rgetattr>>,
+    /// How many there are: every write and release asks, and there are
+    /// almost never any, so the answer comes without the lock.
+    count: AtomicUsize,
+}
 
 impl Orphans {
     fn lock(&self) -> MutexGuard<'_, HashMap<u64, Rgetattr>> {
-        self.0.lock().unwrap_or_else(|e| e.into_inner())
+        self.by_ino.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn none(&self) -> bool {
+        self.count.load(Ordering::Relaxed) == 0
+    }
+
+    /// Whether `ino` is such a file.
+    pub(crate) fn holds(&self, ino: u64) -> bool {
+        !self.none() && self.lock().contains_key(&ino)
     }
 
     /// Inode `ino` (whose attributes were `a` just before) lost its last
     /// name while open.
     pub(crate) fn adopt(&self, ino: u64, mut a: Rgetattr) {
         a.nlink = 0;
-        self.lock().insert(ino, a);
+        let mut t = self.lock();
+        t.insert(ino, a);
+        self.count.store(t.len(), Ordering::Relaxed);
     }
 
     /// The last attributes of `ino`, if it is such a file.
     pub(crate) fn get(&self, ino: u64) -> Option<Rgetattr> {
+        if self.none() {
+            return None;
+        }
         self.lock().get(&ino).cloned()
     }
 
     /// Bytes up to `end` were written to `ino` through the mount.
     pub(crate) fn wrote(&self, ino: u64, end: u64) {
+        if self.none() {
+            return;
+        }
         let mut t = self.lock();
         if let Some(a) = t.get_mut(&ino) {
             a.size = a.size.max(end);
@@ -46,7 +69,9 @@ impl Orphans {
 
     /// The last handle on `ino` was released.
     pub(crate) fn closed(&self, ino: u64) {
-        self.lock().remove(&ino);
+        let mut t = self.lock();
+        t.remove(&ino);
+        self.count.store(t.len(), Ordering::Relaxed);
     }
 }
 
@@ -58,26 +83,8 @@ mod tests {
     fn an_orphan_has_no_links_grows_with_writes_and_goes_at_close() {
         let o = Orphans::default();
         let a = Rgetattr {
-            valid: 0x7ff,
-            qid: Default::default(),
-            mode: 0o100644,
-            uid: 0,
-            gid: 0,
-            nlink: 1,
-            rdev: 0,
             size: 10,
-            blksize: 4096,
-            blocks: 0,
-            atime_sec: 0,
-            atime_nsec: 0,
-            mtime_sec: 0,
-            mtime_nsec: 0,
-            ctime_sec: 0,
-            ctime_nsec: 0,
-            btime_sec: 0,
-            btime_nsec: 0,
-            gen: 0,
-            data_version: 0,
+            ..crate::attr::sample(0o100644, 0, 0)
         };
         o.adopt(7, a);
         o.wrote(7, 4);
@@ -87,7 +94,8 @@ mod tests {
         o.wrote(7, 25);
         assert_eq!(o.get(7).unwrap().size, 25);
         assert!(o.get(8).is_none());
+        assert!(o.holds(7) && !o.holds(8));
         o.closed(7);
-        assert!(o.get(7).is_none());
+        assert!(o.get(7).is_none() && !o.holds(7));
     }
 }

@@ -154,7 +154,8 @@ impl Fs {
         match self.handles.remove(fh) {
             Some(Handle::File(h)) => {
                 let ino = h.origin.ino;
-                if self.handles.any_on(ino).is_none() {
+                // Only an orphan's last release looks through the handles.
+                if self.orphans.holds(ino) && self.handles.any_on(ino).is_none() {
                     self.orphans.closed(ino);
                 }
                 if let Ok(open) = Arc::try_unwrap(h) {
