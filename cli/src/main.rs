@@ -50,7 +50,15 @@ Mount options (-o, comma-separated; later ones win):
   n_uname=N             numeric uid in Tattach [the caller's]
   msize=N               largest message to ask for [1048600]
   version=V             9p2000.L, 9p2000.u or 9p2000 [try them in that order]
-  cache=none|loose      none: always current; loose: page cache and TTLs [none]
+  cache=cto|none|loose  cto: close-to-open, as NFS: each open checks the
+                        file with the server, attributes and names trusted
+                        for a while; none: always current, no page cache;
+                        loose: page cache and fixed TTLs, as sshfs [cto]
+  acregmin=S, acregmax=S  with cache=cto: a file's attributes are trusted
+                        for a tenth of its age, at least / at most S [1, 30]
+  acdirmin=S, acdirmax=S  the same for directories; names and listings are
+                        trusted for acdirmin [1, 30]
+  actimeo=S             all four at once
   cache_timeout=SECONDS with cache=loose: how long attributes, names and
                         listings are trusted [20]
   access=user|client    user: one attach per calling uid; client: one attach,
@@ -92,10 +100,10 @@ Mount options (-o, comma-separated; later ones win):
                         for up to SECONDS instead of ending the mount; reads
                         and lookups go on, a write caught by the loss fails
                         with EIO [off; reconnect alone: 60]
-  prefetch=BYTES        cache=loose: a small random read fetches the aligned
+  prefetch=BYTES        cto, loose: a small random read fetches the aligned
                         window of BYTES around it (one Tread at most) and
                         puts the rest in the page cache [65536; 0: off]
-  read_ahead_kb=KB      with cache=loose: the kernel's readahead for the mount
+  read_ahead_kb=KB      cto, loose: the kernel's readahead for the mount
                         (root only; 0: the kernel's 128) [4096]
   busy_poll=US          before the mount's thread sleeps, it looks for its
                         next request or reply for up to US microseconds:

@@ -14,7 +14,7 @@ use std::time::Duration;
 use anyhow::{bail, Context, Result};
 use ninep_client::{client::MIN_MSIZE, Address, Config, Dialect, FlushPolicy};
 use ninep_fuse::{
-    Access, Atime, AttachParams, CacheMode, KernelFlags, MountConfig, DEFAULT_PREFETCH,
+    AcTimes, Access, Atime, AttachParams, CacheMode, KernelFlags, MountConfig, DEFAULT_PREFETCH,
 };
 
 /// Options of mount(8) (and of fstab) that mount(8) itself has used by the
@@ -67,6 +67,12 @@ pub struct Options {
     pub dialects: Vec<Dialect>,
     /// `cache=`.
     pub cache: CacheMode,
+    /// `acregmin=`, `acregmax=`, `acdirmin=`, `acdirmax=` (`actimeo=` sets
+    /// all four): how long `cache=cto` trusts attributes and names.
+    pub ac: AcTimes,
+    /// The options given that only some cache modes take, for
+    /// [`Options::check`].
+    pub mode_only: Vec<&'static str>,
     /// `access=`.
     pub access: Access,
     /// `ro` (and `rw` to undo it).
@@ -148,6 +154,8 @@ impl Default for Options {
             msize: cfg.msize,
             dialects: cfg.dialects,
             cache: CacheMode::default(),
+            ac: AcTimes::default(),
+            mode_only: Vec::new(),
             access: Access::default(),
             read_only: false,
             flags: KernelFlags::default(),
@@ -219,6 +227,11 @@ impl Options {
         if value.is_none() && self.apply_flag(key)? {
             return Ok(());
         }
+        if let Some(&(k, _)) = MODE_ONLY.iter().find(|(k, _)| *k == key) {
+            if value.is_some() && !self.mode_only.contains(&k) {
+                self.mode_only.push(k);
+            }
+        }
         // mount(8) passes x-* (and comment=) options for other programs.
         if key.starts_with("x-") || key == "comment" {
             return Ok(());
@@ -250,6 +263,19 @@ impl Options {
             "cache_timeout" => self.cache_timeout = seconds(v)?,
             "prefetch" => self.prefetch = prefetch(v)?,
             "read_ahead_kb" => self.read_ahead_kb = read_ahead(v)?,
+            "acregmin" => self.ac.reg_min = ac_seconds(v)?,
+            "acregmax" => self.ac.reg_max = ac_seconds(v)?,
+            "acdirmin" => self.ac.dir_min = ac_seconds(v)?,
+            "acdirmax" => self.ac.dir_max = ac_seconds(v)?,
+            "actimeo" => {
+                let s = ac_seconds(v)?;
+                self.ac = AcTimes {
+                    reg_min: s,
+                    reg_max: s,
+                    dir_min: s,
+                    dir_max: s,
+                };
+            }
             "busy_poll" => self.busy_poll = busy_poll(v)?,
             "timeout" => self.timeout = seconds(v)?,
             "keepalive" => self.keepalive = watchdog(v)?,
@@ -293,6 +319,29 @@ impl Options {
             _ => return Ok(false),
         }
         Ok(true)
+    }
+
+    /// Check what one option cannot tell alone: every option given is
+    /// one the cache mode uses (one accepted and ignored would be a lie).
+    pub fn check(&self) -> Result<()> {
+        for key in &self.mode_only {
+            let (_, modes) = MODE_ONLY.iter().find(|(k, _)| k == key).expect("listed");
+            if !modes.contains(&self.cache) {
+                let names: Vec<String> = modes
+                    .iter()
+                    .map(|m| format!("cache={}", mode_name(*m)))
+                    .collect();
+                bail!(
+                    "-o {key}= applies only with {}, not cache={}",
+                    names.join(" or "),
+                    mode_name(self.cache)
+                );
+            }
+        }
+        if self.ac.reg_min > self.ac.reg_max || self.ac.dir_min > self.ac.dir_max {
+            bail!("acregmin must not exceed acregmax, nor acdirmin acdirmax");
+        }
+        Ok(())
     }
 
     /// The server's address from the command line's `source` with
@@ -352,6 +401,7 @@ impl Options {
                 n_uname: self.n_uname,
             },
             cache: self.cache,
+            ac: self.ac,
             access: self.access,
             allow_other: self.allow_other,
             default_permissions: self.default_permissions,
@@ -395,6 +445,11 @@ const VALUED: &[&str] = &[
     "watchdog",
     "reconnect",
     "cache_timeout",
+    "acregmin",
+    "acregmax",
+    "acdirmin",
+    "acdirmax",
+    "actimeo",
     "prefetch",
     "read_ahead_kb",
     "busy_poll",
@@ -403,6 +458,18 @@ const VALUED: &[&str] = &[
     "logfile",
     "trans",
     "port",
+];
+
+/// The options that only some cache modes use, with those modes.
+const MODE_ONLY: &[(&str, &[CacheMode])] = &[
+    ("cache_timeout", &[CacheMode::Loose]),
+    ("acregmin", &[CacheMode::Cto]),
+    ("acregmax", &[CacheMode::Cto]),
+    ("acdirmin", &[CacheMode::Cto]),
+    ("acdirmax", &[CacheMode::Cto]),
+    ("actimeo", &[CacheMode::Cto]),
+    ("prefetch", &[CacheMode::Cto, CacheMode::Loose]),
+    ("read_ahead_kb", &[CacheMode::Cto, CacheMode::Loose]),
 ];
 
 /// The options that are flags (`KEY` alone), besides [`IGNORED`].
@@ -563,9 +630,32 @@ fn parse_version(v: &str) -> Result<Dialect> {
 fn parse_cache(v: &str) -> Result<CacheMode> {
     match v {
         "none" => Ok(CacheMode::None),
+        "cto" => Ok(CacheMode::Cto),
         "loose" => Ok(CacheMode::Loose),
-        _ => bail!("expected cache=none or cache=loose"),
+        _ => bail!("expected cache=cto, cache=none or cache=loose"),
     }
+}
+
+/// The name of a cache mode as `cache=` takes it.
+fn mode_name(m: CacheMode) -> &'static str {
+    match m {
+        CacheMode::None => "none",
+        CacheMode::Cto => "cto",
+        CacheMode::Loose => "loose",
+    }
+}
+
+/// `acregmin=` and the like: whole seconds, as NFS takes them (0: never
+/// trusted).
+fn ac_seconds(v: &str) -> Result<Duration> {
+    let s: u64 = v
+        .parse()
+        .ok()
+        .with_context(|| format!("{v:?} is not a whole number of seconds"))?;
+    if s > 3600 {
+        bail!("{s} s is out of range: from 0 to 3600 seconds");
+    }
+    Ok(Duration::from_secs(s))
 }
 
 fn parse_trans(v: &str) -> Result<Trans> {
@@ -620,8 +710,49 @@ mod tests {
         let o = parsed("uid=1000,gid=100,debug");
         assert_eq!((o.uid, o.gid, o.debug), (Some(1000), Some(100), true));
         let d = Options::default();
-        assert_eq!((d.cache, d.access), (CacheMode::None, Access::User));
+        assert_eq!((d.cache, d.access), (CacheMode::Cto, Access::User));
         assert!(!d.read_only && !d.allow_other && !d.debug);
+    }
+
+    #[test]
+    fn attribute_times_as_nfs_names_them() {
+        let secs = Duration::from_secs;
+        let ac = |o: &str| parsed(o).mount_config("x", false).ac;
+        let d = ac("cache=cto");
+        assert_eq!(
+            (d.reg_min, d.reg_max, d.dir_min, d.dir_max),
+            (secs(1), secs(30), secs(1), secs(30))
+        );
+        let a = ac("acregmin=3,acregmax=60,acdirmin=5,acdirmax=90");
+        assert_eq!(
+            (a.reg_min, a.reg_max, a.dir_min, a.dir_max),
+            (secs(3), secs(60), secs(5), secs(90))
+        );
+        let t = ac("actimeo=0");
+        assert_eq!(
+            (t.reg_min, t.reg_max, t.dir_min, t.dir_max),
+            (secs(0), secs(0), secs(0), secs(0))
+        );
+        assert!(error("acregmin=1.5").contains("whole number of seconds"));
+        assert!(error("acdirmax=4000").contains("out of range"));
+        let checked = |o: &str| {
+            let o = parsed(o);
+            o.check().map_err(|e| format!("{e:#}"))
+        };
+        assert!(checked("acregmin=2").is_ok(), "cto is the default");
+        assert!(checked("acregmin=40")
+            .unwrap_err()
+            .contains("must not exceed"));
+        let e = checked("cache=loose,actimeo=3").unwrap_err();
+        assert!(
+            e.contains("actimeo= applies only with cache=cto, not cache=loose"),
+            "{e}"
+        );
+        let e = checked("cache_timeout=5").unwrap_err();
+        assert!(e.contains("only with cache=loose, not cache=cto"), "{e}");
+        let e = checked("cache=none,prefetch=0").unwrap_err();
+        assert!(e.contains("only with cache=cto or cache=loose"), "{e}");
+        assert!(checked("cache=loose,cache_timeout=5,prefetch=0").is_ok());
     }
 
     #[test]
@@ -725,7 +856,7 @@ mod tests {
         assert!(error("msize=big").contains("not a number"));
         assert!(error("msize=100").contains("at least 256"));
         assert!(error("version=9p1").contains("expected 9p2000.L"));
-        assert!(error("cache=mmap").contains("cache=none or cache=loose"));
+        assert!(error("cache=mmap").contains("cache=cto, cache=none or cache=loose"));
         assert!(error("access=any").contains("access=user or access=client"));
         assert!(error("uid=-1").contains("-o uid=-1"));
         assert!(error("aname").contains("needs a value"));

@@ -216,6 +216,33 @@ impl File {
         Ok(r.qid)
     }
 
+    /// Open with Linux open(2) flags and ask for the attributes (`mask`)
+    /// at the same time: Tlopen and Tgetattr of this fid go out together,
+    /// one round trip for both (9P2000.L; one after the other for the
+    /// older dialects).
+    pub async fn lopen_getattr(
+        &mut self,
+        flags: u32,
+        mask: u64,
+    ) -> (Result<Qid>, Result<Rgetattr>) {
+        if self.classic() {
+            let q = self.lopen(flags).await;
+            return (q, self.getattr(mask).await);
+        }
+        let fid = self.fid;
+        let open = self.client.rpc(Tlopen { fid, flags });
+        let attrs = self.client.rpc(Tgetattr {
+            fid,
+            request_mask: mask,
+        });
+        let (o, a) = tokio::join!(open, attrs);
+        let q = o.and_then(|r| expect!(r, Rlopen)).map(|r| {
+            self.iounit = r.iounit;
+            r.qid
+        });
+        (q, a.and_then(|r| expect!(r, Rgetattr)))
+    }
+
     /// Create and open `name` in this directory; this handle becomes the
     /// new file (9P2000.L).
     pub async fn lcreate(

@@ -15,12 +15,14 @@
 use std::collections::HashMap;
 use std::num::NonZeroUsize;
 use std::sync::{Mutex, MutexGuard};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use fuse3::raw::reply::FileAttr;
 use fuse3::{FileType, Timestamp};
 use lru::LruCache;
 use ninep_client::wire::Rgetattr;
+
+use crate::config::AcTimes;
 
 /// How many inodes' attributes the loose cache keeps: a directory of
 /// 10,000 files fits (with 8,192 a `find -ls` of it after `ls -l` asked
@@ -102,15 +104,48 @@ pub(crate) fn split_rdev(rdev: u32) -> (u32, u32) {
     (major, minor)
 }
 
-/// The attribute cache (see the module doc); `ttl` zero disables it.
+/// How long attributes are trusted, by the kernel and by us.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Lifetime {
+    /// Never (`cache=none`).
+    Zero,
+    /// For a fixed time (`cache=loose`'s `cache_timeout`).
+    Fixed(Duration),
+    /// By the file's age (`cache=cto`, see [`AcTimes`]).
+    ByAge(AcTimes),
+}
+
+impl Lifetime {
+    /// How long attributes `a`, fetched now, are trusted.
+    pub(crate) fn of(&self, a: &Rgetattr) -> Duration {
+        match self {
+            Lifetime::Zero => Duration::ZERO,
+            Lifetime::Fixed(d) => *d,
+            Lifetime::ByAge(ac) => {
+                let now = SystemTime::now()
+                    .duration_since(UNIX_EPOCH)
+                    .map_or(0, |d| d.as_secs());
+                ac.lifetime(a.mode & libc::S_IFMT, a.mtime_sec, now)
+            }
+        }
+    }
+
+    /// Whether nothing is ever trusted.
+    pub(crate) fn is_zero(&self) -> bool {
+        matches!(self, Lifetime::Zero | Lifetime::Fixed(Duration::ZERO))
+    }
+}
+
+/// The attribute cache (see the module doc); a zero lifetime disables it.
 #[derive(Debug)]
 pub(crate) struct AttrCache {
-    ttl: Duration,
+    life: Lifetime,
     inner: Mutex<Inner>,
 }
 
 #[derive(Debug)]
 struct Inner {
+    /// Each inode's attributes and the time they stop being trusted.
     lru: LruCache<u64, (Instant, Rgetattr)>,
     /// Inodes whose attributes a background Tgetattr is fetching (a create
     /// answered early, `early.rs`), and whether anything put or dropped
@@ -129,10 +164,10 @@ impl Inner {
 }
 
 impl AttrCache {
-    /// A cache whose entries live `ttl`.
-    pub(crate) fn new(ttl: Duration) -> AttrCache {
+    /// A cache whose entries live as `life` says.
+    pub(crate) fn new(life: Lifetime) -> AttrCache {
         AttrCache {
-            ttl,
+            life,
             inner: Mutex::new(Inner {
                 lru: LruCache::new(NonZeroUsize::new(CACHE_ENTRIES).expect("non-zero")),
                 settling: HashMap::new(),
@@ -144,14 +179,14 @@ impl AttrCache {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// The attributes of `ino`, if fetched less than a TTL ago.
+    /// The attributes of `ino`, if still trusted.
     pub(crate) fn get(&self, ino: u64) -> Option<Rgetattr> {
-        if self.ttl.is_zero() {
+        if self.life.is_zero() {
             return None;
         }
         let lru = &mut self.lock().lru;
         match lru.get(&ino) {
-            Some((at, a)) if at.elapsed() < self.ttl => Some(a.clone()),
+            Some((until, a)) if Instant::now() < *until => Some(a.clone()),
             Some(_) => {
                 lru.pop(&ino);
                 None
@@ -163,9 +198,10 @@ impl AttrCache {
     /// Remember `a` as the attributes of `ino`, fetched just now (with
     /// `cache=none` too: see [`AttrCache::repeat`]).
     pub(crate) fn put(&self, ino: u64, a: &Rgetattr) {
+        let until = Instant::now() + self.life.of(a);
         let mut g = self.lock();
         g.touched(ino);
-        g.lru.put(ino, (Instant::now(), a.clone()));
+        g.lru.put(ino, (until, a.clone()));
     }
 
     /// A background Tgetattr of `ino` is about to be sent: its answer is
@@ -182,7 +218,8 @@ impl AttrCache {
         let touched = g.settling.remove(&ino).unwrap_or(true);
         match a {
             Some(a) if !touched => {
-                g.lru.put(ino, (Instant::now(), a.clone()));
+                g.lru
+                    .put(ino, (Instant::now() + self.life.of(a), a.clone()));
                 true
             }
             _ => false,
@@ -201,7 +238,7 @@ impl AttrCache {
     /// repeated. Our own writes and truncations drop a file's entry
     /// ([`AttrCache::invalidate`]), so its next lookup fetches its size.
     pub(crate) fn repeat(&self, ino: u64, appends: bool) -> Option<Rgetattr> {
-        if !self.ttl.is_zero() {
+        if !self.life.is_zero() {
             return None;
         }
         let a = self.lock().lru.get(&ino).map(|(_, a)| a.clone())?;
@@ -218,7 +255,7 @@ impl AttrCache {
         for ino in inos {
             g.touched(*ino);
             let dir = |a: &Rgetattr| a.mode & libc::S_IFMT == libc::S_IFDIR;
-            if self.ttl.is_zero() && g.lru.peek(ino).is_some_and(|(_, a)| dir(a)) {
+            if self.life.is_zero() && g.lru.peek(ino).is_some_and(|(_, a)| dir(a)) {
                 continue;
             }
             g.lru.pop(ino);
@@ -301,10 +338,10 @@ mod tests {
     #[test]
     fn the_cache_expires_and_is_off_without_a_ttl() {
         let a = sample(0o100644, 0, 0);
-        let off = AttrCache::new(Duration::ZERO);
+        let off = AttrCache::new(Lifetime::Zero);
         off.put(1, &a);
         assert!(off.get(1).is_none());
-        let on = AttrCache::new(Duration::from_secs(60));
+        let on = AttrCache::new(Lifetime::Fixed(Duration::from_secs(60)));
         on.put(1, &a);
         assert!(on.get(1).is_some());
         on.invalidate(&[1]);
@@ -313,7 +350,7 @@ mod tests {
 
     #[test]
     fn a_background_answer_is_kept_only_if_nothing_changed_the_inode_meanwhile() {
-        let c = AttrCache::new(Duration::from_secs(60));
+        let c = AttrCache::new(Lifetime::Fixed(Duration::from_secs(60)));
         let old = sample(0o100644, 0, 0);
         let new = sample(0o100600, 0, 0);
         c.settling(1);
@@ -338,7 +375,7 @@ mod tests {
 
     #[test]
     fn cache_none_repeats_what_the_kernel_holds_but_no_stale_file_size() {
-        let none = AttrCache::new(Duration::ZERO);
+        let none = AttrCache::new(Lifetime::Zero);
         let (dir, file) = (
             sample(libc::S_IFDIR | 0o755, 0, 0),
             sample(libc::S_IFREG, 0, 0),
@@ -360,7 +397,7 @@ mod tests {
         none.invalidate(&[2, 3]);
         assert!(none.repeat(2, true).is_some());
         assert!(none.repeat(3, true).is_none());
-        let loose = AttrCache::new(Duration::from_secs(60));
+        let loose = AttrCache::new(Lifetime::Fixed(Duration::from_secs(60)));
         loose.put(2, &dir);
         assert!(loose.get(2).is_some() && loose.repeat(2, true).is_none());
         loose.invalidate(&[2]);

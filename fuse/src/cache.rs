@@ -4,16 +4,25 @@
 //! The memory (all of it empty-handed with `cache=none`, whose lifetimes
 //! are zero): attributes (`attr.rs`), directory listings (`dircache.rs`),
 //! directories whose every name is known (`complete.rs`) and extended
-//! attributes known absent (`absent.rs`). A handler that changed something
+//! attributes known absent (`absent.rs`). How long each is trusted is the
+//! cache mode's: `cache_timeout` for all of them with `cache=loose`; with
+//! `cache=cto`, attributes by the file's age (`AcTimes`), and listings,
+//! names and missing names for `acdirmin` (a directory changed by someone
+//! else shows its new names after that long), missing extended attributes
+//! for `acregmin`. A handler that changed something
 //! on the server says what happened (a name made, removed or renamed, a
 //! file written, its mode changed, its extended attributes changed) and
 //! [`Cache`] decides what is stale; a new operation states its events
 //! here, and its cache duty is written down in one place.
 
+use std::time::Duration;
+
 use crate::absent::AbsentXattrs;
-use crate::attr::AttrCache;
+use crate::attr::{AttrCache, Lifetime};
 use crate::complete::KnownNames;
+use crate::config::{CacheMode, MountConfig};
 use crate::dircache::DirCache;
+use crate::kernel_view::KernelView;
 
 /// The mount's memory of the server (see the module doc).
 #[derive(Debug)]
@@ -25,16 +34,25 @@ pub(crate) struct Cache {
     pub known: KnownNames,
     /// Extended attributes known to be missing.
     pub absent: AbsentXattrs,
+    /// What the kernel holds of each file (`kernel_view.rs`).
+    pub view: KernelView,
 }
 
 impl Cache {
-    /// Memory kept for `ttl` (zero: nothing kept).
-    pub(crate) fn new(ttl: std::time::Duration) -> Cache {
+    /// The memory `cfg`'s cache mode asks for.
+    pub(crate) fn new(cfg: &MountConfig) -> Cache {
+        let life = attr_lifetime(cfg);
+        let names = names_lifetime(cfg);
+        let xattrs = match cfg.cache {
+            CacheMode::Cto => cfg.ac.reg_min,
+            _ => names,
+        };
         Cache {
-            attrs: AttrCache::new(ttl),
-            dirs: DirCache::new(ttl),
-            known: KnownNames::new(ttl),
-            absent: AbsentXattrs::new(ttl),
+            attrs: AttrCache::new(life),
+            dirs: DirCache::new(names),
+            known: KnownNames::new(names),
+            absent: AbsentXattrs::new(xattrs),
+            view: KernelView::default(),
         }
     }
 
@@ -54,6 +72,7 @@ impl Cache {
     /// `ino` changed: its data (a write, a truncation) or attributes.
     pub(crate) fn changed(&self, ino: u64) {
         self.attrs.invalidate(&[ino]);
+        self.view.ours(ino);
     }
 
     /// `ino`'s mode or owner changed: an access ACL, file capabilities and
@@ -109,5 +128,24 @@ impl Cache {
         // gone (the moved one's entries did not change, but dropping its
         // listing costs only a Treaddir).
         self.dirs.invalidate(&touched);
+    }
+}
+
+/// How long attributes are trusted in `cfg`'s cache mode.
+pub(crate) fn attr_lifetime(cfg: &MountConfig) -> Lifetime {
+    match cfg.cache {
+        CacheMode::None => Lifetime::Zero,
+        CacheMode::Cto => Lifetime::ByAge(cfg.ac),
+        CacheMode::Loose => Lifetime::Fixed(cfg.ttl),
+    }
+}
+
+/// How long names (and missing names) and listings are trusted in
+/// `cfg`'s cache mode: by the kernel (entries) and by us.
+pub(crate) fn names_lifetime(cfg: &MountConfig) -> Duration {
+    match cfg.cache {
+        CacheMode::None => Duration::ZERO,
+        CacheMode::Cto => cfg.ac.dir_min,
+        CacheMode::Loose => cfg.ttl,
     }
 }

@@ -10,12 +10,66 @@ pub enum CacheMode {
     /// `cache=none`: direct I/O, attributes and entries not cached. Every
     /// read and stat reaches the server: always current, and every read
     /// can be interrupted.
-    #[default]
     None,
+    /// `cache=cto`: close-to-open consistency, as NFS gives it. Page
+    /// cache; attributes and names trusted for a time that grows with the
+    /// file's age ([`AcTimes`]); every open asks the server for the file's
+    /// attributes and keeps its cached pages only if it has not changed.
+    #[default]
+    Cto,
     /// `cache=loose`: page cache, attribute and entry TTLs, lru caches of
     /// attributes and directory listings. Fast; changes made on the
     /// server by others show up only when the TTLs run out.
     Loose,
+}
+
+impl CacheMode {
+    /// Whether files are read through the kernel's page cache.
+    pub fn page_cache(self) -> bool {
+        self != CacheMode::None
+    }
+}
+
+/// How long `cache=cto` trusts attributes and names (NFS's `acregmin=`,
+/// `acregmax=`, `acdirmin=`, `acdirmax=`): a tenth of the time since the
+/// file last changed (its mtime), at least the minimum and at most the
+/// maximum, for regular files and for directories apart. A file written a
+/// second ago is asked about again after the minimum; a source file
+/// untouched for days, after the maximum.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AcTimes {
+    /// Regular files (and everything but directories): least.
+    pub reg_min: Duration,
+    /// Regular files: most.
+    pub reg_max: Duration,
+    /// Directories (their names, too): least.
+    pub dir_min: Duration,
+    /// Directories: most.
+    pub dir_max: Duration,
+}
+
+impl Default for AcTimes {
+    fn default() -> Self {
+        AcTimes {
+            reg_min: Duration::from_secs(1),
+            reg_max: Duration::from_secs(30),
+            dir_min: Duration::from_secs(1),
+            dir_max: Duration::from_secs(30),
+        }
+    }
+}
+
+impl AcTimes {
+    /// How long to trust something of kind `fmt` (`S_IFMT` bits) last
+    /// changed at `mtime` (seconds since the epoch), seen at `now`.
+    pub fn lifetime(&self, fmt: u32, mtime: u64, now: u64) -> Duration {
+        let (min, max) = match fmt == libc::S_IFDIR {
+            true => (self.dir_min, self.dir_max),
+            false => (self.reg_min, self.reg_max),
+        };
+        let tenth = Duration::from_secs(now.saturating_sub(mtime) / 10);
+        tenth.clamp(min, max.max(min))
+    }
 }
 
 /// Who the server sees as the caller.
@@ -151,6 +205,8 @@ pub struct MountConfig {
     pub attach: AttachParams,
     /// Cache mode.
     pub cache: CacheMode,
+    /// `cache=cto`: how long attributes and names are trusted.
+    pub ac: AcTimes,
     /// Access mode.
     pub access: Access,
     /// Let users other than the mounter in (`allow_other`). Implies
@@ -197,12 +253,12 @@ pub struct MountConfig {
     /// Log a FUSE request served for this long, once, with its operation
     /// and path (`-o watchdog=`; `None`: off).
     pub watchdog: Option<Duration>,
-    /// `cache=loose`: on a small read that does not continue the
+    /// With the page cache (`cache=loose` or `cto`): on a small read that does not continue the
     /// handle's last one, read the aligned window of up to this many
     /// bytes around it (one Tread at most) and put the rest of it in the
     /// page cache (`-o prefetch=`; 0: off).
     pub prefetch: u32,
-    /// The kernel's readahead for the mount in KiB, with `cache=loose`
+    /// The kernel's readahead for the mount in KiB, with the page cache
     /// (`-o read_ahead_kb=`; 0: the kernel's default; needs root).
     pub read_ahead_kb: u32,
     /// The bound on each request made while mounting (`-o timeout=`): a
@@ -234,6 +290,7 @@ impl Default for MountConfig {
                 n_uname: 0,
             },
             cache: CacheMode::default(),
+            ac: AcTimes::default(),
             access: Access::default(),
             allow_other: false,
             server_checks_only: false,
@@ -255,5 +312,35 @@ impl Default for MountConfig {
             timeout: Duration::from_secs(10),
             keepalive: None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn attribute_time_is_a_tenth_of_the_age_within_bounds() {
+        let ac = AcTimes {
+            dir_min: Duration::from_secs(2),
+            dir_max: Duration::from_secs(20),
+            ..AcTimes::default()
+        };
+        let secs = Duration::from_secs;
+        let now = 1_000_000;
+        // Just written, or in the future (a server's clock ahead): the least.
+        assert_eq!(ac.lifetime(libc::S_IFREG, now, now), secs(1));
+        assert_eq!(ac.lifetime(libc::S_IFREG, now + 50, now), secs(1));
+        assert_eq!(ac.lifetime(libc::S_IFREG, now - 150, now), secs(15));
+        assert_eq!(ac.lifetime(libc::S_IFREG, 0, now), secs(30));
+        assert_eq!(ac.lifetime(libc::S_IFDIR, now - 10, now), secs(2));
+        assert_eq!(ac.lifetime(libc::S_IFDIR, now - 150, now), secs(15));
+        assert_eq!(ac.lifetime(libc::S_IFDIR, 0, now), secs(20));
+        let zero = AcTimes {
+            reg_min: Duration::ZERO,
+            reg_max: Duration::ZERO,
+            ..ac
+        };
+        assert_eq!(zero.lifetime(libc::S_IFREG, 0, now), Duration::ZERO);
     }
 }

@@ -35,7 +35,7 @@ use ninep_client::{CancelToken, Client, File};
 use tracing::debug;
 
 use crate::attr::{file_attr, Overrides};
-use crate::cache::Cache;
+use crate::cache::{attr_lifetime, Cache};
 use crate::config::{Access, CacheMode, MountConfig};
 use crate::conn::Conn;
 use crate::devfuse::NotifyLine;
@@ -165,17 +165,13 @@ pub(crate) fn found(a: &Rgetattr) -> Found {
 impl Shared {
     /// The state for a mount whose attach (as `cfg.attach`) gave `root`.
     pub(crate) fn new(client: Client, cfg: MountConfig, root: File, root_qid: Qid) -> Shared {
-        let ttl = match cfg.cache {
-            CacheMode::None => Duration::ZERO,
-            CacheMode::Loose => cfg.ttl,
-        };
         let inodes = Inodes::new(root_qid);
         inodes.set_fid(ROOT_INO, cfg.attach.n_uname, root);
         Shared {
             conn: Conn::new(client),
             inodes,
             handles: Handles::default(),
-            cache: Cache::new(ttl),
+            cache: Cache::new(&cfg),
             readahead: Default::default(),
             intr: Interrupts::default(),
             caps: Caps::default(),
@@ -198,12 +194,10 @@ impl Fs {
         }
     }
 
-    /// Entry and attribute lifetime for the kernel.
-    pub(crate) fn ttl(&self) -> Duration {
-        match self.cfg.cache {
-            CacheMode::None => Duration::ZERO,
-            CacheMode::Loose => self.cfg.ttl,
-        }
+    /// How long the kernel may trust attributes `a` (and the name that
+    /// led to them).
+    pub(crate) fn lifetime(&self, a: &Rgetattr) -> Duration {
+        attr_lifetime(&self.cfg).of(a)
     }
 
     pub(crate) fn overrides(&self) -> Overrides {
@@ -528,10 +522,19 @@ impl Fs {
         self.conn.dialect() == ninep_client::wire::Dialect::L
     }
 
+    /// Note that the kernel is given attributes `a` of `ino` (with
+    /// `cache=cto`, whose opens compare them with the server's).
+    pub(crate) fn tell(&self, ino: u64, a: &Rgetattr) {
+        if self.cfg.cache == CacheMode::Cto {
+            self.cache.view.told(ino, a);
+        }
+    }
+
     /// The kernel's entry for `ino` with attributes `a`.
     pub(crate) fn entry(&self, ino: u64, a: &Rgetattr) -> ReplyEntry {
+        self.tell(ino, a);
         ReplyEntry {
-            ttl: self.ttl(),
+            ttl: self.lifetime(a),
             attr: file_attr(ino, a, self.overrides()),
             generation: 0,
         }
@@ -539,8 +542,9 @@ impl Fs {
 
     /// The kernel's attribute reply for `ino` with attributes `a`.
     pub(crate) fn attr_reply(&self, ino: u64, a: &Rgetattr) -> ReplyAttr {
+        self.tell(ino, a);
         ReplyAttr {
-            ttl: self.ttl(),
+            ttl: self.lifetime(a),
             attr: file_attr(ino, a, self.overrides()),
         }
     }

@@ -66,6 +66,7 @@ mod handles;
 mod inode;
 mod interrupt;
 mod keepalive;
+mod kernel_view;
 mod mount;
 pub mod mountinfo;
 mod names;
@@ -79,7 +80,8 @@ pub mod victimfs;
 mod watchdog;
 
 pub use config::{
-    Access, Atime, AttachParams, CacheMode, KernelFlags, MountConfig, Reconnect, DEFAULT_PREFETCH,
+    AcTimes, Access, Atime, AttachParams, CacheMode, KernelFlags, MountConfig, Reconnect,
+    DEFAULT_PREFETCH,
 };
 pub use interrupt::InterruptStats;
 pub use mount::{mount, umount, Mount, MountStats, StatsSource};

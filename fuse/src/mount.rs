@@ -28,7 +28,7 @@ use ninep_client::{Client, Error};
 use ninep_client::{FlushProfile, Stats, Traffic};
 use tracing::{debug, info, warn};
 
-use crate::config::{CacheMode, KernelFlags, MountConfig};
+use crate::config::{KernelFlags, MountConfig};
 use crate::devfuse;
 use crate::errno::errno_of;
 use crate::fs::{Fs, Shared, ATTR_MASK};
@@ -213,11 +213,11 @@ pub async fn mount(client: Client, cfg: MountConfig, mountpoint: &Path) -> io::R
     let candidates = devfuse::new_fds(&before, &devfuse::open_fds());
     drop(mounting);
     let handle = handle.inspect_err(|_| supervisor.abort())?;
-    if shared.cfg.cache == CacheMode::Loose && shared.cfg.prefetch > 0 {
+    if shared.cfg.cache.page_cache() && shared.cfg.prefetch > 0 {
         shared.line.set_candidates(candidates);
     }
     let ra = shared.cfg.read_ahead_kb;
-    if shared.cfg.cache == CacheMode::Loose && ra > 0 {
+    if shared.cfg.cache.page_cache() && ra > 0 {
         shared.readahead.arm(path.clone(), ra);
     }
     debug!(mountpoint = %path.display(), "mounted");

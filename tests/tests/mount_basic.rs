@@ -27,11 +27,15 @@ fn errno(e: std::io::Error) -> i32 {
 }
 
 /// One test per cache mode.
-macro_rules! both_modes {
-    ($body:ident: $none:ident, $loose:ident) => {
+macro_rules! all_modes {
+    ($body:ident: $none:ident, $cto:ident, $loose:ident) => {
         #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
         async fn $none() {
             $body(CacheMode::None).await;
+        }
+        #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+        async fn $cto() {
+            $body(CacheMode::Cto).await;
         }
         #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
         async fn $loose() {
@@ -67,7 +71,7 @@ async fn reads_what_the_server_has(cache: CacheMode) {
     .await;
     m.unmount().await;
 }
-both_modes!(reads_what_the_server_has: reads_uncached, reads_loose);
+all_modes!(reads_what_the_server_has: reads_uncached, reads_cto, reads_loose);
 
 async fn writes_reach_the_server(cache: CacheMode) {
     let m = Mounted::diod(cache).await;
@@ -145,7 +149,7 @@ async fn writes_reach_the_server(cache: CacheMode) {
     .await;
     m.unmount().await;
 }
-both_modes!(writes_reach_the_server: writes_uncached, writes_loose);
+all_modes!(writes_reach_the_server: writes_uncached, writes_cto, writes_loose);
 
 fn umask() -> u32 {
     // SAFETY: umask has no preconditions; set back at once.
@@ -230,7 +234,7 @@ async fn names(cache: CacheMode) {
     .await;
     m.unmount().await;
 }
-both_modes!(names: names_uncached, names_loose);
+all_modes!(names: names_uncached, names_cto, names_loose);
 
 /// Names are bytes, as on Linux: a file, a directory and a symlink target
 /// that are not UTF-8 go through the mount unchanged.
@@ -275,7 +279,7 @@ async fn non_utf8_names(cache: CacheMode) {
     .await;
     m.unmount().await;
 }
-both_modes!(non_utf8_names: non_utf8_names_uncached, non_utf8_names_loose);
+all_modes!(non_utf8_names: non_utf8_names_uncached, non_utf8_names_cto, non_utf8_names_loose);
 
 async fn attributes(cache: CacheMode) {
     let m = Mounted::diod(cache).await;
@@ -326,7 +330,7 @@ async fn attributes(cache: CacheMode) {
     .await;
     m.unmount().await;
 }
-both_modes!(attributes: attributes_uncached, attributes_loose);
+all_modes!(attributes: attributes_uncached, attributes_cto, attributes_loose);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn xattrs() {
@@ -407,7 +411,7 @@ async fn statfs_shows_the_servers_numbers() {
 /// With `cache=none` every path component is looked up again on every
 /// use (entry TTL 0), so `ls -l` of 10,000 entries costs some 15 round
 /// trips per entry (lstat, and ls's two xattr probes); it runs only with
-/// `cache=loose`, where readdirplus fills the kernel's cache.
+/// the page cache modes, where readdirplus fills the kernel's cache.
 async fn big_directory(cache: CacheMode) {
     let m = Mounted::diod(cache).await;
     let (local, mnt) = (m.export.clone(), m.dir.clone());
@@ -427,7 +431,7 @@ async fn big_directory(cache: CacheMode) {
         assert_eq!(String::from_utf8(out.stdout).unwrap().trim(), "10000");
         let ls = match cache {
             CacheMode::None => "ls -a",
-            CacheMode::Loose => "ls -la",
+            CacheMode::Cto | CacheMode::Loose => "ls -la",
         };
         let out = sh(&format!("{ls} {} | grep -c entry-", arg(&mnt.join("big"))));
         assert_eq!(String::from_utf8(out.stdout).unwrap().trim(), "10000");
@@ -436,7 +440,7 @@ async fn big_directory(cache: CacheMode) {
     // Everything closed and forgotten: back to the root's attach.
     m.unmount_clean().await;
 }
-both_modes!(big_directory: big_directory_uncached, big_directory_loose);
+all_modes!(big_directory: big_directory_uncached, big_directory_cto, big_directory_loose);
 
 /// A small tree with every kind of entry `cp -a` must carry.
 fn make_tree(root: &std::path::Path) {
@@ -507,7 +511,7 @@ async fn cp_a_and_back(cache: CacheMode) {
     .await;
     m.unmount_clean().await;
 }
-both_modes!(cp_a_and_back: cp_a_uncached, cp_a_loose);
+all_modes!(cp_a_and_back: cp_a_uncached, cp_a_cto, cp_a_loose);
 
 /// unpfs has the by-name messages diod lacks (Trenameat, Tunlinkat) and
 /// lacks the ones diod has (Trename, Tremove): the same operations work.
@@ -589,4 +593,4 @@ async fn unlinked_names(cache: CacheMode) {
     .await;
     m.unmount().await;
 }
-both_modes!(unlinked_names: unlinked_names_uncached, unlinked_names_loose);
+all_modes!(unlinked_names: unlinked_names_uncached, unlinked_names_cto, unlinked_names_loose);

@@ -1,8 +1,15 @@
-//! The directory listing cache of `cache=loose`, on a real FUSE mount of
-//! diod: a directory listed again within the TTL costs no Treaddir, our
-//! own changes show at once, the server's once the TTL has passed, and
-//! `cache=none` always asks the server. Treaddir rounds are counted by the
-//! mount (`MountStats::listings_read`).
+//! What the cache modes keep, on real FUSE mounts of diod.
+//!
+//! - The directory listing cache of `cache=loose`: a directory listed
+//!   again within the TTL costs no Treaddir, our own changes show at once,
+//!   the server's once the TTL has passed, and `cache=none` always asks
+//!   the server. Treaddir rounds are counted by the mount
+//!   (`MountStats::listings_read`).
+//! - Close-to-open consistency (`cache=cto`): with another writer (a second
+//!   mount of the same export, or writes straight into the export), an
+//!   open after the writer's close reads the new bytes, also when the file
+//!   was renamed over or removed; `stat` sees a change within the attribute
+//!   time; an unchanged file's pages are kept across opens.
 
 mod mount_support;
 
@@ -161,4 +168,167 @@ async fn loose_mounts_raise_the_kernels_readahead_unless_told_not_to() {
     let m = Mounted::diod(CacheMode::None).await;
     assert_eq!(read_ahead_kb(&m.dir), 128, "cache=none: left alone");
     m.unmount_clean().await;
+}
+
+/// A `cache=cto` mount of diod whose files' attributes are trusted for
+/// `reg` at most (and at least), directories' likewise for `dir`.
+async fn cto(reg: Duration, dir: Duration) -> Mounted {
+    Mounted::diod_with(|c| {
+        c.cache = CacheMode::Cto;
+        c.ac = ninep_fuse::AcTimes {
+            reg_min: reg,
+            reg_max: reg,
+            dir_min: dir,
+            dir_max: dir,
+        };
+    })
+    .await
+}
+
+fn read(p: &Path) -> std::io::Result<Vec<u8>> {
+    fs::read(p)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn cto_open_after_a_writers_close_reads_the_new_bytes() {
+    // Attributes trusted for a long time: only the opens can find changes.
+    let long = Duration::from_secs(300);
+    let mut m = cto(long, long).await;
+    let export = m.export.clone();
+    let (addr, exported) = (m.server().addr().to_string(), export.clone());
+    // The other writer's mount of the same export.
+    let cfg = mount_support::config(exported.to_str().unwrap(), CacheMode::Cto);
+    let other = Mounted::mount_at(addr, cfg, ninep_client::Config::default()).await;
+    let (mine, theirs) = (m.dir.clone(), other.dir.clone());
+    blocking(move || {
+        let f = mine.join("f");
+        fs::write(export.join("f"), b"first").unwrap();
+        assert_eq!(read(&f).unwrap(), b"first");
+        assert_eq!(read(&f).unwrap(), b"first", "read again from the cache");
+        // Straight into the export: longer, shorter, same size.
+        for body in [
+            &b"second, longer"[..],
+            b"3rd",
+            b"4th",
+            b"the fifth and last",
+        ] {
+            fs::write(export.join("f"), body).unwrap();
+            assert_eq!(read(&f).unwrap(), body);
+        }
+        // Through the other mount.
+        for body in [&b"from the other mount"[..], b"short", b"SHORT"] {
+            fs::write(theirs.join("f"), body).unwrap();
+            assert_eq!(read(&f).unwrap(), body);
+        }
+        // Appended to by the other mount while we hold it open: the next
+        // open sees the whole.
+        let held = fs::File::open(&f).unwrap();
+        {
+            use std::io::Write;
+            let mut w = fs::OpenOptions::new()
+                .append(true)
+                .open(theirs.join("f"))
+                .unwrap();
+            w.write_all(b" + more").unwrap();
+        }
+        assert_eq!(read(&f).unwrap(), b"SHORT + more");
+        drop(held);
+    })
+    .await;
+    other.unmount().await;
+    m.unmount().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn cto_nothing_stale_after_a_rename_or_unlink_by_the_other_side() {
+    let long = Duration::from_secs(300);
+    let m = cto(long, long).await;
+    let (mine, export) = (m.dir.clone(), m.export.clone());
+    blocking(move || {
+        fs::write(export.join("f"), b"old").unwrap();
+        assert_eq!(read(&mine.join("f")).unwrap(), b"old");
+        // Renamed over (as an editor saves): the name's new file.
+        fs::write(export.join("tmp"), b"saved anew").unwrap();
+        fs::rename(export.join("tmp"), export.join("f")).unwrap();
+        assert_eq!(read(&mine.join("f")).unwrap(), b"saved anew");
+        // Moved away: the old name is gone, the new one reads.
+        fs::rename(export.join("f"), export.join("g")).unwrap();
+        let e = read(&mine.join("f")).unwrap_err();
+        assert_eq!(e.raw_os_error(), Some(libc::ENOENT), "{e}");
+        assert_eq!(read(&mine.join("g")).unwrap(), b"saved anew");
+        // Removed.
+        fs::remove_file(export.join("g")).unwrap();
+        let e = read(&mine.join("g")).unwrap_err();
+        assert_eq!(e.raw_os_error(), Some(libc::ENOENT), "{e}");
+    })
+    .await;
+    m.unmount().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn cto_stat_sees_a_change_within_the_attribute_time() {
+    let attr_time = Duration::from_secs(2);
+    let m = cto(attr_time, attr_time).await;
+    let (f, local) = (m.path("f"), m.local("f"));
+    fs::write(&local, b"1234").unwrap();
+    assert_eq!(fs::metadata(&f).unwrap().len(), 4);
+    let before = m.requests_of("Tgetattr") + m.requests_of("Twalk");
+    assert_eq!(fs::metadata(&f).unwrap().len(), 4);
+    assert_eq!(
+        m.requests_of("Tgetattr") + m.requests_of("Twalk"),
+        before,
+        "a stat within the attribute time asked the server"
+    );
+    fs::write(&local, b"123456789").unwrap();
+    let changed = std::time::Instant::now();
+    let seen = loop {
+        let p = f.clone();
+        if blocking(move || fs::metadata(&p).unwrap().len()).await == 9 {
+            break changed.elapsed();
+        }
+        assert!(
+            changed.elapsed() < attr_time + Duration::from_millis(1500),
+            "stat still shows the old size after {:?}",
+            changed.elapsed()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    eprintln!("stat saw the change after {seen:?} (attribute time {attr_time:?})");
+    m.unmount().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn unchanged_files_keep_their_pages_across_opens() {
+    for cache in [CacheMode::Cto, CacheMode::Loose] {
+        let m = Mounted::diod(cache).await;
+        let body: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
+        fs::write(m.local("big"), &body).unwrap();
+        let f = m.path("big");
+        let g = f.clone();
+        assert_eq!(blocking(move || read(&g).unwrap()).await, body);
+        let reads = m.requests_of("Tread");
+        let g = f.clone();
+        assert_eq!(blocking(move || read(&g).unwrap()).await, body);
+        assert_eq!(
+            m.requests_of("Tread"),
+            reads,
+            "{cache:?}: the second read of an unchanged file went to the server"
+        );
+        // Changed on the server (same size): every open asks for the
+        // attributes, so the pages go.
+        let mut changed = body.clone();
+        changed[100_000] ^= 0xff;
+        fs::write(m.local("big"), &changed).unwrap();
+        let g = f.clone();
+        assert_eq!(
+            blocking(move || read(&g).unwrap()).await,
+            changed,
+            "{cache:?}"
+        );
+        assert!(
+            m.requests_of("Tread") > reads,
+            "{cache:?}: the changed file was not read again"
+        );
+        m.unmount().await;
+    }
 }

@@ -110,6 +110,7 @@ fn plan(args: MountArgs) -> Result<Plan, Failure> {
         opts.apply(o)
             .map_err(|e| Failure::usage(format!("{e:#}")))?;
     }
+    opts.check().map_err(|e| Failure::usage(format!("{e:#}")))?;
     if unprivileged && !(opts.flags.nosuid && opts.flags.nodev) {
         return Err(Failure::usage(
             "-o suid and -o dev need root: a user's mount is always nosuid,nodev",

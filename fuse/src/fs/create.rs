@@ -18,7 +18,7 @@ use tracing::debug;
 
 use super::file::open_flags;
 use super::{found, Fs, ATTR_MASK};
-use crate::config::{Access, CacheMode};
+use crate::config::Access;
 use crate::early::Settling;
 use crate::errno::errno_of;
 use crate::errno::Fail;
@@ -229,7 +229,7 @@ impl Fs {
         let direct = self.direct_io(qid, &a);
         let reads = self.reads(self.writer(ino, flags).await, direct, a.size);
         drop(known);
-        let open = self.open_reply(file, direct, Origin::new(ino, uid, flags), reads);
+        let open = self.open_reply(file, (direct, false), Origin::new(ino, uid, flags), reads);
         let entry = self.entry(ino, &a);
         Ok(ReplyCreated {
             ttl: entry.ttl,
@@ -241,11 +241,11 @@ impl Fs {
     }
 
     /// Whether a create by `req` is answered as soon as its Tlcreate is
-    /// (`early.rs`): with `cache=loose` on 9P2000.L, and when the new file
+    /// (`early.rs`): with the page cache on 9P2000.L, and when the new file
     /// needs no change of owner.
     fn answers_early(&self, req: &Request) -> bool {
         let owner_ok = self.cfg.access == Access::User || req.uid == self.cfg.attach.n_uname;
-        self.cfg.cache == CacheMode::Loose && self.appends() && owner_ok
+        self.cfg.cache.page_cache() && self.appends() && owner_ok
     }
 
     /// Answer a create whose Tlcreate succeeded before the new file's
@@ -263,11 +263,13 @@ impl Fs {
         let a = predicted(m.qid, mode, (m.uid, gid), SystemTime::now());
         let ino = self.inodes.lookup(m.parent, m.name, found(&a), None);
         self.cache.attrs.settling(ino);
+        // Attributes with a TTL of zero: the kernel asks for them again.
+        self.cache.view.ours(ino);
         self.early.owe(m.parent, m.name, ino, m.uid);
         let direct = self.direct_io(m.qid, &a);
         let reads = self.reads(self.writer(ino, flags).await, direct, a.size);
         drop(known);
-        let open = self.open_reply(file, direct, Origin::new(ino, m.uid, flags), reads);
+        let open = self.open_reply(file, (direct, false), Origin::new(ino, m.uid, flags), reads);
         if let Some(h) = self.handles.file(open.fh) {
             // No settling if the file is settling already (made under two
             // names at once): the work is done all the same, only nobody

@@ -17,7 +17,7 @@ use fuse3::raw::reply::ReplyStatFs;
 use super::plus::no_attr;
 use super::trait_impl::data;
 use super::Fs;
-use crate::config::CacheMode;
+use crate::cache::names_lifetime;
 use crate::errno::Fail;
 use crate::handles::Handle;
 
@@ -52,7 +52,7 @@ impl Fs {
             .map_err(Fail::from)
         {
             Ok(entry) => Ok(entry),
-            Err(Fail(libc::ENOENT)) if self.cfg.cache == CacheMode::Loose => Ok(self.negative()),
+            Err(Fail(libc::ENOENT)) if self.cfg.cache.page_cache() => Ok(self.negative()),
             Err(e) => Err(e),
         }
     }
@@ -62,7 +62,7 @@ impl Fs {
     /// create under that name replaces it at once in the kernel.
     fn negative(&self) -> ReplyEntry {
         ReplyEntry {
-            ttl: self.ttl(),
+            ttl: names_lifetime(&self.cfg),
             attr: no_attr(fuse3::FileType::RegularFile),
             generation: 0,
         }

@@ -1,7 +1,15 @@
 //! Open files: open, read, write, flush, release, fsync.
 //!
-//! Each open walks a clone of the inode's fid and opens it (Tlopen with the
-//! caller's flags). A FUSE read or write of up to 1 MiB is split at the
+//! An open opens the inode's own fid (Tlopen with the caller's flags) when
+//! no request is using it: the handle takes it over, and the inode's next
+//! use walks a new one. Otherwise it walks a clone first. With the page
+//! cache the open's Tgetattr goes out along with the Tlopen, so a file's
+//! open costs one round trip, and decides what becomes of the pages the
+//! kernel holds (`kernel_view.rs`): kept if the file is unchanged since
+//! they were read; with `cache=cto`, a file changed by someone else since
+//! the kernel was given its attributes, or a name that now leads to
+//! another file or none, is refused once with ESTALE so that the kernel
+//! looks the name up again. A FUSE read or write of up to 1 MiB is split at the
 //! fid's I/O size (iounit, or msize - 24) into several Treads or Twrites in
 //! flight at once; a short read is the end of the file.
 //!
@@ -16,14 +24,19 @@ use std::sync::Arc;
 
 use fuse3::raw::prelude::*;
 use ninep_client::wire::{Qid, Rgetattr};
+use ninep_client::File;
+use tracing::debug;
 
-use super::{Fs, IO_DEPTH};
+use super::{Fs, ATTR_MASK, IO_DEPTH};
 use crate::config::CacheMode;
 use crate::errno::Fail;
 use crate::handles::{Handle, OpenFile, Origin, Reads};
+use crate::kernel_view::OpenVerdict;
 
 /// `FOPEN_DIRECT_IO` of `<linux/fuse.h>` (fuse3 does not export it).
 pub(crate) const FOPEN_DIRECT_IO: u32 = 1 << 0;
+/// `FOPEN_KEEP_CACHE` of `<linux/fuse.h>`.
+pub(crate) const FOPEN_KEEP_CACHE: u32 = 1 << 1;
 
 /// The open(2) flags passed on to the server (Tlopen and Tlcreate take
 /// Linux's): access mode and the flags with a meaning there. `O_CREAT` and
@@ -47,18 +60,19 @@ impl Fs {
     pub(crate) fn direct_io(&self, qid: Qid, a: &Rgetattr) -> bool {
         match self.cfg.cache {
             CacheMode::None => true,
-            CacheMode::Loose => {
+            CacheMode::Cto | CacheMode::Loose => {
                 let regular = a.mode & libc::S_IFMT == libc::S_IFREG;
                 !regular || a.size == 0 || qid.ty & (Qid::QTAPPEND | Qid::QTEXCL) != 0
             }
         }
     }
 
-    /// Register an opened fid; the reply's `fh` and flags.
+    /// Register an opened fid; the reply's `fh` and flags (`direct` I/O,
+    /// or through the page cache; `keep`: its pages kept).
     pub(crate) fn open_reply(
         &self,
         file: ninep_client::File,
-        direct: bool,
+        (direct, keep): (bool, bool),
         origin: Origin,
         reads: Reads,
     ) -> ReplyOpen {
@@ -69,7 +83,11 @@ impl Fs {
             reads: Arc::new(reads),
         };
         let fh = self.handles.insert(Handle::File(Arc::new(open)));
-        let flags = if direct { FOPEN_DIRECT_IO } else { 0 };
+        let flags = match (direct, keep) {
+            (true, _) => FOPEN_DIRECT_IO,
+            (false, true) => FOPEN_KEEP_CACHE,
+            (false, false) => 0,
+        };
         ReplyOpen { fh, flags }
     }
 
@@ -81,26 +99,102 @@ impl Fs {
     ) -> Result<ReplyOpen, Fail> {
         self.readahead.fire();
         let writer = self.writer(ino, flags).await;
-        let (file, qid) = self
-            .with_fid(ino, self.who(req), |base| async move {
-                let mut file = base.walk::<&[u8]>(&[]).await?;
-                let qid = file.lopen(open_flags(flags)).await?;
-                Ok((file, qid))
-            })
+        let uid = self.who(req);
+        let with_attrs = self.cfg.cache.page_cache();
+        let (file, qid, fresh) = self
+            .open_fid(ino, uid, open_flags(flags), with_attrs)
             .await?;
-        if flags & libc::O_TRUNC as u32 != 0 {
+        let truncated = flags & libc::O_TRUNC as u32 != 0;
+        if truncated {
             self.cache.changed(ino);
         }
-        let (direct, size) = match self.cfg.cache {
-            CacheMode::None => (true, 0),
-            CacheMode::Loose => {
-                let a = self.attrs_via(ino, &file).await?;
-                (self.direct_io(qid, &a), a.size)
+        let (direct, keep, size) = match fresh {
+            None => (true, false, 0),
+            Some(a) => {
+                let a = self.current(ino, qid, a, truncated)?;
+                let direct = self.direct_io(qid, &a);
+                let verdict = self
+                    .cache
+                    .view
+                    .open(ino, &a, self.cfg.cache == CacheMode::Cto);
+                if verdict == OpenVerdict::Stale {
+                    debug!(ino, "changed on the server since the kernel saw it: ESTALE");
+                    return Err(Fail(libc::ESTALE));
+                }
+                (direct, verdict == OpenVerdict::Keep, a.size)
             }
         };
-        let origin = Origin::new(ino, self.who(req), open_flags(flags));
+        let origin = Origin::new(ino, uid, open_flags(flags));
         let reads = self.reads(writer, direct, size);
-        Ok(self.open_reply(file, direct, origin, reads))
+        Ok(self.open_reply(file, (direct, keep), origin, reads))
+    }
+
+    /// The attributes `a` an open of `ino` found, kept; with `cache=cto`,
+    /// checked to be the inode's file still (ESTALE if the name now leads
+    /// to another file, as on a server that keeps paths in fids after a
+    /// rename over it by someone else, or if the file lost its last name;
+    /// the kernel then looks the name up again). `truncated`: the open
+    /// truncated it, and `a` may be from before or after.
+    fn current(&self, ino: u64, qid: Qid, a: Rgetattr, truncated: bool) -> Result<Rgetattr, Fail> {
+        if self.cfg.cache == CacheMode::Cto {
+            let ours = self.inodes.qid(ino).map(|q| q.path);
+            let unlinked = a.nlink == 0 && !self.orphans.holds(ino);
+            if ours != Some(qid.path) || unlinked {
+                debug!(ino, "the name leads elsewhere now: ESTALE");
+                return Err(Fail(libc::ESTALE));
+            }
+        }
+        if !truncated {
+            self.inodes.set_nlink(ino, a.nlink);
+            self.cache.attrs.put(ino, &a);
+        }
+        Ok(a)
+    }
+
+    /// An opened fid of `ino` for `uid` (Tlopen with `flags`), its qid,
+    /// and with `with_attrs` its attributes, asked for in the same round
+    /// trip. The inode's own fid is opened when no request is using it
+    /// (one round trip); else a clone of it is walked first.
+    async fn open_fid(
+        &self,
+        ino: u64,
+        uid: u32,
+        flags: u32,
+        with_attrs: bool,
+    ) -> Result<(File, Qid, Option<Rgetattr>), Fail> {
+        let cto = self.cfg.cache == CacheMode::Cto;
+        let open = |mut file: File| async move {
+            if !with_attrs {
+                let qid = file.lopen(flags).await?;
+                return Ok((file, qid, None));
+            }
+            let (qid, a) = file.lopen_getattr(flags, ATTR_MASK).await;
+            let qid = qid?;
+            Ok((file, qid, Some(a?)))
+        };
+        if let Some(own) = self.inodes.take_fid(ino, uid) {
+            if self.conn.owns(&own) {
+                match open(own).await.map_err(Fail::from) {
+                    // The path it was walked by is gone (a server that
+                    // keeps paths in fids): cto asks the kernel to look
+                    // again; the other modes walk from the current name.
+                    Err(Fail(libc::ENOENT | libc::ESTALE)) if cto => {
+                        return Err(Fail(libc::ESTALE))
+                    }
+                    Err(Fail(libc::ENOENT | libc::ESTALE)) => {}
+                    r => return r,
+                }
+            }
+        }
+        let r = self
+            .with_fid(ino, uid, |base| async move {
+                open(base.walk::<&[u8]>(&[]).await?).await
+            })
+            .await;
+        match r {
+            Err(Fail(libc::ENOENT)) if cto => Err(Fail(libc::ESTALE)),
+            r => r,
+        }
     }
 
     fn open_file(&self, fh: u64) -> Result<Arc<OpenFile>, Fail> {

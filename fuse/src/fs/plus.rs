@@ -134,7 +134,8 @@ impl Plus {
         let ino = fs.inodes.lookup(self.dir.ino, &e.name, found(&f.attr), fid);
         fs.cache.attrs.put(ino, &f.attr);
         self.pending = Some((i, ino));
-        let ttl = fs.ttl();
+        let ttl = fs.lifetime(&f.attr);
+        fs.tell(ino, &f.attr);
         DirectoryEntryPlus {
             inode: ino,
             generation: 0,

@@ -10,7 +10,7 @@ use fuse3::raw::reply::ReplyData;
 use tracing::debug;
 
 use super::{Fs, IO_DEPTH};
-use crate::config::CacheMode;
+
 use crate::devfuse::DevFuse;
 use crate::errno::Fail;
 use crate::handles::{OpenFile, Reads};
@@ -25,7 +25,7 @@ pub(crate) fn writes(flags: u32) -> bool {
 impl Fs {
     /// Whether the mount prefetches at all (`cache=loose`, `prefetch=` on).
     pub(crate) fn prefetching(&self) -> bool {
-        self.cfg.cache == CacheMode::Loose && self.cfg.prefetch > 0
+        self.cfg.cache.page_cache() && self.cfg.prefetch > 0
     }
 
     /// The writer guard of an open of `ino` with `flags` (or of a
