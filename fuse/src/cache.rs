@@ -43,13 +43,17 @@ impl Cache {
     pub(crate) fn new(cfg: &MountConfig) -> Cache {
         let life = attr_lifetime(cfg);
         let names = names_lifetime(cfg);
+        let by_mtime = match cfg.cache {
+            CacheMode::Cto => cfg.ac.dir_max,
+            _ => Duration::ZERO,
+        };
         let xattrs = match cfg.cache {
             CacheMode::Cto => cfg.ac.reg_min,
             _ => names,
         };
         Cache {
             attrs: AttrCache::new(life),
-            dirs: DirCache::new(names),
+            dirs: DirCache::new(names, by_mtime),
             known: KnownNames::new(names),
             absent: AbsentXattrs::new(xattrs),
             view: KernelView::default(),

@@ -275,6 +275,16 @@ pub struct MountConfig {
 pub const DEFAULT_PREFETCH: u32 = 64 * 1024;
 
 impl MountConfig {
+    /// Whether users other than the mounter come in with only the server
+    /// checking their permissions (`no_default_permissions` with
+    /// `allow_other` or `allow_root`): then every open must reach the
+    /// server, whose open is the check.
+    pub fn server_checks_others(&self) -> bool {
+        (self.allow_other || self.allow_root)
+            && self.server_checks_only
+            && !self.default_permissions
+    }
+
     /// Whether a lost connection is dialled again (`-o reconnect`).
     pub fn reconnects(&self) -> bool {
         self.reconnect.as_ref().is_some_and(|r| r.after_loss)

@@ -1,6 +1,7 @@
-//! The directory listing cache of `cache=loose`: an lru of complete
-//! listings keyed by directory inode, each stamped with the time it was
-//! read from the server.
+//! The directory listing cache of the page cache modes: an lru of
+//! complete listings keyed by directory inode, each stamped with the time
+//! it was read from the server and, when known, the directory's mtime
+//! then.
 //!
 //! Without it every `ls` is a round of Treaddirs, even when the kernel
 //! keeps every entry and attribute of the directory for the TTL; with it a
@@ -21,7 +22,13 @@
 //!   so a listing read just before a create cannot come back after it.
 //! - Changes made on the server by others show once the listing is older
 //!   than the TTL, which is what `cache=loose` promises (the kernel's
-//!   entry and attribute TTLs are the same).
+//!   entry and attribute TTLs are the same). With `cache=cto` the TTL is
+//!   `acdirmin`, and a listing up to `acdirmax` old that carries the
+//!   directory's mtime is served if the directory's mtime is still that
+//!   (from its attributes, trusted by age, or one Tgetattr): a directory
+//!   nobody changed is listed again for the price of a Tgetattr at most.
+//!   The mtime is the one known *before* the listing was read, so a change
+//!   made during the read shows as a different mtime later.
 //! - Lookup counts stay exact: the cache holds names and qids only, never
 //!   an inode reference. readdirplus still walks and stats each entry it
 //!   returns, and counts +1 lookup for each entry the kernel takes, as
@@ -41,23 +48,38 @@ use lru::LruCache;
 
 use crate::handles::DirEntry;
 
-/// How many directories' listings are kept.
-pub(crate) const DIRS: usize = 256;
+/// How many directories' listings are kept: a source tree's (`git
+/// status` lists every directory of it; a cycle through more than the lru
+/// holds would miss every time).
+pub(crate) const DIRS: usize = 4096;
 /// Listings with more entries than this (`.` and `..` not counted) are
 /// not kept.
 pub(crate) const MAX_ENTRIES: usize = 10_000;
 
-/// A listing as the server gave it (without `.` and `..`), and when.
+/// A listing as the server gave it (without `.` and `..`), when, and
+/// the directory's mtime before it was read, if known.
 #[derive(Debug)]
 struct Cached {
     at: Instant,
     entries: Arc<[DirEntry]>,
+    mtime: Option<(u64, u64)>,
+}
+
+/// What the cache has for a directory.
+#[derive(Debug)]
+pub(crate) enum Listing {
+    /// Younger than the TTL: serve it.
+    Fresh(Arc<[DirEntry]>),
+    /// Older, but to be served if the directory's mtime is still this one.
+    IfUnchanged((u64, u64), Arc<[DirEntry]>),
 }
 
 /// The listing cache (see the module doc); `ttl` zero disables it.
 #[derive(Debug)]
 pub(crate) struct DirCache {
     ttl: Duration,
+    /// How old a listing with an mtime may be (zero: no such listings).
+    by_mtime: Duration,
     lru: Mutex<LruCache<u64, Cached>>,
     /// Bumped by every invalidation (see [`DirCache::generation`]).
     generation: AtomicU64,
@@ -68,10 +90,12 @@ pub(crate) struct DirCache {
 }
 
 impl DirCache {
-    /// A cache whose listings live `ttl`.
-    pub(crate) fn new(ttl: Duration) -> DirCache {
+    /// A cache whose listings live `ttl`, or `by_mtime` while their
+    /// directory's mtime stays the same.
+    pub(crate) fn new(ttl: Duration, by_mtime: Duration) -> DirCache {
         DirCache {
             ttl,
+            by_mtime,
             lru: Mutex::new(LruCache::new(NonZeroUsize::new(DIRS).expect("non-zero"))),
             generation: AtomicU64::new(0),
             read: AtomicU64::new(0),
@@ -83,23 +107,42 @@ impl DirCache {
         self.lru.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// The listing of directory `ino`, if read less than a TTL ago.
-    pub(crate) fn get(&self, ino: u64) -> Option<Arc<[DirEntry]>> {
+    /// The listing of directory `ino`, if read less than a TTL ago, or
+    /// one to serve if the directory is unchanged (see the module doc).
+    pub(crate) fn get(&self, ino: u64) -> Option<Listing> {
         if self.ttl.is_zero() {
             return None;
         }
         let mut lru = self.lock();
-        match lru.get(&ino) {
-            Some(c) if c.at.elapsed() < self.ttl => {
-                self.hits.fetch_add(1, Ordering::Relaxed);
-                Some(c.entries.clone())
-            }
-            Some(_) => {
+        let c = lru.get(&ino)?;
+        let age = c.at.elapsed();
+        if age < self.ttl {
+            self.hits.fetch_add(1, Ordering::Relaxed);
+            return Some(Listing::Fresh(c.entries.clone()));
+        }
+        match c.mtime {
+            Some(m) if age < self.by_mtime => Some(Listing::IfUnchanged(m, c.entries.clone())),
+            _ => {
                 lru.pop(&ino);
                 None
             }
-            None => None,
         }
+    }
+
+    /// The listing of `ino` was found current (its directory's mtime is
+    /// `mtime` still): served, and fresh again for a TTL.
+    pub(crate) fn confirmed(&self, ino: u64, mtime: (u64, u64)) {
+        if let Some(c) = self.lock().get_mut(&ino) {
+            if c.mtime == Some(mtime) {
+                c.at = Instant::now();
+                self.hits.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// The listing of `ino` is out of date.
+    pub(crate) fn stale(&self, ino: u64) {
+        self.lock().pop(&ino);
     }
 
     /// The invalidation count now: take it before reading a listing and
@@ -109,9 +152,16 @@ impl DirCache {
     }
 
     /// Remember `entries` as the listing of `ino`, read at `at` and begun
-    /// at invalidation count `generation`; not kept if anything was
-    /// invalidated since, or if it is too long.
-    pub(crate) fn put(&self, ino: u64, generation: u64, at: Instant, entries: Arc<[DirEntry]>) {
+    /// at invalidation count `generation` when the directory's mtime was
+    /// `mtime` (if known); not kept if anything was invalidated since, or
+    /// if it is too long.
+    pub(crate) fn put(
+        &self,
+        ino: u64,
+        (generation, mtime): (u64, Option<(u64, u64)>),
+        at: Instant,
+        entries: Arc<[DirEntry]>,
+    ) {
         self.read.fetch_add(1, Ordering::Relaxed);
         if self.ttl.is_zero() || entries.len() > MAX_ENTRIES {
             return;
@@ -119,7 +169,7 @@ impl DirCache {
         let mut lru = self.lock();
         // Checked under the lock: invalidate bumps the count under it too.
         if self.generation.load(Ordering::Acquire) == generation {
-            lru.put(ino, Cached { at, entries });
+            lru.put(ino, Cached { at, entries, mtime });
         }
     }
 
@@ -163,42 +213,74 @@ mod tests {
             .collect()
     }
 
+    fn fresh(l: Listing) -> Arc<[DirEntry]> {
+        match l {
+            Listing::Fresh(e) => e,
+            other => panic!("not fresh: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn older_listings_are_served_while_the_directory_is_unchanged() {
+        let c = DirCache::new(Duration::from_secs(1), Duration::from_secs(30));
+        let old = Instant::now() - Duration::from_secs(5);
+        c.put(1, (c.generation(), Some((7, 8))), old, entries(2));
+        c.put(2, (c.generation(), None), old, entries(2));
+        assert!(c.get(2).is_none(), "no mtime: only the TTL");
+        match c.get(1) {
+            Some(Listing::IfUnchanged(m, e)) => assert_eq!((m, e.len()), ((7, 8), 2)),
+            other => panic!("{other:?}"),
+        }
+        c.confirmed(1, (7, 8));
+        assert_eq!(c.get(1).map(|l| fresh(l).len()), Some(2));
+        c.stale(1);
+        assert!(c.get(1).is_none());
+        let too_old = Instant::now() - Duration::from_secs(31);
+        c.put(3, (c.generation(), Some((7, 8))), too_old, entries(2));
+        assert!(c.get(3).is_none());
+    }
+
     #[test]
     fn off_without_a_ttl() {
-        let c = DirCache::new(Duration::ZERO);
-        c.put(1, c.generation(), Instant::now(), entries(3));
+        let c = DirCache::new(Duration::ZERO, Duration::ZERO);
+        c.put(1, (c.generation(), None), Instant::now(), entries(3));
         assert!(c.get(1).is_none());
         assert_eq!(c.counts(), (1, 0));
     }
 
     #[test]
     fn kept_for_the_ttl_and_dropped_by_changes() {
-        let c = DirCache::new(Duration::from_secs(60));
-        c.put(1, c.generation(), Instant::now(), entries(3));
-        assert_eq!(c.get(1).map(|l| l.len()), Some(3));
+        let c = DirCache::new(Duration::from_secs(60), Duration::ZERO);
+        c.put(1, (c.generation(), None), Instant::now(), entries(3));
+        assert_eq!(c.get(1).map(|l| fresh(l).len()), Some(3));
         c.invalidate(&[1]);
         assert!(c.get(1).is_none());
         let old = Instant::now() - Duration::from_secs(61);
-        c.put(2, c.generation(), old, entries(3));
+        c.put(2, (c.generation(), None), old, entries(3));
         assert!(c.get(2).is_none(), "expired");
     }
 
     #[test]
     fn a_read_overtaken_by_a_change_is_not_kept() {
-        let c = DirCache::new(Duration::from_secs(60));
+        let c = DirCache::new(Duration::from_secs(60), Duration::ZERO);
         let g = c.generation();
         c.invalidate(&[1]);
-        c.put(1, g, Instant::now(), entries(3));
+        c.put(1, (g, None), Instant::now(), entries(3));
         assert!(c.get(1).is_none());
     }
 
     #[test]
     fn long_listings_are_not_kept_and_the_lru_is_bounded() {
-        let c = DirCache::new(Duration::from_secs(60));
-        c.put(1, c.generation(), Instant::now(), entries(MAX_ENTRIES + 1));
+        let c = DirCache::new(Duration::from_secs(60), Duration::ZERO);
+        c.put(
+            1,
+            (c.generation(), None),
+            Instant::now(),
+            entries(MAX_ENTRIES + 1),
+        );
         assert!(c.get(1).is_none());
         for ino in 0..(DIRS as u64 + 10) {
-            c.put(ino, c.generation(), Instant::now(), entries(1));
+            c.put(ino, (c.generation(), None), Instant::now(), entries(1));
         }
         assert!(c.get(0).is_none(), "evicted");
         assert!(c.get(DIRS as u64 + 9).is_some());

@@ -90,8 +90,9 @@ pub(crate) struct DirEntry {
 /// An open directory.
 #[derive(Debug)]
 pub(crate) struct OpenDir {
-    /// The opened fid (Treaddir).
-    pub file: File,
+    /// The opened fid (Treaddir), opened at the first need of it: a
+    /// listing served from the cache needs none.
+    pub file: tokio::sync::OnceCell<File>,
     /// Its inode.
     pub ino: u64,
     /// Whose fids to walk entries from in readdirplus.

@@ -332,3 +332,43 @@ async fn unchanged_files_keep_their_pages_across_opens() {
         m.unmount().await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn cto_lists_an_unchanged_directory_again_for_a_tgetattr_at_most() {
+    // Names trusted for a second; a directory's attributes for a tenth
+    // of its age, at least a second.
+    let m = Mounted::diod_with(|c| {
+        c.cache = CacheMode::Cto;
+        c.ac.dir_min = Duration::from_secs(1);
+    })
+    .await;
+    fs::create_dir(m.local("d")).unwrap();
+    fs::write(m.local("d/a"), b"a").unwrap();
+    let dir = m.path("d");
+    assert_eq!(list_async(&dir).await, ["a"]);
+    // Past the names' time (acdirmin): the listing is kept by the
+    // directory's mtime.
+    tokio::time::sleep(Duration::from_millis(1300)).await;
+    let (reads, opens) = (m.stats().listings_read, m.requests_of("Tlopen"));
+    let getattrs = m.requests_of("Tgetattr");
+    assert_eq!(list_async(&dir).await, ["a"]);
+    assert_eq!(m.stats().listings_read, reads, "read from the server again");
+    assert_eq!(
+        m.requests_of("Tlopen"),
+        opens,
+        "the directory was opened on the server"
+    );
+    assert!(m.requests_of("Tgetattr") - getattrs <= 2);
+    // Changed behind the mount: its mtime moves, and the new name shows
+    // once the directory's attributes are asked for again.
+    fs::write(m.local("d/b"), b"b").unwrap();
+    let changed = std::time::Instant::now();
+    while list_async(&dir).await != ["a", "b"] {
+        assert!(
+            changed.elapsed() < Duration::from_millis(2500),
+            "the new name did not show"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    m.unmount().await;
+}

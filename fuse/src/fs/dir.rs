@@ -25,10 +25,12 @@ use std::time::Instant;
 use fuse3::raw::prelude::*;
 use futures::stream::{self, BoxStream, StreamExt};
 use ninep_client::wire::{Dirent, Qid};
+use ninep_client::File;
 use tracing::warn;
 
 use super::Fs;
 use crate::attr::kind_of_dtype;
+use crate::dircache::Listing;
 use crate::errno::Fail;
 use crate::handles::{DirEntry, Handle, OpenDir};
 use crate::names::reject_reason;
@@ -41,15 +43,16 @@ const DT_DIR: u8 = 4;
 const UNSEEN: u64 = 1 << 63;
 
 impl Fs {
+    /// With the page cache an opendir opens nothing on the server yet
+    /// (see [`Fs::dir_file`]), unless only the server checks what other
+    /// users may do (its open is the check). With `cache=none` it opens
+    /// at once.
     pub(crate) async fn do_opendir(&self, req: &Request, ino: u64) -> Result<ReplyOpen, Fail> {
         let uid = self.who(req);
-        let file = self
-            .with_fid(ino, uid, |base| async move {
-                let mut file = base.walk::<&[u8]>(&[]).await?;
-                file.lopen(libc::O_RDONLY as u32 | O_DIRECTORY).await?;
-                Ok(file)
-            })
-            .await?;
+        let file = tokio::sync::OnceCell::new();
+        if !self.cfg.cache.page_cache() || self.cfg.server_checks_others() {
+            let _ = file.set(self.open_dir_fid(ino, uid).await?);
+        }
         let dir = OpenDir {
             file,
             ino,
@@ -65,6 +68,25 @@ impl Fs {
         self.handles.dir(fh).ok_or(Fail(libc::EBADF))
     }
 
+    /// A new opened fid of directory `ino` for `uid`.
+    pub(crate) async fn open_dir_fid(&self, ino: u64, uid: u32) -> Result<File, Fail> {
+        self.with_fid(ino, uid, |base| async move {
+            let mut file = base.walk::<&[u8]>(&[]).await?;
+            file.lopen(libc::O_RDONLY as u32 | O_DIRECTORY).await?;
+            Ok(file)
+        })
+        .await
+    }
+
+    /// The opened fid of `dir`, opened now if this is its first need
+    /// (a listing the cache could not give, an fsyncdir): a directory
+    /// listed from the cache costs no Twalk, Tlopen nor Tclunk.
+    pub(crate) async fn dir_file<'a>(&self, dir: &'a OpenDir) -> Result<&'a File, Fail> {
+        dir.file
+            .get_or_try_init(|| self.open_dir_fid(dir.ino, dir.uid))
+            .await
+    }
+
     /// The listing of `dir`, read afresh at offset 0 or when not read yet
     /// (from the loose listing cache when it has a fresh one).
     pub(crate) async fn listing(
@@ -76,7 +98,7 @@ impl Fs {
         match &*cached {
             Some(l) if offset != 0 => Ok(l.clone()),
             _ => {
-                let body = match self.cache.dirs.get(dir.ino) {
+                let body = match self.cached_listing(dir).await {
                     Some(body) => body,
                     None => self.read_listing(dir).await?,
                 };
@@ -87,14 +109,41 @@ impl Fs {
         }
     }
 
-    /// The server's entries of `dir` (checked), kept in the loose cache.
+    /// The listing the cache has for `dir`, if it may serve: fresh, or
+    /// older with the directory's mtime unchanged since (its attributes
+    /// as trusted, or a Tgetattr).
+    async fn cached_listing(&self, dir: &OpenDir) -> Option<Arc<[DirEntry]>> {
+        match self.cache.dirs.get(dir.ino)? {
+            Listing::Fresh(body) => Some(body),
+            Listing::IfUnchanged(mtime, body) => {
+                let now = self.attrs(dir.ino, dir.uid).await.ok()?;
+                if (now.mtime_sec, now.mtime_nsec) == mtime {
+                    self.cache.dirs.confirmed(dir.ino, mtime);
+                    Some(body)
+                } else {
+                    self.cache.dirs.stale(dir.ino);
+                    None
+                }
+            }
+        }
+    }
+
+    /// The server's entries of `dir` (checked), kept in the listing cache
+    /// with the directory's mtime as trusted before the read (if it is).
     async fn read_listing(&self, dir: &OpenDir) -> Result<Arc<[DirEntry]>, Fail> {
         let generation = self.cache.dirs.generation();
         let known = self.cache.known.generation();
+        let mtime = self
+            .cache
+            .attrs
+            .get(dir.ino)
+            .map(|a| (a.mtime_sec, a.mtime_nsec));
         let at = Instant::now();
-        let raw = dir.file.readdir_all().await?;
+        let raw = self.dir_file(dir).await?.readdir_all().await?;
         let body: Arc<[DirEntry]> = entries_of(dir.ino, raw).into();
-        self.cache.dirs.put(dir.ino, generation, at, body.clone());
+        self.cache
+            .dirs
+            .put(dir.ino, (generation, mtime), at, body.clone());
         let names = body.iter().map(|e| &e.name[..]);
         self.cache.known.listed(dir.ino, dir.uid, known, at, names);
         Ok(body)
@@ -102,7 +151,11 @@ impl Fs {
 
     /// Our `.` and `..` for `dir`, then `body`.
     fn with_dots(&self, dir: &OpenDir, body: &[DirEntry]) -> Vec<DirEntry> {
-        let own = self.inodes.qid(dir.ino).unwrap_or_else(|| dir.file.qid());
+        let own = self
+            .inodes
+            .qid(dir.ino)
+            .or_else(|| dir.file.get().map(File::qid))
+            .unwrap_or_default();
         let parent = self.inodes.parent(dir.ino).unwrap_or(dir.ino);
         let parent_qid = self.inodes.qid(parent).unwrap_or(own);
         let mut out = Vec::with_capacity(body.len() + 2);
@@ -152,8 +205,8 @@ impl Fs {
             Some(Handle::Dir(d)) => {
                 // Prefetched entries hold fids: let them go first.
                 d.lookahead.lock().unwrap_or_else(|e| e.into_inner()).take();
-                if let Ok(open) = Arc::try_unwrap(d) {
-                    open.file.clunk().await?;
+                if let Some(file) = Arc::try_unwrap(d).ok().and_then(|d| d.file.into_inner()) {
+                    file.clunk().await?;
                 }
                 Ok(())
             }
@@ -163,7 +216,7 @@ impl Fs {
 
     pub(crate) async fn do_fsyncdir(&self, fh: u64, datasync: bool) -> Result<(), Fail> {
         let d = self.open_dir(fh)?;
-        Ok(d.file.fsync(datasync).await?)
+        Ok(self.dir_file(&d).await?.fsync(datasync).await?)
     }
 }
 

@@ -77,13 +77,17 @@ impl Fs {
         // An open handle's fid still works for a file unlinked since. The
         // kernel names the handle only for some calls (fstat sends none):
         // when the inode's name is gone, any handle open on it will do.
-        let a = match fh.and_then(|fh| self.open_handle(fh)) {
-            Some(h) => self.attrs_via(ino, h.file()).await?,
+        let handle = fh.and_then(|fh| self.open_handle(fh));
+        let a = match handle.as_ref().and_then(Handle::file) {
+            Some(f) => self.attrs_via(ino, f).await?,
             None => match self.attrs(ino, self.who(req)).await {
                 Err(gone @ Fail(libc::ENOENT | libc::ESTALE)) => match self.orphans.get(ino) {
                     Some(a) => a,
                     None => match self.handles.any_on(ino) {
-                        Some(h) => self.attrs_via(ino, h.file()).await?,
+                        Some(h) => match h.file() {
+                            Some(f) => self.attrs_via(ino, f).await?,
+                            None => return Err(gone),
+                        },
                         None => return Err(gone),
                     },
                 },
@@ -128,11 +132,12 @@ impl Fs {
 }
 
 impl Handle {
-    /// The handle's opened fid.
-    pub(crate) fn file(&self) -> &ninep_client::File {
+    /// The handle's opened fid (none for a directory not read from the
+    /// server yet).
+    pub(crate) fn file(&self) -> Option<&ninep_client::File> {
         match self {
-            Handle::File(f) => &f.file,
-            Handle::Dir(d) => &d.file,
+            Handle::File(f) => Some(&f.file),
+            Handle::Dir(d) => d.file.get(),
         }
     }
 }

@@ -143,7 +143,10 @@ impl Fs {
                 .and_then(|c| Some((c, self.handles.any_on(c)?))),
         };
         let before = match &open {
-            Some((c, h)) => h.file().getattr(ATTR_MASK).await.ok().map(|a| (*c, a)),
+            Some((c, h)) => match h.file() {
+                Some(f) => f.getattr(ATTR_MASK).await.ok().map(|a| (*c, a)),
+                None => None,
+            },
             None => None,
         };
         let dying = self.inodes.dying(parent, name);

@@ -60,12 +60,12 @@ impl Fs {
                 };
                 Ok(Some(Handle::File(Arc::new(open))))
             }
-            Handle::Dir(d) if !self.conn.owns(&d.file) => {
+            Handle::Dir(d) if d.file.get().is_some_and(|f| !self.conn.owns(f)) => {
                 let flags = libc::O_RDONLY as u32 | O_DIRECTORY;
                 let file = self.open_again(d.ino, d.uid, flags).await?;
                 let listing = d.listing.try_lock().ok().and_then(|l| l.clone());
                 let dir = OpenDir {
-                    file,
+                    file: tokio::sync::OnceCell::new_with(Some(file)),
                     ino: d.ino,
                     uid: d.uid,
                     listing: tokio::sync::Mutex::new(listing),

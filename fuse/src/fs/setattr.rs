@@ -25,6 +25,7 @@ use ninep_client::SetAttr;
 
 use super::Fs;
 use crate::errno::Fail;
+use crate::handles::Handle;
 
 /// How close to our clock a time must be to count as `UTIME_NOW`.
 const NOW_WINDOW: Duration = Duration::from_millis(50);
@@ -148,9 +149,10 @@ impl Fs {
         // ftruncate(2) and friends go through the open fid: it still works
         // on a file unlinked since it was opened.
         let handle = fh.and_then(|fh| self.open_handle(fh));
+        let handle = handle.as_ref().and_then(Handle::file);
         if s.valid != 0 {
-            match &handle {
-                Some(h) => h.file().setattr(s).await?,
+            match handle {
+                Some(f) => f.setattr(s).await?,
                 None => {
                     self.with_fid(ino, uid, |f| async move { f.setattr(s).await })
                         .await?
@@ -161,8 +163,8 @@ impl Fs {
             self.cache.attrs.put(ino, &a);
             return Ok(self.attr_reply(ino, &a));
         }
-        let a = match &handle {
-            Some(h) => self.attrs_via(ino, h.file()).await?,
+        let a = match handle {
+            Some(f) => self.attrs_via(ino, f).await?,
             None => self.attrs(ino, uid).await?,
         };
         Ok(self.attr_reply(ino, &a))
