@@ -160,7 +160,7 @@ fn storm(d: &Path, n: usize) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn table_of_requests_per_syscall() {
     let _serial = one_at_a_time().await;
-    for cache in [CacheMode::None, CacheMode::Loose] {
+    for cache in [CacheMode::None, CacheMode::Cto, CacheMode::Loose] {
         for (what, n) in table(cache).await {
             println!("{cache:?}\t{n:3}\t{what}");
         }
@@ -200,7 +200,11 @@ async fn storm_of_ten_files_within_its_request_budget() {
     // cache=loose: 139 before a directory made through the mount knew its
     // names, files inherited missing xattrs and touch's times were applied
     // without a Tgetattr; 99 after.
-    for (cache, most) in [(CacheMode::None, 460), (CacheMode::Loose, 105)] {
+    for (cache, most) in [
+        (CacheMode::None, 460),
+        (CacheMode::Cto, 105),
+        (CacheMode::Loose, 105),
+    ] {
         let (m, _) = mounted(cache).await;
         let p = m.path("s");
         let n = count(&m, move || storm(&p, 10)).await;
@@ -339,4 +343,54 @@ async fn loose_a_directory_made_through_the_mount_needs_no_walk_of_new_names() {
     let n = m.requests_of("Txattrwalk") - xattrs;
     assert!(n <= 1, "ls -l of 7 new files asked for {n} xattrs");
     m.unmount_clean().await;
+}
+
+/// The requests of each type in `types` that `op` made the mount send.
+async fn count_types<F: FnOnce() + Send + 'static>(
+    m: &Mounted,
+    types: &[&'static str],
+    op: F,
+) -> Vec<(&'static str, u64)> {
+    rest(m).await;
+    let before: Vec<u64> = types.iter().map(|t| m.requests_of(t)).collect();
+    blocking(op).await;
+    rest(m).await;
+    types
+        .iter()
+        .zip(before)
+        .map(|(t, b)| (*t, m.requests_of(t) - b))
+        .collect()
+}
+
+/// `cat` of a small file the kernel has looked up: with the page cache,
+/// one Tlopen with its Tgetattr (one round trip, on the inode's own fid:
+/// no Twalk), one Tread (none past the end: the kernel knows the size) and
+/// the Tclunk at close. Again, unchanged: the fid walked anew (the first
+/// open took the inode's), and no Tread (the pages are kept).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn reading_a_small_file_is_an_open_a_read_and_a_clunk() {
+    let _serial = one_at_a_time().await;
+    const TYPES: &[&str] = &["Twalk", "Tlopen", "Tgetattr", "Tread", "Tclunk"];
+    let row = |walk, read| {
+        [
+            ("Twalk", walk),
+            ("Tlopen", 1),
+            ("Tgetattr", 1),
+            ("Tread", read),
+            ("Tclunk", 1),
+        ]
+        .to_vec()
+    };
+    for cache in [CacheMode::Cto, CacheMode::Loose] {
+        let (m, d) = mounted(cache).await;
+        fs::write(m.local("d/small"), vec![7u8; 3000]).unwrap();
+        let p = d.join("small");
+        blocking(move || stat(&p)).await;
+        let cat = |p: PathBuf| move || assert_eq!(fs::read(p).unwrap().len(), 3000);
+        let first = count_types(&m, TYPES, cat(d.join("small"))).await;
+        assert_eq!(first, row(0, 1), "{cache:?}: first cat");
+        let again = count_types(&m, TYPES, cat(d.join("small"))).await;
+        assert_eq!(again, row(1, 0), "{cache:?}: cat again");
+        m.unmount_clean().await;
+    }
 }

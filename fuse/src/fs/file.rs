@@ -55,6 +55,22 @@ pub(crate) fn open_flags(flags: u32) -> u32 {
     flags & keep as u32
 }
 
+/// Open `file` with `flags` (and with `with_attrs` ask for its attributes
+/// in the same round trip).
+async fn open_now(
+    mut file: File,
+    flags: u32,
+    with_attrs: bool,
+) -> ninep_client::Result<(File, Qid, Option<Rgetattr>)> {
+    if !with_attrs {
+        let qid = file.lopen(flags).await?;
+        return Ok((file, qid, None));
+    }
+    let (qid, a) = file.lopen_getattr(flags, ATTR_MASK).await;
+    let qid = qid?;
+    Ok((file, qid, Some(a?)))
+}
+
 impl Fs {
     /// Whether an open file of `qid` with attributes `a` gets direct I/O.
     pub(crate) fn direct_io(&self, qid: Qid, a: &Rgetattr) -> bool {
@@ -154,7 +170,8 @@ impl Fs {
     /// An opened fid of `ino` for `uid` (Tlopen with `flags`), its qid,
     /// and with `with_attrs` its attributes, asked for in the same round
     /// trip. The inode's own fid is opened when no request is using it
-    /// (one round trip); else a clone of it is walked first.
+    /// (one round trip; the one before it walks it if the inode has none);
+    /// else a clone of it is walked first.
     async fn open_fid(
         &self,
         ino: u64,
@@ -163,38 +180,47 @@ impl Fs {
         with_attrs: bool,
     ) -> Result<(File, Qid, Option<Rgetattr>), Fail> {
         let cto = self.cfg.cache == CacheMode::Cto;
-        let open = |mut file: File| async move {
-            if !with_attrs {
-                let qid = file.lopen(flags).await?;
-                return Ok((file, qid, None));
-            }
-            let (qid, a) = file.lopen_getattr(flags, ATTR_MASK).await;
-            let qid = qid?;
-            Ok((file, qid, Some(a?)))
-        };
-        if let Some(own) = self.inodes.take_fid(ino, uid) {
-            if self.conn.owns(&own) {
-                match open(own).await.map_err(Fail::from) {
-                    // The path it was walked by is gone (a server that
-                    // keeps paths in fids): cto asks the kernel to look
-                    // again; the other modes walk from the current name.
-                    Err(Fail(libc::ENOENT | libc::ESTALE)) if cto => {
-                        return Err(Fail(libc::ESTALE))
+        let mut tries = 0;
+        loop {
+            tries += 1;
+            let file = match self.own_fid(ino, uid) {
+                Some(own) => own,
+                None => {
+                    let shared = self.fid(ino, uid).await?;
+                    if Arc::strong_count(&shared) > 2 {
+                        // In use by another request besides the table.
+                        shared.walk::<&[u8]>(&[]).await.map_err(Fail::from)?
+                    } else {
+                        drop(shared);
+                        match self.own_fid(ino, uid) {
+                            Some(own) => own,
+                            None => self.clone_fid(ino, uid).await?,
+                        }
                     }
-                    Err(Fail(libc::ENOENT | libc::ESTALE)) => {}
-                    r => return r,
                 }
+            };
+            match open_now(file, flags, with_attrs).await.map_err(Fail::from) {
+                // The path the fid was walked by is gone (a server that
+                // keeps paths in fids): cto asks the kernel to look the
+                // name up again; the other modes walk once more from the
+                // inode's current name.
+                Err(Fail(libc::ENOENT | libc::ESTALE)) if cto => return Err(Fail(libc::ESTALE)),
+                Err(Fail(libc::ENOENT | libc::ESTALE)) if tries == 1 => continue,
+                r => return r,
             }
         }
-        let r = self
-            .with_fid(ino, uid, |base| async move {
-                open(base.walk::<&[u8]>(&[]).await?).await
-            })
-            .await;
-        match r {
-            Err(Fail(libc::ENOENT)) if cto => Err(Fail(libc::ESTALE)),
-            r => r,
-        }
+    }
+
+    /// A clone of the inode's fid for `uid` (a Twalk).
+    async fn clone_fid(&self, ino: u64, uid: u32) -> Result<File, Fail> {
+        let base = self.fid(ino, uid).await?;
+        Ok(base.walk::<&[u8]>(&[]).await?)
+    }
+
+    /// The inode's own fid for `uid`, taken out of the table, if no
+    /// request is using it and it is of the current connection.
+    fn own_fid(&self, ino: u64, uid: u32) -> Option<File> {
+        self.inodes.take_fid(ino, uid).filter(|f| self.conn.owns(f))
     }
 
     fn open_file(&self, fh: u64) -> Result<Arc<OpenFile>, Fail> {
