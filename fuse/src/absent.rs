@@ -1,9 +1,10 @@
-//! Extended attributes known to be missing, in `cache=loose`.
+//! Extended attributes known to be missing, with the page cache.
 //!
 //! `ls -l` asks every file for two (`security.selinux` and
 //! `system.posix_acl_access`), almost always missing: without this each is
 //! a Txattrwalk that fails, two round trips per file listed. An answer of
-//! ENODATA is kept for the TTL, per inode. Only a change to the inode's
+//! ENODATA is kept for the TTL (`cache_timeout`; `acregmin` with
+//! `cache=cto`), per inode. Only a change to the inode's
 //! extended attributes, mode or owner drops it ([`AbsentXattrs::changed`]):
 //! names made or removed in a directory do not touch its attributes.
 //!
