@@ -14,7 +14,7 @@ use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tracing::{debug, warn};
 
-use crate::conn::{Shared, Sink};
+use crate::conn::{ConnCore, Sink};
 use crate::error::{Error, Result};
 use crate::file::File;
 use crate::ids::{Fid, NOFID, NOTAG};
@@ -96,7 +96,7 @@ pub struct Client {
 }
 
 struct Inner {
-    shared: Arc<Shared>,
+    shared: Arc<ConnCore>,
     /// Buffers for write data (see [`crate::pool`]).
     pool: Arc<BufPool>,
     /// Windows for large reads (see [`crate::pool`]).
@@ -181,7 +181,7 @@ impl Client {
         if cfg.distrust_flush_order {
             session.distrust_flush_order();
         }
-        let (shared, tasks) = Shared::spawn(r, w, msize, dialect, session, probe, cfg);
+        let (shared, tasks) = ConnCore::spawn(r, w, msize, dialect, session, probe, cfg);
         Client {
             inner: Arc::new(Inner {
                 shared,

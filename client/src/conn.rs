@@ -60,7 +60,7 @@ struct State {
 }
 
 /// What the reader, the writer, the timer and the callers share.
-pub(crate) struct Shared {
+pub(crate) struct ConnCore {
     state: Mutex<State>,
     wake_writer: Notify,
     wake_timer: Notify,
@@ -73,12 +73,12 @@ pub(crate) struct Shared {
     /// Callers waiting with a [`Sink`]: while there are any, the reader
     /// reads in small steps (see [`placed`]).
     sinks_out: AtomicUsize,
-    /// The connection is being closed (see [`Shared::retire`]): fids let
+    /// The connection is being closed (see [`ConnCore::retire`]): fids let
     /// go of now are not clunked one by one.
     retiring: AtomicBool,
     /// Tags held for a rule-breaking server that call for a new connection.
     quarantine_limit: usize,
-    /// Set once they are reached (see [`Shared::needs_replacing`]).
+    /// Set once they are reached (see [`ConnCore::needs_replacing`]).
     replace_tx: watch::Sender<bool>,
     /// Lets go of cached fids when they come near their cap.
     shed: Mutex<Option<Arc<dyn Fn() + Send + Sync>>>,
@@ -136,7 +136,7 @@ impl CancelToken {
     }
 }
 
-impl Shared {
+impl ConnCore {
     fn lock(&self) -> MutexGuard<'_, State> {
         // A panic while holding the lock leaves plain data behind; carry on.
         self.state.lock().unwrap_or_else(|e| e.into_inner())
@@ -151,10 +151,10 @@ impl Shared {
         session: Session<Waiter>,
         probe: Option<ProbePicker>,
         cfg: &crate::client::Config,
-    ) -> (Arc<Shared>, [tokio::task::JoinHandle<()>; 3]) {
+    ) -> (Arc<ConnCore>, [tokio::task::JoinHandle<()>; 3]) {
         let watchdog = cfg.watchdog;
         let probing = probe.is_some();
-        let shared = Arc::new(Shared {
+        let shared = Arc::new(ConnCore {
             state: Mutex::new(State {
                 session,
                 out: Outbox::default(),
@@ -192,7 +192,7 @@ impl Shared {
 
     /// Allocate a fid for a request about to be sent; and whether the fids
     /// in use come near their cap (time to shed some: see
-    /// [`Shared::fid_pressure`]).
+    /// [`ConnCore::fid_pressure`]).
     pub(crate) fn alloc_fid(&self) -> (Result<Fid, Error>, bool) {
         let mut st = self.lock();
         let fid = st.session.alloc_fid();
@@ -222,7 +222,7 @@ impl Shared {
         }
     }
 
-    /// Install the hook [`Shared::fid_pressure`] calls.
+    /// Install the hook [`ConnCore::fid_pressure`] calls.
     pub(crate) fn on_fid_pressure(&self, hook: Arc<dyn Fn() + Send + Sync>) {
         *self.shed.lock().unwrap_or_else(|e| e.into_inner()) = Some(hook);
     }
@@ -271,7 +271,7 @@ impl Shared {
         self.rpc_into(msg, None).await
     }
 
-    /// [`Shared::rpc`] for a Tread whose data may be placed in `sink`
+    /// [`ConnCore::rpc`] for a Tread whose data may be placed in `sink`
     /// (then the Rread comes without it).
     pub(crate) async fn rpc_into(self: &Arc<Self>, msg: Tmessage, sink: Option<Sink>) -> Reply {
         let _out = sink.as_ref().map(|_| SinkOut::new(self));
@@ -315,7 +315,7 @@ impl Shared {
                 return (Err(e), false, false);
             }
         };
-        let mut guard = Pending {
+        let mut guard = InFlight {
             shared: self,
             tag,
             id,
@@ -565,10 +565,10 @@ impl Binds {
 }
 
 /// Counts a caller waiting with a sink, for as long as it waits.
-struct SinkOut<'a>(&'a Shared);
+struct SinkOut<'a>(&'a ConnCore);
 
 impl<'a> SinkOut<'a> {
-    fn new(shared: &'a Shared) -> Self {
+    fn new(shared: &'a ConnCore) -> Self {
         shared.sinks_out.fetch_add(1, Ordering::Relaxed);
         SinkOut(shared)
     }
@@ -582,15 +582,15 @@ impl Drop for SinkOut<'_> {
 
 /// A request awaiting its reply; its `Drop` covers a caller that leaves:
 /// the request is flushed and whatever its reply binds is clunked.
-struct Pending<'a> {
-    shared: &'a Arc<Shared>,
+struct InFlight<'a> {
+    shared: &'a Arc<ConnCore>,
     tag: Tag,
     id: u64,
     binds: Option<Binds>,
     rx: Option<oneshot::Receiver<Reply>>,
 }
 
-impl Drop for Pending<'_> {
+impl Drop for InFlight<'_> {
     fn drop(&mut self) {
         let Some(mut rx) = self.rx.take() else {
             return;
@@ -620,7 +620,7 @@ impl Drop for Pending<'_> {
 /// a new one was set), then lets the session act on it. With a `watchdog`
 /// threshold it also wakes every quarter of it (at most every second) to
 /// log, once each, the requests that have waited that long.
-async fn timer_loop(shared: Arc<Shared>, watchdog: Option<Duration>) {
+async fn timer_loop(shared: Arc<ConnCore>, watchdog: Option<Duration>) {
     let period = watchdog.map(watch_period);
     let mut next_watch = period.map(|p| Instant::now() + p);
     loop {

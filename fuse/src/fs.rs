@@ -1,5 +1,5 @@
 //! The `fuse3::raw::Filesystem` of a 9P mount: the state every handler
-//! shares ([`Shared`]), the helpers they have in common (running under an
+//! shares ([`MountState`]), the helpers they have in common (running under an
 //! interrupt token, getting a fid for an inode and a uid, building
 //! replies), and the trait impl, which only delegates: each group of
 //! operations lives in a submodule.
@@ -87,7 +87,7 @@ pub(crate) fn unsupported(e: &Fail) -> bool {
 
 /// The state of one mount.
 #[derive(Debug)]
-pub(crate) struct Shared {
+pub(crate) struct MountState {
     /// The connection (replaced by a new one after `-o reconnect`).
     pub conn: Conn,
     pub cfg: MountConfig,
@@ -96,7 +96,7 @@ pub(crate) struct Shared {
     /// What the mount remembers of the server (`cache.rs`).
     pub cache: Cache,
     /// The readahead to set at the first open (`readahead.rs`).
-    pub readahead: crate::readahead::Pending,
+    pub readahead: crate::readahead::DeferredReadahead,
     pub intr: Interrupts,
     pub caps: Caps,
     /// Which prefetch stores may go ahead (see `prefetch.rs`).
@@ -113,7 +113,7 @@ pub(crate) struct Shared {
 /// Fids let go of at once when they come near their cap.
 const SHED_BATCH: usize = 64;
 
-impl Shared {
+impl MountState {
     /// Make `client` a connection of this mount: cap its fids (`maxfids`,
     /// and what an earlier connection learned the server accepts), and
     /// have it ask the inode table to let go of cached fids near the cap.
@@ -134,13 +134,13 @@ impl Shared {
     }
 }
 
-/// The file system handed to fuse3 (a cheap handle on [`Shared`]).
+/// The file system handed to fuse3 (a cheap handle on [`MountState`]).
 #[derive(Debug, Clone)]
-pub(crate) struct Fs(pub(crate) Arc<Shared>);
+pub(crate) struct Fs(pub(crate) Arc<MountState>);
 
 impl Deref for Fs {
-    type Target = Shared;
-    fn deref(&self) -> &Shared {
+    type Target = MountState;
+    fn deref(&self) -> &MountState {
         &self.0
     }
 }
@@ -162,12 +162,12 @@ pub(crate) fn found(a: &Rgetattr) -> Found {
     }
 }
 
-impl Shared {
+impl MountState {
     /// The state for a mount whose attach (as `cfg.attach`) gave `root`.
-    pub(crate) fn new(client: Client, cfg: MountConfig, root: File, root_qid: Qid) -> Shared {
+    pub(crate) fn new(client: Client, cfg: MountConfig, root: File, root_qid: Qid) -> MountState {
         let inodes = Inodes::new(root_qid);
         inodes.set_fid(ROOT_INO, cfg.attach.n_uname, root);
-        Shared {
+        MountState {
             conn: Conn::new(client),
             inodes,
             handles: Handles::default(),

@@ -18,11 +18,11 @@ use std::time::Duration;
 use tracing::{debug, warn};
 
 use crate::conn::Phase;
-use crate::fs::{Fs, Shared, ATTR_MASK};
+use crate::fs::{Fs, MountState, ATTR_MASK};
 use crate::inode::ROOT_INO;
 
 /// Watch the mount's connection every `every` until the mount is gone.
-pub(crate) async fn watch(shared: Weak<Shared>, every: Duration) {
+pub(crate) async fn watch(shared: Weak<MountState>, every: Duration) {
     let mut tick = tokio::time::interval(every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     tick.tick().await;

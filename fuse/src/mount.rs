@@ -31,7 +31,7 @@ use tracing::{debug, info, warn};
 use crate::config::{KernelFlags, MountConfig};
 use crate::devfuse;
 use crate::errno::errno_of;
-use crate::fs::{Fs, Shared, ATTR_MASK};
+use crate::fs::{Fs, MountState, ATTR_MASK};
 use crate::interrupt::InterruptStats;
 use crate::keepalive;
 use crate::reconnect::supervise;
@@ -85,7 +85,7 @@ pub struct MountStats {
 /// signal handler's loop) while [`Mount::wait`] holds the mount itself.
 #[derive(Debug, Clone)]
 pub struct StatsSource {
-    shared: Arc<Shared>,
+    shared: Arc<MountState>,
 }
 
 impl StatsSource {
@@ -128,7 +128,7 @@ impl StatsSource {
 #[derive(Debug)]
 pub struct Mount {
     handle: Option<MountHandle>,
-    shared: Arc<Shared>,
+    shared: Arc<MountState>,
     /// Watches the connection (and reconnects, with `-o reconnect`).
     supervisor: tokio::task::JoinHandle<()>,
     path: PathBuf,
@@ -192,7 +192,7 @@ pub async fn mount(client: Client, cfg: MountConfig, mountpoint: &Path) -> io::R
         ));
     }
     let reconnect = cfg.reconnect.clone();
-    let shared = Arc::new(Shared::new(client.clone(), cfg, root, attr.qid));
+    let shared = Arc::new(MountState::new(client.clone(), cfg, root, attr.qid));
     shared.adopt(&client, None);
     let fs = Fs(shared.clone());
     let supervisor = tokio::spawn(supervise(fs.clone(), reconnect));

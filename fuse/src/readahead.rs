@@ -23,12 +23,12 @@ use tracing::debug;
 /// echoes the kernel's 128 KiB), so a value set before would be undone.
 /// It is set at the first open of a file, which can only come after init.
 #[derive(Debug, Default)]
-pub(crate) struct Pending {
+pub(crate) struct DeferredReadahead {
     armed: AtomicBool,
     what: Mutex<Option<(PathBuf, u32)>>,
 }
 
-impl Pending {
+impl DeferredReadahead {
     /// Set `kb` for the mount at `mountpoint` at the first open.
     pub(crate) fn arm(&self, mountpoint: PathBuf, kb: u32) {
         *self.what.lock().unwrap_or_else(|e| e.into_inner()) = Some((mountpoint, kb));

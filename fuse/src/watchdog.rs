@@ -12,10 +12,10 @@ use std::time::{Duration, Instant};
 use ninep_client::watch_period;
 use tracing::warn;
 
-use crate::fs::Shared;
+use crate::fs::MountState;
 
 /// Look every so often until the mount is gone.
-pub(crate) async fn watch(shared: Weak<Shared>, after: Duration) {
+pub(crate) async fn watch(shared: Weak<MountState>, after: Duration) {
     let mut tick = tokio::time::interval(watch_period(after));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {

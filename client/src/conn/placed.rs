@@ -21,7 +21,7 @@ use std::sync::{Arc, Mutex};
 use bytes::{Buf, BufMut, BytesMut};
 use tokio::io::AsyncReadExt;
 
-use super::Shared;
+use super::ConnCore;
 use crate::transport::ReadHalf;
 use crate::wire::{peek_rread, RREAD_HEAD};
 
@@ -66,7 +66,7 @@ impl Sink {
 /// and hand the Rread on. `Ok(false)`: nothing placed, decode the frame as
 /// usual. An error closes the connection.
 pub(super) async fn place(
-    shared: &Shared,
+    shared: &ConnCore,
     r: &mut ReadHalf,
     buf: &mut BytesMut,
 ) -> Result<bool, String> {

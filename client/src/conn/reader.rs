@@ -8,7 +8,7 @@ use bytes::{BufMut, BytesMut};
 use tokio::io::AsyncReadExt;
 
 use super::placed::{self, PEEK};
-use super::Shared;
+use super::ConnCore;
 use crate::transport::ReadHalf;
 use crate::wire::{FrameDecoder, Rmessage, RREAD_HEAD};
 
@@ -20,7 +20,7 @@ const READ_CHUNK: usize = 256 << 10;
 /// are dropped (see [`next_read_buffer`]); at least two buffers.
 const SPARE_READ_BYTES: usize = 2 << 20;
 
-pub(super) async fn read_loop(shared: Arc<Shared>, mut r: ReadHalf) {
+pub(super) async fn read_loop(shared: Arc<ConnCore>, mut r: ReadHalf) {
     let decoder = FrameDecoder {
         msize: shared.msize,
         dialect: shared.dialect,

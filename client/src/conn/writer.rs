@@ -13,7 +13,7 @@ use std::sync::Arc;
 use bytes::{Buf, Bytes, BytesMut};
 use tokio::io::AsyncWriteExt;
 
-use super::Shared;
+use super::ConnCore;
 use crate::ids::Tag;
 use crate::transport::WriteHalf;
 use crate::wire::{encode_frame_split, Tmessage};
@@ -130,7 +130,7 @@ impl Buf for Outbox {
 }
 
 /// Sends whatever was queued since its last write, in one go.
-pub(super) async fn write_loop(shared: Arc<Shared>, mut w: WriteHalf) {
+pub(super) async fn write_loop(shared: Arc<ConnCore>, mut w: WriteHalf) {
     let mut spare = Outbox::default();
     loop {
         shared.wake_writer.notified().await;

@@ -20,7 +20,7 @@ use tokio::sync::mpsc;
 use super::classic::{self, answer_version};
 use super::flush::InFlight;
 use super::log::{Dir, LogEntry};
-use super::server::Shared;
+use super::server::ServerState;
 use super::tree::{errno, lock, slice_at, write_at, Kind, NodeId, Tree};
 
 /// `V9FS_MAGIC`, the statfs type Linux servers report.
@@ -87,13 +87,13 @@ pub(crate) struct State {
 pub(crate) struct Conn {
     /// Connection number, for the log.
     pub(crate) id: u64,
-    pub(crate) shared: Arc<Shared>,
+    pub(crate) shared: Arc<ServerState>,
     state: Mutex<State>,
     out: mpsc::UnboundedSender<(Tag, Rmessage)>,
 }
 
 /// Serve one connection until the peer closes it or breaks framing.
-pub(crate) async fn serve<S>(stream: S, shared: Arc<Shared>, id: u64)
+pub(crate) async fn serve<S>(stream: S, shared: Arc<ServerState>, id: u64)
 where
     S: AsyncRead + AsyncWrite + Send + 'static,
 {
@@ -152,7 +152,7 @@ const NOTAG_FOR_LOG: Tag = ninep_client::NOTAG;
 async fn write_loop<W: AsyncWrite + Unpin>(
     mut wr: W,
     mut rx: mpsc::UnboundedReceiver<(Tag, Rmessage)>,
-    shared: Arc<Shared>,
+    shared: Arc<ServerState>,
     id: u64,
 ) {
     let mut buf = BytesMut::new();

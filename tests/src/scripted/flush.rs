@@ -30,7 +30,7 @@ use super::tree::{errno, slice_at};
 
 /// A request waiting for its reply.
 #[derive(Debug)]
-enum Pending {
+enum Unanswered {
     /// A blocked read.
     Read(Victim),
     /// A Tflush not answered yet; its followers are flushes of it.
@@ -75,7 +75,7 @@ impl Drop for Victim {
 
 /// The requests in flight on one connection, by tag.
 #[derive(Debug, Default)]
-pub(crate) struct InFlight(HashMap<Tag, Pending>);
+pub(crate) struct InFlight(HashMap<Tag, Unanswered>);
 
 impl InFlight {
     /// Forget everything in flight, without replies (Tversion, hang-up).
@@ -85,7 +85,7 @@ impl InFlight {
 
     /// A new request came on `tag`: a victim lost there is forgotten.
     pub(crate) fn reused(&mut self, tag: Tag) {
-        if matches!(self.0.get(&tag), Some(Pending::Lost)) {
+        if matches!(self.0.get(&tag), Some(Unanswered::Lost)) {
             self.0.remove(&tag);
         }
     }
@@ -161,7 +161,7 @@ impl Conn {
             generation: 0,
         };
         // A tag already in flight (a client bug) loses its old read.
-        st.inflight.0.insert(tag, Pending::Read(victim));
+        st.inflight.0.insert(tag, Unanswered::Read(victim));
     }
 
     /// A blocked read is released: send its reply and the Rflushes held
@@ -169,11 +169,11 @@ impl Conn {
     fn complete_read(&self, tag: Tag, reply: Rmessage) {
         let mut st = self.lock();
         match st.inflight.0.get(&tag) {
-            Some(Pending::Read(v)) if !v.cancelled => {}
+            Some(Unanswered::Read(v)) if !v.cancelled => {}
             // Cancelled while this task was waking up.
             _ => return,
         }
-        let Some(Pending::Read(mut v)) = st.inflight.0.remove(&tag) else {
+        let Some(Unanswered::Read(mut v)) = st.inflight.0.remove(&tag) else {
             return;
         };
         // No longer blocked, before anyone can see the reply.
@@ -204,12 +204,12 @@ impl Conn {
             _ => match st.inflight.0.get_mut(&oldtag) {
                 None => self.emit(st, tag, Rflush {}),
                 // `first-only`: the second and later Tflush are lost.
-                Some(Pending::Lost) => {}
-                Some(Pending::Flush { followers }) => {
+                Some(Unanswered::Lost) => {}
+                Some(Unanswered::Flush { followers }) => {
                     followers.push(tag);
                     self.hold(st, tag);
                 }
-                Some(Pending::Read(_)) => self.flush_read(st, tag, oldtag),
+                Some(Unanswered::Read(_)) => self.flush_read(st, tag, oldtag),
             },
         }
         if let B::LeakAfter(n) = self.behaviour() {
@@ -220,7 +220,7 @@ impl Conn {
     }
 
     fn hold(&self, st: &mut State, tag: Tag) {
-        let held = Pending::Flush {
+        let held = Unanswered::Flush {
             followers: Vec::new(),
         };
         st.inflight.0.insert(tag, held);
@@ -228,7 +228,7 @@ impl Conn {
 
     /// Tflush `tag` on the blocked read `victim`.
     fn flush_read(self: &Arc<Self>, st: &mut State, tag: Tag, victim: Tag) {
-        let Some(Pending::Read(v)) = st.inflight.0.get_mut(&victim) else {
+        let Some(Unanswered::Read(v)) = st.inflight.0.get_mut(&victim) else {
             return;
         };
         match self.behaviour() {
@@ -236,7 +236,7 @@ impl Conn {
             B::OutOfOrder if v.flushes.is_empty() => v.flushes.push(tag),
             B::OutOfOrder => return self.emit(st, tag, Rflush {}),
             B::FirstOnly => {
-                st.inflight.0.insert(victim, Pending::Lost);
+                st.inflight.0.insert(victim, Unanswered::Lost);
                 return self.emit(st, tag, Rflush {});
             }
             B::LastOnly => {
@@ -264,10 +264,10 @@ impl Conn {
             tokio::time::sleep(quiet).await;
             let mut st = conn.lock();
             match st.inflight.0.get(&victim) {
-                Some(Pending::Read(v)) if v.cancelled && v.generation == generation => {}
+                Some(Unanswered::Read(v)) if v.cancelled && v.generation == generation => {}
                 _ => return,
             }
-            if let Some(Pending::Read(v)) = st.inflight.0.remove(&victim) {
+            if let Some(Unanswered::Read(v)) = st.inflight.0.remove(&victim) {
                 conn.answer(&mut st, &v.flushes, true);
             }
         });
@@ -278,7 +278,7 @@ impl Conn {
     fn answer(&self, st: &mut State, flushes: &[Tag], only_last: bool) {
         let mut followers = Vec::new();
         for (i, &f) in flushes.iter().enumerate() {
-            if let Some(Pending::Flush { followers: more }) = st.inflight.0.remove(&f) {
+            if let Some(Unanswered::Flush { followers: more }) = st.inflight.0.remove(&f) {
                 followers.extend(more);
             }
             if !only_last || i + 1 == flushes.len() {

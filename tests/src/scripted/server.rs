@@ -20,7 +20,7 @@ use super::{Config, Endpoint};
 
 /// State shared by the handle and every connection.
 #[derive(Debug)]
-pub(crate) struct Shared {
+pub(crate) struct ServerState {
     pub(crate) config: Config,
     pub(crate) tree: Tree,
     pub(crate) log: Log,
@@ -30,7 +30,7 @@ pub(crate) struct Shared {
     pub(crate) releases: Vec<watch::Sender<u64>>,
 }
 
-impl Shared {
+impl ServerState {
     pub(crate) fn release_all(&self) {
         for r in &self.releases {
             r.send_modify(|g| *g += 1);
@@ -41,7 +41,7 @@ impl Shared {
 /// A running scripted server. Dropping it shuts the server down.
 #[derive(Debug)]
 pub struct ScriptedServer {
-    shared: Arc<Shared>,
+    shared: Arc<ServerState>,
     endpoint: Endpoint,
     stop: Option<oneshot::Sender<()>>,
     thread: Option<JoinHandle<()>>,
@@ -57,7 +57,7 @@ impl ScriptedServer {
 
     /// Start with `config`; returns once the server is listening.
     pub fn start_with(config: Config) -> io::Result<ScriptedServer> {
-        let shared = Arc::new(Shared {
+        let shared = Arc::new(ServerState {
             tree: Tree::new(config.block_files),
             log: Log::new(config.echo_log),
             blocked: watch::Sender::new(0),
@@ -172,7 +172,7 @@ impl Drop for ScriptedServer {
 
 /// The server thread: bind, report, accept until told to stop.
 fn run(
-    shared: Arc<Shared>,
+    shared: Arc<ServerState>,
     ready: std_mpsc::Sender<io::Result<Endpoint>>,
     stop: oneshot::Receiver<()>,
 ) {
@@ -219,7 +219,11 @@ impl Listener {
     }
 }
 
-async fn accept_loop(listener: Listener, shared: Arc<Shared>, mut stop: oneshot::Receiver<()>) {
+async fn accept_loop(
+    listener: Listener,
+    shared: Arc<ServerState>,
+    mut stop: oneshot::Receiver<()>,
+) {
     let mut next_id = 0;
     loop {
         let accepted = tokio::select! {
@@ -235,7 +239,7 @@ async fn accept_loop(listener: Listener, shared: Arc<Shared>, mut stop: oneshot:
 }
 
 /// Accept one connection and spawn the task that serves it.
-async fn accept(listener: &Listener, shared: &Arc<Shared>, id: u64) -> io::Result<()> {
+async fn accept(listener: &Listener, shared: &Arc<ServerState>, id: u64) -> io::Result<()> {
     let shared = shared.clone();
     match listener {
         Listener::Tcp(l) => {
