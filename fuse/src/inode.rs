@@ -79,7 +79,6 @@ pub(crate) struct Dying {
     path: u64,
 }
 
-/// A name of an inode: its directory's inode and the name in it.
 mod table;
 #[cfg(test)]
 mod tests;

@@ -12,8 +12,10 @@ use ninep_client::File;
 
 use super::{Found, MAX_DEPTH, ROOT_INO};
 
+/// A name of an inode: its directory's inode and the name in it.
 pub(super) type Link = (u64, Box<[u8]>);
 
+/// One inode: the file it stands for, its names, lookups and fids.
 #[derive(Debug)]
 pub(super) struct Node {
     pub(super) qid: Qid,
@@ -32,6 +34,7 @@ pub(super) struct Node {
     pub(super) used: u64,
 }
 
+/// Every inode, found by number, by `qid.path` and by name.
 #[derive(Debug)]
 pub(super) struct Table {
     pub(super) nodes: HashMap<u64, Node>,
