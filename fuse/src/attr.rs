@@ -246,6 +246,34 @@ impl AttrCache {
         (appends || fmt == libc::S_IFDIR || fmt == libc::S_IFLNK).then_some(a)
     }
 
+    /// A name was made or removed in directory `ino` through the mount
+    /// (not a directory: its link count stays): with the page cache, its
+    /// cached attributes, if any, get the times of the change (our clock)
+    /// instead of being dropped, so the getattr the kernel sends after each
+    /// change costs no round trip (a `rm -rf` or `git add` changes one
+    /// directory over and over). The server's own times replace them at
+    /// the next Tgetattr. With `cache=none`, as [`AttrCache::invalidate`].
+    pub(crate) fn dir_changed(&self, ino: u64) {
+        if self.life.is_zero() {
+            return self.invalidate(&[ino]);
+        }
+        let mut g = self.lock();
+        g.touched(ino);
+        let Some((until, mut a)) = g.lru.pop(&ino) else {
+            return;
+        };
+        if Instant::now() >= until {
+            return;
+        }
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default();
+        (a.mtime_sec, a.mtime_nsec) = (now.as_secs(), u64::from(now.subsec_nanos()));
+        (a.ctime_sec, a.ctime_nsec) = (a.mtime_sec, a.mtime_nsec);
+        let until = Instant::now() + self.life.of(&a);
+        g.lru.put(ino, (until, a));
+    }
+
     /// Forget what is cached for each of `inos` (a change we made). With
     /// `cache=none` only files other than directories are forgotten (their
     /// size may have changed: see [`AttrCache::repeat`]); a directory's
@@ -333,6 +361,28 @@ mod tests {
             ..Overrides::default()
         };
         assert_eq!(file_attr(9, &a, ov).perm, 0o750);
+    }
+
+    #[test]
+    fn a_directory_changed_through_the_mount_keeps_its_attributes_with_new_times() {
+        let dir = sample(0o040755, 0, 0);
+        let c = AttrCache::new(Lifetime::Fixed(Duration::from_secs(60)));
+        c.put(5, &dir);
+        c.dir_changed(5);
+        let a = c.get(5).expect("kept");
+        assert!(a.mtime_sec > dir.mtime_sec && a.ctime_sec == a.mtime_sec);
+        assert_eq!((a.nlink, a.mode, a.size), (dir.nlink, dir.mode, dir.size));
+        c.dir_changed(6);
+        assert!(c.get(6).is_none(), "nothing cached: nothing made up");
+        // cache=none keeps the kernel's last attributes (for `repeat`) as
+        // they were.
+        let none = AttrCache::new(Lifetime::Zero);
+        none.put(5, &dir);
+        none.dir_changed(5);
+        assert_eq!(
+            none.repeat(5, true).map(|a| a.mtime_sec),
+            Some(dir.mtime_sec)
+        );
     }
 
     #[test]

@@ -61,15 +61,25 @@ impl Cache {
     }
 
     /// An attempt to make `name` in `parent` (create, mkdir, symlink,
-    /// mknod, link): made, or failed (and then the name may exist after
-    /// all, so what `parent` holds is no longer known).
-    pub(crate) fn made(&self, parent: u64, name: &[u8], ok: bool) {
+    /// mknod, link; `dir`: a directory, which changes `parent`'s link
+    /// count): made, or failed (and then the name may exist after all, so
+    /// what `parent` holds is no longer known).
+    pub(crate) fn made(&self, parent: u64, name: &[u8], ok: bool, dir: bool) {
         if ok {
             self.known.added(parent, name);
-            self.attrs.invalidate(&[parent]);
+            self.names_changed(parent, dir);
             self.dirs.invalidate(&[parent]);
         } else {
             self.known.forget(parent);
+        }
+    }
+
+    /// A name in `parent` came or went (`dir`: a directory's, which
+    /// changes `parent`'s link count by a number not every server keeps).
+    fn names_changed(&self, parent: u64, dir: bool) {
+        match dir {
+            true => self.attrs.invalidate(&[parent]),
+            false => self.attrs.dir_changed(parent),
         }
     }
 
@@ -97,11 +107,11 @@ impl Cache {
         self.known.forget(dir);
     }
 
-    /// `name` was removed from `parent`; `victim` is the inode it named,
-    /// if known and if that was its last name.
-    pub(crate) fn removed(&self, parent: u64, name: &[u8], victim: Option<u64>) {
+    /// `name` was removed from `parent` (`dir`: a directory); `victim` is
+    /// the inode it named, if known and if that was its last name.
+    pub(crate) fn removed(&self, parent: u64, name: &[u8], victim: Option<u64>, dir: bool) {
         self.known.removed(parent, name);
-        self.attrs.invalidate(&[parent]);
+        self.names_changed(parent, dir);
         self.dirs.invalidate(&[parent]);
         if let Some(v) = victim {
             self.attrs.invalidate(&[v]);

@@ -507,13 +507,15 @@ impl Fs {
         Ok(self.entry(ino, &a))
     }
 
-    /// Fresh attributes (`cache=loose`) of the inode already known by
-    /// `qid`, to answer a lookup or readdirplus entry without a round trip.
+    /// Trusted attributes (with the page cache) of the file `qid` names,
+    /// to answer a lookup or readdirplus entry without a round trip: of
+    /// the inode known by it, or of the one the kernel forgot (after
+    /// `drop_caches`, or under memory pressure) whose number the file
+    /// would get back.
     pub(crate) fn known_attrs(&self, qid: Qid) -> Option<Rgetattr> {
-        let ino = self.inodes.by_path(qid.path)?;
+        let ino = self.inodes.number_for(qid)?;
         let a = self.cache.attrs.get(ino)?;
-        let same = a.qid.path == qid.path && a.qid.ty == qid.ty;
-        (same && self.inodes.qid(ino)?.ty == qid.ty).then_some(a)
+        (a.qid.path == qid.path && a.qid.ty == qid.ty).then_some(a)
     }
 
     /// Whether the server appends by itself for a file opened `O_APPEND`

@@ -147,6 +147,23 @@ impl Inodes {
         self.lock().by_path.get(&qid_path).copied()
     }
 
+    /// The inode number a file of `qid` has, or would get back if found
+    /// now (the kernel forgot it while it still stood for that file).
+    pub(crate) fn number_for(&self, qid: Qid) -> Option<u64> {
+        let t = self.lock();
+        match t.by_path.get(&qid.path) {
+            Some(ino) => t
+                .nodes
+                .get(ino)
+                .filter(|n| n.qid.ty == qid.ty)
+                .map(|_| *ino),
+            None => match t.gone.peek(&qid.path) {
+                Some(&(ino, ty, _)) if ty == qid.ty && !t.nodes.contains_key(&ino) => Some(ino),
+                _ => None,
+            },
+        }
+    }
+
     /// The inode known as `name` in `parent`, if any.
     pub(crate) fn child(&self, parent: u64, name: &[u8]) -> Option<u64> {
         self.lock().by_name.get(&(parent, name.into())).copied()

@@ -394,3 +394,33 @@ async fn reading_a_small_file_is_an_open_a_read_and_a_clunk() {
         m.unmount_clean().await;
     }
 }
+
+/// With `cache=cto`, a file the kernel forgot (`drop_caches`) and looks up
+/// again while its attributes are still trusted (old files: 30 s) costs a
+/// Twalk per component and no Tgetattr: the attributes cached under the
+/// number it gets back serve.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn cto_a_forgotten_file_found_again_needs_no_tgetattr() {
+    let _serial = one_at_a_time().await;
+    let (m, _) = mounted(CacheMode::Cto).await;
+    // Made behind the mount's back, and old: trusted for acregmax.
+    fs::create_dir(m.local("o")).unwrap();
+    fs::write(m.local("o/old"), b"x").unwrap();
+    let (old, dir) = (m.local("o/old"), m.local("o"));
+    blocking(move || {
+        sh(&format!(
+            "touch -d 2020-01-01 {} {}",
+            old.display(),
+            dir.display()
+        ));
+    })
+    .await;
+    let p = m.path("o/old");
+    blocking(move || stat(&p)).await;
+    let s = m.settle_to(1, 1).await;
+    assert_eq!(s.inodes, 1, "the kernel did not forget: {s:?}");
+    let p = m.path("o/old");
+    let n = count_types(&m, &["Twalk", "Tgetattr"], move || stat(&p)).await;
+    assert_eq!(n, [("Twalk", 2), ("Tgetattr", 0)]);
+    m.unmount_clean().await;
+}

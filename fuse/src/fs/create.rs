@@ -69,7 +69,7 @@ impl Fs {
     ) -> Result<ReplyEntry, Fail> {
         let dir = self.fid(parent, self.who(req)).await?;
         let made = dir.mkdir(component(name)?, mode & 0o7777, req.gid).await;
-        self.cache.made(parent, name, made.is_ok());
+        self.cache.made(parent, name, made.is_ok(), true);
         made?;
         let entry = self.made(req, parent, name).await?;
         // Nothing in it yet: lookups in it need no Twalk until it changes.
@@ -88,7 +88,7 @@ impl Fs {
         let made = dir
             .symlink(component(name)?, no_nul(target)?, req.gid)
             .await;
-        self.cache.made(parent, name, made.is_ok());
+        self.cache.made(parent, name, made.is_ok(), false);
         made?;
         self.made(req, parent, name).await
     }
@@ -106,7 +106,7 @@ impl Fs {
         let made = dir
             .mknod(component(name)?, mode, major, minor, req.gid)
             .await;
-        self.cache.made(parent, name, made.is_ok());
+        self.cache.made(parent, name, made.is_ok(), false);
         made?;
         self.made(req, parent, name).await
     }
@@ -136,7 +136,7 @@ impl Fs {
             target = self.fid(ino, uid).await?;
             made = dir.link(&target, name).await;
         }
-        self.cache.made(new_parent, new_name, made.is_ok());
+        self.cache.made(new_parent, new_name, made.is_ok(), false);
         made?;
         self.cache.changed(ino);
         let a = target.getattr(ATTR_MASK).await?;
@@ -205,7 +205,7 @@ impl Fs {
         let known = self.writer_by_name(parent, name, flags).await;
         let created = file.lcreate(checked, flags, mode & 0o7777, req.gid);
         let (qid, dir) = tokio::join!(created, dir);
-        self.cache.made(parent, name, qid.is_ok());
+        self.cache.made(parent, name, qid.is_ok(), false);
         let qid = qid?;
         let dir = dir.ok();
         let made = Made {

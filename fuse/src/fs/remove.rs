@@ -158,7 +158,7 @@ impl Fs {
             return Err(e);
         }
         let victim = self.inodes.unlinked(parent, name);
-        self.cache.removed(parent, name, victim);
+        self.cache.removed(parent, name, victim, is_dir);
         if let Some((c, a)) = before {
             if a.nlink <= 1 {
                 self.orphans.adopt(c, a);

@@ -93,6 +93,11 @@ fn a_forgotten_file_found_again_gets_its_number_back() {
     t.forget(g, 1);
     t.forget(d, 1);
     assert_eq!(t.len(), 1, "all forgotten");
+    // Before it is found again, its number is known (to find its cached
+    // attributes); not for a file of another type.
+    assert_eq!(t.number_for(found(11, libc::S_IFREG).qid), Some(f));
+    assert_eq!(t.number_for(found(11, libc::S_IFDIR).qid), None);
+    assert_eq!(t.number_for(found(99, libc::S_IFREG).qid), None);
     // Found again, parent first: the same numbers (st_ino stays).
     let d2 = t.lookup(ROOT_INO, b"d", found(10, libc::S_IFDIR), None);
     let f2 = t.lookup(d2, b"f", found(11, libc::S_IFREG), None);
