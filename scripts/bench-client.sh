@@ -34,7 +34,6 @@
 # 1-in-flight and PASS/FAIL against the 2.5x goal. Exits non-zero when
 # setting up or a run fails, not when the goal is missed.
 set -euo pipefail
-cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 GOAL=2.5
 size=1G
@@ -44,15 +43,8 @@ runtime=current
 max_other=0.2
 quiet_wait=60
 
-say() { printf '==> %s\n' "$*" >&2; }
-die() {
-    say "error: $*"
-    exit 1
-}
-
-usage() {
-    sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d' | sed 's/^# \{0,1\}//'
-}
+# shellcheck source=lib/bench.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib/bench.sh"
 
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -79,15 +71,8 @@ case "$runtime" in current | multi) ;; *) die "bad --runtime: $runtime" ;; esac
 
 # --- setup -----------------------------------------------------------------
 
-diod_bin=$(command -v diod || true)
-[ -n "$diod_bin" ] || [ ! -x /usr/sbin/diod ] || diod_bin=/usr/sbin/diod
-if [ -z "$diod_bin" ]; then
-    say "installing diod"
-    DEBIAN_FRONTEND=noninteractive apt-get update >&2
-    DEBIAN_FRONTEND=noninteractive apt-get install -y diod >&2
-    diod_bin=$(command -v diod || echo /usr/sbin/diod)
-    [ -x "$diod_bin" ] || die "diod did not install"
-fi
+install_missing diod:diod
+diod_bin=$(bin diod)
 
 say "cargo build --release -p ninep-tests --bin ninep-bench"
 cargo build --release -p ninep-tests --bin ninep-bench >&2

@@ -15,33 +15,18 @@
 # round) and the script prints the median microseconds per name and the
 # ratios. Needs root; installs diod, fuse3 and bindfs if missing.
 set -euo pipefail
-cd "$(dirname "${BASH_SOURCE[0]}")/.."
+# shellcheck source=lib/bench.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib/bench.sh"
 
+case "${1:-}" in -h | --help) usage; exit 0 ;; esac
 rounds=${1:-5}
 n=${2:-20000}
-say() { printf '==> %s\n' "$*" >&2; }
-die() {
-    say "error: $*"
-    exit 1
-}
+[[ "$rounds" =~ ^[1-9][0-9]*$ && "$n" =~ ^[1-9][0-9]*$ ]] || die "usage: $0 [ROUNDS] [N]"
 [ "$(id -u)" = 0 ] || die "run as root (mounts, drop_caches)"
 
-missing=()
-for pc in diod:diod fuse3:fusermount3 bindfs:bindfs; do
-    command -v "${pc#*:}" >/dev/null || [ -x "/usr/sbin/${pc#*:}" ] || missing+=("${pc%%:*}")
-done
-if [ "${#missing[@]}" -gt 0 ]; then
-    say "installing ${missing[*]}"
-    DEBIAN_FRONTEND=noninteractive apt-get update >&2
-    DEBIAN_FRONTEND=noninteractive apt-get install -y "${missing[@]}" >&2
-fi
-diod_bin=$(command -v diod || echo /usr/sbin/diod)
-
-say "cargo build --release -p ninep-mount"
-cargo build --release -p ninep-mount >&2
-target_dir=$(cargo metadata --format-version 1 --no-deps |
-    sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')
-mount_bin=${target_dir:-target}/release/ninep-mount
+install_missing diod:diod fuse3:fusermount3 bindfs:bindfs
+diod_bin=$(bin diod)
+build_ninep_mount
 
 targets=(nopoll poll bindfs)
 declare -A label=([nopoll]="ninep busy_poll=0" [poll]="ninep busy_poll (default)"
