@@ -195,6 +195,13 @@ impl AttrCache {
         }
     }
 
+    /// How much longer the attributes cached for `ino` are trusted, if
+    /// any are.
+    pub(crate) fn trusted_for(&self, ino: u64) -> Option<Duration> {
+        let until = self.lock().lru.peek(&ino).map(|(until, _)| *until)?;
+        Some(until.saturating_duration_since(Instant::now()))
+    }
+
     /// Remember `a` as the attributes of `ino`, fetched just now (with
     /// `cache=none` too: see [`AttrCache::repeat`]).
     pub(crate) fn put(&self, ino: u64, a: &Rgetattr) {

@@ -194,10 +194,15 @@ impl Fs {
         }
     }
 
-    /// How long the kernel may trust attributes `a` (and the name that
-    /// led to them).
-    pub(crate) fn lifetime(&self, a: &Rgetattr) -> Duration {
-        attr_lifetime(&self.cfg).of(a)
+    /// How long the kernel may trust attributes `a` of `ino` (and the
+    /// name that led to them): as long as we do, no longer than attributes
+    /// fetched now (those we hold keep the time they were fetched).
+    pub(crate) fn lifetime(&self, ino: u64, a: &Rgetattr) -> Duration {
+        let whole = attr_lifetime(&self.cfg).of(a);
+        match self.cache.attrs.trusted_for(ino) {
+            Some(left) => left.min(whole),
+            None => whole,
+        }
     }
 
     pub(crate) fn overrides(&self) -> Overrides {
@@ -497,13 +502,20 @@ impl Fs {
     ) -> ninep_client::Result<ReplyEntry> {
         let qid = file.qid();
         let same = |a: &Rgetattr| a.qid == qid;
-        let a = match self.known_attrs(qid).or(ahead.filter(same)) {
-            Some(a) => a,
-            None => file.getattr(ATTR_MASK).await?,
+        // Attributes from the cache keep the time they were fetched: put
+        // again, they would stay trusted for as long as lookups come.
+        let (a, fetched) = match self.known_attrs(qid) {
+            Some(a) => (a, false),
+            None => match ahead.filter(same) {
+                Some(a) => (a, true),
+                None => (file.getattr(ATTR_MASK).await?, true),
+            },
         };
         let f = Found { qid, ..found(&a) };
         let ino = self.inodes.lookup(parent, name, f, Some((uid, file)));
-        self.cache.attrs.put(ino, &a);
+        if fetched {
+            self.cache.attrs.put(ino, &a);
+        }
         Ok(self.entry(ino, &a))
     }
 
@@ -536,7 +548,7 @@ impl Fs {
     pub(crate) fn entry(&self, ino: u64, a: &Rgetattr) -> ReplyEntry {
         self.tell(ino, a);
         ReplyEntry {
-            ttl: self.lifetime(a),
+            ttl: self.lifetime(ino, a),
             attr: file_attr(ino, a, self.overrides()),
             generation: 0,
         }
@@ -546,7 +558,7 @@ impl Fs {
     pub(crate) fn attr_reply(&self, ino: u64, a: &Rgetattr) -> ReplyAttr {
         self.tell(ino, a);
         ReplyAttr {
-            ttl: self.lifetime(a),
+            ttl: self.lifetime(ino, a),
             attr: file_attr(ino, a, self.overrides()),
         }
     }

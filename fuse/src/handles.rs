@@ -218,6 +218,9 @@ mod tests {
 pub(crate) struct Fetched {
     pub attr: Rgetattr,
     pub file: Option<File>,
+    /// From the server just now (else from the cache, whose trust in them
+    /// keeps running from when they were fetched).
+    pub new: bool,
 }
 
 /// readdirplus's attributes fetched ahead for its next call (not the

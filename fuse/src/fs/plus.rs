@@ -132,9 +132,11 @@ impl Plus {
         let fs = &self.fs;
         let fid = f.file.map(|file| (self.dir.uid, file));
         let ino = fs.inodes.lookup(self.dir.ino, &e.name, found(&f.attr), fid);
-        fs.cache.attrs.put(ino, &f.attr);
+        if f.new {
+            fs.cache.attrs.put(ino, &f.attr);
+        }
         self.pending = Some((i, ino));
-        let ttl = fs.lifetime(&f.attr);
+        let ttl = fs.lifetime(ino, &f.attr);
         fs.tell(ino, &f.attr);
         DirectoryEntryPlus {
             inode: ino,
@@ -212,20 +214,33 @@ pub(crate) fn no_attr(kind: FileType) -> FileAttr {
 /// and a Tgetattr.
 async fn fetch(fs: Fs, dir_fid: Arc<File>, uid: u32, e: DirEntry) -> Option<Fetched> {
     if let Some(attr) = fs.known_attrs(e.qid) {
-        return Some(Fetched { attr, file: None });
+        let new = false;
+        return Some(Fetched {
+            attr,
+            file: None,
+            new,
+        });
     }
     let ino = fs.inodes.by_path(e.qid.path);
     // cache=none: the attributes the kernel holds, given again for the
     // same file (see `AttrCache::repeat`).
     let repeat = ino.and_then(|ino| fs.cache.attrs.repeat(ino, fs.appends()));
     if let Some(attr) = repeat.filter(|a| a.qid == e.qid) {
-        return Some(Fetched { attr, file: None });
+        return Some(Fetched {
+            attr,
+            file: None,
+            new: true,
+        });
     }
     let known = ino.and_then(|ino| fs.inodes.fid(ino, uid));
     if let Some(f) = known {
         if let Ok(attr) = f.getattr(ATTR_MASK).await {
             if attr.qid.path == e.qid.path {
-                return Some(Fetched { attr, file: None });
+                return Some(Fetched {
+                    attr,
+                    file: None,
+                    new: true,
+                });
             }
         }
     }
@@ -234,5 +249,6 @@ async fn fetch(fs: Fs, dir_fid: Arc<File>, uid: u32, e: DirEntry) -> Option<Fetc
     Some(Fetched {
         attr,
         file: Some(file),
+        new: true,
     })
 }
