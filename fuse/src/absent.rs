@@ -153,10 +153,12 @@ impl AbsentXattrs {
     }
 
     /// The names to ask directory `dir` for, for its new files to inherit
-    /// (see the module doc): none when it was asked less than a TTL ago;
-    /// else it counts as asked from now on.
+    /// (see the module doc): none when it was asked less than a TTL ago,
+    /// or is known to lack both (a directory made through the mount in
+    /// one that lacks them: `git add` makes one for each first byte of
+    /// its objects' names); else it counts as asked from now on.
     pub(crate) fn to_probe(&self, dir: u64) -> &'static [&'static [u8]] {
-        if self.ttl.is_zero() {
+        if self.ttl.is_zero() || (self.missing(dir, SELINUX) && self.missing(dir, ACL_DEFAULT)) {
             return &[];
         }
         let mut probed = self.probed.lock().unwrap_or_else(|e| e.into_inner());
@@ -222,5 +224,18 @@ mod tests {
         a.changed(1);
         assert_eq!(a.to_probe(1).len(), 2);
         assert!(AbsentXattrs::new(Duration::ZERO).to_probe(1).is_empty());
+    }
+
+    #[test]
+    fn a_directory_known_to_lack_both_is_not_probed() {
+        let a = AbsentXattrs::new(LONG);
+        a.note(1, SELINUX);
+        a.inherit(1, 2, true);
+        assert_eq!(a.to_probe(2).len(), 2, "its default ACL is not known");
+        a.note(1, ACL_DEFAULT);
+        a.inherit(1, 3, true);
+        assert!(a.to_probe(3).is_empty());
+        a.changed(3);
+        assert_eq!(a.to_probe(3).len(), 2);
     }
 }

@@ -342,6 +342,17 @@ async fn loose_a_directory_made_through_the_mount_needs_no_walk_of_new_names() {
     rest(&m).await;
     let n = m.requests_of("Txattrwalk") - xattrs;
     assert!(n <= 1, "ls -l of 7 new files asked for {n} xattrs");
+    // A directory made here lacks what this one lacks: a create in it
+    // asks nothing either.
+    let p = k.clone();
+    let n = count_types(&m, &["Txattrwalk"], move || {
+        drop(sh(&format!(
+            "mkdir {0}/sub && touch {0}/sub/x",
+            p.display()
+        )))
+    })
+    .await;
+    assert_eq!(n, [("Txattrwalk", 0)], "the new directory was probed");
     m.unmount_clean().await;
 }
 
