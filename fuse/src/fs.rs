@@ -451,6 +451,9 @@ impl Fs {
             if let Some(entry) = self.known_entry(parent, name, uid, ino) {
                 return Ok(entry);
             }
+            if let Some(entry) = self.known_name_entry(parent, name, uid, ino).await {
+                return Ok(entry);
+            }
         }
         let fresh = child.and_then(|ino| self.cache.attrs.get(ino)).is_some();
         // cache=none: what the kernel holds will do if the walk lands on
@@ -484,6 +487,37 @@ impl Fs {
             return None;
         }
         // The kernel counts this reply as a lookup of `ino`.
+        self.inodes.bump(ino).then(|| self.entry(ino, &a))
+    }
+
+    /// The entry of `name` in `parent` (inode `ino`) when the name is
+    /// known as [`Fs::known_entry`] says but the attributes are not: a
+    /// Tgetattr through the inode's fid, no walk to a fid that would only
+    /// be clunked (a file written since its create, as each object `git
+    /// add` writes, or one whose attributes outlived their trust before
+    /// its name did). `None` when the inode has no fid, or the fid no
+    /// longer reaches the file: then a walk must do.
+    async fn known_name_entry(
+        &self,
+        parent: u64,
+        name: &[u8],
+        uid: u32,
+        ino: u64,
+    ) -> Option<ReplyEntry> {
+        if self.cfg.cache == CacheMode::None {
+            return None;
+        }
+        let fid = self.inodes.fid(ino, uid)?;
+        if !self.cache.known.present(parent, name, uid) && !self.early.owed(parent, name, uid, ino)
+        {
+            return None;
+        }
+        let a = fid.getattr(ATTR_MASK).await.ok()?;
+        if Some(a.qid.path) != self.inodes.qid(ino).map(|q| q.path) {
+            return None;
+        }
+        self.inodes.set_nlink(ino, a.nlink);
+        self.cache.attrs.put(ino, &a);
         self.inodes.bump(ino).then(|| self.entry(ino, &a))
     }
 

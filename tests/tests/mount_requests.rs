@@ -356,6 +356,37 @@ async fn loose_a_directory_made_through_the_mount_needs_no_walk_of_new_names() {
     m.unmount_clean().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_file_written_since_its_create_is_looked_up_without_a_walk() {
+    let _serial = one_at_a_time().await;
+    for cache in [CacheMode::Cto, CacheMode::Loose] {
+        let (m, d) = mounted(cache).await;
+        // The create's entry is given with a TTL of zero (`early.rs`) and
+        // the write drops the attributes: the next lookup of the name
+        // needs them, through the file's own fid (as `git add` does for
+        // every object it writes, before it links it to its name).
+        let p = d.join("obj");
+        blocking(move || fs::write(p, b"x").unwrap()).await;
+        // Looked up relative to the directory held open: only the file's
+        // entry is in question, not the directory's.
+        let dir = fs::File::open(&d).unwrap();
+        let n = count_types(&m, &["Twalk", "Tgetattr", "Tclunk"], move || {
+            use std::os::fd::AsRawFd;
+            let mut st = std::mem::MaybeUninit::<libc::stat>::uninit();
+            // SAFETY: a NUL-terminated name and a buffer of the right size.
+            let r = unsafe { libc::fstatat(dir.as_raw_fd(), c"obj".as_ptr(), st.as_mut_ptr(), 0) };
+            assert_eq!(r, 0, "fstatat: {}", std::io::Error::last_os_error());
+        })
+        .await;
+        assert_eq!(
+            n,
+            [("Twalk", 0), ("Tgetattr", 1), ("Tclunk", 0)],
+            "{cache:?}: the lookup after the write"
+        );
+        m.unmount_clean().await;
+    }
+}
+
 /// The requests of each type in `types` that `op` made the mount send.
 async fn count_types<F: FnOnce() + Send + 'static>(
     m: &Mounted,
