@@ -281,6 +281,28 @@ impl AttrCache {
         g.lru.put(ino, (until, a));
     }
 
+    /// `ino` got one more name through the mount (a Tlink): its cached
+    /// attributes, if trusted still, with one more link and the change
+    /// time of now (our clock), trusted no longer than they were. The
+    /// server's own replace them at the next Tgetattr.
+    pub(crate) fn linked(&self, ino: u64) -> Option<Rgetattr> {
+        if self.life.is_zero() {
+            return None;
+        }
+        let mut g = self.lock();
+        g.touched(ino);
+        let (until, a) = g.lru.get_mut(&ino)?;
+        if Instant::now() >= *until {
+            return None;
+        }
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default();
+        a.nlink += 1;
+        (a.ctime_sec, a.ctime_nsec) = (now.as_secs(), u64::from(now.subsec_nanos()));
+        Some(a.clone())
+    }
+
     /// Forget what is cached for each of `inos` (a change we made). With
     /// `cache=none` only files other than directories are forgotten (their
     /// size may have changed: see [`AttrCache::repeat`]); a directory's
@@ -368,6 +390,26 @@ mod tests {
             ..Overrides::default()
         };
         assert_eq!(file_attr(9, &a, ov).perm, 0o750);
+    }
+
+    #[test]
+    fn a_link_adds_to_trusted_attributes_without_extending_their_trust() {
+        let f = sample(0o100644, 0, 0);
+        let c = AttrCache::new(Lifetime::Fixed(Duration::from_secs(60)));
+        assert!(c.linked(5).is_none(), "nothing cached: nothing made up");
+        c.put(5, &f);
+        let left = c.trusted_for(5).expect("cached");
+        let a = c.linked(5).expect("trusted");
+        assert_eq!(
+            (a.nlink, a.mtime_sec, a.size),
+            (f.nlink + 1, f.mtime_sec, f.size)
+        );
+        assert!(a.ctime_sec > f.ctime_sec);
+        assert_eq!(c.get(5).map(|a| a.nlink), Some(f.nlink + 1));
+        assert!(c.trusted_for(5).expect("cached") <= left);
+        let none = AttrCache::new(Lifetime::Zero);
+        none.put(5, &f);
+        assert!(none.linked(5).is_none());
     }
 
     #[test]

@@ -357,7 +357,7 @@ async fn loose_a_directory_made_through_the_mount_needs_no_walk_of_new_names() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_file_written_since_its_create_is_looked_up_without_a_walk() {
+async fn a_file_written_since_its_create_is_looked_up_and_linked_without_a_walk() {
     let _serial = one_at_a_time().await;
     for cache in [CacheMode::Cto, CacheMode::Loose] {
         let (m, d) = mounted(cache).await;
@@ -383,6 +383,17 @@ async fn a_file_written_since_its_create_is_looked_up_without_a_walk() {
             [("Twalk", 0), ("Tgetattr", 1), ("Tclunk", 0)],
             "{cache:?}: the lookup after the write"
         );
+        // Linked to a second name: the attributes just fetched gain the
+        // link, with no Tgetattr, and show it.
+        let (from, to) = (d.join("obj"), d.join("obj2"));
+        let n = count_types(&m, &["Tlink", "Tgetattr"], move || {
+            fs::hard_link(from, to).unwrap()
+        })
+        .await;
+        assert_eq!(n, [("Tlink", 1), ("Tgetattr", 0)], "{cache:?}: link");
+        use std::os::unix::fs::MetadataExt;
+        assert_eq!(fs::metadata(d.join("obj2")).unwrap().nlink(), 2);
+        assert_eq!(fs::metadata(m.local("d/obj")).unwrap().nlink(), 2);
         m.unmount_clean().await;
     }
 }

@@ -138,6 +138,14 @@ impl Fs {
         }
         self.cache.made(new_parent, new_name, made.is_ok(), false);
         made?;
+        // With the page cache, attributes still trusted only gain the link
+        // (no Tgetattr: `git add` links every object it writes).
+        if let Some(a) = self.cache.attrs.linked(ino) {
+            self.cache.view.ours(ino);
+            self.inodes.set_nlink(ino, a.nlink);
+            let linked = self.inodes.lookup(new_parent, new_name, found(&a), None);
+            return Ok(self.entry(linked, &a));
+        }
         self.cache.changed(ino);
         let a = target.getattr(ATTR_MASK).await?;
         let linked = self.inodes.lookup(new_parent, new_name, found(&a), None);
