@@ -398,6 +398,23 @@ async fn a_file_written_since_its_create_is_looked_up_and_linked_without_a_walk(
     }
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_tree_of_new_directories_is_asked_for_inherited_xattrs_once() {
+    let _serial = one_at_a_time().await;
+    let (m, d) = mounted(CacheMode::Cto).await;
+    // The first mkdir asks its parent (SELinux label, default ACL); each
+    // directory made below inherits the answer, and so do the files.
+    let p = d.clone();
+    let n = count_types(&m, &["Txattrwalk"], move || {
+        let cmd = "mkdir -p {0}/a/b/c && touch {0}/a/f {0}/a/b/f {0}/a/b/c/f";
+        let out = sh(&cmd.replace("{0}", &p.display().to_string()));
+        assert!(out.status.success(), "{out:?}");
+    })
+    .await;
+    assert_eq!(n, [("Txattrwalk", 2)]);
+    m.unmount_clean().await;
+}
+
 /// The requests of each type in `types` that `op` made the mount send.
 async fn count_types<F: FnOnce() + Send + 'static>(
     m: &Mounted,

@@ -68,7 +68,12 @@ impl Fs {
         mode: u32,
     ) -> Result<ReplyEntry, Fail> {
         let dir = self.fid(parent, self.who(req)).await?;
-        let made = dir.mkdir(component(name)?, mode & 0o7777, req.gid).await;
+        // The new directory inherits what is known of `parent` (`made`):
+        // ask `parent` along with the Tmkdir if nothing is, so that a tree
+        // of new directories (an untar, git's objects) is asked once at
+        // its top rather than once in each.
+        let mkdir = dir.mkdir(component(name)?, mode & 0o7777, req.gid);
+        let (made, ()) = tokio::join!(mkdir, self.probe_inherited(parent, Some(&dir)));
         self.cache.made(parent, name, made.is_ok(), true);
         made?;
         let entry = self.made(req, parent, name).await?;
