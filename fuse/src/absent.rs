@@ -15,8 +15,9 @@
 //! where its directory has a default ACL (which a new directory inherits
 //! as its own default ACL too). Nothing else is inferred: a new file may
 //! well get other attributes (an IMA hash, say). To learn them, a create
-//! in a directory not yet asked asks it for those two names along with
-//! the create's own requests ([`AbsentXattrs::to_probe`]).
+//! or mkdir in a directory not yet asked asks it for those two names along
+//! with its own requests ([`AbsentXattrs::to_probe`]); a directory known
+//! to lack both is not asked.
 
 use std::num::NonZeroUsize;
 use std::sync::{Mutex, MutexGuard};
