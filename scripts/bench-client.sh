@@ -74,12 +74,7 @@ case "$runtime" in current | multi) ;; *) die "bad --runtime: $runtime" ;; esac
 install_missing diod:diod
 diod_bin=$(bin diod)
 
-say "cargo build --release -p ninep-tests --bin ninep-bench"
-cargo build --release -p ninep-tests --bin ninep-bench >&2
-target_dir=$(cargo metadata --format-version 1 --no-deps |
-    sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')
-bench_bin=${target_dir:-target}/release/ninep-bench
-[ -x "$bench_bin" ] || die "no $bench_bin after the build"
+build_ninep_bench
 
 work=""
 mounted=false

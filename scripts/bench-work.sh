@@ -198,9 +198,8 @@ start_diod
 # The least a request that reaches the server costs (cache=none's floor).
 rtt_us=""
 if is_in none "${targets[@]}"; then
-    say "cargo build --release -p ninep-tests --bin ninep-bench"
-    cargo build --release -p ninep-tests --bin ninep-bench >&2
-    rtt_line=$("$(dirname "$mount_bin")/ninep-bench" "127.0.0.1:$diod_port" \
+    build_ninep_bench
+    rtt_line=$("$bench_bin" "127.0.0.1:$diod_port" \
         --aname "$export_dir" --rtt 10000) || die "ninep-bench --rtt failed"
     rtt_us=$(sed -n 's/.*median_us=\([0-9.]*\).*/\1/p' <<<"$rtt_line")
     [ -n "$rtt_us" ] || die "ninep-bench printed no round trip: $rtt_line"

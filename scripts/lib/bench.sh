@@ -8,7 +8,7 @@
 # (printed by --help). Sourcing it goes to the top of the repository.
 #
 # The setup: bench_args (the options), install_missing, build_ninep_mount,
-# make_export (a tmpfs in a temporary folder), start_diod, mount_ninep /
+# build_ninep_bench (also used by bench-client.sh), make_export (a tmpfs in a temporary folder), start_diod, mount_ninep /
 # try_mount_ninep, mount_bindfs, start_sshd, mount_sshfs; everything they
 # start or mount is undone on exit (cleanup), also on failure or Ctrl-C.
 # The runs: drop_caches, wait_quiet, round_order. The figures: median,
@@ -105,15 +105,28 @@ find_bins() {
     sshfs_bin=$(bin sshfs)
 }
 
-# Builds ninep-mount (release); sets mount_bin.
-build_ninep_mount() {
+# release_build PACKAGE BIN: builds BIN of PACKAGE (release); sets built_bin
+# to its path.
+release_build() {
     local target_dir
-    say "cargo build --release -p ninep-mount"
-    cargo build --release -p ninep-mount >&2
+    say "cargo build --release -p $1 --bin $2"
+    cargo build --release -p "$1" --bin "$2" >&2
     target_dir=$(cargo metadata --format-version 1 --no-deps |
         sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')
-    mount_bin=${target_dir:-target}/release/ninep-mount
-    [ -x "$mount_bin" ] || die "no $mount_bin after the build"
+    built_bin=${target_dir:-target}/release/$2
+    [ -x "$built_bin" ] || die "no $built_bin after the build"
+}
+
+# Builds ninep-mount (release); sets mount_bin.
+build_ninep_mount() {
+    release_build ninep-mount ninep-mount
+    mount_bin=$built_bin
+}
+
+# Builds ninep-bench, the client alone (release); sets bench_bin.
+build_ninep_bench() {
+    release_build ninep-tests ninep-bench
+    bench_bin=$built_bin
 }
 
 work=""
