@@ -3,8 +3,9 @@
 //!
 //! The memory (all of it empty-handed with `cache=none`, whose lifetimes
 //! are zero): attributes (`attr.rs`), directory listings (`dircache.rs`),
-//! directories whose every name is known (`complete.rs`) and extended
-//! attributes known absent (`absent.rs`). How long each is trusted is the
+//! directories whose every name is known (`complete.rs`), names a lookup
+//! found missing (`negative.rs`) and extended attributes known absent
+//! (`absent.rs`). How long each is trusted is the
 //! cache mode's: `cache_timeout` for all of them with `cache=loose`; with
 //! `cache=cto`, attributes by the file's age (`AcTimes`), and listings,
 //! names and missing names for `acdirmin` (a directory changed by someone
@@ -23,6 +24,7 @@ use crate::complete::KnownNames;
 use crate::config::{CacheMode, MountConfig};
 use crate::dircache::DirCache;
 use crate::kernel_view::KernelView;
+use crate::negative::Negatives;
 
 /// The mount's memory of the server (see the module doc).
 #[derive(Debug)]
@@ -34,6 +36,8 @@ pub(crate) struct Cache {
     pub known: KnownNames,
     /// Extended attributes known to be missing.
     pub absent: AbsentXattrs,
+    /// Names a lookup found missing (`negative.rs`).
+    pub missing: Negatives,
     /// What the kernel holds of each file (`kernel_view.rs`).
     pub view: KernelView,
 }
@@ -55,6 +59,7 @@ impl Cache {
             attrs: AttrCache::new(life),
             dirs: DirCache::new(names, by_mtime),
             known: KnownNames::new(names),
+            missing: Negatives::new(names),
             absent: AbsentXattrs::new(xattrs),
             view: KernelView::default(),
         }
@@ -67,10 +72,11 @@ impl Cache {
     pub(crate) fn made(&self, parent: u64, name: &[u8], ok: bool, dir: bool) {
         if ok {
             self.known.added(parent, name);
+            self.missing.made(parent, name);
             self.names_changed(parent, dir);
             self.dirs.invalidate(&[parent]);
         } else {
-            self.known.forget(parent);
+            self.unsure(parent);
         }
     }
 
@@ -105,6 +111,7 @@ impl Cache {
     /// of it: what it holds is no longer known.
     pub(crate) fn unsure(&self, dir: u64) {
         self.known.forget(dir);
+        self.missing.forget(dir);
     }
 
     /// `name` was removed from `parent` (`dir`: a directory); `victim` is
@@ -132,6 +139,7 @@ impl Cache {
     ) {
         self.known.removed(parent, name);
         self.known.added(new_parent, new_name);
+        self.missing.made(new_parent, new_name);
         if let Some(r) = replaced {
             self.known.forget(r);
         }

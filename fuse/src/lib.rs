@@ -70,6 +70,7 @@ mod kernel_view;
 mod mount;
 pub mod mountinfo;
 mod names;
+mod negative;
 mod orphans;
 mod prefetch;
 mod readahead;

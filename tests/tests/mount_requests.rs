@@ -399,6 +399,38 @@ async fn a_file_written_since_its_create_is_looked_up_and_linked_without_a_walk(
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_name_just_found_missing_is_not_asked_for_again_before_it_is_made() {
+    let _serial = one_at_a_time().await;
+    for cache in [CacheMode::Cto, CacheMode::Loose] {
+        let (m, d) = mounted(cache).await;
+        fs::write(m.local("d/f"), b"f").unwrap();
+        stat(&d.join("f"));
+        // A directory whose names are not all known (made behind the
+        // mount). The kernel looks a name up again before it makes it,
+        // whatever its negative entry says: git's check that an object is
+        // missing, then its link to that name.
+        let dir = fs::File::open(&d).unwrap();
+        let n = count_types(&m, &["Twalk", "Tlink"], move || {
+            use std::os::fd::AsRawFd;
+            let fd = dir.as_raw_fd();
+            let mut st = std::mem::MaybeUninit::<libc::stat>::uninit();
+            // SAFETY: NUL-terminated names and a buffer of the right size.
+            let r = unsafe { libc::fstatat(fd, c"x".as_ptr(), st.as_mut_ptr(), 0) };
+            assert_eq!(r, -1, "x exists");
+            // SAFETY: NUL-terminated names.
+            let r = unsafe { libc::linkat(fd, c"f".as_ptr(), fd, c"x".as_ptr(), 0) };
+            assert_eq!(r, 0, "linkat: {}", std::io::Error::last_os_error());
+        })
+        .await;
+        assert_eq!(n, [("Twalk", 1), ("Tlink", 1)], "{cache:?}");
+        // Made now: found at once, and on the server.
+        stat(&d.join("x"));
+        assert_eq!(fs::read(m.local("d/x")).unwrap(), b"f");
+        m.unmount_clean().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_tree_of_new_directories_is_asked_for_inherited_xattrs_once() {
     let _serial = one_at_a_time().await;
     let (m, d) = mounted(CacheMode::Cto).await;

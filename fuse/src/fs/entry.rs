@@ -42,17 +42,23 @@ impl Fs {
             }
             return Ok(self.entry(ino, &a));
         }
-        if self.cache.known.missing(parent, name, uid) {
+        if self.cache.known.missing(parent, name, uid)
+            || self.cache.missing.missing(parent, name, uid)
+        {
             return Ok(self.negative());
         }
         let dir = self.fid(parent, uid).await?;
+        let asking = self.cache.missing.asking();
         match self
             .look_up(parent, name, uid, &dir)
             .await
             .map_err(Fail::from)
         {
             Ok(entry) => Ok(entry),
-            Err(Fail(libc::ENOENT)) if self.cfg.cache.page_cache() => Ok(self.negative()),
+            Err(Fail(libc::ENOENT)) if self.cfg.cache.page_cache() => {
+                self.cache.missing.note(parent, name, uid, asking);
+                Ok(self.negative())
+            }
             Err(e) => Err(e),
         }
     }
