@@ -57,7 +57,8 @@ Mount options (-o, comma-separated; later ones win):
   acregmin=S, acregmax=S  with cache=cto: a file's attributes are trusted
                         for a tenth of its age, at least / at most S [1, 30]
   acdirmin=S, acdirmax=S  the same for directories; names and listings are
-                        trusted for acdirmin [1, 30]
+                        trusted for acdirmin, then while the directory's
+                        mtime stands [1, 30]
   actimeo=S             all four at once
   cache_timeout=SECONDS with cache=loose: how long attributes, names and
                         listings are trusted [20]

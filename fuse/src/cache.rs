@@ -58,7 +58,7 @@ impl Cache {
         Cache {
             attrs: AttrCache::new(life),
             dirs: DirCache::new(names, by_mtime),
-            known: KnownNames::new(names),
+            known: KnownNames::new(names, by_mtime),
             missing: Negatives::new(names),
             absent: AbsentXattrs::new(xattrs),
             view: KernelView::default(),

@@ -10,6 +10,15 @@
 //! same promise as the kernel's negative entries and the listing cache:
 //! names made on the server by others show after the TTL.
 //!
+//! With `cache=cto` a listing also records the directory's mtime before
+//! it was read; past the TTL (up to `acdirmax`) the names are trusted again
+//! once the directory's attributes show that mtime still
+//! ([`KnownNames::to_confirm`], [`KnownNames::confirmed`]), as NFS keeps a
+//! directory's entries while its mtime stands: one Tgetattr of the
+//! directory instead of a walk per name. Our own changes to the directory
+//! move its mtime on the server by an amount we do not learn, so they end
+//! that (its names stay exact for the TTL all the same).
+//!
 //! Kept per uid: with `access=user` a lookup by someone else must still
 //! reach the server, which may answer EACCES rather than ENOENT. Bounded:
 //! [`BUDGET`] names in all (about 60 bytes each), the least recently used
@@ -33,6 +42,8 @@ struct Known {
     at: Instant,
     uid: u32,
     names: HashSet<Box<[u8]>>,
+    /// The directory's mtime when listed, if known and unchanged by us.
+    mtime: Option<(u64, u64)>,
 }
 
 #[derive(Debug)]
@@ -48,6 +59,9 @@ struct Inner {
 #[derive(Debug)]
 pub(crate) struct KnownNames {
     ttl: Duration,
+    /// How old names with an mtime may be and still be confirmed (zero:
+    /// never).
+    by_mtime: Duration,
     inner: Mutex<Inner>,
 }
 
@@ -70,10 +84,12 @@ impl Inner {
 }
 
 impl KnownNames {
-    /// Knowledge that lives `ttl`.
-    pub(crate) fn new(ttl: Duration) -> KnownNames {
+    /// Knowledge that lives `ttl`, or up to `by_mtime` when confirmed by
+    /// the directory's mtime.
+    pub(crate) fn new(ttl: Duration, by_mtime: Duration) -> KnownNames {
         KnownNames {
             ttl,
+            by_mtime,
             inner: Mutex::new(Inner {
                 dirs: LruCache::new(NonZeroUsize::new(DIRS).expect("non-zero")),
                 total: 0,
@@ -92,13 +108,14 @@ impl KnownNames {
         self.lock().generation
     }
 
-    /// Directory `dir` holds exactly `names`, as read by `uid` at `at`,
-    /// the read begun at change count `generation` (not kept if anything
-    /// changed since: the change may be missing from the listing).
+    /// Directory `dir` holds exactly `names`, as read by `uid` at `at`
+    /// with the directory's `mtime` before the read (if known), the read
+    /// begun at change count `generation` (not kept if anything changed
+    /// since: the change may be missing from the listing).
     pub(crate) fn listed<'a>(
         &self,
         dir: u64,
-        uid: u32,
+        (uid, mtime): (u32, Option<(u64, u64)>),
         generation: u64,
         at: Instant,
         names: impl ExactSizeIterator<Item = &'a [u8]>,
@@ -114,12 +131,42 @@ impl KnownNames {
         inner.make_room(names.len());
         let names: HashSet<Box<[u8]>> = names.map(Into::into).collect();
         inner.total += names.len();
-        inner.dirs.put(dir, Known { at, uid, names });
+        let known = Known {
+            at,
+            uid,
+            names,
+            mtime,
+        };
+        inner.dirs.put(dir, known);
     }
 
     /// Directory `dir` was just made empty by `uid`.
     pub(crate) fn made_empty(&self, dir: u64, uid: u32) {
-        self.listed(dir, uid, self.generation(), Instant::now(), [].into_iter());
+        let now = Instant::now();
+        self.listed(dir, (uid, None), self.generation(), now, [].into_iter());
+    }
+
+    /// The mtime that would confirm `uid`'s names of `dir` past their TTL
+    /// (see the module doc), if any.
+    pub(crate) fn to_confirm(&self, dir: u64, uid: u32) -> Option<(u64, u64)> {
+        let mut inner = self.lock();
+        let k = inner.dirs.get(&dir)?;
+        let age = k.at.elapsed();
+        if k.uid != uid || age < self.ttl || age >= self.by_mtime {
+            return None;
+        }
+        k.mtime
+    }
+
+    /// `dir`'s mtime is `mtime` still: its names are trusted for another
+    /// TTL. (Found different: [`KnownNames::forget`].)
+    pub(crate) fn confirmed(&self, dir: u64, mtime: (u64, u64)) {
+        let mut inner = self.lock();
+        if let Some(k) = inner.dirs.peek_mut(&dir) {
+            if k.mtime == Some(mtime) {
+                k.at = Instant::now();
+            }
+        }
     }
 
     /// Whether `name` is known not to be in `dir`, for `uid`.
@@ -139,8 +186,12 @@ impl KnownNames {
         }
         let mut inner = self.lock();
         let k = inner.dirs.get(&dir)?;
-        if k.at.elapsed() >= self.ttl {
-            inner.drop_dir(dir);
+        let age = k.at.elapsed();
+        if age >= self.ttl {
+            // Kept while it may still be confirmed by its mtime.
+            if k.mtime.is_none() || age >= self.by_mtime {
+                inner.drop_dir(dir);
+            }
             return None;
         }
         (k.uid == uid).then(|| k.names.contains(name))
@@ -155,6 +206,7 @@ impl KnownNames {
             return;
         }
         if let Some(k) = inner.dirs.peek_mut(&dir) {
+            k.mtime = None;
             if k.names.insert(name.into()) {
                 inner.total += 1;
             }
@@ -166,6 +218,7 @@ impl KnownNames {
         let mut inner = self.lock();
         inner.generation += 1;
         if let Some(k) = inner.dirs.peek_mut(&dir) {
+            k.mtime = None;
             if k.names.remove(name) {
                 inner.total -= 1;
             }
@@ -192,7 +245,7 @@ mod tests {
 
     #[test]
     fn a_made_directory_is_known_empty_and_follows_our_changes() {
-        let c = KnownNames::new(LONG);
+        let c = KnownNames::new(LONG, Duration::ZERO);
         assert!(!c.missing(5, b"a", 0), "unknown directory");
         c.made_empty(5, 0);
         assert!(c.missing(5, b"a", 0));
@@ -211,40 +264,74 @@ mod tests {
 
     #[test]
     fn a_listing_counts_only_when_nothing_changed_while_it_was_read() {
-        let c = KnownNames::new(LONG);
+        let c = KnownNames::new(LONG, Duration::ZERO);
         let g = c.generation();
-        c.listed(7, 0, g, Instant::now(), names(&["x", "y"]));
+        c.listed(7, (0, None), g, Instant::now(), names(&["x", "y"]));
         assert!(!c.missing(7, b"x", 0) && c.missing(7, b"z", 0));
         let g = c.generation();
         c.added(9, b"new");
-        c.listed(8, 0, g, Instant::now(), names(&["x"]));
+        c.listed(8, (0, None), g, Instant::now(), names(&["x"]));
         assert!(!c.missing(8, b"z", 0), "a change overtook the read");
     }
 
     #[test]
     fn expires_and_is_off_without_a_ttl() {
-        let off = KnownNames::new(Duration::ZERO);
+        let off = KnownNames::new(Duration::ZERO, Duration::ZERO);
         off.made_empty(1, 0);
         assert!(!off.missing(1, b"a", 0));
-        let c = KnownNames::new(LONG);
+        let c = KnownNames::new(LONG, Duration::ZERO);
         let old = Instant::now() - Duration::from_secs(61);
-        c.listed(1, 0, c.generation(), old, names(&["x"]));
+        c.listed(1, (0, None), c.generation(), old, names(&["x"]));
         assert!(!c.missing(1, b"a", 0), "expired");
     }
 
     #[test]
+    fn past_the_ttl_names_are_kept_for_their_mtime_to_confirm() {
+        let c = KnownNames::new(Duration::from_secs(1), LONG);
+        let old = Instant::now() - Duration::from_secs(2);
+        c.listed(1, (0, Some((5, 6))), c.generation(), old, names(&["x"]));
+        c.listed(2, (0, None), c.generation(), old, names(&["x"]));
+        assert!(
+            !c.missing(1, b"a", 0) && !c.present(1, b"x", 0),
+            "past the TTL"
+        );
+        assert_eq!(c.to_confirm(2, 0), None, "no mtime: dropped");
+        assert_eq!(c.to_confirm(1, 1000), None, "another uid's");
+        assert_eq!(c.to_confirm(1, 0), Some((5, 6)));
+        c.confirmed(1, (5, 7));
+        assert!(!c.present(1, b"x", 0), "another mtime confirms nothing");
+        c.confirmed(1, (5, 6));
+        assert!(c.present(1, b"x", 0) && c.missing(1, b"a", 0));
+        assert_eq!(c.to_confirm(1, 0), None, "fresh again");
+        // Our own change moves the mtime by an amount we do not learn.
+        c.added(1, b"a");
+        c.lock().dirs.peek_mut(&1).expect("kept").at = old;
+        assert_eq!(c.to_confirm(1, 0), None);
+        // Not past acdirmax.
+        let older = Instant::now() - Duration::from_secs(61);
+        c.listed(3, (0, Some((5, 6))), c.generation(), older, names(&["x"]));
+        assert_eq!(c.to_confirm(3, 0), None);
+    }
+
+    #[test]
     fn the_budget_bounds_the_names_kept() {
-        let c = KnownNames::new(LONG);
+        let c = KnownNames::new(LONG, Duration::ZERO);
         let many: Vec<String> = (0..BUDGET - 1).map(|i| format!("n{i}")).collect();
         let iter = many.iter().map(|s| s.as_bytes());
-        c.listed(1, 0, c.generation(), Instant::now(), iter);
+        c.listed(1, (0, None), c.generation(), Instant::now(), iter);
         c.made_empty(2, 0);
         c.added(2, b"a");
         assert_eq!(c.lock().total, BUDGET);
         c.added(2, b"b");
         assert!(!c.missing(2, b"zz", 0), "over budget: dropped");
         c.made_empty(3, 0);
-        c.listed(3, 0, c.generation(), Instant::now(), names(&["p", "q"]));
+        c.listed(
+            3,
+            (0, None),
+            c.generation(),
+            Instant::now(),
+            names(&["p", "q"]),
+        );
         assert!(c.missing(3, b"r", 0));
         assert!(!c.missing(1, b"zz", 0), "the oldest made room");
         assert!(c.lock().total <= BUDGET);

@@ -372,3 +372,54 @@ async fn cto_lists_an_unchanged_directory_again_for_a_tgetattr_at_most() {
     }
     m.unmount().await;
 }
+
+/// `fstatat` of `name` in the directory open as `dir`: whether it exists.
+fn exists_at(dir: &fs::File, name: &std::ffi::CStr) -> bool {
+    use std::os::fd::AsRawFd;
+    let mut st = std::mem::MaybeUninit::<libc::stat>::uninit();
+    // SAFETY: a NUL-terminated name and a buffer of the right size.
+    unsafe { libc::fstatat(dir.as_raw_fd(), name.as_ptr(), st.as_mut_ptr(), 0) == 0 }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn cto_keeps_a_listed_directorys_names_while_its_mtime_stands() {
+    // Names trusted for a second, then by the directory's mtime.
+    let m = Mounted::diod_with(|c| {
+        c.cache = CacheMode::Cto;
+        c.ac.dir_min = Duration::from_secs(1);
+    })
+    .await;
+    fs::create_dir(m.local("d")).unwrap();
+    fs::write(m.local("d/a"), b"a").unwrap();
+    let dir = m.path("d");
+    assert_eq!(list_async(&dir).await, ["a"]);
+    // Looked up relative to the directory held open: only the names in it
+    // are in question.
+    let held = std::sync::Arc::new(fs::File::open(&dir).unwrap());
+    tokio::time::sleep(Duration::from_millis(1300)).await;
+    let walks = m.requests_of("Twalk");
+    let h = held.clone();
+    assert!(!blocking(move || exists_at(&h, c"zz")).await);
+    assert_eq!(
+        m.requests_of("Twalk"),
+        walks,
+        "a missing name was walked though the directory is unchanged"
+    );
+    // Made behind the mount: the directory's mtime moves, and the name
+    // shows once its attributes are asked for again.
+    fs::write(m.local("d/zz"), b"z").unwrap();
+    let changed = std::time::Instant::now();
+    loop {
+        let h = held.clone();
+        if blocking(move || exists_at(&h, c"zz")).await {
+            break;
+        }
+        assert!(
+            changed.elapsed() < Duration::from_millis(3500),
+            "the new name did not show"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    drop(held);
+    m.unmount().await;
+}

@@ -145,7 +145,8 @@ impl Fs {
             .dirs
             .put(dir.ino, (generation, mtime), at, body.clone());
         let names = body.iter().map(|e| &e.name[..]);
-        self.cache.known.listed(dir.ino, dir.uid, known, at, names);
+        let by = (dir.uid, mtime);
+        self.cache.known.listed(dir.ino, by, known, at, names);
         Ok(body)
     }
 

@@ -42,6 +42,7 @@ impl Fs {
             }
             return Ok(self.entry(ino, &a));
         }
+        self.confirm_names(parent, uid).await;
         if self.cache.known.missing(parent, name, uid)
             || self.cache.missing.missing(parent, name, uid)
         {
@@ -60,6 +61,21 @@ impl Fs {
                 Ok(self.negative())
             }
             Err(e) => Err(e),
+        }
+    }
+
+    /// `cache=cto`: the names of `parent` known whole, past their TTL,
+    /// trusted again if the directory's mtime is the one they were listed
+    /// at (`complete.rs`): its attributes as trusted, or a Tgetattr.
+    async fn confirm_names(&self, parent: u64, uid: u32) {
+        let Some(mtime) = self.cache.known.to_confirm(parent, uid) else {
+            return;
+        };
+        match self.attrs(parent, uid).await {
+            Ok(a) if (a.mtime_sec, a.mtime_nsec) == mtime => {
+                self.cache.known.confirmed(parent, mtime)
+            }
+            _ => self.cache.known.forget(parent),
         }
     }
 
