@@ -79,12 +79,24 @@ pub fn watch(mountpoint: &Path, unprivileged: bool) {
     }
 }
 
-/// Whether `mountpoint` is a FUSE mount whose process has gone.
+/// Whether `mountpoint` is a FUSE mount whose process has gone. Asked by
+/// statfs, which the kernel always passes to the mount's process (a stat
+/// may be answered from attributes the kernel still trusts, dead
+/// connection or not). The pipe may close just before the process's
+/// /dev/fuse does: a request caught in between ends with ECONNABORTED when
+/// the kernel aborts the connection, the ones after with ENOTCONN.
 fn is_dead(mountpoint: &Path) -> bool {
-    match std::fs::metadata(mountpoint) {
-        Err(e) => e.raw_os_error() == Some(libc::ENOTCONN),
-        Ok(_) => false,
+    use std::os::unix::ffi::OsStrExt;
+    let Ok(path) = std::ffi::CString::new(mountpoint.as_os_str().as_bytes()) else {
+        return false;
+    };
+    let mut st = std::mem::MaybeUninit::<libc::statfs>::uninit();
+    // SAFETY: a NUL-terminated path and a buffer of statfs's size.
+    if unsafe { libc::statfs(path.as_ptr(), st.as_mut_ptr()) } == 0 {
+        return false;
     }
+    let errno = io::Error::last_os_error().raw_os_error();
+    matches!(errno, Some(libc::ENOTCONN | libc::ECONNABORTED))
 }
 
 /// The arguments of the hidden subcommand.
