@@ -107,31 +107,12 @@ say "writing $bytes random bytes to $file (tmpfs)"
 head -c "$bytes" /dev/urandom >"$file"
 [ "$(stat -c %s "$file")" -eq "$bytes" ] || die "short file $file"
 
-port_free() { [ -z "$(ss -Htln "sport = :$1")" ]; }
-listening() { [ -n "$(ss -Htln "sport = :$1")" ]; }
-
-# A free port, then diod on it; retried if someone else takes the port.
-port=""
-for _attempt in 1 2 3 4 5; do
-    p=$((20000 + RANDOM % 30000))
-    port_free "$p" || continue
-    "$diod_bin" -f -n -c /dev/null -l "127.0.0.1:$p" -e "$work/export" \
-        -L "$work/diod.log" &
-    diod_pid=$!
-    for _ in $(seq 100); do
-        listening "$p" && break
-        kill -0 "$diod_pid" 2>/dev/null || break
-        sleep 0.1
-    done
-    if kill -0 "$diod_pid" 2>/dev/null && listening "$p"; then
-        port=$p
-        break
-    fi
-    kill "$diod_pid" 2>/dev/null || true
-    wait "$diod_pid" 2>/dev/null || true
-    diod_pid=""
-done
-[ -n "$port" ] || die "diod did not start: $(tail -c 2000 "$work/diod.log" 2>/dev/null)"
+# diod on a free port (lib/bench.sh), retried if someone else takes it.
+start_on_free_port "$work/diod.out" "$diod_bin" -f -n -c /dev/null \
+    -l "127.0.0.1:@PORT@" -e "$work/export" -L "$work/diod.log" ||
+    die "diod did not start: $(tail -c 2000 "$work/diod.log" "$work/diod.out" 2>/dev/null)"
+diod_pid=$started_pid
+port=$started_port
 diod_version=$(dpkg-query -W -f='${Version}' diod 2>/dev/null || true)
 say "diod (pid $diod_pid) exports $work/export on 127.0.0.1:$port"
 

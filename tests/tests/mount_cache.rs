@@ -333,10 +333,10 @@ async fn unchanged_files_keep_their_pages_across_opens() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn cto_lists_an_unchanged_directory_again_for_a_tgetattr_at_most() {
-    // Names trusted for a second; a directory's attributes for a tenth
-    // of its age, at least a second.
+/// A cto mount whose names are trusted for a second (a directory's
+/// attributes for a tenth of its age, at least a second), and its
+/// directory `d`, made behind it with one file `a`, listed through it.
+async fn cto_with_a_listed_directory() -> (Mounted, std::path::PathBuf) {
     let m = Mounted::diod_with(|c| {
         c.cache = CacheMode::Cto;
         c.ac.dir_min = Duration::from_secs(1);
@@ -346,6 +346,12 @@ async fn cto_lists_an_unchanged_directory_again_for_a_tgetattr_at_most() {
     fs::write(m.local("d/a"), b"a").unwrap();
     let dir = m.path("d");
     assert_eq!(list_async(&dir).await, ["a"]);
+    (m, dir)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn cto_lists_an_unchanged_directory_again_for_a_tgetattr_at_most() {
+    let (m, dir) = cto_with_a_listed_directory().await;
     // Past the names' time (acdirmin): the listing is kept by the
     // directory's mtime.
     tokio::time::sleep(Duration::from_millis(1300)).await;
@@ -383,16 +389,7 @@ fn exists_at(dir: &fs::File, name: &std::ffi::CStr) -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn cto_keeps_a_listed_directorys_names_while_its_mtime_stands() {
-    // Names trusted for a second, then by the directory's mtime.
-    let m = Mounted::diod_with(|c| {
-        c.cache = CacheMode::Cto;
-        c.ac.dir_min = Duration::from_secs(1);
-    })
-    .await;
-    fs::create_dir(m.local("d")).unwrap();
-    fs::write(m.local("d/a"), b"a").unwrap();
-    let dir = m.path("d");
-    assert_eq!(list_async(&dir).await, ["a"]);
+    let (m, dir) = cto_with_a_listed_directory().await;
     // Looked up relative to the directory held open: only the names in it
     // are in question.
     let held = std::sync::Arc::new(fs::File::open(&dir).unwrap());
