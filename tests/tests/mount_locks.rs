@@ -28,6 +28,29 @@ fn fcntl_lock(f: &File, cmd: libc::c_int, ty: libc::c_int) -> (i32, libc::flock)
     (errno, l)
 }
 
+/// The kernel thread id of the calling thread.
+fn gettid() -> i32 {
+    // SAFETY: gettid has no preconditions.
+    unsafe { libc::gettid() }
+}
+
+/// Wait (at most 10 s) until thread `tid` of this process sleeps in a FUSE
+/// request, as its wait channel shows: the call is blocked in the mount
+/// now, not merely not finished yet.
+fn wait_blocked_in_fuse(tid: i32) {
+    let wchan = format!("/proc/self/task/{tid}/wchan");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut last = String::new();
+    while Instant::now() < deadline {
+        last = std::fs::read_to_string(&wchan).unwrap_or_default();
+        if last.contains("fuse") || last.contains("request_wait_answer") {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    panic!("thread {tid} never blocked in a FUSE request (wchan {last:?})");
+}
+
 fn open_rw(p: &std::path::Path) -> File {
     OpenOptions::new()
         .read(true)
@@ -62,12 +85,14 @@ async fn posix_locks_reach_the_server() {
         let b2 = b.try_clone().unwrap();
         let waiter = std::thread::spawn(move || {
             // SAFETY: pthread_self has no preconditions.
-            tid_tx.send(unsafe { libc::pthread_self() }).unwrap();
+            tid_tx
+                .send((unsafe { libc::pthread_self() }, gettid()))
+                .unwrap();
             let r = fcntl_lock(&b2, libc::F_SETLKW, libc::F_WRLCK).0;
             (r, Instant::now())
         });
-        let tid = tid_rx.recv().unwrap();
-        std::thread::sleep(Duration::from_millis(300));
+        let (tid, ktid) = tid_rx.recv().unwrap();
+        wait_blocked_in_fuse(ktid);
         assert!(
             !waiter.is_finished(),
             "F_SETLKW did not wait for the holder"
@@ -81,11 +106,13 @@ async fn posix_locks_reach_the_server() {
 
         // F_SETLKW waits until the holder lets go.
         let b3 = b.try_clone().unwrap();
+        let (tid_tx, tid_rx) = mpsc::channel();
         let waiter = std::thread::spawn(move || {
+            tid_tx.send(gettid()).unwrap();
             let r = fcntl_lock(&b3, libc::F_SETLKW, libc::F_WRLCK).0;
             (r, Instant::now())
         });
-        std::thread::sleep(Duration::from_millis(300));
+        wait_blocked_in_fuse(tid_rx.recv().unwrap());
         // Still waiting when the holder lets go, and done only after.
         assert!(
             !waiter.is_finished(),
