@@ -27,6 +27,15 @@ async fn diod_write_then_read_back() {
     assert_eq!(back, data);
     drop(f);
     drop(root);
-    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    assert_eq!(client.stats().fids_in_use, 0);
+    // Dropped handles clunk without waiting: every fid comes back once
+    // the Rclunks are in.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while client.stats().fids_in_use != 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "fids still in use: {}",
+            client.stats().fids_in_use
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+    }
 }
