@@ -9,7 +9,7 @@ use std::os::fd::AsRawFd;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use mount_support::{blocking, install_usr1, Mounted};
+use mount_support::{blocking, gettid, install_usr1, wait_blocked_in_fuse, Mounted};
 use ninep_fuse::CacheMode;
 
 /// fcntl(`cmd`) with a whole-file lock of type `ty`; 0 or the errno.
@@ -26,29 +26,6 @@ fn fcntl_lock(f: &File, cmd: libc::c_int, ty: libc::c_int) -> (i32, libc::flock)
         std::io::Error::last_os_error().raw_os_error().unwrap_or(-1)
     };
     (errno, l)
-}
-
-/// The kernel thread id of the calling thread.
-fn gettid() -> i32 {
-    // SAFETY: gettid has no preconditions.
-    unsafe { libc::gettid() }
-}
-
-/// Wait (at most 10 s) until thread `tid` of this process sleeps in a FUSE
-/// request, as its wait channel shows: the call is blocked in the mount
-/// now, not merely not finished yet.
-fn wait_blocked_in_fuse(tid: i32) {
-    let wchan = format!("/proc/self/task/{tid}/wchan");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let mut last = String::new();
-    while Instant::now() < deadline {
-        last = std::fs::read_to_string(&wchan).unwrap_or_default();
-        if last.contains("fuse") || last.contains("request_wait_answer") {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    panic!("thread {tid} never blocked in a FUSE request (wchan {last:?})");
 }
 
 fn open_rw(p: &std::path::Path) -> File {

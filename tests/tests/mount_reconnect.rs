@@ -17,7 +17,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use mount_support::{blocking, install_usr1, within, Mounted};
+use mount_support::{blocking, gettid, install_usr1, wait_blocked_in_fuse, within, Mounted};
 use ninep_fuse::CacheMode;
 
 /// Size of the file the reader streams.
@@ -250,15 +250,17 @@ async fn a_server_that_stays_down_ends_the_mount_as_without_reconnect() {
 }
 
 /// pread(2) of `file` on a thread of its own, sent SIGUSR1 (a handler
-/// without SA_RESTART) after `after`: its errno, and how long it took
-/// from the signal. Call from a blocking thread.
-fn interrupted_read(file: &File, after: Duration) -> (i32, Duration) {
+/// without SA_RESTART) once it is asleep in a FUSE request: its errno, and
+/// how long it took from the signal. Call from a blocking thread.
+fn interrupted_read(file: &File) -> (i32, Duration) {
     install_usr1();
     let fd = file.as_raw_fd();
     let (tid_tx, tid_rx) = std::sync::mpsc::channel();
     let reader = std::thread::spawn(move || {
         // SAFETY: pthread_self has no preconditions.
-        tid_tx.send(unsafe { libc::pthread_self() }).unwrap();
+        tid_tx
+            .send((unsafe { libc::pthread_self() }, gettid()))
+            .unwrap();
         let mut buf = [0u8; 64];
         // SAFETY: `buf` is valid for its length; the caller holds the
         // File (so `fd`) until the thread is joined.
@@ -266,8 +268,8 @@ fn interrupted_read(file: &File, after: Duration) -> (i32, Duration) {
         let errno = std::io::Error::last_os_error().raw_os_error().unwrap_or(0);
         (if ret < 0 { errno } else { 0 }, Instant::now())
     });
-    let tid = tid_rx.recv().unwrap();
-    std::thread::sleep(after);
+    let (tid, ktid) = tid_rx.recv().unwrap();
+    wait_blocked_in_fuse(ktid);
     let sent = Instant::now();
     // SAFETY: the thread has not been joined, so it is alive.
     assert_eq!(unsafe { libc::pthread_kill(tid, libc::SIGUSR1) }, 0);
@@ -282,9 +284,14 @@ async fn a_read_waiting_for_the_server_to_come_back_can_be_interrupted() {
     let path = m.path("f");
     let file = blocking(move || File::open(path).unwrap()).await;
     m.server().kill();
-    // The read fails on the lost connection at once, then waits for a new
-    // one: for up to 30 s, unless interrupted.
-    let (errno, took) = blocking(move || interrupted_read(&file, Duration::from_millis(500))).await;
+    // The mount sees the connection lost; a read then waits for a new one:
+    // for up to 30 s, unless interrupted.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while m.stats().disconnected_since.is_none() {
+        assert!(Instant::now() < deadline, "the lost connection went unseen");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let (errno, took) = blocking(move || interrupted_read(&file)).await;
     assert_eq!(
         errno,
         libc::EINTR,

@@ -342,6 +342,29 @@ pub fn arg(p: &Path) -> &str {
 
 extern "C" fn on_usr1(_: libc::c_int) {}
 
+/// The kernel thread id of the calling thread.
+pub fn gettid() -> i32 {
+    // SAFETY: gettid has no preconditions.
+    unsafe { libc::gettid() }
+}
+
+/// Wait (at most 10 s) until thread `tid` of this process sleeps in a FUSE
+/// request, as its wait channel shows: the call is blocked in the mount
+/// now, not merely not finished yet.
+pub fn wait_blocked_in_fuse(tid: i32) {
+    let wchan = format!("/proc/self/task/{tid}/wchan");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut last = String::new();
+    while Instant::now() < deadline {
+        last = std::fs::read_to_string(&wchan).unwrap_or_default();
+        if last.contains("fuse") || last.contains("request_wait_answer") {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    panic!("thread {tid} never blocked in a FUSE request (wchan {last:?})");
+}
+
 /// SIGUSR1 gets a handler that does nothing, without SA_RESTART, so a
 /// syscall it interrupts fails with EINTR (the process keeps running).
 pub fn install_usr1() {
