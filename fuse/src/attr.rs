@@ -136,6 +136,15 @@ impl Lifetime {
     }
 }
 
+/// Our clock's time now, as 9P's seconds and nanoseconds: the times of a
+/// change we made, until the server's own come with a Tgetattr.
+fn now_stamp() -> (u64, u64) {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    (now.as_secs(), u64::from(now.subsec_nanos()))
+}
+
 /// The attribute cache (see the module doc); a zero lifetime disables it.
 #[derive(Debug)]
 pub(crate) struct AttrCache {
@@ -272,10 +281,7 @@ impl AttrCache {
         if Instant::now() >= until {
             return;
         }
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap_or_default();
-        (a.mtime_sec, a.mtime_nsec) = (now.as_secs(), u64::from(now.subsec_nanos()));
+        (a.mtime_sec, a.mtime_nsec) = now_stamp();
         (a.ctime_sec, a.ctime_nsec) = (a.mtime_sec, a.mtime_nsec);
         let until = Instant::now() + self.life.of(&a);
         g.lru.put(ino, (until, a));
@@ -295,11 +301,8 @@ impl AttrCache {
         if Instant::now() >= *until {
             return None;
         }
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap_or_default();
         a.nlink += 1;
-        (a.ctime_sec, a.ctime_nsec) = (now.as_secs(), u64::from(now.subsec_nanos()));
+        (a.ctime_sec, a.ctime_nsec) = now_stamp();
         Some(a.clone())
     }
 

@@ -482,8 +482,7 @@ impl Fs {
     /// (`early.rs`).
     fn known_entry(&self, parent: u64, name: &[u8], uid: u32, ino: u64) -> Option<ReplyEntry> {
         let a = self.cache.attrs.get(ino)?;
-        if !self.cache.known.present(parent, name, uid) && !self.early.owed(parent, name, uid, ino)
-        {
+        if !self.name_known(parent, name, uid, ino) {
             return None;
         }
         // The kernel counts this reply as a lookup of `ino`.
@@ -508,8 +507,7 @@ impl Fs {
             return None;
         }
         let fid = self.inodes.fid(ino, uid)?;
-        if !self.cache.known.present(parent, name, uid) && !self.early.owed(parent, name, uid, ino)
-        {
+        if !self.name_known(parent, name, uid, ino) {
             return None;
         }
         let a = fid.getattr(ATTR_MASK).await.ok()?;
@@ -519,6 +517,14 @@ impl Fs {
         self.inodes.set_nlink(ino, a.nlink);
         self.cache.attrs.put(ino, &a);
         self.inodes.bump(ino).then(|| self.entry(ino, &a))
+    }
+
+    /// Whether `name` in `parent` is known to lead to `ino` for `uid`
+    /// without a walk: the directory's names are known whole, or the entry
+    /// is owed to the kernel by our create (`early.rs`; asking settles
+    /// the debt).
+    fn name_known(&self, parent: u64, name: &[u8], uid: u32, ino: u64) -> bool {
+        self.cache.known.present(parent, name, uid) || self.early.owed(parent, name, uid, ino)
     }
 
     /// Attach `file`, just walked to `name` in `parent` for `uid`, to the

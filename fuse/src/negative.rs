@@ -93,6 +93,10 @@ impl Negatives {
             return false;
         }
         let mut lru = self.lock();
+        // Every lookup asks: the key's copy of the name only when needed.
+        if lru.is_empty() {
+            return false;
+        }
         let key = (dir, Box::<[u8]>::from(name));
         match lru.get(&key) {
             Some(&(at, u)) if at.elapsed() < self.ttl => u == uid,

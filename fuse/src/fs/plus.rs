@@ -214,11 +214,10 @@ pub(crate) fn no_attr(kind: FileType) -> FileAttr {
 /// and a Tgetattr.
 async fn fetch(fs: Fs, dir_fid: Arc<File>, uid: u32, e: DirEntry) -> Option<Fetched> {
     if let Some(attr) = fs.known_attrs(e.qid) {
-        let new = false;
         return Some(Fetched {
             attr,
             file: None,
-            new,
+            new: false,
         });
     }
     let ino = fs.inodes.by_path(e.qid.path);
