@@ -40,97 +40,12 @@ ninep-mount [-f] [-d] [-o OPTIONS] HOST[:PORT][:/ANAME] MOUNTPOINT
        ninep-mount stats MOUNTPOINT [--json]
        ninep-mount victimfs DIR [--delay SECONDS]";
 
-pub(crate) const OPTIONS_HELP: &str = "\
-Mount options (-o, comma-separated; later ones win):
-  aname=PATH            tree to attach to (diod: an exported directory); or
-                        after the address: HOST:564:/export
-  port=N, trans=tcp|unix  v9fs's way to give the port, or a socket path as
-                        the source [tcp, 564]
-  uname=NAME            user name in Tattach [the caller's]
-  n_uname=N             numeric uid in Tattach [the caller's]
-  msize=N               largest message to ask for [1048600]
-  version=V             9p2000.L, 9p2000.u or 9p2000 [try them in that order]
-  cache=cto|none|loose  cto: close-to-open, as NFS: each open checks the
-                        file with the server, attributes and names trusted
-                        for a while; none: always current, no page cache;
-                        loose: page cache and fixed TTLs, as sshfs [cto]
-  acregmin=S, acregmax=S  with cache=cto: a file's attributes are trusted
-                        for a tenth of its age, at least / at most S [1, 30]
-  acdirmin=S, acdirmax=S  the same for directories; names and listings are
-                        trusted for acdirmin, then while the directory's
-                        mtime stands [1, 30]
-  actimeo=S             all four at once
-  cache_timeout=SECONDS with cache=loose: how long attributes, names and
-                        listings are trusted [20]
-  access=user|client    user: one attach per calling uid; client: one attach,
-                        the kernel checks permissions [user]
-  ro, rw                read-only, read-write [rw]
-  nosuid, nodev, noexec  ignore set-uid bits, device files, exec bits; and
-  suid, dev, exec       their opposites [root: suid,dev,exec; a user:
-                        always nosuid,nodev]
-  sync, dirsync         synchronous writes, directory changes [off]
-  noatime, relatime, atime  access time updates [relatime, as atime]
-  allow_other, noallow_other  let other users in, with the kernel checking
-                        the mode bits [root: on; a user: off, and needs
-                        user_allow_other in /etc/fuse.conf]
-  default_permissions   let the kernel check permissions from the mode bits
-                        (implied by allow_other)
-  no_default_permissions  with allow_other: leave every check to the server
-                        (warned about)
-  uid=N, gid=N          show every file as owned by this uid / gid
-  umask=OCTAL           show every file's permission bits as 0777 & ~OCTAL
-  maxfids=N             hold at most N fids on the server, letting go of
-                        those cached inodes keep, least recently used first
-                        [the server's: learned when it refuses one]
-  allow_root            let root in too (a user's mount; needs
-                        user_allow_other in /etc/fuse.conf)
-  flushtimeout=SECONDS  wait this long for an Rflush before the next Tflush [0.3]
-  flushretries=N        at most this many Tflush per interrupted request [3]
-  flushprobe=N          flush one in N read-only requests on purpose to profile
-                        the server's Tflush handling (see `stats`) [0: off]
-  watchdog=SECONDS      log a request that has had no reply for this long,
-                        once [30; 0: off]
-  timeout=SECONDS       bound on connecting and on each request made while
-                        mounting [10]
-  keepalive=SECONDS     after SECONDS without a reply, ask the server
-                        something; no answer within SECONDS more and the
-                        connection is lost (EIO, or reconnect); also TCP
-                        keepalive [30; 0: off]
-  reconnect[=SECONDS], noreconnect
-                        when the connection is lost, dial again (with backoff)
-                        for up to SECONDS instead of ending the mount; reads
-                        and lookups go on, a write caught by the loss fails
-                        with EIO [off; reconnect alone: 60]
-  prefetch=BYTES        cto, loose: a small random read fetches the aligned
-                        window of BYTES around it (one Tread at most) and
-                        puts the rest in the page cache [65536; 0: off]
-  read_ahead_kb=KB      cto, loose: the kernel's readahead for the mount
-                        (root only; 0: the kernel's 128) [4096]
-  busy_poll=US          before the mount's thread sleeps, it looks for its
-                        next request or reply for up to US microseconds:
-                        saves a wakeup per request in a file storm, costs
-                        CPU only while requests come [50; 0: off, and one
-                        thread per core as tokio's default]
-  auto_unmount          unmount if the mount's process dies without doing so
-                        (SIGKILL, a crash) [off]
-  logfile=PATH          append every log line there too, with its time (a
-                        background mount logs to the system log)
-  debug                 as -d
-  Accepted and ignored, as mount(8) has used them: defaults, _netdev, auto,
-  noauto, user, nouser, users, nofail, async, x-*
-
-fstab:   HOST:564:/export  /mnt/9p  ninep  nosuid,nodev,_netdev  0 0
-         (type ninep needs /sbin/mount.ninep: scripts/install.sh; without
-         it, type fuse.ninep-mount works through mount.fuse3)
-Unmount: fusermount3 -u MOUNTPOINT (or umount MOUNTPOINT as root)
-Exit status: 0 mounted (or unmounted cleanly), 1 usage error, 32 mount failure.";
-
 #[derive(Parser)]
 #[command(
     version,
     about = "Mount a 9P file server (9P2000.L, 9P2000.u, 9P2000) through FUSE",
     override_usage = USAGE,
-    after_help = OPTIONS_HELP,
+    after_help = options::help(),
     args_conflicts_with_subcommands = true,
     subcommand_negates_reqs = true,
     arg_required_else_help = true

@@ -12,10 +12,18 @@
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
-use ninep_client::{client::MIN_MSIZE, Address, Config, Dialect, FlushPolicy};
+use ninep_client::{Address, Config, Dialect, FlushPolicy};
 use ninep_fuse::{
-    AcTimes, Access, Atime, AttachParams, CacheMode, KernelFlags, MountConfig, DEFAULT_PREFETCH,
+    AcTimes, Access, AttachParams, CacheMode, KernelFlags, MountConfig, DEFAULT_PREFETCH,
 };
+
+mod render;
+mod table;
+mod values;
+
+pub(crate) use render::help;
+use table::Takes;
+use values::mode_name;
 
 /// Options of mount(8) (and of fstab) that mount(8) itself has used by the
 /// time it runs the helper; they mean nothing to the mount.
@@ -40,7 +48,7 @@ const MOUNT_TIMEOUT: Duration = Duration::from_secs(10);
 const KEEPALIVE: Duration = Duration::from_secs(30);
 
 /// How long `-o reconnect` keeps dialling a lost server by default.
-const RECONNECT_GIVE_UP: Duration = Duration::from_secs(60);
+pub(crate) const RECONNECT_GIVE_UP: Duration = Duration::from_secs(60);
 
 /// `trans=`: how the server is reached (v9fs's names for the two it has
 /// that a program can use).
@@ -224,110 +232,34 @@ impl Options {
     }
 
     fn apply_one(&mut self, key: &str, value: Option<&str>) -> Result<()> {
-        if value.is_none() && self.apply_flag(key)? {
-            return Ok(());
-        }
-        if let Some(&(k, _)) = MODE_ONLY.iter().find(|(k, _)| *k == key) {
-            if value.is_some() && !self.mode_only.contains(&k) {
-                self.mode_only.push(k);
-            }
-        }
         // mount(8) passes x-* (and comment=) options for other programs.
-        if key.starts_with("x-") || key == "comment" {
+        if key.starts_with("x-") || key == "comment" || (value.is_none() && IGNORED.contains(&key))
+        {
             return Ok(());
         }
-        let Some(v) = value else {
-            let hint = match needs_value_hint(key) {
-                "" => nearest(key),
-                h => h.to_string(),
-            };
-            bail!("unknown option {key:?}{hint}");
+        let Some((opt, takes)) = table::find(key) else {
+            bail!("unknown option {key:?}{}", nearest(key));
         };
-        match key {
-            "aname" => self.aname = v.into(),
-            "uname" => self.uname = v.into(),
-            "n_uname" => self.n_uname = number(v)?,
-            "msize" => self.msize = msize(v)?,
-            "version" => self.dialects = vec![parse_version(v)?],
-            "cache" => self.cache = parse_cache(v)?,
-            "access" => self.access = parse_access(v)?,
-            "uid" => self.uid = Some(number(v)?),
-            "gid" => self.gid = Some(number(v)?),
-            "umask" => self.umask = Some(umask(v)?),
-            "maxfids" => self.max_fids = Some(max_fids(v)?),
-            "flushtimeout" => self.flush_timeout = seconds(v)?,
-            "flushretries" => self.flush_retries = retries(v)?,
-            "flushprobe" => self.flush_probe = number(v)?,
-            "watchdog" => self.watchdog = watchdog(v)?,
-            "reconnect" => self.reconnect = Some(seconds(v)?),
-            "cache_timeout" => self.cache_timeout = seconds(v)?,
-            "prefetch" => self.prefetch = prefetch(v)?,
-            "read_ahead_kb" => self.read_ahead_kb = read_ahead(v)?,
-            "acregmin" => self.ac.reg_min = ac_seconds(v)?,
-            "acregmax" => self.ac.reg_max = ac_seconds(v)?,
-            "acdirmin" => self.ac.dir_min = ac_seconds(v)?,
-            "acdirmax" => self.ac.dir_max = ac_seconds(v)?,
-            "actimeo" => {
-                let s = ac_seconds(v)?;
-                self.ac = AcTimes {
-                    reg_min: s,
-                    reg_max: s,
-                    dir_min: s,
-                    dir_max: s,
-                };
-            }
-            "busy_poll" => self.busy_poll = busy_poll(v)?,
-            "timeout" => self.timeout = seconds(v)?,
-            "keepalive" => self.keepalive = watchdog(v)?,
-            "logfile" => self.logfile = Some(logfile(v)?),
-            "trans" => self.trans = Some(parse_trans(v)?),
-            "port" => {
-                self.port = Some(
-                    v.parse()
-                        .ok()
-                        .filter(|&p| p > 0)
-                        .with_context(|| format!("{v:?} is not a port number from 1 to 65535"))?,
-                )
-            }
-            _ => bail!("unknown option {key:?}{}", nearest(key)),
+        match (takes, value) {
+            (Takes::Value, None) => bail!("unknown option {key:?} (it needs a value: KEY=VALUE)"),
+            (Takes::Flag, Some(_)) => bail!("option {key:?} takes no value"),
+            _ => {}
         }
-        Ok(())
-    }
-
-    /// A `key` without `=value`: true if it is a flag we know.
-    fn apply_flag(&mut self, key: &str) -> Result<bool> {
-        match key {
-            "ro" => self.read_only = true,
-            "rw" => self.read_only = false,
-            "allow_other" => self.allow_other = true,
-            "noallow_other" => self.allow_other = false,
-            "allow_root" => self.allow_root = true,
-            "auto_unmount" => self.auto_unmount = true,
-            "suid" | "nosuid" => self.flags.nosuid = key == "nosuid",
-            "dev" | "nodev" => self.flags.nodev = key == "nodev",
-            "exec" | "noexec" => self.flags.noexec = key == "noexec",
-            "sync" => self.flags.sync = true,
-            "dirsync" => self.flags.dirsync = true,
-            "atime" | "relatime" => self.flags.atime = Atime::Relative,
-            "noatime" => self.flags.atime = Atime::Never,
-            "default_permissions" => self.default_permissions = true,
-            "no_default_permissions" => self.server_checks_only = true,
-            "debug" => self.debug = true,
-            "reconnect" => self.reconnect = Some(RECONNECT_GIVE_UP),
-            "noreconnect" => self.reconnect = None,
-            k if IGNORED.contains(&k) => {}
-            _ => return Ok(false),
+        if !opt.modes.is_empty() && value.is_some() && !self.mode_only.contains(&key) {
+            let key = table::names().find(|k| *k == key).expect("found above");
+            self.mode_only.push(key);
         }
-        Ok(true)
+        (opt.set)(self, key, value)
     }
 
     /// Check what one option cannot tell alone: every option given is
     /// one the cache mode uses (one accepted and ignored would be a lie).
     pub fn check(&self) -> Result<()> {
         for key in &self.mode_only {
-            let (_, modes) = MODE_ONLY.iter().find(|(k, _)| k == key).expect("listed");
-            if !modes.contains(&self.cache) {
-                let names: Vec<String> = modes
+            let (opt, _) = table::find(key).expect("a known option");
+            if !opt.modes.contains(&self.cache) {
+                let names: Vec<String> = opt
+                    .modes
                     .iter()
                     .map(|m| format!("cache={}", mode_name(*m)))
                     .collect();
@@ -426,94 +358,12 @@ impl Options {
     }
 }
 
-/// The options that take a value (`KEY=VALUE`).
-const VALUED: &[&str] = &[
-    "aname",
-    "maxfids",
-    "uname",
-    "n_uname",
-    "msize",
-    "version",
-    "cache",
-    "access",
-    "uid",
-    "gid",
-    "umask",
-    "flushtimeout",
-    "flushretries",
-    "flushprobe",
-    "watchdog",
-    "reconnect",
-    "cache_timeout",
-    "acregmin",
-    "acregmax",
-    "acdirmin",
-    "acdirmax",
-    "actimeo",
-    "prefetch",
-    "read_ahead_kb",
-    "busy_poll",
-    "timeout",
-    "keepalive",
-    "logfile",
-    "trans",
-    "port",
-];
-
-/// The options that only some cache modes use, with those modes.
-const MODE_ONLY: &[(&str, &[CacheMode])] = &[
-    ("cache_timeout", &[CacheMode::Loose]),
-    ("acregmin", &[CacheMode::Cto]),
-    ("acregmax", &[CacheMode::Cto]),
-    ("acdirmin", &[CacheMode::Cto]),
-    ("acdirmax", &[CacheMode::Cto]),
-    ("actimeo", &[CacheMode::Cto]),
-    ("prefetch", &[CacheMode::Cto, CacheMode::Loose]),
-    ("read_ahead_kb", &[CacheMode::Cto, CacheMode::Loose]),
-];
-
-/// The options that are flags (`KEY` alone), besides [`IGNORED`].
-const FLAGS: &[&str] = &[
-    "ro",
-    "rw",
-    "allow_other",
-    "noallow_other",
-    "allow_root",
-    "auto_unmount",
-    "default_permissions",
-    "no_default_permissions",
-    "debug",
-    "reconnect",
-    "noreconnect",
-    "suid",
-    "nosuid",
-    "dev",
-    "nodev",
-    "exec",
-    "noexec",
-    "sync",
-    "dirsync",
-    "atime",
-    "relatime",
-    "noatime",
-];
-
-/// A hint for a known option written without its value.
-fn needs_value_hint(key: &str) -> &'static str {
-    match VALUED.contains(&key) {
-        true => " (it needs a value: KEY=VALUE)",
-        false => "",
-    }
-}
-
 /// What an unknown option was probably meant to be: the known option
 /// nearest to it, if one is near enough.
 fn nearest(key: &str) -> String {
-    let best = VALUED
-        .iter()
-        .chain(FLAGS)
-        .chain(IGNORED)
-        .map(|k| (strsim::damerau_levenshtein(key, k), *k))
+    let best = table::names()
+        .chain(IGNORED.iter().copied())
+        .map(|k| (strsim::damerau_levenshtein(key, k), k))
         .min();
     match best {
         Some((d, k)) if d <= 2.max(key.len() / 4) && d < key.len() => {
@@ -523,160 +373,10 @@ fn nearest(key: &str) -> String {
     }
 }
 
-/// `maxfids=`: at least 16 (a mount walks a few at once), at most what a
-/// fid number can be.
-fn max_fids(v: &str) -> Result<u32> {
-    let n = number(v)?;
-    if !(16..u32::MAX).contains(&n) {
-        bail!("{n} is out of range: from 16 fids up");
-    }
-    Ok(n)
-}
-
-/// `umask=`: octal permission bits, as for umask(1).
-fn umask(v: &str) -> Result<u16> {
-    u16::from_str_radix(v, 8)
-        .ok()
-        .filter(|&m| m <= 0o777)
-        .with_context(|| format!("{v:?} is not an octal umask from 0 to 777"))
-}
-
-fn number(v: &str) -> Result<u32> {
-    v.parse()
-        .with_context(|| format!("{v:?} is not a number from 0 to {}", u32::MAX))
-}
-
-fn msize(v: &str) -> Result<u32> {
-    let n = number(v)?;
-    if n < MIN_MSIZE {
-        bail!("{n} is too small: an msize must be at least {MIN_MSIZE}");
-    }
-    Ok(n)
-}
-
-fn seconds(v: &str) -> Result<Duration> {
-    let s: f64 = v
-        .parse()
-        .ok()
-        .filter(|s: &f64| s.is_finite())
-        .with_context(|| format!("{v:?} is not a number of seconds"))?;
-    if !(0.01..=3600.0).contains(&s) {
-        bail!("{s} s is out of range: from 0.01 to 3600 seconds");
-    }
-    Ok(Duration::from_secs_f64(s))
-}
-
-/// `watchdog=` and `keepalive=`: seconds, or 0 for off.
-fn watchdog(v: &str) -> Result<Option<Duration>> {
-    if v.trim() == "0" {
-        return Ok(None);
-    }
-    seconds(v).map(Some)
-}
-
-/// `logfile=`: a path, made absolute (the daemon changes directory to /).
-fn logfile(v: &str) -> Result<std::path::PathBuf> {
-    if v.is_empty() {
-        bail!("an empty path");
-    }
-    std::path::absolute(v).with_context(|| format!("{v:?}"))
-}
-
-/// `read_ahead_kb=`: KiB, 0 for the kernel's default, at most 1 GiB.
-fn read_ahead(v: &str) -> Result<u32> {
-    let n = number(v)?;
-    if n > 1 << 20 {
-        bail!("{n} KiB is out of range: at most 1048576");
-    }
-    Ok(n)
-}
-
-/// `busy_poll=`: microseconds, 0 for off, at most 10 ms.
-fn busy_poll(v: &str) -> Result<Duration> {
-    let n = number(v)?;
-    if n > 10_000 {
-        bail!("{n} µs is out of range: from 0 (off) to 10000 microseconds");
-    }
-    Ok(Duration::from_micros(n.into()))
-}
-
-/// `prefetch=`: bytes, 0 for off, at most 1 MiB (a FUSE read's most).
-fn prefetch(v: &str) -> Result<u32> {
-    let n = number(v)?;
-    if n > 1 << 20 {
-        bail!("{n} is out of range: from 0 (off) to 1048576 bytes");
-    }
-    Ok(n)
-}
-
-fn retries(v: &str) -> Result<u32> {
-    let n = number(v)?;
-    if !(1..=100).contains(&n) {
-        bail!("{n} is out of range: from 1 to 100 Tflush per request");
-    }
-    Ok(n)
-}
-
-fn parse_version(v: &str) -> Result<Dialect> {
-    // v9fs spells them 9p2000.L, 9p2000.u, 9p2000; accept any case.
-    match v.to_ascii_lowercase().as_str() {
-        "9p2000.l" => Ok(Dialect::L),
-        "9p2000.u" => Ok(Dialect::U),
-        "9p2000" => Ok(Dialect::Classic),
-        _ => bail!("expected 9p2000.L, 9p2000.u or 9p2000"),
-    }
-}
-
-fn parse_cache(v: &str) -> Result<CacheMode> {
-    match v {
-        "none" => Ok(CacheMode::None),
-        "cto" => Ok(CacheMode::Cto),
-        "loose" => Ok(CacheMode::Loose),
-        _ => bail!("expected cache=cto, cache=none or cache=loose"),
-    }
-}
-
-/// The name of a cache mode as `cache=` takes it.
-fn mode_name(m: CacheMode) -> &'static str {
-    match m {
-        CacheMode::None => "none",
-        CacheMode::Cto => "cto",
-        CacheMode::Loose => "loose",
-    }
-}
-
-/// `acregmin=` and the like: whole seconds, as NFS takes them (0: never
-/// trusted).
-fn ac_seconds(v: &str) -> Result<Duration> {
-    let s: u64 = v
-        .parse()
-        .ok()
-        .with_context(|| format!("{v:?} is not a whole number of seconds"))?;
-    if s > 3600 {
-        bail!("{s} s is out of range: from 0 to 3600 seconds");
-    }
-    Ok(Duration::from_secs(s))
-}
-
-fn parse_trans(v: &str) -> Result<Trans> {
-    match v {
-        "tcp" => Ok(Trans::Tcp),
-        "unix" => Ok(Trans::Unix),
-        _ => bail!("expected trans=tcp or trans=unix (a FUSE mount has no virtio, fd or rdma)"),
-    }
-}
-
-fn parse_access(v: &str) -> Result<Access> {
-    match v {
-        "user" => Ok(Access::User),
-        "client" => Ok(Access::Client),
-        _ => bail!("expected access=user or access=client"),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use ninep_fuse::Atime;
 
     fn parsed(arg: &str) -> Options {
         let mut o = Options::default();
@@ -860,7 +560,7 @@ mod tests {
         assert!(error("access=any").contains("access=user or access=client"));
         assert!(error("uid=-1").contains("-o uid=-1"));
         assert!(error("aname").contains("needs a value"));
-        assert!(error("ro=1").contains("unknown option \"ro\""));
+        assert!(error("ro=1").contains("option \"ro\" takes no value"));
         assert!(error("nonsense").contains("unknown option \"nonsense\""));
         assert!(!error("nonsense").contains("did you mean"));
         assert!(error("allow_others").contains("did you mean \"allow_other\"?"));
@@ -945,47 +645,60 @@ mod tests {
         assert!(error("port=70000").contains("not a port number"));
     }
 
-    /// Every option the parser knows is in docs/options.md and in
-    /// `--help`, and every option a row of docs/options.md names is known.
+    /// Each option in the table parses as the table spells it, and
+    /// `--help` names it.
     #[test]
-    fn the_docs_and_the_help_name_every_option_and_no_other() {
-        let docs = include_str!("../../docs/options.md");
-        let help = crate::OPTIONS_HELP;
-        for k in VALUED.iter().chain(FLAGS) {
-            assert!(
-                docs.contains(&format!("`{k}")),
-                "{k} missing from docs/options.md"
-            );
-            assert!(
-                help.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
-                    .any(|w| w == *k),
-                "{k} missing from --help"
-            );
-        }
-        let rows = docs.lines().filter(|l| l.starts_with("| `"));
-        for row in rows {
-            let first = row.split('|').nth(1).unwrap_or("");
-            for name in first.split('`').skip(1).step_by(2) {
-                let key = name.split(['=', '[']).next().unwrap_or("");
-                let known = VALUED.contains(&key) || FLAGS.contains(&key) || IGNORED.contains(&key);
+    fn every_option_in_the_table_parses_as_spelled() {
+        let help = help();
+        for opt in table::OPTIONS {
+            for (k, takes) in opt.keys() {
+                let mut o = Options::for_user("root".into(), 0);
+                match takes {
+                    Takes::Flag => o.apply(k).unwrap_or_else(|e| panic!("{k}: {e:#}")),
+                    Takes::Value => assert!(error(k).contains("needs a value"), "{k}"),
+                    Takes::Either => o.apply(k).unwrap_or_else(|e| panic!("{k}: {e:#}")),
+                }
+                if takes == Takes::Flag {
+                    assert!(error(&format!("{k}=1")).contains("takes no value"), "{k}");
+                }
                 assert!(
-                    known,
-                    "docs/options.md names {key:?}, which no parser knows: {row}"
+                    help.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                        .any(|w| w == k),
+                    "{k} missing from --help"
                 );
             }
         }
+        let names: Vec<_> = table::names().collect();
+        let mut unique = names.clone();
+        unique.sort_unstable();
+        unique.dedup();
+        assert_eq!(names.len(), unique.len(), "an option in two rows");
     }
 
-    /// The lists of known options agree with the parser.
+    /// The defaults the table writes in `--help` and the docs are the
+    /// code's: setting them changes nothing.
     #[test]
-    fn every_listed_option_parses() {
-        for k in FLAGS {
-            let mut o = Options::for_user("root".into(), 0);
-            o.apply(k).unwrap_or_else(|e| panic!("{k}: {e:#}"));
+    fn the_tables_defaults_are_the_codes() {
+        let mut checked = 0;
+        for opt in table::OPTIONS {
+            let table::DefaultValue::Is(values, _) = opt.default else {
+                continue;
+            };
+            let keys: Vec<_> = opt.keys().collect();
+            let mut valued = keys.iter().filter(|(_, t)| *t != Takes::Flag);
+            let mut o = Options::default();
+            for v in values {
+                let arg = match keys.iter().any(|(k, _)| k == v) {
+                    true => v.to_string(),
+                    false => format!("{}={v}", valued.next().expect("a key per value").0),
+                };
+                o.apply(&arg).unwrap_or_else(|e| panic!("{arg}: {e:#}"));
+                checked += 1;
+            }
+            o.mode_only.clear();
+            assert_eq!(o, Options::default(), "{}: default {values:?}", opt.spell);
         }
-        for k in VALUED.iter().filter(|k| !FLAGS.contains(k)) {
-            assert!(error(k).contains("needs a value"), "{k}");
-        }
+        assert!(checked > 15, "{checked}");
     }
 
     #[test]
