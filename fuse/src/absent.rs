@@ -23,6 +23,7 @@ use std::num::NonZeroUsize;
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use crate::ino::Ino;
 use lru::LruCache;
 
 /// How many inodes' missing names are kept.
@@ -55,9 +56,9 @@ impl Known {
 #[derive(Debug)]
 pub(crate) struct AbsentXattrs {
     ttl: Duration,
-    lru: Mutex<LruCache<u64, Known>>,
+    lru: Mutex<LruCache<Ino, Known>>,
     /// Directories asked for [`SELINUX`] and [`ACL_DEFAULT`], and when.
-    probed: Mutex<LruCache<u64, Instant>>,
+    probed: Mutex<LruCache<Ino, Instant>>,
 }
 
 /// One of the names inheritance reasons about, as a `'static` slice.
@@ -78,12 +79,12 @@ impl AbsentXattrs {
         }
     }
 
-    fn lock(&self) -> MutexGuard<'_, LruCache<u64, Known>> {
+    fn lock(&self) -> MutexGuard<'_, LruCache<Ino, Known>> {
         self.lru.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Whether `ino` was found to lack `name` less than a TTL ago.
-    pub(crate) fn missing(&self, ino: u64, name: &[u8]) -> bool {
+    pub(crate) fn missing(&self, ino: Ino, name: &[u8]) -> bool {
         if self.ttl.is_zero() {
             return false;
         }
@@ -99,7 +100,7 @@ impl AbsentXattrs {
     }
 
     /// Remember that `ino` lacks `name` (the server said ENODATA).
-    pub(crate) fn note(&self, ino: u64, name: &[u8]) {
+    pub(crate) fn note(&self, ino: Ino, name: &[u8]) {
         if self.ttl.is_zero() {
             return;
         }
@@ -128,7 +129,7 @@ impl AbsentXattrs {
     /// `child`, just made in `dir` (a directory itself if `is_dir`),
     /// lacks what the module doc says follows from what `dir` lacks; known
     /// since as long as that.
-    pub(crate) fn inherit(&self, dir: u64, child: u64, is_dir: bool) {
+    pub(crate) fn inherit(&self, dir: Ino, child: Ino, is_dir: bool) {
         if self.ttl.is_zero() {
             return;
         }
@@ -158,7 +159,7 @@ impl AbsentXattrs {
     /// or is known to lack both (a directory made through the mount in
     /// one that lacks them: `git add` makes one for each first byte of
     /// its objects' names); else it counts as asked from now on.
-    pub(crate) fn to_probe(&self, dir: u64) -> &'static [&'static [u8]] {
+    pub(crate) fn to_probe(&self, dir: Ino) -> &'static [&'static [u8]] {
         if self.ttl.is_zero() || (self.missing(dir, SELINUX) && self.missing(dir, ACL_DEFAULT)) {
             return &[];
         }
@@ -172,7 +173,7 @@ impl AbsentXattrs {
 
     /// `ino`'s extended attributes, mode or owner changed: forget what it
     /// lacks (and let it be asked again).
-    pub(crate) fn changed(&self, ino: u64) {
+    pub(crate) fn changed(&self, ino: Ino) {
         self.lock().pop(&ino);
         let mut probed = self.probed.lock().unwrap_or_else(|e| e.into_inner());
         probed.pop(&ino);
@@ -188,55 +189,78 @@ mod tests {
     #[test]
     fn kept_for_the_ttl_and_dropped_by_changes() {
         let off = AbsentXattrs::new(Duration::ZERO);
-        off.note(1, b"user.a");
-        assert!(!off.missing(1, b"user.a"));
+        off.note(Ino::from_kernel(1), b"user.a");
+        assert!(!off.missing(Ino::from_kernel(1), b"user.a"));
         let on = AbsentXattrs::new(LONG);
-        on.note(1, b"user.a");
-        on.note(1, SELINUX);
-        assert!(on.missing(1, b"user.a") && on.missing(1, SELINUX));
-        assert!(!on.missing(1, b"user.c") && !on.missing(2, b"user.a"));
-        on.changed(1);
-        assert!(!on.missing(1, b"user.a"));
+        on.note(Ino::from_kernel(1), b"user.a");
+        on.note(Ino::from_kernel(1), SELINUX);
+        assert!(
+            on.missing(Ino::from_kernel(1), b"user.a") && on.missing(Ino::from_kernel(1), SELINUX)
+        );
+        assert!(
+            !on.missing(Ino::from_kernel(1), b"user.c")
+                && !on.missing(Ino::from_kernel(2), b"user.a")
+        );
+        on.changed(Ino::from_kernel(1));
+        assert!(!on.missing(Ino::from_kernel(1), b"user.a"));
     }
 
     #[test]
     fn a_new_file_inherits_only_what_follows() {
         let a = AbsentXattrs::new(LONG);
-        a.inherit(1, 2, false);
-        assert!(!a.missing(2, SELINUX), "nothing known of the directory");
-        a.note(1, SELINUX);
-        a.note(1, b"user.x");
-        a.inherit(1, 2, false);
-        assert!(a.missing(2, SELINUX));
-        assert!(!a.missing(2, ACL_ACCESS), "default ACL not known missing");
-        assert!(!a.missing(2, b"user.x"), "never inferred");
-        a.note(1, ACL_DEFAULT);
-        a.inherit(1, 3, false);
-        a.inherit(1, 4, true);
-        assert!(a.missing(3, ACL_ACCESS) && !a.missing(3, ACL_DEFAULT));
-        assert!(a.missing(4, ACL_ACCESS) && a.missing(4, ACL_DEFAULT));
+        a.inherit(Ino::from_kernel(1), Ino::from_kernel(2), false);
+        assert!(
+            !a.missing(Ino::from_kernel(2), SELINUX),
+            "nothing known of the directory"
+        );
+        a.note(Ino::from_kernel(1), SELINUX);
+        a.note(Ino::from_kernel(1), b"user.x");
+        a.inherit(Ino::from_kernel(1), Ino::from_kernel(2), false);
+        assert!(a.missing(Ino::from_kernel(2), SELINUX));
+        assert!(
+            !a.missing(Ino::from_kernel(2), ACL_ACCESS),
+            "default ACL not known missing"
+        );
+        assert!(!a.missing(Ino::from_kernel(2), b"user.x"), "never inferred");
+        a.note(Ino::from_kernel(1), ACL_DEFAULT);
+        a.inherit(Ino::from_kernel(1), Ino::from_kernel(3), false);
+        a.inherit(Ino::from_kernel(1), Ino::from_kernel(4), true);
+        assert!(
+            a.missing(Ino::from_kernel(3), ACL_ACCESS)
+                && !a.missing(Ino::from_kernel(3), ACL_DEFAULT)
+        );
+        assert!(
+            a.missing(Ino::from_kernel(4), ACL_ACCESS)
+                && a.missing(Ino::from_kernel(4), ACL_DEFAULT)
+        );
     }
 
     #[test]
     fn a_directory_is_probed_once_per_ttl_or_after_a_change() {
         let a = AbsentXattrs::new(LONG);
-        assert_eq!(a.to_probe(1), &[SELINUX, ACL_DEFAULT]);
-        assert!(a.to_probe(1).is_empty());
-        a.changed(1);
-        assert_eq!(a.to_probe(1).len(), 2);
-        assert!(AbsentXattrs::new(Duration::ZERO).to_probe(1).is_empty());
+        assert_eq!(a.to_probe(Ino::from_kernel(1)), &[SELINUX, ACL_DEFAULT]);
+        assert!(a.to_probe(Ino::from_kernel(1)).is_empty());
+        a.changed(Ino::from_kernel(1));
+        assert_eq!(a.to_probe(Ino::from_kernel(1)).len(), 2);
+        assert!(AbsentXattrs::new(Duration::ZERO)
+            .to_probe(Ino::from_kernel(1))
+            .is_empty());
     }
 
     #[test]
     fn a_directory_known_to_lack_both_is_not_probed() {
         let a = AbsentXattrs::new(LONG);
-        a.note(1, SELINUX);
-        a.inherit(1, 2, true);
-        assert_eq!(a.to_probe(2).len(), 2, "its default ACL is not known");
-        a.note(1, ACL_DEFAULT);
-        a.inherit(1, 3, true);
-        assert!(a.to_probe(3).is_empty());
-        a.changed(3);
-        assert_eq!(a.to_probe(3).len(), 2);
+        a.note(Ino::from_kernel(1), SELINUX);
+        a.inherit(Ino::from_kernel(1), Ino::from_kernel(2), true);
+        assert_eq!(
+            a.to_probe(Ino::from_kernel(2)).len(),
+            2,
+            "its default ACL is not known"
+        );
+        a.note(Ino::from_kernel(1), ACL_DEFAULT);
+        a.inherit(Ino::from_kernel(1), Ino::from_kernel(3), true);
+        assert!(a.to_probe(Ino::from_kernel(3)).is_empty());
+        a.changed(Ino::from_kernel(3));
+        assert_eq!(a.to_probe(Ino::from_kernel(3)).len(), 2);
     }
 }

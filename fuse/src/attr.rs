@@ -23,6 +23,7 @@ use lru::LruCache;
 use ninep_client::wire::Rgetattr;
 
 use crate::config::AcTimes;
+use crate::ino::Ino;
 
 /// How many inodes' attributes the loose cache keeps: a directory of
 /// 10,000 files fits (with 8,192 a `find -ls` of it after `ls -l` asked
@@ -63,10 +64,10 @@ pub(crate) fn kind_of_dtype(ty: u8) -> FileType {
 /// Values the kernel cannot hold are clamped: it takes a size or block
 /// count over `i64::MAX` as a broken inode, answers EIO and keeps the
 /// inode for good (it is never forgotten, so its fid would leak).
-pub(crate) fn file_attr(ino: u64, a: &Rgetattr, ov: Overrides) -> FileAttr {
+pub(crate) fn file_attr(ino: Ino, a: &Rgetattr, ov: Overrides) -> FileAttr {
     let ts = |sec: u64, nsec: u64| Timestamp::new(sec as i64, nsec.min(999_999_999) as u32);
     FileAttr {
-        ino,
+        ino: ino.get(),
         size: a.size.min(i64::MAX as u64),
         blocks: a.blocks.min(i64::MAX as u64),
         atime: ts(a.atime_sec, a.atime_nsec),
@@ -155,17 +156,17 @@ pub(crate) struct AttrCache {
 #[derive(Debug)]
 struct Inner {
     /// Each inode's attributes and the time they stop being trusted.
-    lru: LruCache<u64, (Instant, Rgetattr)>,
+    lru: LruCache<Ino, (Instant, Rgetattr)>,
     /// Inodes whose attributes a background Tgetattr is fetching (a create
     /// answered early, `early.rs`), and whether anything put or dropped
     /// theirs since it was sent: then its answer may be older than what
     /// happened since (a write), and is not kept.
-    settling: HashMap<u64, bool>,
+    settling: HashMap<Ino, bool>,
 }
 
 impl Inner {
     /// Note a change to `ino`'s entry for a background fetch in flight.
-    fn touched(&mut self, ino: u64) {
+    fn touched(&mut self, ino: Ino) {
         if let Some(t) = self.settling.get_mut(&ino) {
             *t = true;
         }
@@ -189,7 +190,7 @@ impl AttrCache {
     }
 
     /// The attributes of `ino`, if still trusted.
-    pub(crate) fn get(&self, ino: u64) -> Option<Rgetattr> {
+    pub(crate) fn get(&self, ino: Ino) -> Option<Rgetattr> {
         if self.life.is_zero() {
             return None;
         }
@@ -206,14 +207,14 @@ impl AttrCache {
 
     /// How much longer the attributes cached for `ino` are trusted, if
     /// any are.
-    pub(crate) fn trusted_for(&self, ino: u64) -> Option<Duration> {
+    pub(crate) fn trusted_for(&self, ino: Ino) -> Option<Duration> {
         let until = self.lock().lru.peek(&ino).map(|(until, _)| *until)?;
         Some(until.saturating_duration_since(Instant::now()))
     }
 
     /// Remember `a` as the attributes of `ino`, fetched just now (with
     /// `cache=none` too: see [`AttrCache::repeat`]).
-    pub(crate) fn put(&self, ino: u64, a: &Rgetattr) {
+    pub(crate) fn put(&self, ino: Ino, a: &Rgetattr) {
         let until = Instant::now() + self.life.of(a);
         let mut g = self.lock();
         g.touched(ino);
@@ -223,13 +224,13 @@ impl AttrCache {
     /// A background Tgetattr of `ino` is about to be sent: its answer is
     /// kept ([`AttrCache::settled`]) only if nothing puts or drops the
     /// inode's attributes meanwhile.
-    pub(crate) fn settling(&self, ino: u64) {
+    pub(crate) fn settling(&self, ino: Ino) {
         self.lock().settling.insert(ino, false);
     }
 
     /// The background Tgetattr of `ino` answered `a` (or failed: `None`).
     /// Returns whether `a` was kept.
-    pub(crate) fn settled(&self, ino: u64, a: Option<&Rgetattr>) -> bool {
+    pub(crate) fn settled(&self, ino: Ino, a: Option<&Rgetattr>) -> bool {
         let mut g = self.lock();
         let touched = g.settling.remove(&ino).unwrap_or(true);
         match a {
@@ -253,7 +254,7 @@ impl AttrCache {
     /// `appends` false (those dialects) only directories and symlinks are
     /// repeated. Our own writes and truncations drop a file's entry
     /// ([`AttrCache::invalidate`]), so its next lookup fetches its size.
-    pub(crate) fn repeat(&self, ino: u64, appends: bool) -> Option<Rgetattr> {
+    pub(crate) fn repeat(&self, ino: Ino, appends: bool) -> Option<Rgetattr> {
         if !self.life.is_zero() {
             return None;
         }
@@ -269,7 +270,7 @@ impl AttrCache {
     /// change costs no round trip (a `rm -rf` or `git add` changes one
     /// directory over and over). The server's own times replace them at
     /// the next Tgetattr. With `cache=none`, as [`AttrCache::invalidate`].
-    pub(crate) fn dir_changed(&self, ino: u64) {
+    pub(crate) fn dir_changed(&self, ino: Ino) {
         if self.life.is_zero() {
             return self.invalidate(&[ino]);
         }
@@ -291,7 +292,7 @@ impl AttrCache {
     /// attributes, if trusted still, with one more link and the change
     /// time of now (our clock), trusted no longer than they were. The
     /// server's own replace them at the next Tgetattr.
-    pub(crate) fn linked(&self, ino: u64) -> Option<Rgetattr> {
+    pub(crate) fn linked(&self, ino: Ino) -> Option<Rgetattr> {
         if self.life.is_zero() {
             return None;
         }
@@ -310,7 +311,7 @@ impl AttrCache {
     /// `cache=none` only files other than directories are forgotten (their
     /// size may have changed: see [`AttrCache::repeat`]); a directory's
     /// entry stays, so a storm of creates in it costs no Tgetattr of it.
-    pub(crate) fn invalidate(&self, inos: &[u64]) {
+    pub(crate) fn invalidate(&self, inos: &[Ino]) {
         let mut g = self.lock();
         for ino in inos {
             g.touched(*ino);
@@ -378,7 +379,7 @@ mod tests {
     #[test]
     fn overrides_and_perm_bits() {
         let a = sample(0o104755, 5, 6);
-        let f = file_attr(9, &a, Overrides::default());
+        let f = file_attr(Ino::from_kernel(9), &a, Overrides::default());
         assert_eq!((f.ino, f.perm, f.uid, f.gid), (9, 0o4755, 5, 6));
         assert_eq!((f.mtime.sec, f.mtime.nsec), (3, 4));
         let ov = Overrides {
@@ -386,53 +387,62 @@ mod tests {
             gid: Some(2),
             umask: None,
         };
-        let f = file_attr(9, &a, ov);
+        let f = file_attr(Ino::from_kernel(9), &a, ov);
         assert_eq!((f.uid, f.gid, f.perm), (1, 2, 0o4755));
         let ov = Overrides {
             umask: Some(0o027),
             ..Overrides::default()
         };
-        assert_eq!(file_attr(9, &a, ov).perm, 0o750);
+        assert_eq!(file_attr(Ino::from_kernel(9), &a, ov).perm, 0o750);
     }
 
     #[test]
     fn a_link_adds_to_trusted_attributes_without_extending_their_trust() {
         let f = sample(0o100644, 0, 0);
         let c = AttrCache::new(Lifetime::Fixed(Duration::from_secs(60)));
-        assert!(c.linked(5).is_none(), "nothing cached: nothing made up");
-        c.put(5, &f);
-        let left = c.trusted_for(5).expect("cached");
-        let a = c.linked(5).expect("trusted");
+        assert!(
+            c.linked(Ino::from_kernel(5)).is_none(),
+            "nothing cached: nothing made up"
+        );
+        c.put(Ino::from_kernel(5), &f);
+        let left = c.trusted_for(Ino::from_kernel(5)).expect("cached");
+        let a = c.linked(Ino::from_kernel(5)).expect("trusted");
         assert_eq!(
             (a.nlink, a.mtime_sec, a.size),
             (f.nlink + 1, f.mtime_sec, f.size)
         );
         assert!(a.ctime_sec > f.ctime_sec);
-        assert_eq!(c.get(5).map(|a| a.nlink), Some(f.nlink + 1));
-        assert!(c.trusted_for(5).expect("cached") <= left);
+        assert_eq!(
+            c.get(Ino::from_kernel(5)).map(|a| a.nlink),
+            Some(f.nlink + 1)
+        );
+        assert!(c.trusted_for(Ino::from_kernel(5)).expect("cached") <= left);
         let none = AttrCache::new(Lifetime::Zero);
-        none.put(5, &f);
-        assert!(none.linked(5).is_none());
+        none.put(Ino::from_kernel(5), &f);
+        assert!(none.linked(Ino::from_kernel(5)).is_none());
     }
 
     #[test]
     fn a_directory_changed_through_the_mount_keeps_its_attributes_with_new_times() {
         let dir = sample(0o040755, 0, 0);
         let c = AttrCache::new(Lifetime::Fixed(Duration::from_secs(60)));
-        c.put(5, &dir);
-        c.dir_changed(5);
-        let a = c.get(5).expect("kept");
+        c.put(Ino::from_kernel(5), &dir);
+        c.dir_changed(Ino::from_kernel(5));
+        let a = c.get(Ino::from_kernel(5)).expect("kept");
         assert!(a.mtime_sec > dir.mtime_sec && a.ctime_sec == a.mtime_sec);
         assert_eq!((a.nlink, a.mode, a.size), (dir.nlink, dir.mode, dir.size));
-        c.dir_changed(6);
-        assert!(c.get(6).is_none(), "nothing cached: nothing made up");
+        c.dir_changed(Ino::from_kernel(6));
+        assert!(
+            c.get(Ino::from_kernel(6)).is_none(),
+            "nothing cached: nothing made up"
+        );
         // cache=none keeps the kernel's last attributes (for `repeat`) as
         // they were.
         let none = AttrCache::new(Lifetime::Zero);
-        none.put(5, &dir);
-        none.dir_changed(5);
+        none.put(Ino::from_kernel(5), &dir);
+        none.dir_changed(Ino::from_kernel(5));
         assert_eq!(
-            none.repeat(5, true).map(|a| a.mtime_sec),
+            none.repeat(Ino::from_kernel(5), true).map(|a| a.mtime_sec),
             Some(dir.mtime_sec)
         );
     }
@@ -441,13 +451,13 @@ mod tests {
     fn the_cache_expires_and_is_off_without_a_ttl() {
         let a = sample(0o100644, 0, 0);
         let off = AttrCache::new(Lifetime::Zero);
-        off.put(1, &a);
-        assert!(off.get(1).is_none());
+        off.put(Ino::from_kernel(1), &a);
+        assert!(off.get(Ino::from_kernel(1)).is_none());
         let on = AttrCache::new(Lifetime::Fixed(Duration::from_secs(60)));
-        on.put(1, &a);
-        assert!(on.get(1).is_some());
-        on.invalidate(&[1]);
-        assert!(on.get(1).is_none());
+        on.put(Ino::from_kernel(1), &a);
+        assert!(on.get(Ino::from_kernel(1)).is_some());
+        on.invalidate(&[Ino::from_kernel(1)]);
+        assert!(on.get(Ino::from_kernel(1)).is_none());
     }
 
     #[test]
@@ -455,24 +465,27 @@ mod tests {
         let c = AttrCache::new(Lifetime::Fixed(Duration::from_secs(60)));
         let old = sample(0o100644, 0, 0);
         let new = sample(0o100600, 0, 0);
-        c.settling(1);
-        assert!(c.settled(1, Some(&old)));
-        assert_eq!(c.get(1).map(|a| a.mode), Some(0o100644));
+        c.settling(Ino::from_kernel(1));
+        assert!(c.settled(Ino::from_kernel(1), Some(&old)));
+        assert_eq!(c.get(Ino::from_kernel(1)).map(|a| a.mode), Some(0o100644));
         // A write dropped the entry while the Tgetattr was out.
-        c.settling(2);
-        c.invalidate(&[2]);
-        assert!(!c.settled(2, Some(&old)));
-        assert!(c.get(2).is_none());
+        c.settling(Ino::from_kernel(2));
+        c.invalidate(&[Ino::from_kernel(2)]);
+        assert!(!c.settled(Ino::from_kernel(2), Some(&old)));
+        assert!(c.get(Ino::from_kernel(2)).is_none());
         // A setattr's answer came first: it stays.
-        c.settling(3);
-        c.put(3, &new);
-        assert!(!c.settled(3, Some(&old)));
-        assert_eq!(c.get(3).map(|a| a.mode), Some(0o100600));
+        c.settling(Ino::from_kernel(3));
+        c.put(Ino::from_kernel(3), &new);
+        assert!(!c.settled(Ino::from_kernel(3), Some(&old)));
+        assert_eq!(c.get(Ino::from_kernel(3)).map(|a| a.mode), Some(0o100600));
         // A failed fetch ends the watch; later changes are plain ones.
-        c.settling(4);
-        assert!(!c.settled(4, None));
-        assert!(!c.settled(4, Some(&old)), "no longer settling");
-        assert!(c.get(4).is_none());
+        c.settling(Ino::from_kernel(4));
+        assert!(!c.settled(Ino::from_kernel(4), None));
+        assert!(
+            !c.settled(Ino::from_kernel(4), Some(&old)),
+            "no longer settling"
+        );
+        assert!(c.get(Ino::from_kernel(4)).is_none());
     }
 
     #[test]
@@ -482,27 +495,36 @@ mod tests {
             sample(libc::S_IFDIR | 0o755, 0, 0),
             sample(libc::S_IFREG, 0, 0),
         );
-        none.put(2, &dir);
-        none.put(3, &file);
+        none.put(Ino::from_kernel(2), &dir);
+        none.put(Ino::from_kernel(3), &file);
         assert!(
-            none.get(2).is_none() && none.get(3).is_none(),
+            none.get(Ino::from_kernel(2)).is_none() && none.get(Ino::from_kernel(3)).is_none(),
             "never fresh"
         );
         assert!(
-            none.repeat(2, false).is_some(),
+            none.repeat(Ino::from_kernel(2), false).is_some(),
             "a directory in any dialect"
         );
-        assert!(none.repeat(3, false).is_none(), "a file's size in 9P2000");
-        assert!(none.repeat(3, true).is_some(), "a file in 9P2000.L");
+        assert!(
+            none.repeat(Ino::from_kernel(3), false).is_none(),
+            "a file's size in 9P2000"
+        );
+        assert!(
+            none.repeat(Ino::from_kernel(3), true).is_some(),
+            "a file in 9P2000.L"
+        );
         // Our own changes: a file's size may have moved, a directory's
         // attributes matter to no kernel use without a getattr first.
-        none.invalidate(&[2, 3]);
-        assert!(none.repeat(2, true).is_some());
-        assert!(none.repeat(3, true).is_none());
+        none.invalidate(&[Ino::from_kernel(2), Ino::from_kernel(3)]);
+        assert!(none.repeat(Ino::from_kernel(2), true).is_some());
+        assert!(none.repeat(Ino::from_kernel(3), true).is_none());
         let loose = AttrCache::new(Lifetime::Fixed(Duration::from_secs(60)));
-        loose.put(2, &dir);
-        assert!(loose.get(2).is_some() && loose.repeat(2, true).is_none());
-        loose.invalidate(&[2]);
-        assert!(loose.get(2).is_none());
+        loose.put(Ino::from_kernel(2), &dir);
+        assert!(
+            loose.get(Ino::from_kernel(2)).is_some()
+                && loose.repeat(Ino::from_kernel(2), true).is_none()
+        );
+        loose.invalidate(&[Ino::from_kernel(2)]);
+        assert!(loose.get(Ino::from_kernel(2)).is_none());
     }
 }

@@ -23,6 +23,7 @@ use crate::attr::{AttrCache, Lifetime};
 use crate::complete::KnownNames;
 use crate::config::{CacheMode, MountConfig};
 use crate::dircache::DirCache;
+use crate::ino::Ino;
 use crate::kernel_view::KernelView;
 use crate::negative::Negatives;
 
@@ -69,7 +70,7 @@ impl Cache {
     /// mknod, link; `dir`: a directory, which changes `parent`'s link
     /// count): made, or failed (and then the name may exist after all, so
     /// what `parent` holds is no longer known).
-    pub(crate) fn made(&self, parent: u64, name: &[u8], ok: bool, dir: bool) {
+    pub(crate) fn made(&self, parent: Ino, name: &[u8], ok: bool, dir: bool) {
         if ok {
             self.known.added(parent, name);
             self.missing.made(parent, name);
@@ -82,7 +83,7 @@ impl Cache {
 
     /// A name in `parent` came or went (`dir`: a directory's, which
     /// changes `parent`'s link count by a number not every server keeps).
-    fn names_changed(&self, parent: u64, dir: bool) {
+    fn names_changed(&self, parent: Ino, dir: bool) {
         match dir {
             true => self.attrs.invalidate(&[parent]),
             false => self.attrs.dir_changed(parent),
@@ -90,33 +91,33 @@ impl Cache {
     }
 
     /// `ino` changed: its data (a write, a truncation) or attributes.
-    pub(crate) fn changed(&self, ino: u64) {
+    pub(crate) fn changed(&self, ino: Ino) {
         self.attrs.invalidate(&[ino]);
         self.view.ours(ino);
     }
 
     /// `ino`'s mode or owner changed: an access ACL, file capabilities and
     /// the like may have come or gone with it.
-    pub(crate) fn perms_changed(&self, ino: u64) {
+    pub(crate) fn perms_changed(&self, ino: Ino) {
         self.absent.changed(ino);
     }
 
     /// An extended attribute of `ino` was set or removed.
-    pub(crate) fn xattrs_changed(&self, ino: u64) {
+    pub(crate) fn xattrs_changed(&self, ino: Ino) {
         self.attrs.invalidate(&[ino]);
         self.absent.changed(ino);
     }
 
     /// A change to `dir` failed on the server, which may have done part
     /// of it: what it holds is no longer known.
-    pub(crate) fn unsure(&self, dir: u64) {
+    pub(crate) fn unsure(&self, dir: Ino) {
         self.known.forget(dir);
         self.missing.forget(dir);
     }
 
     /// `name` was removed from `parent` (`dir`: a directory); `victim` is
     /// the inode it named, if known and if that was its last name.
-    pub(crate) fn removed(&self, parent: u64, name: &[u8], victim: Option<u64>, dir: bool) {
+    pub(crate) fn removed(&self, parent: Ino, name: &[u8], victim: Option<Ino>, dir: bool) {
         self.known.removed(parent, name);
         self.names_changed(parent, dir);
         self.dirs.invalidate(&[parent]);
@@ -132,10 +133,10 @@ impl Cache {
     /// before, if known.
     pub(crate) fn renamed(
         &self,
-        (parent, name): (u64, &[u8]),
-        (new_parent, new_name): (u64, &[u8]),
-        moved: Option<u64>,
-        replaced: Option<u64>,
+        (parent, name): (Ino, &[u8]),
+        (new_parent, new_name): (Ino, &[u8]),
+        moved: Option<Ino>,
+        replaced: Option<Ino>,
     ) {
         self.known.removed(parent, name);
         self.known.added(new_parent, new_name);
@@ -144,7 +145,7 @@ impl Cache {
             self.known.forget(r);
         }
         let touched = [Some(parent), Some(new_parent), moved, replaced];
-        let touched: Vec<u64> = touched.into_iter().flatten().collect();
+        let touched: Vec<Ino> = touched.into_iter().flatten().collect();
         self.attrs.invalidate(&touched);
         // Both directories' listings changed; a replaced directory is
         // gone (the moved one's entries did not change, but dropping its

@@ -29,6 +29,7 @@ use std::num::NonZeroUsize;
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use crate::ino::Ino;
 use lru::LruCache;
 
 /// Names kept in all directories together.
@@ -48,7 +49,7 @@ struct Known {
 
 #[derive(Debug)]
 struct Inner {
-    dirs: LruCache<u64, Known>,
+    dirs: LruCache<Ino, Known>,
     /// Names in `dirs`, all together.
     total: usize,
     /// Bumped by every change (see [`KnownNames::generation`]).
@@ -66,7 +67,7 @@ pub(crate) struct KnownNames {
 }
 
 impl Inner {
-    fn drop_dir(&mut self, dir: u64) {
+    fn drop_dir(&mut self, dir: Ino) {
         if let Some(k) = self.dirs.pop(&dir) {
             self.total -= k.names.len();
         }
@@ -114,7 +115,7 @@ impl KnownNames {
     /// since: the change may be missing from the listing).
     pub(crate) fn listed<'a>(
         &self,
-        dir: u64,
+        dir: Ino,
         (uid, mtime): (u32, Option<(u64, u64)>),
         generation: u64,
         at: Instant,
@@ -141,14 +142,14 @@ impl KnownNames {
     }
 
     /// Directory `dir` was just made empty by `uid`.
-    pub(crate) fn made_empty(&self, dir: u64, uid: u32) {
+    pub(crate) fn made_empty(&self, dir: Ino, uid: u32) {
         let now = Instant::now();
         self.listed(dir, (uid, None), self.generation(), now, [].into_iter());
     }
 
     /// The mtime that would confirm `uid`'s names of `dir` past their TTL
     /// (see the module doc), if any.
-    pub(crate) fn to_confirm(&self, dir: u64, uid: u32) -> Option<(u64, u64)> {
+    pub(crate) fn to_confirm(&self, dir: Ino, uid: u32) -> Option<(u64, u64)> {
         // Every lookup asks: no lock when no mode confirms by mtime.
         if self.by_mtime.is_zero() {
             return None;
@@ -164,7 +165,7 @@ impl KnownNames {
 
     /// `dir`'s mtime is `mtime` still: its names are trusted for another
     /// TTL. (Found different: [`KnownNames::forget`].)
-    pub(crate) fn confirmed(&self, dir: u64, mtime: (u64, u64)) {
+    pub(crate) fn confirmed(&self, dir: Ino, mtime: (u64, u64)) {
         let mut inner = self.lock();
         if let Some(k) = inner.dirs.peek_mut(&dir) {
             if k.mtime == Some(mtime) {
@@ -174,17 +175,17 @@ impl KnownNames {
     }
 
     /// Whether `name` is known not to be in `dir`, for `uid`.
-    pub(crate) fn missing(&self, dir: u64, name: &[u8], uid: u32) -> bool {
+    pub(crate) fn missing(&self, dir: Ino, name: &[u8], uid: u32) -> bool {
         self.knows(dir, name, uid) == Some(false)
     }
 
     /// Whether `name` is known to be in `dir`, for `uid`.
-    pub(crate) fn present(&self, dir: u64, name: &[u8], uid: u32) -> bool {
+    pub(crate) fn present(&self, dir: Ino, name: &[u8], uid: u32) -> bool {
         self.knows(dir, name, uid) == Some(true)
     }
 
     /// Whether `name` is in `dir` as `uid` knows it (`None`: not known).
-    fn knows(&self, dir: u64, name: &[u8], uid: u32) -> Option<bool> {
+    fn knows(&self, dir: Ino, name: &[u8], uid: u32) -> Option<bool> {
         if self.ttl.is_zero() {
             return None;
         }
@@ -202,7 +203,7 @@ impl KnownNames {
     }
 
     /// `name` was made in `dir` (create, mkdir, link, rename onto it).
-    pub(crate) fn added(&self, dir: u64, name: &[u8]) {
+    pub(crate) fn added(&self, dir: Ino, name: &[u8]) {
         let mut inner = self.lock();
         inner.generation += 1;
         if inner.total >= BUDGET {
@@ -218,7 +219,7 @@ impl KnownNames {
     }
 
     /// `name` is gone from `dir` (unlink, rmdir, rename away).
-    pub(crate) fn removed(&self, dir: u64, name: &[u8]) {
+    pub(crate) fn removed(&self, dir: Ino, name: &[u8]) {
         let mut inner = self.lock();
         inner.generation += 1;
         if let Some(k) = inner.dirs.peek_mut(&dir) {
@@ -230,7 +231,7 @@ impl KnownNames {
     }
 
     /// Forget what is known of `dir` (removed, or found to differ).
-    pub(crate) fn forget(&self, dir: u64) {
+    pub(crate) fn forget(&self, dir: Ino) {
         let mut inner = self.lock();
         inner.generation += 1;
         inner.drop_dir(dir);
@@ -250,71 +251,144 @@ mod tests {
     #[test]
     fn a_made_directory_is_known_empty_and_follows_our_changes() {
         let c = KnownNames::new(LONG, Duration::ZERO);
-        assert!(!c.missing(5, b"a", 0), "unknown directory");
-        c.made_empty(5, 0);
-        assert!(c.missing(5, b"a", 0));
-        assert!(!c.missing(5, b"a", 1000), "another uid asks the server");
-        assert!(!c.present(5, b"a", 0));
-        c.added(5, b"a");
-        assert!(!c.missing(5, b"a", 0) && c.missing(5, b"b", 0));
-        assert!(c.present(5, b"a", 0) && !c.present(5, b"b", 0));
-        assert!(!c.present(5, b"a", 1000), "another uid asks the server");
-        c.removed(5, b"a");
-        assert!(c.missing(5, b"a", 0) && !c.present(5, b"a", 0));
-        c.added(5, b"a");
-        c.forget(5);
-        assert!(!c.missing(5, b"a", 0) && !c.present(5, b"a", 0));
+        assert!(
+            !c.missing(Ino::from_kernel(5), b"a", 0),
+            "unknown directory"
+        );
+        c.made_empty(Ino::from_kernel(5), 0);
+        assert!(c.missing(Ino::from_kernel(5), b"a", 0));
+        assert!(
+            !c.missing(Ino::from_kernel(5), b"a", 1000),
+            "another uid asks the server"
+        );
+        assert!(!c.present(Ino::from_kernel(5), b"a", 0));
+        c.added(Ino::from_kernel(5), b"a");
+        assert!(
+            !c.missing(Ino::from_kernel(5), b"a", 0) && c.missing(Ino::from_kernel(5), b"b", 0)
+        );
+        assert!(
+            c.present(Ino::from_kernel(5), b"a", 0) && !c.present(Ino::from_kernel(5), b"b", 0)
+        );
+        assert!(
+            !c.present(Ino::from_kernel(5), b"a", 1000),
+            "another uid asks the server"
+        );
+        c.removed(Ino::from_kernel(5), b"a");
+        assert!(
+            c.missing(Ino::from_kernel(5), b"a", 0) && !c.present(Ino::from_kernel(5), b"a", 0)
+        );
+        c.added(Ino::from_kernel(5), b"a");
+        c.forget(Ino::from_kernel(5));
+        assert!(
+            !c.missing(Ino::from_kernel(5), b"a", 0) && !c.present(Ino::from_kernel(5), b"a", 0)
+        );
     }
 
     #[test]
     fn a_listing_counts_only_when_nothing_changed_while_it_was_read() {
         let c = KnownNames::new(LONG, Duration::ZERO);
         let g = c.generation();
-        c.listed(7, (0, None), g, Instant::now(), names(&["x", "y"]));
-        assert!(!c.missing(7, b"x", 0) && c.missing(7, b"z", 0));
+        c.listed(
+            Ino::from_kernel(7),
+            (0, None),
+            g,
+            Instant::now(),
+            names(&["x", "y"]),
+        );
+        assert!(
+            !c.missing(Ino::from_kernel(7), b"x", 0) && c.missing(Ino::from_kernel(7), b"z", 0)
+        );
         let g = c.generation();
-        c.added(9, b"new");
-        c.listed(8, (0, None), g, Instant::now(), names(&["x"]));
-        assert!(!c.missing(8, b"z", 0), "a change overtook the read");
+        c.added(Ino::from_kernel(9), b"new");
+        c.listed(
+            Ino::from_kernel(8),
+            (0, None),
+            g,
+            Instant::now(),
+            names(&["x"]),
+        );
+        assert!(
+            !c.missing(Ino::from_kernel(8), b"z", 0),
+            "a change overtook the read"
+        );
     }
 
     #[test]
     fn expires_and_is_off_without_a_ttl() {
         let off = KnownNames::new(Duration::ZERO, Duration::ZERO);
-        off.made_empty(1, 0);
-        assert!(!off.missing(1, b"a", 0));
+        off.made_empty(Ino::from_kernel(1), 0);
+        assert!(!off.missing(Ino::from_kernel(1), b"a", 0));
         let c = KnownNames::new(LONG, Duration::ZERO);
         let old = Instant::now() - Duration::from_secs(61);
-        c.listed(1, (0, None), c.generation(), old, names(&["x"]));
-        assert!(!c.missing(1, b"a", 0), "expired");
+        c.listed(
+            Ino::from_kernel(1),
+            (0, None),
+            c.generation(),
+            old,
+            names(&["x"]),
+        );
+        assert!(!c.missing(Ino::from_kernel(1), b"a", 0), "expired");
     }
 
     #[test]
     fn past_the_ttl_names_are_kept_for_their_mtime_to_confirm() {
         let c = KnownNames::new(Duration::from_secs(1), LONG);
         let old = Instant::now() - Duration::from_secs(2);
-        c.listed(1, (0, Some((5, 6))), c.generation(), old, names(&["x"]));
-        c.listed(2, (0, None), c.generation(), old, names(&["x"]));
+        c.listed(
+            Ino::from_kernel(1),
+            (0, Some((5, 6))),
+            c.generation(),
+            old,
+            names(&["x"]),
+        );
+        c.listed(
+            Ino::from_kernel(2),
+            (0, None),
+            c.generation(),
+            old,
+            names(&["x"]),
+        );
         assert!(
-            !c.missing(1, b"a", 0) && !c.present(1, b"x", 0),
+            !c.missing(Ino::from_kernel(1), b"a", 0) && !c.present(Ino::from_kernel(1), b"x", 0),
             "past the TTL"
         );
-        assert_eq!(c.to_confirm(2, 0), None, "no mtime: dropped");
-        assert_eq!(c.to_confirm(1, 1000), None, "another uid's");
-        assert_eq!(c.to_confirm(1, 0), Some((5, 6)));
-        c.confirmed(1, (5, 7));
-        assert!(!c.present(1, b"x", 0), "another mtime confirms nothing");
-        c.confirmed(1, (5, 6));
-        assert!(c.present(1, b"x", 0) && c.missing(1, b"a", 0));
-        assert_eq!(c.to_confirm(1, 0), None, "fresh again");
+        assert_eq!(
+            c.to_confirm(Ino::from_kernel(2), 0),
+            None,
+            "no mtime: dropped"
+        );
+        assert_eq!(
+            c.to_confirm(Ino::from_kernel(1), 1000),
+            None,
+            "another uid's"
+        );
+        assert_eq!(c.to_confirm(Ino::from_kernel(1), 0), Some((5, 6)));
+        c.confirmed(Ino::from_kernel(1), (5, 7));
+        assert!(
+            !c.present(Ino::from_kernel(1), b"x", 0),
+            "another mtime confirms nothing"
+        );
+        c.confirmed(Ino::from_kernel(1), (5, 6));
+        assert!(c.present(Ino::from_kernel(1), b"x", 0) && c.missing(Ino::from_kernel(1), b"a", 0));
+        assert_eq!(c.to_confirm(Ino::from_kernel(1), 0), None, "fresh again");
         // Our own change moves the mtime by an amount we do not learn.
-        c.added(1, b"a");
-        c.lock().dirs.peek_mut(&1).expect("kept").at = old;
-        assert_eq!(c.to_confirm(1, 0), None);
+        c.added(Ino::from_kernel(1), b"a");
+        c.lock()
+            .dirs
+            .peek_mut(&Ino::from_kernel(1))
+            .expect("kept")
+            .at = old;
+        assert_eq!(c.to_confirm(Ino::from_kernel(1), 0), None);
         // Not past acdirmax.
         let older = Instant::now() - Duration::from_secs(61);
-        c.listed(3, (0, Some((5, 6))), c.generation(), older, names(&["x"]));
-        assert_eq!(c.to_confirm(3, 0), None);
+        c.listed(
+            Ino::from_kernel(3),
+            (0, Some((5, 6))),
+            c.generation(),
+            older,
+            names(&["x"]),
+        );
+        assert_eq!(c.to_confirm(Ino::from_kernel(3), 0), None);
     }
 
     #[test]
@@ -322,22 +396,34 @@ mod tests {
         let c = KnownNames::new(LONG, Duration::ZERO);
         let many: Vec<String> = (0..BUDGET - 1).map(|i| format!("n{i}")).collect();
         let iter = many.iter().map(|s| s.as_bytes());
-        c.listed(1, (0, None), c.generation(), Instant::now(), iter);
-        c.made_empty(2, 0);
-        c.added(2, b"a");
-        assert_eq!(c.lock().total, BUDGET);
-        c.added(2, b"b");
-        assert!(!c.missing(2, b"zz", 0), "over budget: dropped");
-        c.made_empty(3, 0);
         c.listed(
-            3,
+            Ino::from_kernel(1),
+            (0, None),
+            c.generation(),
+            Instant::now(),
+            iter,
+        );
+        c.made_empty(Ino::from_kernel(2), 0);
+        c.added(Ino::from_kernel(2), b"a");
+        assert_eq!(c.lock().total, BUDGET);
+        c.added(Ino::from_kernel(2), b"b");
+        assert!(
+            !c.missing(Ino::from_kernel(2), b"zz", 0),
+            "over budget: dropped"
+        );
+        c.made_empty(Ino::from_kernel(3), 0);
+        c.listed(
+            Ino::from_kernel(3),
             (0, None),
             c.generation(),
             Instant::now(),
             names(&["p", "q"]),
         );
-        assert!(c.missing(3, b"r", 0));
-        assert!(!c.missing(1, b"zz", 0), "the oldest made room");
+        assert!(c.missing(Ino::from_kernel(3), b"r", 0));
+        assert!(
+            !c.missing(Ino::from_kernel(1), b"zz", 0),
+            "the oldest made room"
+        );
         assert!(c.lock().total <= BUDGET);
     }
 }

@@ -47,6 +47,7 @@ use std::time::{Duration, Instant};
 use lru::LruCache;
 
 use crate::handles::DirEntry;
+use crate::ino::Ino;
 
 /// How many directories' listings are kept: a source tree's (`git
 /// status` lists every directory of it; a cycle through more than the lru
@@ -80,7 +81,7 @@ pub(crate) struct DirCache {
     ttl: Duration,
     /// How old a listing with an mtime may be (zero: no such listings).
     by_mtime: Duration,
-    lru: Mutex<LruCache<u64, Cached>>,
+    lru: Mutex<LruCache<Ino, Cached>>,
     /// Bumped by every invalidation (see [`DirCache::generation`]).
     generation: AtomicU64,
     /// Listings read from the server (for tests and stats).
@@ -103,13 +104,13 @@ impl DirCache {
         }
     }
 
-    fn lock(&self) -> MutexGuard<'_, LruCache<u64, Cached>> {
+    fn lock(&self) -> MutexGuard<'_, LruCache<Ino, Cached>> {
         self.lru.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// The listing of directory `ino`, if read less than a TTL ago, or
     /// one to serve if the directory is unchanged (see the module doc).
-    pub(crate) fn get(&self, ino: u64) -> Option<Listing> {
+    pub(crate) fn get(&self, ino: Ino) -> Option<Listing> {
         if self.ttl.is_zero() {
             return None;
         }
@@ -131,7 +132,7 @@ impl DirCache {
 
     /// The listing of `ino` was found current (its directory's mtime is
     /// `mtime` still): served, and fresh again for a TTL.
-    pub(crate) fn confirmed(&self, ino: u64, mtime: (u64, u64)) {
+    pub(crate) fn confirmed(&self, ino: Ino, mtime: (u64, u64)) {
         if let Some(c) = self.lock().get_mut(&ino) {
             if c.mtime == Some(mtime) {
                 c.at = Instant::now();
@@ -141,7 +142,7 @@ impl DirCache {
     }
 
     /// The listing of `ino` is out of date.
-    pub(crate) fn stale(&self, ino: u64) {
+    pub(crate) fn stale(&self, ino: Ino) {
         self.lock().pop(&ino);
     }
 
@@ -157,7 +158,7 @@ impl DirCache {
     /// if it is too long.
     pub(crate) fn put(
         &self,
-        ino: u64,
+        ino: Ino,
         (generation, mtime): (u64, Option<(u64, u64)>),
         at: Instant,
         entries: Arc<[DirEntry]>,
@@ -174,7 +175,7 @@ impl DirCache {
     }
 
     /// Forget the listings of each of `inos` (a change we made in them).
-    pub(crate) fn invalidate(&self, inos: &[u64]) {
+    pub(crate) fn invalidate(&self, inos: &[Ino]) {
         if self.ttl.is_zero() {
             return;
         }
@@ -224,65 +225,93 @@ mod tests {
     fn older_listings_are_served_while_the_directory_is_unchanged() {
         let c = DirCache::new(Duration::from_secs(1), Duration::from_secs(30));
         let old = Instant::now() - Duration::from_secs(5);
-        c.put(1, (c.generation(), Some((7, 8))), old, entries(2));
-        c.put(2, (c.generation(), None), old, entries(2));
-        assert!(c.get(2).is_none(), "no mtime: only the TTL");
-        match c.get(1) {
+        c.put(
+            Ino::from_kernel(1),
+            (c.generation(), Some((7, 8))),
+            old,
+            entries(2),
+        );
+        c.put(Ino::from_kernel(2), (c.generation(), None), old, entries(2));
+        assert!(
+            c.get(Ino::from_kernel(2)).is_none(),
+            "no mtime: only the TTL"
+        );
+        match c.get(Ino::from_kernel(1)) {
             Some(Listing::IfUnchanged(m, e)) => assert_eq!((m, e.len()), ((7, 8), 2)),
             other => panic!("{other:?}"),
         }
-        c.confirmed(1, (7, 8));
-        assert_eq!(c.get(1).map(|l| fresh(l).len()), Some(2));
-        c.stale(1);
-        assert!(c.get(1).is_none());
+        c.confirmed(Ino::from_kernel(1), (7, 8));
+        assert_eq!(c.get(Ino::from_kernel(1)).map(|l| fresh(l).len()), Some(2));
+        c.stale(Ino::from_kernel(1));
+        assert!(c.get(Ino::from_kernel(1)).is_none());
         let too_old = Instant::now() - Duration::from_secs(31);
-        c.put(3, (c.generation(), Some((7, 8))), too_old, entries(2));
-        assert!(c.get(3).is_none());
+        c.put(
+            Ino::from_kernel(3),
+            (c.generation(), Some((7, 8))),
+            too_old,
+            entries(2),
+        );
+        assert!(c.get(Ino::from_kernel(3)).is_none());
     }
 
     #[test]
     fn off_without_a_ttl() {
         let c = DirCache::new(Duration::ZERO, Duration::ZERO);
-        c.put(1, (c.generation(), None), Instant::now(), entries(3));
-        assert!(c.get(1).is_none());
+        c.put(
+            Ino::from_kernel(1),
+            (c.generation(), None),
+            Instant::now(),
+            entries(3),
+        );
+        assert!(c.get(Ino::from_kernel(1)).is_none());
         assert_eq!(c.counts(), (1, 0));
     }
 
     #[test]
     fn kept_for_the_ttl_and_dropped_by_changes() {
         let c = DirCache::new(Duration::from_secs(60), Duration::ZERO);
-        c.put(1, (c.generation(), None), Instant::now(), entries(3));
-        assert_eq!(c.get(1).map(|l| fresh(l).len()), Some(3));
-        c.invalidate(&[1]);
-        assert!(c.get(1).is_none());
+        c.put(
+            Ino::from_kernel(1),
+            (c.generation(), None),
+            Instant::now(),
+            entries(3),
+        );
+        assert_eq!(c.get(Ino::from_kernel(1)).map(|l| fresh(l).len()), Some(3));
+        c.invalidate(&[Ino::from_kernel(1)]);
+        assert!(c.get(Ino::from_kernel(1)).is_none());
         let old = Instant::now() - Duration::from_secs(61);
-        c.put(2, (c.generation(), None), old, entries(3));
-        assert!(c.get(2).is_none(), "expired");
+        c.put(Ino::from_kernel(2), (c.generation(), None), old, entries(3));
+        assert!(c.get(Ino::from_kernel(2)).is_none(), "expired");
     }
 
     #[test]
     fn a_read_overtaken_by_a_change_is_not_kept() {
         let c = DirCache::new(Duration::from_secs(60), Duration::ZERO);
         let g = c.generation();
-        c.invalidate(&[1]);
-        c.put(1, (g, None), Instant::now(), entries(3));
-        assert!(c.get(1).is_none());
+        c.invalidate(&[Ino::from_kernel(1)]);
+        c.put(Ino::from_kernel(1), (g, None), Instant::now(), entries(3));
+        assert!(c.get(Ino::from_kernel(1)).is_none());
     }
 
     #[test]
     fn long_listings_are_not_kept_and_the_lru_is_bounded() {
         let c = DirCache::new(Duration::from_secs(60), Duration::ZERO);
         c.put(
-            1,
+            Ino::from_kernel(1),
             (c.generation(), None),
             Instant::now(),
             entries(MAX_ENTRIES + 1),
         );
-        assert!(c.get(1).is_none());
+        assert!(c.get(Ino::from_kernel(1)).is_none());
         for ino in 0..(DIRS as u64 + 10) {
-            c.put(ino, (c.generation(), None), Instant::now(), entries(1));
+            c.put(
+                Ino::from_kernel(ino),
+                (c.generation(), None),
+                Instant::now(),
+                entries(1),
+            );
         }
-        assert!(c.get(0).is_none(), "evicted");
-        assert!(c.get(DIRS as u64 + 9).is_some());
+        assert!(c.get(Ino::from_kernel(0)).is_none(), "evicted");
+        assert!(c.get(Ino::from_kernel(DIRS as u64 + 9)).is_some());
     }
 }

@@ -36,6 +36,7 @@ use std::num::NonZeroUsize;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use crate::ino::Ino;
 use lru::LruCache;
 use tokio::sync::watch;
 
@@ -44,13 +45,13 @@ use tokio::sync::watch;
 const OWED: usize = 4096;
 
 /// An entry owed: directory, name.
-type Name = (u64, Box<[u8]>);
+type Name = (Ino, Box<[u8]>);
 
 /// The files settling now, by inode (see the module doc); `H` names the
 /// create's open handle (its `fh`).
 #[derive(Debug)]
 pub(crate) struct Early<H> {
-    map: Mutex<HashMap<u64, Entry<H>>>,
+    map: Mutex<HashMap<Ino, Entry<H>>>,
     /// How many entries `map` holds, read without the lock: every fid and
     /// attribute lookup asks [`Early::settled`], and almost always nothing
     /// is settling.
@@ -58,7 +59,7 @@ pub(crate) struct Early<H> {
     next: AtomicU64,
     /// Entries given with a TTL of zero: the inode and the uid they were
     /// made for.
-    owed: Mutex<LruCache<Name, (u64, u32)>>,
+    owed: Mutex<LruCache<Name, (Ino, u32)>>,
 }
 
 impl<H> Default for Early<H> {
@@ -88,7 +89,7 @@ struct Entry<H> {
 #[derive(Debug)]
 pub(crate) struct Settling<H> {
     early: Arc<Early<H>>,
-    ino: u64,
+    ino: Ino,
     token: u64,
     _done: watch::Sender<()>,
 }
@@ -105,7 +106,7 @@ impl<H> Drop for Settling<H> {
 }
 
 impl<H> Early<H> {
-    fn lock(&self) -> MutexGuard<'_, HashMap<u64, Entry<H>>> {
+    fn lock(&self) -> MutexGuard<'_, HashMap<Ino, Entry<H>>> {
         self.map.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
@@ -114,7 +115,7 @@ impl<H: Clone> Early<H> {
     /// Start the settling of `ino`, just created by `uid` and open as
     /// `open`; `None` if it is settling already (the caller then does
     /// its work in order).
-    pub(crate) fn start(self: &Arc<Self>, ino: u64, uid: u32, open: H) -> Option<Settling<H>> {
+    pub(crate) fn start(self: &Arc<Self>, ino: Ino, uid: u32, open: H) -> Option<Settling<H>> {
         let mut map = self.lock();
         if map.contains_key(&ino) {
             return None;
@@ -138,7 +139,7 @@ impl<H: Clone> Early<H> {
     }
 
     /// Wait until `ino` is not settling (at once if it is not).
-    pub(crate) async fn settled(&self, ino: u64) {
+    pub(crate) async fn settled(&self, ino: Ino) {
         if self.len.load(Ordering::Acquire) == 0 {
             return;
         }
@@ -151,7 +152,7 @@ impl<H: Clone> Early<H> {
 
     /// The open fid of `ino`'s create if it is settling and was created by
     /// `uid`: a setattr of its times can go through it at once.
-    pub(crate) fn open_of(&self, ino: u64, uid: u32) -> Option<H> {
+    pub(crate) fn open_of(&self, ino: Ino, uid: u32) -> Option<H> {
         let map = self.lock();
         let e = map.get(&ino)?;
         (e.uid == uid).then(|| e.open.clone())
@@ -159,14 +160,14 @@ impl<H: Clone> Early<H> {
 
     /// The entry of `name` in `dir` (inode `ino`, made by `uid`) went to
     /// the kernel with a TTL of zero.
-    pub(crate) fn owe(&self, dir: u64, name: &[u8], ino: u64, uid: u32) {
+    pub(crate) fn owe(&self, dir: Ino, name: &[u8], ino: Ino, uid: u32) {
         let mut owed = self.owed.lock().unwrap_or_else(|e| e.into_inner());
         owed.put((dir, name.into()), (ino, uid));
     }
 
     /// Whether the entry of `name` in `dir` for `uid` is owed, as inode
     /// `ino`: then it is paid (forgotten).
-    pub(crate) fn owed(&self, dir: u64, name: &[u8], uid: u32, ino: u64) -> bool {
+    pub(crate) fn owed(&self, dir: Ino, name: &[u8], uid: u32, ino: Ino) -> bool {
         let mut owed = self.owed.lock().unwrap_or_else(|e| e.into_inner());
         let key = (dir, Box::<[u8]>::from(name));
         match owed.peek(&key) {
@@ -189,38 +190,62 @@ mod tests {
     #[tokio::test]
     async fn waiters_wake_when_the_settling_ends_and_not_before() {
         let early = Arc::new(Early::<&str>::default());
-        early.settled(7).await; // not settling: no wait
-        let s = early.start(7, 1000, "fid").expect("not settling yet");
-        assert!(early.start(7, 1000, "again").is_none(), "one at a time");
-        let mut wait = Box::pin(early.settled(7));
+        early.settled(Ino::from_kernel(7)).await; // not settling: no wait
+        let s = early
+            .start(Ino::from_kernel(7), 1000, "fid")
+            .expect("not settling yet");
+        assert!(
+            early.start(Ino::from_kernel(7), 1000, "again").is_none(),
+            "one at a time"
+        );
+        let mut wait = Box::pin(early.settled(Ino::from_kernel(7)));
         assert!(futures::poll!(&mut wait).is_pending());
         assert_eq!(early.len(), 1);
-        assert_eq!(early.open_of(7, 1000), Some("fid"));
-        assert_eq!(early.open_of(7, 0), None, "another user's fid is not lent");
+        assert_eq!(early.open_of(Ino::from_kernel(7), 1000), Some("fid"));
+        assert_eq!(
+            early.open_of(Ino::from_kernel(7), 0),
+            None,
+            "another user's fid is not lent"
+        );
         drop(s);
         assert!(futures::poll!(&mut wait).is_ready());
-        assert_eq!((early.len(), early.open_of(7, 1000)), (0, None));
+        assert_eq!(
+            (early.len(), early.open_of(Ino::from_kernel(7), 1000)),
+            (0, None)
+        );
     }
 
     #[test]
     fn an_owed_entry_is_paid_once_to_its_maker_for_the_same_file() {
         let early = Early::<()>::default();
-        early.owe(1, b"f", 9, 1000);
-        assert!(!early.owed(1, b"f", 0, 9), "another user");
-        assert!(!early.owed(1, b"f", 1000, 8), "the name names another file");
-        assert!(!early.owed(1, b"g", 1000, 9) && !early.owed(2, b"f", 1000, 9));
-        assert!(early.owed(1, b"f", 1000, 9));
-        assert!(!early.owed(1, b"f", 1000, 9), "paid");
+        early.owe(Ino::from_kernel(1), b"f", Ino::from_kernel(9), 1000);
+        assert!(
+            !early.owed(Ino::from_kernel(1), b"f", 0, Ino::from_kernel(9)),
+            "another user"
+        );
+        assert!(
+            !early.owed(Ino::from_kernel(1), b"f", 1000, Ino::from_kernel(8)),
+            "the name names another file"
+        );
+        assert!(
+            !early.owed(Ino::from_kernel(1), b"g", 1000, Ino::from_kernel(9))
+                && !early.owed(Ino::from_kernel(2), b"f", 1000, Ino::from_kernel(9))
+        );
+        assert!(early.owed(Ino::from_kernel(1), b"f", 1000, Ino::from_kernel(9)));
+        assert!(
+            !early.owed(Ino::from_kernel(1), b"f", 1000, Ino::from_kernel(9)),
+            "paid"
+        );
     }
 
     #[test]
     fn an_old_settling_does_not_end_a_newer_one() {
         let early = Arc::new(Early::<()>::default());
-        let old = early.start(3, 0, ()).expect("first");
+        let old = early.start(Ino::from_kernel(3), 0, ()).expect("first");
         // As if the old one's entry had been replaced (it cannot be while it
         // lives; the token guards the drop all the same).
-        early.lock().remove(&3);
-        let new = early.start(3, 0, ()).expect("second");
+        early.lock().remove(&Ino::from_kernel(3));
+        let new = early.start(Ino::from_kernel(3), 0, ()).expect("second");
         drop(old);
         assert_eq!(early.len(), 1, "the newer settling stays");
         drop(new);

@@ -42,7 +42,8 @@ use crate::devfuse::NotifyLine;
 use crate::early::Early;
 use crate::errno::Fail;
 use crate::handles::Handles;
-use crate::inode::{Found, Inodes, ROOT_INO};
+use crate::ino::Ino;
+use crate::inode::{Found, Inodes};
 use crate::interrupt::{Interrupts, Op};
 use crate::prefetch::StoreGate;
 use crate::users::user_name;
@@ -166,7 +167,7 @@ impl MountState {
     /// The state for a mount whose attach (as `cfg.attach`) gave `root`.
     pub(crate) fn new(client: Client, cfg: MountConfig, root: File, root_qid: Qid) -> MountState {
         let inodes = Inodes::new(root_qid);
-        inodes.set_fid(ROOT_INO, cfg.attach.n_uname, root);
+        inodes.set_fid(Ino::ROOT, cfg.attach.n_uname, root);
         MountState {
             conn: Conn::new(client),
             inodes,
@@ -197,7 +198,7 @@ impl Fs {
     /// How long the kernel may trust attributes `a` of `ino` (and the
     /// name that led to them): as long as we do, no longer than attributes
     /// fetched now (those we hold keep the time they were fetched).
-    pub(crate) fn lifetime(&self, ino: u64, a: &Rgetattr) -> Duration {
+    pub(crate) fn lifetime(&self, ino: Ino, a: &Rgetattr) -> Duration {
         let whole = attr_lifetime(&self.cfg).of(a);
         match self.cache.attrs.trusted_for(ino) {
             Some(left) => left.min(whole),
@@ -318,7 +319,7 @@ impl Fs {
 
     /// The fid of inode `ino` for `uid`, walked now if there is none yet:
     /// from the nearest ancestor that has one, or from the uid's attach.
-    pub(crate) async fn fid(&self, ino: u64, uid: u32) -> Result<Arc<File>, Fail> {
+    pub(crate) async fn fid(&self, ino: Ino, uid: u32) -> Result<Arc<File>, Fail> {
         // A file just created may be walking to its own fid (`early.rs`).
         self.early.settled(ino).await;
         if let Some(f) = self.inodes.fid(ino, uid) {
@@ -342,7 +343,7 @@ impl Fs {
         }
         let file = base.walk(&plan.names).await?;
         if file.qid().path != plan.qid.path {
-            debug!(ino, "walked to a different file: the path is stale");
+            debug!(%ino, "walked to a different file: the path is stale");
             return Err(stale);
         }
         self.inodes.set_fid(ino, uid, file).ok_or(stale)
@@ -361,15 +362,15 @@ impl Fs {
     /// paths in fids loses them when the name they were walked by goes,
     /// say a hard link removed or a rename made by someone else), drop it,
     /// walk a fresh one from the inode's current name and try once more.
-    pub(crate) async fn with_fid<T, F, Fut>(&self, ino: u64, uid: u32, op: F) -> Result<T, Fail>
+    pub(crate) async fn with_fid<T, F, Fut>(&self, ino: Ino, uid: u32, op: F) -> Result<T, Fail>
     where
         F: Fn(Arc<File>) -> Fut,
         Fut: Future<Output = ninep_client::Result<T>>,
     {
         let f = self.fid(ino, uid).await?;
         match op(f.clone()).await.map_err(Fail::from) {
-            Err(Fail(libc::ENOENT | libc::ESTALE)) if ino != ROOT_INO => {
-                debug!(ino, uid, "fid gone stale; walking again");
+            Err(Fail(libc::ENOENT | libc::ESTALE)) if ino != Ino::ROOT => {
+                debug!(%ino, uid, "fid gone stale; walking again");
                 self.inodes.drop_fid(ino, uid, &f);
                 let f = self.fid(ino, uid).await?;
                 Ok(op(f).await?)
@@ -380,7 +381,7 @@ impl Fs {
 
     /// The root fid of `uid`, attaching as that user if needed.
     async fn attach(&self, uid: u32) -> Result<Arc<File>, Fail> {
-        if let Some(f) = self.inodes.fid(ROOT_INO, uid) {
+        if let Some(f) = self.inodes.fid(Ino::ROOT, uid) {
             if self.conn.owns(&f) {
                 return Ok(f);
             }
@@ -399,13 +400,13 @@ impl Fs {
         debug!(uid, %uname, aname = %a.aname, "attaching for a new user");
         let root = self.conn.client().attach(&uname, &a.aname, uid).await?;
         self.inodes
-            .set_fid(ROOT_INO, uid, root)
+            .set_fid(Ino::ROOT, uid, root)
             .ok_or(Fail(libc::ESTALE))
     }
 
     /// The attributes of `ino` through `file` (its fid or an open one),
     /// from the loose cache when fresh.
-    pub(crate) async fn attrs_via(&self, ino: u64, file: &File) -> Result<Rgetattr, Fail> {
+    pub(crate) async fn attrs_via(&self, ino: Ino, file: &File) -> Result<Rgetattr, Fail> {
         self.early.settled(ino).await;
         if let Some(a) = self.cache.attrs.get(ino) {
             return Ok(a);
@@ -417,7 +418,7 @@ impl Fs {
     }
 
     /// The attributes of `ino` as `uid` sees them.
-    pub(crate) async fn attrs(&self, ino: u64, uid: u32) -> Result<Rgetattr, Fail> {
+    pub(crate) async fn attrs(&self, ino: Ino, uid: u32) -> Result<Rgetattr, Fail> {
         self.early.settled(ino).await;
         if let Some(a) = self.cache.attrs.get(ino) {
             return Ok(a);
@@ -440,7 +441,7 @@ impl Fs {
     /// Tgetattr). A new name costs a Tgetattr after the walk.
     pub(crate) async fn look_up(
         &self,
-        parent: u64,
+        parent: Ino,
         name: &[u8],
         uid: u32,
         dir: &File,
@@ -480,7 +481,7 @@ impl Fs {
     /// same promise as the kernel's own entries for the TTL. Or when the
     /// entry is owed: our create gave it to the kernel with a TTL of zero
     /// (`early.rs`).
-    fn known_entry(&self, parent: u64, name: &[u8], uid: u32, ino: u64) -> Option<ReplyEntry> {
+    fn known_entry(&self, parent: Ino, name: &[u8], uid: u32, ino: Ino) -> Option<ReplyEntry> {
         let a = self.cache.attrs.get(ino)?;
         if !self.name_known(parent, name, uid, ino) {
             return None;
@@ -498,10 +499,10 @@ impl Fs {
     /// longer reaches the file: then a walk must do.
     async fn known_name_entry(
         &self,
-        parent: u64,
+        parent: Ino,
         name: &[u8],
         uid: u32,
-        ino: u64,
+        ino: Ino,
     ) -> Option<ReplyEntry> {
         if self.cfg.cache == CacheMode::None {
             return None;
@@ -523,7 +524,7 @@ impl Fs {
     /// without a walk: the directory's names are known whole, or the entry
     /// is owed to the kernel by our create (`early.rs`; asking settles
     /// the debt).
-    fn name_known(&self, parent: u64, name: &[u8], uid: u32, ino: u64) -> bool {
+    fn name_known(&self, parent: Ino, name: &[u8], uid: u32, ino: Ino) -> bool {
         self.cache.known.present(parent, name, uid) || self.early.owed(parent, name, uid, ino)
     }
 
@@ -534,7 +535,7 @@ impl Fs {
     /// same file's; else a Tgetattr now.
     pub(crate) async fn enter(
         &self,
-        parent: u64,
+        parent: Ino,
         name: &[u8],
         uid: u32,
         file: File,
@@ -578,14 +579,14 @@ impl Fs {
 
     /// Note that the kernel is given attributes `a` of `ino` (with
     /// `cache=cto`, whose opens compare them with the server's).
-    pub(crate) fn tell(&self, ino: u64, a: &Rgetattr) {
+    pub(crate) fn tell(&self, ino: Ino, a: &Rgetattr) {
         if self.cfg.cache == CacheMode::Cto {
             self.cache.view.told(ino, a);
         }
     }
 
     /// The kernel's entry for `ino` with attributes `a`.
-    pub(crate) fn entry(&self, ino: u64, a: &Rgetattr) -> ReplyEntry {
+    pub(crate) fn entry(&self, ino: Ino, a: &Rgetattr) -> ReplyEntry {
         self.tell(ino, a);
         ReplyEntry {
             ttl: self.lifetime(ino, a),
@@ -595,7 +596,7 @@ impl Fs {
     }
 
     /// The kernel's attribute reply for `ino` with attributes `a`.
-    pub(crate) fn attr_reply(&self, ino: u64, a: &Rgetattr) -> ReplyAttr {
+    pub(crate) fn attr_reply(&self, ino: Ino, a: &Rgetattr) -> ReplyAttr {
         self.tell(ino, a);
         ReplyAttr {
             ttl: self.lifetime(ino, a),

@@ -14,6 +14,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use ninep_client::wire::Qid;
 use ninep_client::File;
 
+use crate::ino::Ino;
 use crate::prefetch::Writer;
 use ninep_client::wire::Rgetattr;
 use std::collections::VecDeque;
@@ -24,7 +25,7 @@ use tokio::task::JoinHandle;
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Origin {
     /// Its inode.
-    pub ino: u64,
+    pub ino: Ino,
     /// Whose fids it was walked from.
     pub uid: u32,
     /// The Tlopen flags to open it again with: never `O_CREAT`, `O_EXCL`
@@ -35,7 +36,7 @@ pub(crate) struct Origin {
 impl Origin {
     /// The origin of a file opened (or created) with `flags`: opening it
     /// again must neither create nor truncate it.
-    pub(crate) fn new(ino: u64, uid: u32, flags: u32) -> Origin {
+    pub(crate) fn new(ino: Ino, uid: u32, flags: u32) -> Origin {
         let once = (libc::O_CREAT | libc::O_EXCL | libc::O_TRUNC) as u32;
         Origin {
             ino,
@@ -94,7 +95,7 @@ pub(crate) struct OpenDir {
     /// listing served from the cache needs none.
     pub file: tokio::sync::OnceCell<File>,
     /// Its inode.
-    pub ino: u64,
+    pub ino: Ino,
     /// Whose fids to walk entries from in readdirplus.
     pub uid: u32,
     /// The listing, read whole at the first readdir from offset 0; readdir
@@ -154,7 +155,7 @@ impl Handles {
 
     /// A handle open on inode `ino`, if any: its fid still reaches a file
     /// whose every name is gone (fstat of an open, unlinked file).
-    pub(crate) fn any_on(&self, ino: u64) -> Option<Handle> {
+    pub(crate) fn any_on(&self, ino: Ino) -> Option<Handle> {
         self.lock()
             .values()
             .find(|h| match h {
@@ -207,9 +208,9 @@ mod tests {
     #[test]
     fn reopening_never_creates_nor_truncates() {
         let all = libc::O_RDWR | libc::O_APPEND | libc::O_CREAT | libc::O_EXCL | libc::O_TRUNC;
-        let o = Origin::new(7, 1000, all as u32);
+        let o = Origin::new(Ino::from_kernel(7), 1000, all as u32);
         assert_eq!(o.flags, (libc::O_RDWR | libc::O_APPEND) as u32);
-        assert_eq!((o.ino, o.uid), (7, 1000));
+        assert_eq!((o.ino, o.uid), (Ino::from_kernel(7), 1000));
     }
 }
 

@@ -44,8 +44,6 @@ use lru::LruCache;
 use ninep_client::wire::Qid;
 use ninep_client::File;
 
-/// The FUSE root inode number.
-pub(crate) const ROOT_INO: u64 = 1;
 /// How deep a parent chain may be before it is taken for a loop.
 const MAX_DEPTH: usize = 4096;
 /// Forgotten inodes whose numbers are kept for their files (about 40
@@ -75,7 +73,7 @@ pub(crate) struct Plan {
 /// by its `qid.path` (see [`Inodes::dying`]).
 #[derive(Debug)]
 pub(crate) struct Dying {
-    ino: u64,
+    ino: Ino,
     path: u64,
 }
 
@@ -83,6 +81,7 @@ mod table;
 #[cfg(test)]
 mod tests;
 
+use crate::ino::Ino;
 use table::{Link, Node, Table};
 
 /// The inode table (see the module doc).
@@ -98,7 +97,7 @@ impl Inodes {
             nodes: HashMap::new(),
             by_path: HashMap::new(),
             by_name: HashMap::new(),
-            next_ino: ROOT_INO + 1,
+            next_ino: Ino::ROOT.next(),
             gone: LruCache::new(NonZeroUsize::new(GONE_KEPT).expect("non-zero")),
             clock: 0,
         };
@@ -112,8 +111,8 @@ impl Inodes {
             fids: Vec::new(),
             used: 0,
         };
-        t.nodes.insert(ROOT_INO, node);
-        t.by_path.insert(root.path, ROOT_INO);
+        t.nodes.insert(Ino::ROOT, node);
+        t.by_path.insert(root.path, Ino::ROOT);
         Inodes {
             table: Mutex::new(t),
         }
@@ -129,27 +128,27 @@ impl Inodes {
     }
 
     /// The qid of `ino`.
-    pub(crate) fn qid(&self, ino: u64) -> Option<Qid> {
+    pub(crate) fn qid(&self, ino: Ino) -> Option<Qid> {
         self.lock().nodes.get(&ino).map(|n| n.qid)
     }
 
     /// The directory `ino` was last seen in (the root is its own parent);
     /// `None` for an inode gone or with no name left.
-    pub(crate) fn parent(&self, ino: u64) -> Option<u64> {
-        if ino == ROOT_INO {
-            return Some(ROOT_INO);
+    pub(crate) fn parent(&self, ino: Ino) -> Option<Ino> {
+        if ino == Ino::ROOT {
+            return Some(Ino::ROOT);
         }
         self.lock().nodes.get(&ino)?.links.last().map(|l| l.0)
     }
 
     /// The inode currently known by `qid_path`, if any.
-    pub(crate) fn by_path(&self, qid_path: u64) -> Option<u64> {
+    pub(crate) fn by_path(&self, qid_path: u64) -> Option<Ino> {
         self.lock().by_path.get(&qid_path).copied()
     }
 
     /// The inode number a file of `qid` has, or would get back if found
     /// now (the kernel forgot it while it still stood for that file).
-    pub(crate) fn number_for(&self, qid: Qid) -> Option<u64> {
+    pub(crate) fn number_for(&self, qid: Qid) -> Option<Ino> {
         let t = self.lock();
         match t.by_path.get(&qid.path) {
             Some(ino) => t
@@ -165,12 +164,12 @@ impl Inodes {
     }
 
     /// The inode known as `name` in `parent`, if any.
-    pub(crate) fn child(&self, parent: u64, name: &[u8]) -> Option<u64> {
+    pub(crate) fn child(&self, parent: Ino, name: &[u8]) -> Option<Ino> {
         self.lock().by_name.get(&(parent, name.into())).copied()
     }
 
     /// The fid of `ino` for `uid`, if one was walked.
-    pub(crate) fn fid(&self, ino: u64, uid: u32) -> Option<Arc<File>> {
+    pub(crate) fn fid(&self, ino: Ino, uid: u32) -> Option<Arc<File>> {
         let mut t = self.lock();
         t.clock += 1;
         let now = t.clock;
@@ -185,10 +184,10 @@ impl Inodes {
     pub(crate) fn shed(&self, n: usize) -> usize {
         let mut t = self.lock();
         let idle = |f: &Arc<File>| Arc::strong_count(f) == 1;
-        let mut oldest: Vec<(u64, u64)> = t
+        let mut oldest: Vec<(u64, Ino)> = t
             .nodes
             .iter()
-            .filter(|(&ino, node)| ino != ROOT_INO && node.fids.iter().any(|(_, f)| idle(f)))
+            .filter(|(&ino, node)| ino != Ino::ROOT && node.fids.iter().any(|(_, f)| idle(f)))
             .map(|(&ino, node)| (node.used, ino))
             .collect();
         oldest.sort_unstable();
@@ -212,7 +211,7 @@ impl Inodes {
 
     /// Record `file` as the fid of `ino` for `uid`; if another was recorded
     /// meanwhile that one is kept. `None` when the inode is gone.
-    pub(crate) fn set_fid(&self, ino: u64, uid: u32, file: File) -> Option<Arc<File>> {
+    pub(crate) fn set_fid(&self, ino: Ino, uid: u32, file: File) -> Option<Arc<File>> {
         let mut t = self.lock();
         let node = t.nodes.get_mut(&ino)?;
         if let Some(f) = node.fid(uid) {
@@ -232,7 +231,7 @@ impl Inodes {
 
     /// Forget `stale` as the fid of `ino` for `uid` (the server no longer
     /// finds the file by it); a newer fid recorded meanwhile stays.
-    pub(crate) fn drop_fid(&self, ino: u64, uid: u32, stale: &Arc<File>) {
+    pub(crate) fn drop_fid(&self, ino: Ino, uid: u32, stale: &Arc<File>) {
         let mut t = self.lock();
         let Some(node) = t.nodes.get_mut(&ino) else {
             return;
@@ -266,7 +265,7 @@ impl Inodes {
     /// can name nothing else: the inode's only known name is this one and
     /// (but for a directory) it has a single link, and no request is
     /// using the fid. Returns it with the file's `S_IFMT` bits.
-    pub(crate) fn take_sole_fid(&self, parent: u64, name: &[u8], uid: u32) -> Option<(File, u32)> {
+    pub(crate) fn take_sole_fid(&self, parent: Ino, name: &[u8], uid: u32) -> Option<(File, u32)> {
         let mut t = self.lock();
         let link: Link = (parent, name.into());
         let ino = *t.by_name.get(&link)?;
@@ -286,7 +285,7 @@ impl Inodes {
     /// `qid.path` stops leading to its inode now, so that a new file given
     /// the same number meanwhile gets an inode of its own. Hand the result
     /// to [`Inodes::revive`] if the removal fails.
-    pub(crate) fn dying(&self, parent: u64, name: &[u8]) -> Option<Dying> {
+    pub(crate) fn dying(&self, parent: Ino, name: &[u8]) -> Option<Dying> {
         let mut t = self.lock();
         let link: Link = (parent, name.into());
         let ino = *t.by_name.get(&link)?;
@@ -315,8 +314,8 @@ impl Inodes {
     /// Take the fid of `uid` for `ino` out of the table if no request is
     /// using it (never the root's: that is the attach, which only a new
     /// Tattach could replace); the next use walks a new one.
-    pub(crate) fn take_fid(&self, ino: u64, uid: u32) -> Option<File> {
-        if ino == ROOT_INO {
+    pub(crate) fn take_fid(&self, ino: Ino, uid: u32) -> Option<File> {
+        if ino == Ino::ROOT {
             return None;
         }
         self.lock().nodes.get_mut(&ino)?.take_unshared(uid)
@@ -324,11 +323,11 @@ impl Inodes {
 
     /// The path of `ino` from the root by its last names, for logs: `/`
     /// for the root, `?/name` when the chain is broken.
-    pub(crate) fn path(&self, ino: u64) -> String {
+    pub(crate) fn path(&self, ino: Ino) -> String {
         let t = self.lock();
         let mut names = Vec::new();
         let mut cur = ino;
-        while cur != ROOT_INO && names.len() < MAX_DEPTH {
+        while cur != Ino::ROOT && names.len() < MAX_DEPTH {
             let Some((parent, name)) = t.nodes.get(&cur).and_then(|n| n.links.last()) else {
                 names.push(b"?".to_vec().into_boxed_slice());
                 break;
@@ -346,7 +345,7 @@ impl Inodes {
 
     /// How to walk to `ino` for `uid` (see [`Plan`]); `None` when the inode
     /// or one of its ancestors is gone.
-    pub(crate) fn plan(&self, ino: u64, uid: u32) -> Option<Plan> {
+    pub(crate) fn plan(&self, ino: Ino, uid: u32) -> Option<Plan> {
         let t = self.lock();
         let qid = t.nodes.get(&ino)?.qid;
         let mut names = Vec::new();
@@ -356,7 +355,7 @@ impl Inodes {
             if let Some(f) = node.fid(uid) {
                 break Some(f);
             }
-            if cur == ROOT_INO {
+            if cur == Ino::ROOT {
                 break None;
             }
             if names.len() == MAX_DEPTH {
@@ -377,11 +376,11 @@ impl Inodes {
     /// paths in fids loses them when a name of the file goes).
     pub(crate) fn lookup(
         &self,
-        parent: u64,
+        parent: Ino,
         name: &[u8],
         found: Found,
         fid: Option<(u32, File)>,
-    ) -> u64 {
+    ) -> Ino {
         let mut dropped = Vec::new();
         let mut t = self.lock();
         let ino = match t.by_path.get(&found.qid.path).copied() {
@@ -410,7 +409,7 @@ impl Inodes {
     }
 
     /// +1 lookup on a known inode (a lookup of `.` or `..`); false if gone.
-    pub(crate) fn bump(&self, ino: u64) -> bool {
+    pub(crate) fn bump(&self, ino: Ino) -> bool {
         match self.lock().nodes.get_mut(&ino) {
             Some(n) => {
                 n.lookups += 1;
@@ -421,10 +420,10 @@ impl Inodes {
     }
 
     /// The kernel forgot `n` lookups of `ino`.
-    pub(crate) fn forget(&self, ino: u64, n: u64) {
+    pub(crate) fn forget(&self, ino: Ino, n: u64) {
         let mut dropped = Vec::new();
         let mut t = self.lock();
-        if ino == ROOT_INO {
+        if ino == Ino::ROOT {
             return;
         }
         if let Some(node) = t.nodes.get_mut(&ino) {
@@ -436,7 +435,7 @@ impl Inodes {
     }
 
     /// Remember the link count last seen for `ino`.
-    pub(crate) fn set_nlink(&self, ino: u64, nlink: u64) {
+    pub(crate) fn set_nlink(&self, ino: Ino, nlink: u64) {
         if let Some(n) = self.lock().nodes.get_mut(&ino) {
             n.nlink = nlink;
         }
@@ -444,7 +443,7 @@ impl Inodes {
 
     /// `name` was removed from `parent` through the mount; returns the
     /// inode it named, which is detached if that was its last name.
-    pub(crate) fn unlinked(&self, parent: u64, name: &[u8]) -> Option<u64> {
+    pub(crate) fn unlinked(&self, parent: Ino, name: &[u8]) -> Option<Ino> {
         let mut dropped = Vec::new();
         let mut t = self.lock();
         let ino = t.unlink(parent, name, &mut dropped);
@@ -458,11 +457,11 @@ impl Inodes {
     /// replaced one, if known.
     pub(crate) fn renamed(
         &self,
-        parent: u64,
+        parent: Ino,
         name: &[u8],
-        new_parent: u64,
+        new_parent: Ino,
         new_name: &[u8],
-    ) -> (Option<u64>, Option<u64>) {
+    ) -> (Option<Ino>, Option<Ino>) {
         let mut dropped = Vec::new();
         let mut t = self.lock();
         let replaced = t.unlink(new_parent, new_name, &mut dropped);

@@ -19,6 +19,7 @@
 //! Each entry also says what the request is ([`Op`]) and since when it is
 //! served, for the watchdog ([`Interrupts::overdue`]).
 
+use crate::ino::Ino;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
@@ -44,12 +45,12 @@ pub struct InterruptStats {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Op {
     pub name: &'static str,
-    pub ino: u64,
+    pub ino: Ino,
 }
 
 impl Op {
     /// Operation `name` on inode `ino`.
-    pub(crate) const fn new(name: &'static str, ino: u64) -> Op {
+    pub(crate) const fn new(name: &'static str, ino: Ino) -> Op {
         Op { name, ino }
     }
 }
@@ -190,7 +191,7 @@ mod tests {
 
     const OP: Op = Op {
         name: "read",
-        ino: 7,
+        ino: Ino::from_kernel(7),
     };
 
     #[test]

@@ -19,7 +19,7 @@ use tracing::{debug, warn};
 
 use crate::conn::Phase;
 use crate::fs::{Fs, MountState, ATTR_MASK};
-use crate::inode::ROOT_INO;
+use crate::ino::Ino;
 
 /// Watch the mount's connection every `every` until the mount is gone.
 pub(crate) async fn watch(shared: Weak<MountState>, every: Duration) {
@@ -49,7 +49,7 @@ pub(crate) async fn watch(shared: Weak<MountState>, every: Duration) {
         let uid = fs.cfg.attach.n_uname;
         let ping = async {
             let root = fs
-                .fid(ROOT_INO, uid)
+                .fid(Ino::ROOT, uid)
                 .await
                 .map_err(|e| format!("errno {}", e.0))?;
             root.getattr(ATTR_MASK)

@@ -21,6 +21,7 @@
 use std::num::NonZeroUsize;
 use std::sync::{Mutex, MutexGuard};
 
+use crate::ino::Ino;
 use lru::LruCache;
 use ninep_client::wire::Rgetattr;
 
@@ -76,7 +77,7 @@ pub(crate) enum OpenVerdict {
 /// The views (see the module doc).
 #[derive(Debug)]
 pub(crate) struct KernelView {
-    views: Mutex<LruCache<u64, View>>,
+    views: Mutex<LruCache<Ino, View>>,
 }
 
 impl Default for KernelView {
@@ -88,12 +89,12 @@ impl Default for KernelView {
 }
 
 impl KernelView {
-    fn lock(&self) -> MutexGuard<'_, LruCache<u64, View>> {
+    fn lock(&self) -> MutexGuard<'_, LruCache<Ino, View>> {
         self.views.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// The kernel was given attributes `a` of `ino`.
-    pub(crate) fn told(&self, ino: u64, a: &Rgetattr) {
+    pub(crate) fn told(&self, ino: Ino, a: &Rgetattr) {
         let mut g = self.lock();
         let v = g.get_or_insert_mut(ino, View::default);
         v.told = Some(Stamp::of(a));
@@ -101,7 +102,7 @@ impl KernelView {
     }
 
     /// We changed `ino`'s data or attributes.
-    pub(crate) fn ours(&self, ino: u64) {
+    pub(crate) fn ours(&self, ino: Ino) {
         let mut g = self.lock();
         let v = g.get_or_insert_mut(ino, View::default);
         v.told = None;
@@ -112,7 +113,7 @@ impl KernelView {
     /// whether the kernel's attributes must match them (`cache=cto`).
     /// Records what the page cache holds from now on, unless the verdict
     /// is [`OpenVerdict::Stale`].
-    pub(crate) fn open(&self, ino: u64, a: &Rgetattr, check_told: bool) -> OpenVerdict {
+    pub(crate) fn open(&self, ino: Ino, a: &Rgetattr, check_told: bool) -> OpenVerdict {
         let now = Stamp::of(a);
         let mut g = self.lock();
         let known = g.contains(&ino);
@@ -152,12 +153,22 @@ mod tests {
     fn pages_are_kept_only_while_the_file_is_unchanged() {
         let v = KernelView::default();
         let a = file(10, 100);
-        v.told(2, &a);
-        assert_eq!(v.open(2, &a, true), OpenVerdict::Drop, "nothing cached yet");
-        assert_eq!(v.open(2, &a, true), OpenVerdict::Keep);
-        v.ours(2);
-        assert_eq!(v.open(2, &file(20, 101), true), OpenVerdict::Drop);
-        assert_eq!(v.open(2, &file(20, 101), true), OpenVerdict::Keep);
+        v.told(Ino::from_kernel(2), &a);
+        assert_eq!(
+            v.open(Ino::from_kernel(2), &a, true),
+            OpenVerdict::Drop,
+            "nothing cached yet"
+        );
+        assert_eq!(v.open(Ino::from_kernel(2), &a, true), OpenVerdict::Keep);
+        v.ours(Ino::from_kernel(2));
+        assert_eq!(
+            v.open(Ino::from_kernel(2), &file(20, 101), true),
+            OpenVerdict::Drop
+        );
+        assert_eq!(
+            v.open(Ino::from_kernel(2), &file(20, 101), true),
+            OpenVerdict::Keep
+        );
     }
 
     #[test]
@@ -165,30 +176,45 @@ mod tests {
         let v = KernelView::default();
         let old = file(10, 100);
         let new = file(30, 105);
-        v.told(3, &old);
-        assert_eq!(v.open(3, &old, true), OpenVerdict::Drop);
-        assert_eq!(v.open(3, &new, true), OpenVerdict::Stale);
+        v.told(Ino::from_kernel(3), &old);
+        assert_eq!(v.open(Ino::from_kernel(3), &old, true), OpenVerdict::Drop);
+        assert_eq!(v.open(Ino::from_kernel(3), &new, true), OpenVerdict::Stale);
         // The second open in a row goes ahead, without the old pages.
-        assert_eq!(v.open(3, &new, true), OpenVerdict::Drop);
+        assert_eq!(v.open(Ino::from_kernel(3), &new, true), OpenVerdict::Drop);
         // A lookup in between gives the kernel the new attributes.
         let newer = file(40, 110);
-        v.told(3, &new);
-        assert_eq!(v.open(3, &newer, true), OpenVerdict::Stale);
-        v.told(3, &newer);
-        assert_eq!(v.open(3, &newer, true), OpenVerdict::Drop);
+        v.told(Ino::from_kernel(3), &new);
+        assert_eq!(
+            v.open(Ino::from_kernel(3), &newer, true),
+            OpenVerdict::Stale
+        );
+        v.told(Ino::from_kernel(3), &newer);
+        assert_eq!(v.open(Ino::from_kernel(3), &newer, true), OpenVerdict::Drop);
         // Without the check (cache=loose) a change only drops the pages.
-        assert_eq!(v.open(3, &new, false), OpenVerdict::Drop);
+        assert_eq!(v.open(Ino::from_kernel(3), &new, false), OpenVerdict::Drop);
     }
 
     #[test]
     fn a_file_of_unknown_view_is_looked_up_again_once() {
         let v = KernelView::default();
-        assert_eq!(v.open(4, &file(1, 1), true), OpenVerdict::Stale);
-        assert_eq!(v.open(4, &file(1, 1), true), OpenVerdict::Drop);
-        assert_eq!(v.open(6, &file(1, 1), false), OpenVerdict::Drop);
+        assert_eq!(
+            v.open(Ino::from_kernel(4), &file(1, 1), true),
+            OpenVerdict::Stale
+        );
+        assert_eq!(
+            v.open(Ino::from_kernel(4), &file(1, 1), true),
+            OpenVerdict::Drop
+        );
+        assert_eq!(
+            v.open(Ino::from_kernel(6), &file(1, 1), false),
+            OpenVerdict::Drop
+        );
         // After our own change nothing is known, but the kernel asks again
         // by itself: no second lookup.
-        v.ours(5);
-        assert_eq!(v.open(5, &file(1, 1), true), OpenVerdict::Drop);
+        v.ours(Ino::from_kernel(5));
+        assert_eq!(
+            v.open(Ino::from_kernel(5), &file(1, 1), true),
+            OpenVerdict::Drop
+        );
     }
 }

@@ -63,6 +63,7 @@ mod early;
 pub mod errno;
 mod fs;
 mod handles;
+mod ino;
 mod inode;
 mod interrupt;
 mod keepalive;

@@ -24,13 +24,14 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use crate::ino::Ino;
 use lru::LruCache;
 
 /// How many missing names are kept (about 80 bytes each).
 const ENTRIES: usize = 4096;
 
 /// A directory and a name in it.
-type Key = (u64, Box<[u8]>);
+type Key = (Ino, Box<[u8]>);
 
 /// The missing names (see the module doc); `ttl` zero disables it.
 #[derive(Debug)]
@@ -76,7 +77,7 @@ impl Negatives {
     /// The server said `name` is not in `dir` to a lookup by `uid` that
     /// started as `asked` says. Not kept if the mount changed anything
     /// since: the answer may predate a name we made meanwhile.
-    pub(crate) fn note(&self, dir: u64, name: &[u8], uid: u32, asked: Asking) {
+    pub(crate) fn note(&self, dir: Ino, name: &[u8], uid: u32, asked: Asking) {
         if self.ttl.is_zero() {
             return;
         }
@@ -88,7 +89,7 @@ impl Negatives {
 
     /// Whether `name` was found missing from `dir` by `uid` less than a
     /// TTL ago.
-    pub(crate) fn missing(&self, dir: u64, name: &[u8], uid: u32) -> bool {
+    pub(crate) fn missing(&self, dir: Ino, name: &[u8], uid: u32) -> bool {
         if self.ttl.is_zero() {
             return false;
         }
@@ -109,7 +110,7 @@ impl Negatives {
     }
 
     /// `name` was made in `dir` through the mount (or may have been).
-    pub(crate) fn made(&self, dir: u64, name: &[u8]) {
+    pub(crate) fn made(&self, dir: Ino, name: &[u8]) {
         let mut lru = self.lock();
         self.generation.fetch_add(1, Ordering::SeqCst);
         lru.pop(&(dir, Box::<[u8]>::from(name)));
@@ -117,7 +118,7 @@ impl Negatives {
 
     /// A change in `dir` failed and may have made any name: forget its
     /// missing names.
-    pub(crate) fn forget(&self, dir: u64) {
+    pub(crate) fn forget(&self, dir: Ino) {
         let mut lru = self.lock();
         self.generation.fetch_add(1, Ordering::SeqCst);
         let gone: Vec<Key> = lru
@@ -140,40 +141,49 @@ mod tests {
     #[test]
     fn kept_for_the_ttl_per_uid_until_made() {
         let n = Negatives::new(LONG);
-        n.note(1, b"a", 1000, n.asking());
-        assert!(n.missing(1, b"a", 1000));
-        assert!(!n.missing(1, b"a", 1001), "another user asks the server");
-        assert!(!n.missing(2, b"a", 1000) && !n.missing(1, b"b", 1000));
-        n.made(1, b"a");
-        assert!(!n.missing(1, b"a", 1000));
+        n.note(Ino::from_kernel(1), b"a", 1000, n.asking());
+        assert!(n.missing(Ino::from_kernel(1), b"a", 1000));
+        assert!(
+            !n.missing(Ino::from_kernel(1), b"a", 1001),
+            "another user asks the server"
+        );
+        assert!(
+            !n.missing(Ino::from_kernel(2), b"a", 1000)
+                && !n.missing(Ino::from_kernel(1), b"b", 1000)
+        );
+        n.made(Ino::from_kernel(1), b"a");
+        assert!(!n.missing(Ino::from_kernel(1), b"a", 1000));
         let now = n.asking();
-        n.note(1, b"a", 1000, now);
-        n.note(1, b"b", 1000, now);
-        n.note(2, b"a", 1000, now);
-        n.forget(1);
-        assert!(!n.missing(1, b"a", 1000) && !n.missing(1, b"b", 1000));
-        assert!(n.missing(2, b"a", 1000));
+        n.note(Ino::from_kernel(1), b"a", 1000, now);
+        n.note(Ino::from_kernel(1), b"b", 1000, now);
+        n.note(Ino::from_kernel(2), b"a", 1000, now);
+        n.forget(Ino::from_kernel(1));
+        assert!(
+            !n.missing(Ino::from_kernel(1), b"a", 1000)
+                && !n.missing(Ino::from_kernel(1), b"b", 1000)
+        );
+        assert!(n.missing(Ino::from_kernel(2), b"a", 1000));
     }
 
     #[test]
     fn an_answer_older_than_a_change_is_not_kept() {
         let n = Negatives::new(LONG);
         let asked = n.asking();
-        n.made(7, b"other");
-        n.note(1, b"a", 0, asked);
-        assert!(!n.missing(1, b"a", 0));
+        n.made(Ino::from_kernel(7), b"other");
+        n.note(Ino::from_kernel(1), b"a", 0, asked);
+        assert!(!n.missing(Ino::from_kernel(1), b"a", 0));
     }
 
     #[test]
     fn nothing_kept_without_a_ttl_or_past_it() {
         let off = Negatives::new(Duration::ZERO);
-        off.note(1, b"a", 0, off.asking());
-        assert!(!off.missing(1, b"a", 0));
+        off.note(Ino::from_kernel(1), b"a", 0, off.asking());
+        assert!(!off.missing(Ino::from_kernel(1), b"a", 0));
         let n = Negatives::new(Duration::from_secs(1));
         let mut old = n.asking();
         old.at -= Duration::from_secs(2);
-        n.note(1, b"a", 0, old);
-        assert!(!n.missing(1, b"a", 0));
+        n.note(Ino::from_kernel(1), b"a", 0, old);
+        assert!(!n.missing(Ino::from_kernel(1), b"a", 0));
     }
 
     #[test]
@@ -181,9 +191,12 @@ mod tests {
         let n = Negatives::new(LONG);
         let now = n.asking();
         for i in 0..(ENTRIES as u64 + 10) {
-            n.note(i, b"x", 0, now);
+            n.note(Ino::from_kernel(i), b"x", 0, now);
         }
         assert_eq!(n.lock().len(), ENTRIES);
-        assert!(!n.missing(0, b"x", 0) && n.missing(ENTRIES as u64 + 9, b"x", 0));
+        assert!(
+            !n.missing(Ino::from_kernel(0), b"x", 0)
+                && n.missing(Ino::from_kernel(ENTRIES as u64 + 9), b"x", 0)
+        );
     }
 }

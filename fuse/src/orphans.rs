@@ -14,19 +14,20 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
+use crate::ino::Ino;
 use ninep_client::wire::Rgetattr;
 
 /// The attributes of open files whose every name is gone, by inode.
 #[derive(Debug, Default)]
 pub(crate) struct Orphans {
-    by_ino: Mutex<HashMap<u64, Rgetattr>>,
+    by_ino: Mutex<HashMap<Ino, Rgetattr>>,
     /// How many there are: every write and release asks, and there are
     /// almost never any, so the answer comes without the lock.
     count: AtomicUsize,
 }
 
 impl Orphans {
-    fn lock(&self) -> MutexGuard<'_, HashMap<u64, Rgetattr>> {
+    fn lock(&self) -> MutexGuard<'_, HashMap<Ino, Rgetattr>> {
         self.by_ino.lock().unwrap_or_else(|e| e.into_inner())
     }
 
@@ -35,13 +36,13 @@ impl Orphans {
     }
 
     /// Whether `ino` is such a file.
-    pub(crate) fn holds(&self, ino: u64) -> bool {
+    pub(crate) fn holds(&self, ino: Ino) -> bool {
         !self.none() && self.lock().contains_key(&ino)
     }
 
     /// Inode `ino` (whose attributes were `a` just before) lost its last
     /// name while open.
-    pub(crate) fn adopt(&self, ino: u64, mut a: Rgetattr) {
+    pub(crate) fn adopt(&self, ino: Ino, mut a: Rgetattr) {
         a.nlink = 0;
         let mut t = self.lock();
         t.insert(ino, a);
@@ -49,7 +50,7 @@ impl Orphans {
     }
 
     /// The last attributes of `ino`, if it is such a file.
-    pub(crate) fn get(&self, ino: u64) -> Option<Rgetattr> {
+    pub(crate) fn get(&self, ino: Ino) -> Option<Rgetattr> {
         if self.none() {
             return None;
         }
@@ -57,7 +58,7 @@ impl Orphans {
     }
 
     /// Bytes up to `end` were written to `ino` through the mount.
-    pub(crate) fn wrote(&self, ino: u64, end: u64) {
+    pub(crate) fn wrote(&self, ino: Ino, end: u64) {
         if self.none() {
             return;
         }
@@ -68,7 +69,7 @@ impl Orphans {
     }
 
     /// The last handle on `ino` was released.
-    pub(crate) fn closed(&self, ino: u64) {
+    pub(crate) fn closed(&self, ino: Ino) {
         let mut t = self.lock();
         t.remove(&ino);
         self.count.store(t.len(), Ordering::Relaxed);
@@ -86,16 +87,16 @@ mod tests {
             size: 10,
             ..crate::attr::sample(0o100644, 0, 0)
         };
-        o.adopt(7, a);
-        o.wrote(7, 4);
-        o.wrote(8, 100);
-        let got = o.get(7).unwrap();
+        o.adopt(Ino::from_kernel(7), a);
+        o.wrote(Ino::from_kernel(7), 4);
+        o.wrote(Ino::from_kernel(8), 100);
+        let got = o.get(Ino::from_kernel(7)).unwrap();
         assert_eq!((got.nlink, got.size), (0, 10));
-        o.wrote(7, 25);
-        assert_eq!(o.get(7).unwrap().size, 25);
-        assert!(o.get(8).is_none());
-        assert!(o.holds(7) && !o.holds(8));
-        o.closed(7);
-        assert!(o.get(7).is_none() && !o.holds(7));
+        o.wrote(Ino::from_kernel(7), 25);
+        assert_eq!(o.get(Ino::from_kernel(7)).unwrap().size, 25);
+        assert!(o.get(Ino::from_kernel(8)).is_none());
+        assert!(o.holds(Ino::from_kernel(7)) && !o.holds(Ino::from_kernel(8)));
+        o.closed(Ino::from_kernel(7));
+        assert!(o.get(Ino::from_kernel(7)).is_none() && !o.holds(Ino::from_kernel(7)));
     }
 }

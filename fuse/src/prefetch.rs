@@ -25,6 +25,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use crate::ino::Ino;
 use tokio::sync::Notify;
 
 /// The kernel's page size, which FUSE reads and stores come in.
@@ -46,19 +47,19 @@ struct Io {
 /// The per-inode state of the module doc: which stores may go ahead.
 #[derive(Debug, Default)]
 pub(crate) struct StoreGate {
-    inodes: Mutex<HashMap<u64, Io>>,
+    inodes: Mutex<HashMap<Ino, Io>>,
     idle: Notify,
     /// Ranges the kernel took (for the mount's counters).
     stored: AtomicU64,
 }
 
 impl StoreGate {
-    fn lock(&self) -> MutexGuard<'_, HashMap<u64, Io>> {
+    fn lock(&self) -> MutexGuard<'_, HashMap<Ino, Io>> {
         self.inodes.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Forget `ino` once nothing depends on it.
-    fn tidy(map: &mut HashMap<u64, Io>, ino: u64) {
+    fn tidy(map: &mut HashMap<Ino, Io>, ino: Ino) {
         if map.get(&ino).is_some_and(|io| io.writers + io.flights == 0) {
             map.remove(&ino);
         }
@@ -76,7 +77,7 @@ impl StoreGate {
 
     /// A prefetch of `ino` is about to send its Tread (`None`: a writer
     /// has the inode open, no prefetch).
-    pub(crate) fn flight(self: &Arc<Self>, ino: u64) -> Option<Flight> {
+    pub(crate) fn flight(self: &Arc<Self>, ino: Ino) -> Option<Flight> {
         let mut map = self.lock();
         let io = map.entry(ino).or_default();
         if io.writers > 0 {
@@ -93,7 +94,7 @@ impl StoreGate {
     }
 
     /// A write to `ino` is on its way to the server.
-    pub(crate) fn wrote(&self, ino: u64) {
+    pub(crate) fn wrote(&self, ino: Ino) {
         if let Some(io) = self.lock().get_mut(&ino) {
             io.gen += 1;
         }
@@ -103,7 +104,7 @@ impl StoreGate {
     /// truncating open, a truncation): no store of it goes ahead from now
     /// on until the returned guard is dropped, and the ones already past
     /// their check have ended when this returns.
-    pub(crate) async fn writer(self: &Arc<Self>, ino: u64) -> Writer {
+    pub(crate) async fn writer(self: &Arc<Self>, ino: Ino) -> Writer {
         {
             let mut map = self.lock();
             let io = map.entry(ino).or_default();
@@ -130,7 +131,7 @@ impl StoreGate {
 #[derive(Debug)]
 pub(crate) struct Writer {
     gate: Arc<StoreGate>,
-    ino: u64,
+    ino: Ino,
 }
 
 impl Drop for Writer {
@@ -147,7 +148,7 @@ impl Drop for Writer {
 #[derive(Debug)]
 pub(crate) struct Flight {
     gate: Arc<StoreGate>,
-    ino: u64,
+    ino: Ino,
     gen: u64,
     storing: bool,
 }
@@ -285,18 +286,21 @@ mod tests {
     #[tokio::test]
     async fn a_write_or_writer_since_the_tread_stops_the_store() {
         let gate = Arc::new(StoreGate::default());
-        let mut f = gate.flight(7).unwrap();
-        gate.wrote(7);
+        let mut f = gate.flight(Ino::from_kernel(7)).unwrap();
+        gate.wrote(Ino::from_kernel(7));
         assert!(!f.may_store(), "written since the Tread");
         drop(f);
-        let w = gate.writer(7).await;
-        assert!(gate.flight(7).is_none(), "a writer is open");
-        let mut f = gate.flight(8).unwrap();
+        let w = gate.writer(Ino::from_kernel(7)).await;
+        assert!(
+            gate.flight(Ino::from_kernel(7)).is_none(),
+            "a writer is open"
+        );
+        let mut f = gate.flight(Ino::from_kernel(8)).unwrap();
         assert!(f.may_store(), "other inodes go on");
         drop((w, f));
-        let mut f = gate.flight(7).unwrap();
+        let mut f = gate.flight(Ino::from_kernel(7)).unwrap();
         assert!(f.may_store());
-        assert!(gate.lock().contains_key(&7));
+        assert!(gate.lock().contains_key(&Ino::from_kernel(7)));
         drop(f);
         assert!(gate.lock().is_empty(), "nothing kept once idle");
     }
@@ -304,18 +308,18 @@ mod tests {
     #[tokio::test]
     async fn a_writer_waits_for_the_stores_past_their_check() {
         let gate = Arc::new(StoreGate::default());
-        let mut f = gate.flight(7).unwrap();
+        let mut f = gate.flight(Ino::from_kernel(7)).unwrap();
         assert!(f.may_store());
         let g = gate.clone();
-        let w = tokio::spawn(async move { g.writer(7).await });
+        let w = tokio::spawn(async move { g.writer(Ino::from_kernel(7)).await });
         tokio::task::yield_now().await;
         assert!(!w.is_finished(), "the store is still on its way");
         drop(f);
         let w = w.await.unwrap();
-        let mut late = gate.flight(7);
+        let mut late = gate.flight(Ino::from_kernel(7));
         assert!(late.is_none());
         drop(w);
-        late = gate.flight(7);
+        late = gate.flight(Ino::from_kernel(7));
         assert!(late.as_mut().unwrap().may_store());
     }
 }

@@ -15,6 +15,7 @@ use fuse3::raw::prelude::*;
 
 use super::Fs;
 use crate::errno::Fail;
+use crate::ino::Ino;
 use crate::users::groups_of;
 
 /// Who asks, for [`allowed`].
@@ -43,7 +44,7 @@ pub(crate) fn allowed(mode: u32, uid: u32, gid: u32, caller: &Caller, mask: u32)
 }
 
 impl Fs {
-    pub(crate) async fn do_access(&self, req: &Request, ino: u64, mask: u32) -> Result<(), Fail> {
+    pub(crate) async fn do_access(&self, req: &Request, ino: Ino, mask: u32) -> Result<(), Fail> {
         let a = self.attrs(ino, self.who(req)).await?;
         if mask & 0o7 == 0 {
             return Ok(());

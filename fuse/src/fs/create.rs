@@ -23,6 +23,7 @@ use crate::early::Settling;
 use crate::errno::errno_of;
 use crate::errno::Fail;
 use crate::handles::{OpenFile, Origin};
+use crate::ino::Ino;
 use crate::names::{component, no_nul};
 use crate::prefetch::Writer;
 
@@ -49,21 +50,23 @@ impl Fs {
     }
 
     /// Walk to `name`, just made in `parent`, and enter it in the table.
-    async fn made(&self, req: &Request, parent: u64, name: &[u8]) -> Result<ReplyEntry, Fail> {
+    async fn made(&self, req: &Request, parent: Ino, name: &[u8]) -> Result<ReplyEntry, Fail> {
         let uid = self.who(req);
         let dir = self.fid(parent, uid).await?;
         let file = dir.walk(&[name]).await?;
         self.give_to_caller(req, &file).await;
         let entry = self.enter(parent, name, uid, file, None).await?;
         let is_dir = entry.attr.kind == fuse3::FileType::Directory;
-        self.cache.absent.inherit(parent, entry.attr.ino, is_dir);
+        self.cache
+            .absent
+            .inherit(parent, Ino::from_kernel(entry.attr.ino), is_dir);
         Ok(entry)
     }
 
     pub(crate) async fn do_mkdir(
         &self,
         req: &Request,
-        parent: u64,
+        parent: Ino,
         name: &[u8],
         mode: u32,
     ) -> Result<ReplyEntry, Fail> {
@@ -78,14 +81,16 @@ impl Fs {
         made?;
         let entry = self.made(req, parent, name).await?;
         // Nothing in it yet: lookups in it need no Twalk until it changes.
-        self.cache.known.made_empty(entry.attr.ino, self.who(req));
+        self.cache
+            .known
+            .made_empty(Ino::from_kernel(entry.attr.ino), self.who(req));
         Ok(entry)
     }
 
     pub(crate) async fn do_symlink(
         &self,
         req: &Request,
-        parent: u64,
+        parent: Ino,
         name: &[u8],
         target: &[u8],
     ) -> Result<ReplyEntry, Fail> {
@@ -101,7 +106,7 @@ impl Fs {
     pub(crate) async fn do_mknod(
         &self,
         req: &Request,
-        parent: u64,
+        parent: Ino,
         name: &[u8],
         mode: u32,
         rdev: u32,
@@ -119,8 +124,8 @@ impl Fs {
     pub(crate) async fn do_link(
         &self,
         req: &Request,
-        ino: u64,
-        new_parent: u64,
+        ino: Ino,
+        new_parent: Ino,
         new_name: &[u8],
     ) -> Result<ReplyEntry, Fail> {
         let uid = self.who(req);
@@ -136,7 +141,7 @@ impl Fs {
                 .is_err_and(|e| matches!(errno_of(e), libc::ENOENT | libc::ESTALE))
         };
         if gone(&made) {
-            debug!(ino, uid, "link target's fid gone stale; walking again");
+            debug!(%ino, uid, "link target's fid gone stale; walking again");
             self.inodes.drop_fid(ino, uid, &target);
             target = self.fid(ino, uid).await?;
             made = dir.link(&target, name).await;
@@ -161,7 +166,7 @@ impl Fs {
     /// Ask directory `parent` (through its fid `dir`) for the extended
     /// attributes whose absence its new files inherit (`absent.rs`), once
     /// per TTL: sent along with a create's own requests.
-    async fn probe_inherited(&self, parent: u64, dir: Option<&File>) {
+    async fn probe_inherited(&self, parent: Ino, dir: Option<&File>) {
         let Some(dir) = dir else { return };
         let asks = self
             .cache
@@ -189,7 +194,7 @@ impl Fs {
     /// otherwise a clone is walked first, one more round trip.
     async fn fid_to_create_in(
         &self,
-        parent: u64,
+        parent: Ino,
         uid: u32,
     ) -> Result<(File, BoxFuture<'_, Result<Arc<File>, Fail>>), Fail> {
         if let Some(own) = self.inodes.take_fid(parent, uid) {
@@ -203,7 +208,7 @@ impl Fs {
     pub(crate) async fn do_create(
         &self,
         req: &Request,
-        parent: u64,
+        parent: Ino,
         name: &[u8],
         mode: u32,
         flags: u32,
@@ -340,7 +345,7 @@ impl Fs {
     async fn settle(
         &self,
         m: Made<'_>,
-        ino: u64,
+        ino: Ino,
         open: Arc<OpenFile>,
         dir: Option<Arc<File>>,
         settling: Option<Settling<u64>>,
@@ -362,7 +367,7 @@ impl Fs {
 /// A file just made: where, by whom (whose fids), and its qid.
 #[derive(Debug, Clone, Copy)]
 struct Made<'a> {
-    parent: u64,
+    parent: Ino,
     name: &'a [u8],
     uid: u32,
     qid: Qid,

@@ -33,6 +33,7 @@ use crate::attr::kind_of_dtype;
 use crate::dircache::Listing;
 use crate::errno::Fail;
 use crate::handles::{DirEntry, Handle, OpenDir};
+use crate::ino::Ino;
 use crate::names::reject_reason;
 
 /// `O_DIRECTORY` as 9P2000.L carries it.
@@ -47,7 +48,7 @@ impl Fs {
     /// (see [`Fs::dir_file`]), unless only the server checks what other
     /// users may do (its open is the check). With `cache=none` it opens
     /// at once.
-    pub(crate) async fn do_opendir(&self, req: &Request, ino: u64) -> Result<ReplyOpen, Fail> {
+    pub(crate) async fn do_opendir(&self, req: &Request, ino: Ino) -> Result<ReplyOpen, Fail> {
         let uid = self.who(req);
         let file = tokio::sync::OnceCell::new();
         if !self.cfg.cache.page_cache() || self.cfg.server_checks_others() {
@@ -69,7 +70,7 @@ impl Fs {
     }
 
     /// A new opened fid of directory `ino` for `uid`.
-    pub(crate) async fn open_dir_fid(&self, ino: u64, uid: u32) -> Result<File, Fail> {
+    pub(crate) async fn open_dir_fid(&self, ino: Ino, uid: u32) -> Result<File, Fail> {
         self.with_fid(ino, uid, |base| async move {
             let mut file = base.walk::<&[u8]>(&[]).await?;
             file.lopen(libc::O_RDONLY as u32 | O_DIRECTORY).await?;
@@ -169,18 +170,18 @@ impl Fs {
     /// The inode number readdir shows for `e` (see the module doc).
     pub(crate) fn dirent_ino(&self, dir: &OpenDir, index: usize, e: &DirEntry) -> u64 {
         match index {
-            0 => dir.ino,
-            1 => self.inodes.parent(dir.ino).unwrap_or(dir.ino),
+            0 => dir.ino.get(),
+            1 => self.inodes.parent(dir.ino).unwrap_or(dir.ino).get(),
             _ => self
                 .inodes
                 .by_path(e.qid.path)
-                .unwrap_or(e.qid.path | UNSEEN),
+                .map_or(e.qid.path | UNSEEN, Ino::get),
         }
     }
 
     pub(crate) async fn do_readdir(
         &self,
-        _ino: u64,
+        _ino: Ino,
         fh: u64,
         offset: i64,
     ) -> Result<ReplyDirectory<BoxStream<'_, fuse3::Result<DirectoryEntry>>>, Fail> {
@@ -225,7 +226,7 @@ impl Fs {
 /// `raw`: every entry whose name is a valid component (the server's `.`
 /// and `..` are dropped, ours are added at each use; the others are logged
 /// and dropped).
-pub(crate) fn entries_of(ino: u64, raw: Vec<Dirent>) -> Vec<DirEntry> {
+pub(crate) fn entries_of(ino: Ino, raw: Vec<Dirent>) -> Vec<DirEntry> {
     let mut out = Vec::with_capacity(raw.len());
     for d in raw {
         let name = d.name.as_bytes();
@@ -233,7 +234,7 @@ pub(crate) fn entries_of(ino: u64, raw: Vec<Dirent>) -> Vec<DirEntry> {
             continue;
         }
         if let Some(why) = reject_reason(name) {
-            warn!(dir = ino, name = ?d.name.to_str_lossy(), "skipping entry from server: {why}");
+            warn!(dir = %ino, name = ?d.name.to_str_lossy(), "skipping entry from server: {why}");
             continue;
         }
         out.push(DirEntry {
@@ -289,7 +290,7 @@ mod tests {
             dirent(b"..", 14),
             dirent(b"...", 15),
         ];
-        let names: Vec<_> = entries_of(1, raw)
+        let names: Vec<_> = entries_of(Ino::from_kernel(1), raw)
             .into_iter()
             .map(|e| (e.name.to_vec(), e.qid.path))
             .collect();

@@ -20,12 +20,13 @@ use super::Fs;
 use crate::cache::names_lifetime;
 use crate::errno::Fail;
 use crate::handles::Handle;
+use crate::ino::Ino;
 
 impl Fs {
     pub(crate) async fn do_lookup(
         &self,
         req: &Request,
-        parent: u64,
+        parent: Ino,
         name: &[u8],
     ) -> Result<ReplyEntry, Fail> {
         let uid = self.who(req);
@@ -67,7 +68,7 @@ impl Fs {
     /// `cache=cto`: the names of `parent` known whole, past their TTL,
     /// trusted again if the directory's mtime is the one they were listed
     /// at (`complete.rs`): its attributes as trusted, or a Tgetattr.
-    async fn confirm_names(&self, parent: u64, uid: u32) {
+    async fn confirm_names(&self, parent: Ino, uid: u32) {
         let Some(mtime) = self.cache.known.to_confirm(parent, uid) else {
             return;
         };
@@ -93,7 +94,7 @@ impl Fs {
     pub(crate) async fn do_getattr(
         &self,
         req: &Request,
-        ino: u64,
+        ino: Ino,
         fh: Option<u64>,
     ) -> Result<ReplyAttr, Fail> {
         // An open handle's fid still works for a file unlinked since. The
@@ -127,7 +128,7 @@ impl Fs {
         }
     }
 
-    pub(crate) async fn do_readlink(&self, req: &Request, ino: u64) -> Result<ReplyData, Fail> {
+    pub(crate) async fn do_readlink(&self, req: &Request, ino: Ino) -> Result<ReplyData, Fail> {
         let uid = self.who(req);
         let target = self
             .with_fid(ino, uid, |f| async move { f.readlink().await })
@@ -135,7 +136,7 @@ impl Fs {
         Ok(data(target.as_bytes().to_vec()))
     }
 
-    pub(crate) async fn do_statfs(&self, req: &Request, ino: u64) -> Result<ReplyStatFs, Fail> {
+    pub(crate) async fn do_statfs(&self, req: &Request, ino: Ino) -> Result<ReplyStatFs, Fail> {
         let uid = self.who(req);
         let s = self
             .with_fid(ino, uid, |f| async move { f.statfs().await })

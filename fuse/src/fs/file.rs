@@ -31,6 +31,7 @@ use super::{Fs, ATTR_MASK, IO_DEPTH};
 use crate::config::CacheMode;
 use crate::errno::Fail;
 use crate::handles::{Handle, OpenFile, Origin, Reads};
+use crate::ino::Ino;
 use crate::kernel_view::OpenVerdict;
 
 /// `FOPEN_DIRECT_IO` of `<linux/fuse.h>` (fuse3 does not export it).
@@ -110,7 +111,7 @@ impl Fs {
     pub(crate) async fn do_open(
         &self,
         req: &Request,
-        ino: u64,
+        ino: Ino,
         flags: u32,
     ) -> Result<ReplyOpen, Fail> {
         self.readahead.fire();
@@ -134,7 +135,7 @@ impl Fs {
                     .view
                     .open(ino, &a, self.cfg.cache == CacheMode::Cto);
                 if verdict == OpenVerdict::Stale {
-                    debug!(ino, "changed on the server since the kernel saw it: ESTALE");
+                    debug!(%ino, "changed on the server since the kernel saw it: ESTALE");
                     return Err(Fail(libc::ESTALE));
                 }
                 (direct, verdict == OpenVerdict::Keep, a.size)
@@ -151,12 +152,12 @@ impl Fs {
     /// rename over it by someone else, or if the file lost its last name;
     /// the kernel then looks the name up again). `truncated`: the open
     /// truncated it, and `a` may be from before or after.
-    fn current(&self, ino: u64, qid: Qid, a: Rgetattr, truncated: bool) -> Result<Rgetattr, Fail> {
+    fn current(&self, ino: Ino, qid: Qid, a: Rgetattr, truncated: bool) -> Result<Rgetattr, Fail> {
         if self.cfg.cache == CacheMode::Cto {
             let ours = self.inodes.qid(ino).map(|q| q.path);
             let unlinked = a.nlink == 0 && !self.orphans.holds(ino);
             if ours != Some(qid.path) || unlinked {
-                debug!(ino, "the name leads elsewhere now: ESTALE");
+                debug!(%ino, "the name leads elsewhere now: ESTALE");
                 return Err(Fail(libc::ESTALE));
             }
         }
@@ -174,7 +175,7 @@ impl Fs {
     /// else a clone of it is walked first.
     async fn open_fid(
         &self,
-        ino: u64,
+        ino: Ino,
         uid: u32,
         flags: u32,
         with_attrs: bool,
@@ -212,14 +213,14 @@ impl Fs {
     }
 
     /// A clone of the inode's fid for `uid` (a Twalk).
-    async fn clone_fid(&self, ino: u64, uid: u32) -> Result<File, Fail> {
+    async fn clone_fid(&self, ino: Ino, uid: u32) -> Result<File, Fail> {
         let base = self.fid(ino, uid).await?;
         Ok(base.walk::<&[u8]>(&[]).await?)
     }
 
     /// The inode's own fid for `uid`, taken out of the table, if no
     /// request is using it and it is of the current connection.
-    fn own_fid(&self, ino: u64, uid: u32) -> Option<File> {
+    fn own_fid(&self, ino: Ino, uid: u32) -> Option<File> {
         self.inodes.take_fid(ino, uid).filter(|f| self.conn.owns(f))
     }
 
@@ -230,7 +231,7 @@ impl Fs {
     /// A read (with the window around it, see `prefetch.rs`).
     pub(crate) async fn do_read(
         &self,
-        ino: u64,
+        ino: Ino,
         fh: u64,
         offset: u64,
         size: u32,
@@ -241,7 +242,7 @@ impl Fs {
 
     pub(crate) async fn do_write(
         &self,
-        ino: u64,
+        ino: Ino,
         fh: u64,
         offset: u64,
         bytes: &[u8],

@@ -31,6 +31,7 @@ use super::{found, Fs, ATTR_MASK};
 use crate::attr::{file_attr, kind_of, kind_of_dtype};
 use crate::errno::Fail;
 use crate::handles::{DirEntry, Fetched, Lookahead, OpenDir};
+use crate::ino::Ino;
 
 /// Entries whose attributes are fetched ahead.
 pub(crate) const DEPTH: usize = 16;
@@ -44,13 +45,13 @@ struct Plus {
     pos: usize,
     ahead: Lookahead,
     /// The last entry given: listing index and inode, not yet accepted.
-    pending: Option<(usize, u64)>,
+    pending: Option<(usize, Ino)>,
 }
 
 impl Fs {
     pub(crate) async fn do_readdirplus(
         &self,
-        _ino: u64,
+        _ino: Ino,
         fh: u64,
         offset: u64,
     ) -> Result<ReplyDirectoryPlus<BoxStream<'_, fuse3::Result<DirectoryEntryPlus>>>, Fail> {
@@ -139,7 +140,7 @@ impl Plus {
         let ttl = fs.lifetime(ino, &f.attr);
         fs.tell(ino, &f.attr);
         DirectoryEntryPlus {
-            inode: ino,
+            inode: ino.get(),
             generation: 0,
             kind: kind_of(f.attr.mode),
             name: os_name(&e.name),

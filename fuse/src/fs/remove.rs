@@ -24,6 +24,7 @@ use ninep_client::File;
 
 use super::{unsupported, Cap, Fs, ATTR_MASK};
 use crate::errno::Fail;
+use crate::ino::Ino;
 use crate::names::component;
 
 /// `AT_REMOVEDIR` for Tunlinkat.
@@ -85,7 +86,7 @@ impl Fs {
     /// (renamed by someone else): then a fresh walk must do.
     async fn remove_by_own_fid(
         &self,
-        parent: u64,
+        parent: Ino,
         name: &[u8],
         uid: u32,
         is_dir: bool,
@@ -109,7 +110,7 @@ impl Fs {
     /// server has.
     async fn remove_on_server(
         &self,
-        parent: u64,
+        parent: Ino,
         name: &[u8],
         uid: u32,
         is_dir: bool,
@@ -127,7 +128,7 @@ impl Fs {
     pub(crate) async fn do_remove(
         &self,
         req: &Request,
-        parent: u64,
+        parent: Ino,
         name: &[u8],
         is_dir: bool,
     ) -> Result<(), Fail> {
@@ -170,9 +171,9 @@ impl Fs {
     pub(crate) async fn do_rename(
         &self,
         req: &Request,
-        parent: u64,
+        parent: Ino,
         name: &[u8],
-        new_parent: u64,
+        new_parent: Ino,
         new_name: &[u8],
         flags: u32,
     ) -> Result<(), Fail> {
@@ -200,9 +201,9 @@ impl Fs {
     /// Rename on the server, by whichever message the server has.
     async fn rename_on_server(
         &self,
-        parent: u64,
+        parent: Ino,
         name: &[u8],
-        new_parent: u64,
+        new_parent: Ino,
         new_name: &[u8],
         flags: u32,
         uid: u32,

@@ -17,7 +17,7 @@ use tracing::{debug, warn};
 use super::Fs;
 use crate::errno::Fail;
 use crate::handles::{Handle, OpenDir, OpenFile};
-use crate::inode::ROOT_INO;
+use crate::ino::Ino;
 
 /// `O_DIRECTORY` as 9P2000.L carries it.
 const O_DIRECTORY: u32 = libc::O_DIRECTORY as u32;
@@ -27,11 +27,12 @@ const REOPEN_DEPTH: usize = 8;
 impl Fs {
     /// Move the mount to the new connection, whose attach is `root`.
     pub(crate) async fn restore(&self, root: File) {
-        if self.inodes.qid(ROOT_INO).map(|q| q.path) != Some(root.qid().path) {
+        if self.inodes.qid(Ino::ROOT).map(|q| q.path) != Some(root.qid().path) {
             warn!("the root has another qid after reconnecting: known files may be stale");
         }
         self.inodes.retain_fids(|f| self.conn.owns(f));
-        self.inodes.set_fid(ROOT_INO, self.cfg.attach.n_uname, root);
+        self.inodes
+            .set_fid(Ino::ROOT, self.cfg.attach.n_uname, root);
         let all = self.handles.snapshot();
         let n = all.len();
         stream::iter(all)
@@ -78,7 +79,7 @@ impl Fs {
     }
 
     /// A new fid for `ino`, walked by its path for `uid` and opened.
-    async fn open_again(&self, ino: u64, uid: u32, flags: u32) -> Result<File, Fail> {
+    async fn open_again(&self, ino: Ino, uid: u32, flags: u32) -> Result<File, Fail> {
         self.with_fid(ino, uid, |base| async move {
             let mut file = base.walk::<&[u8]>(&[]).await?;
             file.lopen(flags).await?;

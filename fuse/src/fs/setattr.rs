@@ -26,6 +26,7 @@ use ninep_client::SetAttr;
 use super::Fs;
 use crate::errno::Fail;
 use crate::handles::Handle;
+use crate::ino::Ino;
 
 /// How close to our clock a time must be to count as `UTIME_NOW`.
 const NOW_WINDOW: Duration = Duration::from_millis(50);
@@ -111,7 +112,7 @@ impl Fs {
     pub(crate) async fn do_setattr(
         &self,
         req: &Request,
-        ino: u64,
+        ino: Ino,
         fh: Option<u64>,
         set: FuseSetAttr,
     ) -> Result<ReplyAttr, Fail> {
@@ -180,7 +181,7 @@ impl Fs {
     /// for the attributes, then takes the usual way.
     async fn times_while_settling(
         &self,
-        ino: u64,
+        ino: Ino,
         s: &SetAttr,
         open: &ninep_client::File,
     ) -> Result<Option<ReplyAttr>, Fail> {

@@ -3,6 +3,7 @@
 //! [`Fs::run`](super::Fs::run). Operations that never reach the server
 //! (init, forget, interrupt) are answered here.
 
+use crate::ino::Ino;
 use std::ffi::OsStr;
 use std::num::NonZeroU32;
 use std::os::unix::ffi::OsStrExt;
@@ -34,6 +35,7 @@ impl Filesystem for Fs {
     }
 
     async fn lookup(&self, req: Request, parent: u64, name: &OsStr) -> Result<ReplyEntry> {
+        let parent = Ino::from_kernel(parent);
         self.run_retry(&req, Op::new("lookup", parent), || {
             self.do_lookup(&req, parent, name.as_bytes())
         })
@@ -41,12 +43,13 @@ impl Filesystem for Fs {
     }
 
     async fn forget(&self, _req: Request, ino: u64, nlookup: u64) {
+        let ino = Ino::from_kernel(ino);
         self.inodes.forget(ino, nlookup);
     }
 
     async fn batch_forget(&self, _req: Request, inodes: &[(u64, u64)]) {
         for &(ino, n) in inodes {
-            self.inodes.forget(ino, n);
+            self.inodes.forget(Ino::from_kernel(ino), n);
         }
     }
 
@@ -57,6 +60,7 @@ impl Filesystem for Fs {
         fh: Option<u64>,
         _flags: u32,
     ) -> Result<ReplyAttr> {
+        let ino = Ino::from_kernel(ino);
         self.run_retry(&req, Op::new("getattr", ino), || {
             self.do_getattr(&req, ino, fh)
         })
@@ -70,6 +74,7 @@ impl Filesystem for Fs {
         fh: Option<u64>,
         set: SetAttr,
     ) -> Result<ReplyAttr> {
+        let ino = Ino::from_kernel(ino);
         self.run(
             &req,
             Op::new("setattr", ino),
@@ -79,6 +84,7 @@ impl Filesystem for Fs {
     }
 
     async fn readlink(&self, req: Request, ino: u64) -> Result<ReplyData> {
+        let ino = Ino::from_kernel(ino);
         self.run_retry(&req, Op::new("readlink", ino), || {
             self.do_readlink(&req, ino)
         })
@@ -92,6 +98,7 @@ impl Filesystem for Fs {
         name: &OsStr,
         link: &OsStr,
     ) -> Result<ReplyEntry> {
+        let parent = Ino::from_kernel(parent);
         let work = self.do_symlink(&req, parent, name.as_bytes(), link.as_bytes());
         self.run(&req, Op::new("symlink", parent), work).await
     }
@@ -104,6 +111,7 @@ impl Filesystem for Fs {
         mode: u32,
         rdev: u32,
     ) -> Result<ReplyEntry> {
+        let parent = Ino::from_kernel(parent);
         let work = self.do_mknod(&req, parent, name.as_bytes(), mode, rdev);
         self.run(&req, Op::new("mknod", parent), work).await
     }
@@ -116,11 +124,13 @@ impl Filesystem for Fs {
         mode: u32,
         _umask: u32,
     ) -> Result<ReplyEntry> {
+        let parent = Ino::from_kernel(parent);
         let work = self.do_mkdir(&req, parent, name.as_bytes(), mode);
         self.run(&req, Op::new("mkdir", parent), work).await
     }
 
     async fn unlink(&self, req: Request, parent: u64, name: &OsStr) -> Result<()> {
+        let parent = Ino::from_kernel(parent);
         self.run(
             &req,
             Op::new("unlink", parent),
@@ -130,6 +140,7 @@ impl Filesystem for Fs {
     }
 
     async fn rmdir(&self, req: Request, parent: u64, name: &OsStr) -> Result<()> {
+        let parent = Ino::from_kernel(parent);
         self.run(
             &req,
             Op::new("rmdir", parent),
@@ -146,6 +157,8 @@ impl Filesystem for Fs {
         new_parent: u64,
         new_name: &OsStr,
     ) -> Result<()> {
+        let parent = Ino::from_kernel(parent);
+        let new_parent = Ino::from_kernel(new_parent);
         let (name, new_name) = (name.as_bytes(), new_name.as_bytes());
         let work = self.do_rename(&req, parent, name, new_parent, new_name, 0);
         self.run(&req, Op::new("rename", parent), work).await
@@ -160,6 +173,8 @@ impl Filesystem for Fs {
         new_name: &OsStr,
         flags: u32,
     ) -> Result<()> {
+        let parent = Ino::from_kernel(parent);
+        let new_parent = Ino::from_kernel(new_parent);
         let (name, new_name) = (name.as_bytes(), new_name.as_bytes());
         let work = self.do_rename(&req, parent, name, new_parent, new_name, flags);
         self.run(&req, Op::new("rename", parent), work).await
@@ -172,11 +187,14 @@ impl Filesystem for Fs {
         new_parent: u64,
         new_name: &OsStr,
     ) -> Result<ReplyEntry> {
+        let ino = Ino::from_kernel(ino);
+        let new_parent = Ino::from_kernel(new_parent);
         let work = self.do_link(&req, ino, new_parent, new_name.as_bytes());
         self.run(&req, Op::new("link", ino), work).await
     }
 
     async fn open(&self, req: Request, ino: u64, flags: u32) -> Result<ReplyOpen> {
+        let ino = Ino::from_kernel(ino);
         // Opened twice, a truncating open could cut what was written in
         // between: not retried.
         if flags & libc::O_TRUNC as u32 != 0 {
@@ -198,6 +216,7 @@ impl Filesystem for Fs {
         offset: u64,
         size: u32,
     ) -> Result<ReplyData> {
+        let ino = Ino::from_kernel(ino);
         self.run_retry(&req, Op::new("read", ino), || {
             self.do_read(ino, fh, offset, size)
         })
@@ -214,6 +233,7 @@ impl Filesystem for Fs {
         _write_flags: u32,
         _flags: u32,
     ) -> Result<ReplyWrite> {
+        let ino = Ino::from_kernel(ino);
         self.run(
             &req,
             Op::new("write", ino),
@@ -223,6 +243,7 @@ impl Filesystem for Fs {
     }
 
     async fn statfs(&self, req: Request, ino: u64) -> Result<ReplyStatFs> {
+        let ino = Ino::from_kernel(ino);
         self.run_retry(&req, Op::new("statfs", ino), || self.do_statfs(&req, ino))
             .await
     }
@@ -236,11 +257,13 @@ impl Filesystem for Fs {
         _lock_owner: u64,
         _flush: bool,
     ) -> Result<()> {
+        let ino = Ino::from_kernel(ino);
         self.run_without_waiting(&req, Op::new("release", ino), self.do_release(fh))
             .await
     }
 
     async fn fsync(&self, req: Request, ino: u64, fh: u64, datasync: bool) -> Result<()> {
+        let ino = Ino::from_kernel(ino);
         self.run(&req, Op::new("fsync", ino), self.do_fsync(fh, datasync))
             .await
     }
@@ -254,6 +277,7 @@ impl Filesystem for Fs {
         flags: u32,
         _position: u32,
     ) -> Result<()> {
+        let ino = Ino::from_kernel(ino);
         let work = self.do_setxattr(&req, ino, name.as_bytes(), value, flags);
         self.run(&req, Op::new("setxattr", ino), work).await
     }
@@ -265,11 +289,13 @@ impl Filesystem for Fs {
         name: &OsStr,
         size: u32,
     ) -> Result<ReplyXAttr> {
+        let ino = Ino::from_kernel(ino);
         let work = || self.do_getxattr(&req, ino, name.as_bytes(), size);
         self.run_retry(&req, Op::new("getxattr", ino), work).await
     }
 
     async fn listxattr(&self, req: Request, ino: u64, size: u32) -> Result<ReplyXAttr> {
+        let ino = Ino::from_kernel(ino);
         self.run_retry(&req, Op::new("listxattr", ino), || {
             self.do_listxattr(&req, ino, size)
         })
@@ -277,16 +303,19 @@ impl Filesystem for Fs {
     }
 
     async fn removexattr(&self, req: Request, ino: u64, name: &OsStr) -> Result<()> {
+        let ino = Ino::from_kernel(ino);
         let work = self.do_removexattr(&req, ino, name.as_bytes());
         self.run(&req, Op::new("removexattr", ino), work).await
     }
 
     async fn flush(&self, req: Request, ino: u64, fh: u64, lock_owner: u64) -> Result<()> {
+        let ino = Ino::from_kernel(ino);
         self.run_without_waiting(&req, Op::new("flush", ino), self.do_flush(fh, lock_owner))
             .await
     }
 
     async fn opendir(&self, req: Request, ino: u64, _flags: u32) -> Result<ReplyOpen> {
+        let ino = Ino::from_kernel(ino);
         self.run_retry(&req, Op::new("opendir", ino), || self.do_opendir(&req, ino))
             .await
     }
@@ -298,6 +327,7 @@ impl Filesystem for Fs {
         fh: u64,
         offset: i64,
     ) -> Result<ReplyDirectory<impl Stream<Item = Result<DirectoryEntry>> + Send + 'a>> {
+        let parent = Ino::from_kernel(parent);
         self.run_retry(&req, Op::new("readdir", parent), || {
             self.do_readdir(parent, fh, offset)
         })
@@ -313,6 +343,7 @@ impl Filesystem for Fs {
         _lock_owner: u64,
     ) -> Result<ReplyDirectoryPlus<impl Stream<Item = Result<DirectoryEntryPlus>> + Send + 'a>>
     {
+        let parent = Ino::from_kernel(parent);
         self.run_retry(&req, Op::new("readdirplus", parent), || {
             self.do_readdirplus(parent, fh, offset)
         })
@@ -320,11 +351,13 @@ impl Filesystem for Fs {
     }
 
     async fn releasedir(&self, req: Request, ino: u64, fh: u64, _flags: u32) -> Result<()> {
+        let ino = Ino::from_kernel(ino);
         self.run_without_waiting(&req, Op::new("releasedir", ino), self.do_releasedir(fh))
             .await
     }
 
     async fn fsyncdir(&self, req: Request, ino: u64, fh: u64, datasync: bool) -> Result<()> {
+        let ino = Ino::from_kernel(ino);
         self.run(
             &req,
             Op::new("fsyncdir", ino),
@@ -334,6 +367,7 @@ impl Filesystem for Fs {
     }
 
     async fn access(&self, req: Request, ino: u64, mask: u32) -> Result<()> {
+        let ino = Ino::from_kernel(ino);
         self.run_retry(&req, Op::new("access", ino), || {
             self.do_access(&req, ino, mask)
         })
@@ -348,6 +382,7 @@ impl Filesystem for Fs {
         mode: u32,
         flags: u32,
     ) -> Result<ReplyCreated> {
+        let parent = Ino::from_kernel(parent);
         let work = self.do_create(&req, parent, name.as_bytes(), mode, flags);
         self.run(&req, Op::new("create", parent), work).await
     }
@@ -363,6 +398,7 @@ impl Filesystem for Fs {
         r#type: u32,
         pid: u32,
     ) -> Result<ReplyLock> {
+        let ino = Ino::from_kernel(ino);
         self.run(
             &req,
             Op::new("getlk", ino),
@@ -383,6 +419,7 @@ impl Filesystem for Fs {
         pid: u32,
         block: bool,
     ) -> Result<()> {
+        let ino = Ino::from_kernel(ino);
         let l = super::lock::spec(r#type, start, end, pid);
         self.run(
             &req,

@@ -14,6 +14,7 @@ use super::{Fs, IO_DEPTH};
 use crate::devfuse::DevFuse;
 use crate::errno::Fail;
 use crate::handles::{OpenFile, Reads};
+use crate::ino::Ino;
 use crate::prefetch::{split, window, Flight, Writer};
 
 /// Whether open flags let the handle change the file's data.
@@ -30,7 +31,7 @@ impl Fs {
 
     /// The writer guard of an open of `ino` with `flags` (or of a
     /// truncation, with `O_TRUNC`), taken before the request is sent.
-    pub(crate) async fn writer(&self, ino: u64, flags: u32) -> Option<Writer> {
+    pub(crate) async fn writer(&self, ino: Ino, flags: u32) -> Option<Writer> {
         match self.prefetching() && writes(flags) {
             true => Some(self.gate.writer(ino).await),
             false => None,
@@ -42,7 +43,7 @@ impl Fs {
     /// be held off before Tlcreate opens (or truncates) it.
     pub(crate) async fn writer_by_name(
         &self,
-        parent: u64,
+        parent: Ino,
         name: &[u8],
         flags: u32,
     ) -> Option<Writer> {
@@ -66,7 +67,7 @@ impl Fs {
     /// writer): the window, the line, and the prefetch's flight.
     fn window_for(
         &self,
-        ino: u64,
+        ino: Ino,
         h: &OpenFile,
         offset: u64,
         size: u32,
@@ -79,7 +80,7 @@ impl Fs {
             return None;
         }
         let w = window(offset, size, self.cfg.prefetch, h.file.io_size())?;
-        let dev = self.line.get_or_probe(ino)?;
+        let dev = self.line.get_or_probe(ino.get())?;
         Some((w, dev, self.gate.flight(ino)?))
     }
 
@@ -87,7 +88,7 @@ impl Fs {
     /// them when the read qualifies (see `prefetch.rs`).
     pub(crate) async fn read_through(
         &self,
-        ino: u64,
+        ino: Ino,
         h: &OpenFile,
         offset: u64,
         size: u32,
@@ -112,19 +113,19 @@ impl Fs {
 /// the runtime's threads (the kernel waits for pages that other reads hold
 /// locked) and after the generation check of `flight`. A refusal (the
 /// inode forgotten meanwhile) only costs the prefetch.
-fn store_later(dev: Arc<DevFuse>, ino: u64, parts: Vec<(u64, Bytes)>, mut flight: Flight) {
+fn store_later(dev: Arc<DevFuse>, ino: Ino, parts: Vec<(u64, Bytes)>, mut flight: Flight) {
     if parts.is_empty() {
         return;
     }
     tokio::task::spawn_blocking(move || {
         if !flight.may_store() {
-            debug!(ino, "prefetch not stored: the file changed meanwhile");
+            debug!(%ino, "prefetch not stored: the file changed meanwhile");
             return;
         }
         for (offset, data) in parts {
-            match dev.store(ino, offset, &data) {
+            match dev.store(ino.get(), offset, &data) {
                 Ok(()) => flight.gate().stored(),
-                Err(e) => debug!(ino, offset, "prefetch store refused: {e}"),
+                Err(e) => debug!(%ino, offset, "prefetch store refused: {e}"),
             }
         }
         drop(flight);

@@ -11,6 +11,7 @@ use fuse3::raw::prelude::*;
 
 use super::Fs;
 use crate::errno::Fail;
+use crate::ino::Ino;
 use crate::names::no_nul;
 
 /// The reply to a get or list of `value` with a buffer of `size` bytes.
@@ -28,7 +29,7 @@ impl Fs {
     pub(crate) async fn do_getxattr(
         &self,
         req: &Request,
-        ino: u64,
+        ino: Ino,
         name: &[u8],
         size: u32,
     ) -> Result<ReplyXAttr, Fail> {
@@ -52,7 +53,7 @@ impl Fs {
     pub(crate) async fn do_listxattr(
         &self,
         req: &Request,
-        ino: u64,
+        ino: Ino,
         size: u32,
     ) -> Result<ReplyXAttr, Fail> {
         let names = self
@@ -69,7 +70,7 @@ impl Fs {
     pub(crate) async fn do_setxattr(
         &self,
         req: &Request,
-        ino: u64,
+        ino: Ino,
         name: &[u8],
         value: &[u8],
         flags: u32,
@@ -85,7 +86,7 @@ impl Fs {
     pub(crate) async fn do_removexattr(
         &self,
         req: &Request,
-        ino: u64,
+        ino: Ino,
         name: &[u8],
     ) -> Result<(), Fail> {
         let name = no_nul(name)?;

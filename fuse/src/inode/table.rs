@@ -10,10 +10,11 @@ use lru::LruCache;
 use ninep_client::wire::Qid;
 use ninep_client::File;
 
-use super::{Found, MAX_DEPTH, ROOT_INO};
+use super::{Found, MAX_DEPTH};
+use crate::ino::Ino;
 
 /// A name of an inode: its directory's inode and the name in it.
-pub(super) type Link = (u64, Box<[u8]>);
+pub(super) type Link = (Ino, Box<[u8]>);
 
 /// One inode: the file it stands for, its names, lookups and fids.
 #[derive(Debug)]
@@ -37,15 +38,15 @@ pub(super) struct Node {
 /// Every inode, found by number, by `qid.path` and by name.
 #[derive(Debug)]
 pub(super) struct Table {
-    pub(super) nodes: HashMap<u64, Node>,
-    pub(super) by_path: HashMap<u64, u64>,
-    pub(super) by_name: HashMap<Link, u64>,
-    pub(super) next_ino: u64,
+    pub(super) nodes: HashMap<Ino, Node>,
+    pub(super) by_path: HashMap<u64, Ino>,
+    pub(super) by_name: HashMap<Link, Ino>,
+    pub(super) next_ino: Ino,
     /// The numbers of inodes the kernel forgot while they still stood for
     /// their `qid.path` (not removed or replaced through the mount), by
     /// `qid.path`, with the kind of file: the same file found again gets
     /// its number back.
-    pub(super) gone: LruCache<u64, (u64, u8, u32)>,
+    pub(super) gone: LruCache<u64, (Ino, u8, u32)>,
     /// Ticks with each use of a fid.
     pub(super) clock: u64,
 }
@@ -76,7 +77,7 @@ impl Node {
 impl Table {
     /// A new node for `found`, with no name and no lookups yet: under the
     /// number its file had before the kernel forgot it, else a new one.
-    pub(super) fn insert(&mut self, found: Found) -> u64 {
+    pub(super) fn insert(&mut self, found: Found) -> Ino {
         let again = match self.gone.pop(&found.qid.path) {
             Some((ino, ty, fmt)) if ty == found.qid.ty && fmt == found.fmt => Some(ino),
             _ => None,
@@ -84,8 +85,9 @@ impl Table {
         let ino = again
             .filter(|ino| !self.nodes.contains_key(ino))
             .unwrap_or_else(|| {
-                self.next_ino += 1;
-                self.next_ino - 1
+                let ino = self.next_ino;
+                self.next_ino = ino.next();
+                ino
             });
         let node = Node {
             qid: found.qid,
@@ -104,8 +106,8 @@ impl Table {
 
     /// Make `link` a name of `ino`, the one walks now start from; another
     /// inode it named loses it.
-    pub(super) fn add_link(&mut self, ino: u64, link: Link, dropped: &mut Vec<Arc<File>>) {
-        if ino == ROOT_INO {
+    pub(super) fn add_link(&mut self, ino: Ino, link: Link, dropped: &mut Vec<Arc<File>>) {
+        if ino == Ino::ROOT {
             return;
         }
         match self.by_name.get(&link).copied() {
@@ -126,7 +128,7 @@ impl Table {
     }
 
     /// `ino` is no longer known by `link`.
-    pub(super) fn remove_link(&mut self, ino: u64, link: &Link, dropped: &mut Vec<Arc<File>>) {
+    pub(super) fn remove_link(&mut self, ino: Ino, link: &Link, dropped: &mut Vec<Arc<File>>) {
         let Some(node) = self.nodes.get_mut(&ino) else {
             return;
         };
@@ -147,10 +149,10 @@ impl Table {
     /// The name `name` in `parent` is gone; returns the inode it named.
     pub(super) fn unlink(
         &mut self,
-        parent: u64,
+        parent: Ino,
         name: &[u8],
         dropped: &mut Vec<Arc<File>>,
-    ) -> Option<u64> {
+    ) -> Option<Ino> {
         let link: Link = (parent, name.into());
         let ino = self.by_name.get(&link).copied()?;
         self.remove_link(ino, &link, dropped);
@@ -167,8 +169,8 @@ impl Table {
     /// Drop the fids of `top` and of every inode below it: after a rename
     /// a server that keeps paths in its fids (diod) has them pointing at
     /// the old name; they are walked again from the new one when needed.
-    pub(super) fn drop_fids_below(&mut self, top: u64, dropped: &mut Vec<Arc<File>>) {
-        let below: Vec<u64> = match self.nodes.get(&top) {
+    pub(super) fn drop_fids_below(&mut self, top: Ino, dropped: &mut Vec<Arc<File>>) {
+        let below: Vec<Ino> = match self.nodes.get(&top) {
             None => return,
             Some(n) if n.fmt != libc::S_IFDIR => vec![top],
             Some(_) => self
@@ -186,7 +188,7 @@ impl Table {
     }
 
     /// Whether `top` is `ino` or one of its ancestors (by last names).
-    pub(super) fn is_below(&self, mut ino: u64, top: u64) -> bool {
+    pub(super) fn is_below(&self, mut ino: Ino, top: Ino) -> bool {
         for _ in 0..MAX_DEPTH {
             if ino == top {
                 return true;
@@ -200,7 +202,7 @@ impl Table {
     }
 
     /// Later lookups of `ino`'s `qid.path` or names get a new inode.
-    pub(super) fn detach(&mut self, ino: u64, dropped: &mut Vec<Arc<File>>) {
+    pub(super) fn detach(&mut self, ino: Ino, dropped: &mut Vec<Arc<File>>) {
         let Some(node) = self.nodes.get(&ino) else {
             return;
         };
@@ -215,8 +217,8 @@ impl Table {
 
     /// Drop `ino` if nothing holds it, then its directories if that frees
     /// them.
-    pub(super) fn collect(&mut self, ino: u64, dropped: &mut Vec<Arc<File>>) {
-        if ino == ROOT_INO {
+    pub(super) fn collect(&mut self, ino: Ino, dropped: &mut Vec<Arc<File>>) {
+        if ino == Ino::ROOT {
             return;
         }
         let Some(node) = self.nodes.get(&ino) else {
