@@ -82,9 +82,7 @@ pub(crate) async fn supervise(fs: Fs, spec: Option<Reconnect>) {
             return;
         };
         warn!("lost the connection to {}: {why}; reconnecting", spec.addr);
-        if since.elapsed() >= SETTLED {
-            delay = FIRST_DELAY;
-        }
+        delay = delay_after_loss(delay, since.elapsed());
         let Some((client, root)) = redial(spec, &fs.cfg.attach, &mut delay).await else {
             warn!(
                 "could not reconnect to {} within {:?}: giving up",
@@ -188,6 +186,17 @@ async fn redial(
     }
 }
 
+/// The first delay before dialling again after a connection that lived
+/// `lived` was lost, `delay` being where the last redial left off: back to
+/// [`FIRST_DELAY`] only for a connection that settled, so a server that
+/// accepts and hangs up at once is dialled ever more slowly.
+fn delay_after_loss(delay: Duration, lived: Duration) -> Duration {
+    match lived >= SETTLED {
+        true => FIRST_DELAY,
+        false => delay,
+    }
+}
+
 /// The delay after `d`: doubled, up to [`MAX_DELAY`].
 fn next_delay(d: Duration) -> Duration {
     (d * 2).clamp(FIRST_DELAY, MAX_DELAY)
@@ -227,5 +236,31 @@ mod tests {
         let ms: Vec<u128> = seen.iter().map(Duration::as_millis).collect();
         assert_eq!(ms, [50, 100, 200, 400, 800, 1600, 2000, 2000, 2000]);
         assert_eq!(next_delay(Duration::ZERO), FIRST_DELAY);
+    }
+
+    /// A server that accepts, attaches and hangs up at once: each loss
+    /// starts from where the last redial left the delay, so the attempts
+    /// slow down to one every [`MAX_DELAY`]; a connection that lasted
+    /// [`SETTLED`] starts over at [`FIRST_DELAY`].
+    #[test]
+    fn the_backoff_resets_only_after_a_settled_connection() {
+        let mut delay = FIRST_DELAY;
+        let mut slept = Duration::ZERO;
+        for _ in 0..10 {
+            // A connection that died young: redial sleeps, then doubles.
+            delay = delay_after_loss(delay, Duration::from_millis(20));
+            slept += delay;
+            delay = next_delay(delay);
+        }
+        assert_eq!(delay, MAX_DELAY, "young deaths keep the delay growing");
+        assert!(
+            slept >= Duration::from_secs(10),
+            "10 quick deaths: {slept:?}"
+        );
+        assert_eq!(
+            delay_after_loss(delay, SETTLED - Duration::from_millis(1)),
+            MAX_DELAY
+        );
+        assert_eq!(delay_after_loss(delay, SETTLED), FIRST_DELAY);
     }
 }
