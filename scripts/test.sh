@@ -12,7 +12,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 APT_PACKAGES=(diod fuse3 libfuse3-dev pkg-config attr)
 UNPFS_VERSION=0.13.0
 UNPFS_ROOT=/opt/unpfs
-# aio9p's example 9P2000 and 9P2000.u servers (tests/tests/mount_aio9p.rs).
+# aio9p's example 9P2000 and 9P2000.u servers (tests/tests/mount/aio9p.rs).
 AIO9P_VERSION=0.3.3
 
 say() { printf '==> %s\n' "$*" >&2; }

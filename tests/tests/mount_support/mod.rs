@@ -1,6 +1,7 @@
-//! The harness of the `mount_*` tests: a real FUSE mount of a 9P server
-//! (diod on a fresh export, or the scripted server) made in-process with
-//! `ninep_fuse::mount`, used through ordinary system calls and tools.
+//! The harness of the `mount` and `caches` test binaries: a real FUSE
+//! mount of a 9P server (diod on a fresh export, or the scripted server)
+//! made in-process with `ninep_fuse::mount`, used through ordinary system
+//! calls and tools.
 //!
 //! Everything that touches the mount runs on a blocking thread
 //! ([`blocking`]), never on a runtime thread: the FUSE session is served by
@@ -198,10 +199,13 @@ impl Mounted {
 
     /// Mount the server at `addr` with `cfg` on a fresh mount point.
     pub async fn mount_at(addr: String, cfg: MountConfig, client: Config) -> Mounted {
-        let _ = tracing_subscriber::fmt()
-            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-            .with_test_writer()
-            .try_init();
+        static TRACING: std::sync::Once = std::sync::Once::new();
+        TRACING.call_once(|| {
+            let _ = tracing_subscriber::fmt()
+                .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+                .with_test_writer()
+                .try_init();
+        });
         let addr: Address = addr.parse().expect("address");
         let client = within(STEP, Client::connect(&addr, &client))
             .await
@@ -338,6 +342,18 @@ impl Drop for Mounted {
 /// The root of a path given as `&Path` (helper for `Command` arguments).
 pub fn arg(p: &Path) -> &str {
     p.to_str().expect("utf-8 path")
+}
+
+/// This process's umask, read without setting it: umask(2) would change it
+/// for a moment under every other test of the binary (and every server
+/// they start).
+pub fn umask() -> u32 {
+    let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
+    let line = status
+        .lines()
+        .find_map(|l| l.strip_prefix("Umask:"))
+        .expect("Umask in /proc/self/status");
+    u32::from_str_radix(line.trim(), 8).expect("octal umask")
 }
 
 extern "C" fn on_usr1(_: libc::c_int) {}

@@ -9,12 +9,10 @@
 //! dialled while the old one serves): the held tags never pass the bound,
 //! the replacements are counted, and reads go on as before.
 
-mod mount_support;
-
 use std::fs::File;
 use std::time::Duration;
 
-use mount_support::{blocking, config, interrupted_read, quick_flush, Mounted};
+use crate::mount_support::{blocking, config, interrupted_read, quick_flush, Mounted};
 use ninep_client::wire::msg_type;
 use ninep_client::Config;
 use ninep_fuse::{CacheMode, Reconnect};
@@ -108,7 +106,7 @@ fn probe_requests() -> u64 {
 /// replacements, and nothing leaked.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_probed_workload_outlives_broken_flush_order() {
-    use mount_support::relayed::Relayed;
+    use crate::mount_support::relayed::Relayed;
     let files: Vec<(String, Vec<u8>)> = (0..16)
         .map(|i| {
             (

@@ -7,14 +7,12 @@
 //! reply spoiled one request) or, when the byte stream itself cannot be
 //! trusted any more, everything fails at once with EIO.
 
-mod mount_support;
-
 use std::io::ErrorKind;
 use std::time::{Duration, Instant};
 
+use crate::mount_support::relayed::Relayed as Hostile;
+use crate::mount_support::{blocking, sh, within};
 use bytes::BytesMut;
-use mount_support::relayed::Relayed as Hostile;
-use mount_support::{blocking, sh, within};
 use ninep_client::wire::{
     decode_frame, encode_frame, msg_type, parse_dirents, Data, Dialect, Dirent, NineStr, Qid,
     Rmessage, Wire,

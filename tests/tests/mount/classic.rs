@@ -8,8 +8,6 @@
 //! errors from Rerror strings, an interrupted blocked read (EINTR, the
 //! mount keeps working), and that nothing leaks (fids, inodes, handles).
 
-mod mount_support;
-
 use std::fs::{self, File};
 use std::io::{ErrorKind, Read, Write};
 use std::os::fd::AsRawFd;
@@ -17,7 +15,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use mount_support::{blocking, config, install_usr1, quick_flush, Mounted};
+use crate::mount_support::{blocking, config, install_usr1, quick_flush, Mounted};
 use ninep_client::{Address, Client, Config, Dialect};
 use ninep_fuse::CacheMode;
 use ninep_tests::scripted::{self, FlushBehaviour, ScriptedServer, HELLO};

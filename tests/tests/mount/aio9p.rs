@@ -7,16 +7,14 @@
 //! them (see `ninep_tests::aio9p`): truncation (it ignores OTRUNC and a
 //! length wstat changes only the stat) and rename (a name wstat changes the
 //! stat but not the directory entry). Interrupted reads need a file whose
-//! read blocks, which the examples have not: `mount_classic.rs` tests them
-//! on the scripted server in both dialects.
-
-mod mount_support;
+//! read blocks, which the examples have not: `classic.rs` tests them on
+//! the scripted server in both dialects.
 
 use std::fs;
 use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 
-use mount_support::{blocking, config, quick_flush, Mounted};
+use crate::mount_support::{blocking, config, quick_flush, Mounted};
 use ninep_client::{Address, Client, Dialect};
 use ninep_fuse::CacheMode;
 use ninep_tests::aio9p::{Aio9p, Example};

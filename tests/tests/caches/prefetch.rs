@@ -9,10 +9,9 @@
 //! pages 240 to 254, in one window whether the window is 60 KiB (diod's
 //! 64 KiB msize leaves 65512 bytes per Tread) or 64 KiB.
 //!
-//! The tests run one at a time: another test's unmount drops the kernel's
-//! caches (`drop_caches`), page caches included.
-
-mod mount_support;
+//! The tests run one at a time, as all in this binary do: another test's
+//! unmount drops the kernel's caches (`drop_caches`), page caches
+//! included.
 
 use std::fs::{self, File, OpenOptions};
 use std::os::fd::AsRawFd;
@@ -20,10 +19,9 @@ use std::os::unix::fs::FileExt;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use mount_support::{blocking, Mounted};
+use crate::mount_support::{blocking, Mounted};
+use crate::SERIAL;
 use ninep_fuse::CacheMode;
-
-static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 const PAGE: u64 = 4096;
 /// The first read, and others in its window.

@@ -9,11 +9,9 @@
 //! `leak-N` is left out: once it goes mute the server answers nothing at
 //! all, so no workload can finish on it, probe or not.
 
-mod mount_support;
-
 use std::time::Duration;
 
-use mount_support::*;
+use crate::mount_support::*;
 use ninep_client::{Config, FlushPolicy};
 use ninep_client::{FlushProfile, Rule};
 use ninep_fuse::CacheMode;

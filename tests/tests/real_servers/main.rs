@@ -6,11 +6,11 @@
 //! Every await is bounded (see `common::ok`), and after every case (except
 //! the one that kills the server) the fids must come back to the root's.
 
-#[path = "real_servers/attrs.rs"]
 mod attrs;
+mod bench_rtt;
 mod common;
-#[path = "real_servers/files.rs"]
 mod files;
+mod smoke;
 
 use std::fs;
 use std::sync::Arc;

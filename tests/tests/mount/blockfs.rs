@@ -26,6 +26,7 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
+use crate::mount_support::install_usr1;
 use ninep_client::{Address, Client, Config, File, FlushPolicy};
 use ninep_tests::blockfs::{
     block_data, is_mounted, BlockFs, BLOCKS, BLOCK_SIZE, HELLO, LAZY_GRACE,
@@ -120,27 +121,9 @@ fn concurrent_reads_are_separate_waiters() {
     }
 }
 
-extern "C" fn ignore_signal(_: libc::c_int) {}
-
-/// Installs a do-nothing SIGUSR1 handler without SA_RESTART, so that the
-/// signal interrupts a blocked read(2) of the thread it is sent to.
-fn catch_sigusr1() {
-    // SAFETY: a zeroed sigaction is valid; the handler is async-signal-safe
-    // (it does nothing) and lives as long as the program.
-    unsafe {
-        let mut action: libc::sigaction = std::mem::zeroed();
-        action.sa_sigaction = ignore_signal as extern "C" fn(libc::c_int) as libc::sighandler_t;
-        libc::sigemptyset(&mut action.sa_mask);
-        assert_eq!(
-            libc::sigaction(libc::SIGUSR1, &action, std::ptr::null_mut()),
-            0
-        );
-    }
-}
-
 #[test]
 fn a_signal_interrupts_a_waiting_read_with_eintr() {
-    catch_sigusr1();
+    install_usr1();
     let blockfs = mounted();
     let mut file = fs::File::open(blockfs.path().join("block1")).unwrap();
     let reader = thread::spawn(move || file.read(&mut [0u8; 64]));

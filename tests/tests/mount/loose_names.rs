@@ -6,14 +6,12 @@
 //! locally stays what the server holds, through our own changes, and that
 //! changes made behind the mount's back show once the TTL has passed.
 
-mod mount_support;
-
 use std::fs;
 use std::io::ErrorKind;
 use std::os::unix::fs::MetadataExt;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use mount_support::{blocking, sh, Mounted};
+use crate::mount_support::{blocking, sh, Mounted};
 use ninep_fuse::CacheMode;
 
 /// A loose mount of a fresh diod export whose TTL is `ttl`.

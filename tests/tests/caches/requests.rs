@@ -6,26 +6,18 @@
 //! table (run with `--nocapture`) and checks nothing beyond that the
 //! operations work.
 //!
-//! The tests run one at a time ([`one_at_a_time`]): another test's
-//! unmount drops the kernel's caches (`drop_caches`), which makes the
-//! kernel forget and look up again on every mount, this one's too.
-
-mod mount_support;
+//! The tests run one at a time ([`one_at_a_time`]), as all in this
+//! binary do: another test's unmount drops the kernel's caches
+//! (`drop_caches`), which makes the kernel forget and look up again on
+//! every mount, this one's too.
 
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use mount_support::{blocking, sh, Mounted};
+use crate::mount_support::{blocking, sh, Mounted};
+use crate::one_at_a_time;
 use ninep_fuse::CacheMode;
-
-/// Held by each test for its whole run (see the module doc).
-static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-
-/// Wait for the other tests of this file to finish.
-async fn one_at_a_time() -> tokio::sync::MutexGuard<'static, ()> {
-    SERIAL.lock().await
-}
 
 /// How long the counters may take to come to rest after a syscall (the
 /// kernel sends RELEASE after close(2) returns).

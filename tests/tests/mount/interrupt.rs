@@ -8,14 +8,12 @@
 //! and diod serving a blockfs, whose reads block inside diod (diod holds
 //! the Rflush until the read ends).
 
-mod mount_support;
-
 use std::fs::File;
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use mount_support::{blocking, interrupted_read, quick_flush, within, Mounted, SETTLE};
+use crate::mount_support::{blocking, interrupted_read, quick_flush, within, Mounted, SETTLE};
 use ninep_client::Config;
 use ninep_fuse::CacheMode;
 use ninep_tests::scripted::{FlushBehaviour, HELLO};

@@ -7,10 +7,9 @@
 //! The server is diod behind a relay that answers ERANGE to every request
 //! binding a fid numbered 1024 or more.
 
-mod mount_support;
-
-use mount_support::relayed::Relayed;
-use mount_support::{blocking, sh};
+use crate::mount_support::relayed::Relayed;
+use crate::mount_support::{blocking, sh};
+use crate::one_at_a_time;
 use ninep_client::wire::{msg_type, Rlerror};
 use ninep_fuse::CacheMode;
 use ninep_tests::peer::frame;
@@ -35,6 +34,7 @@ fn new_fid(ty: u8, frame: &[u8]) -> Option<u32> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_server_with_a_fid_limit_takes_a_5000_file_copy() {
+    let _serial = one_at_a_time().await;
     let r = Relayed::start_with(&[], CacheMode::Loose).await;
     r.tamper
         .set(|req, _reply| match new_fid(req.ty, &req.frame) {

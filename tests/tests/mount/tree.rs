@@ -2,13 +2,11 @@
 //! nested directories, with symlinks, copied in with `cp -a`, compared by
 //! sha256 and mode, and taken back out with `tar`.
 
-mod mount_support;
-
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
-use mount_support::{arg, sh, Mounted};
+use crate::mount_support::{arg, sh, Mounted};
 use ninep_fuse::CacheMode;
 
 const FILES: usize = 2000;

@@ -7,8 +7,6 @@
 //! nothing leaks on the new connection. With reconnect given up, the mount
 //! fails as without reconnect.
 
-mod mount_support;
-
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Write};
 use std::os::fd::AsRawFd;
@@ -17,7 +15,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use mount_support::{blocking, gettid, install_usr1, wait_blocked_in_fuse, within, Mounted};
+use crate::mount_support::{blocking, gettid, install_usr1, wait_blocked_in_fuse, within, Mounted};
 use ninep_fuse::CacheMode;
 
 /// Size of the file the reader streams.

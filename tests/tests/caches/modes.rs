@@ -11,13 +11,12 @@
 //!   was renamed over or removed; `stat` sees a change within the attribute
 //!   time; an unchanged file's pages are kept across opens.
 
-mod mount_support;
-
 use std::fs;
 use std::path::Path;
 use std::time::Duration;
 
-use mount_support::{blocking, Mounted};
+use crate::mount_support::{blocking, Mounted};
+use crate::one_at_a_time;
 use ninep_fuse::CacheMode;
 
 /// The names in directory `dir`, sorted.
@@ -46,6 +45,7 @@ async fn loose(ttl: Duration) -> Mounted {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn listing_twice_within_the_ttl_sends_no_second_treaddir() {
+    let _serial = one_at_a_time().await;
     let m = loose(Duration::from_secs(30)).await;
     fs::create_dir(m.local("d")).unwrap();
     fs::write(m.local("d/a"), b"a").unwrap();
@@ -65,6 +65,7 @@ async fn listing_twice_within_the_ttl_sends_no_second_treaddir() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn our_own_changes_show_in_the_next_listing_at_once() {
+    let _serial = one_at_a_time().await;
     let m = loose(Duration::from_secs(30)).await;
     fs::create_dir(m.local("d")).unwrap();
     let dir = m.path("d");
@@ -94,6 +95,7 @@ async fn our_own_changes_show_in_the_next_listing_at_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn server_side_changes_show_once_the_ttl_has_passed() {
+    let _serial = one_at_a_time().await;
     // Long enough that two listings in a row fall within it on any
     // machine: the second one is always the cached one.
     let ttl = Duration::from_secs(1);
@@ -120,6 +122,7 @@ async fn server_side_changes_show_once_the_ttl_has_passed() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn cache_none_always_reads_the_listing_from_the_server() {
+    let _serial = one_at_a_time().await;
     let m = Mounted::diod(CacheMode::None).await;
     fs::create_dir(m.local("d")).unwrap();
     fs::write(m.local("d/a"), b"a").unwrap();
@@ -152,6 +155,7 @@ fn read_ahead_kb(dir: &Path) -> u32 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn loose_mounts_raise_the_kernels_readahead_unless_told_not_to() {
+    let _serial = one_at_a_time().await;
     for (ra, want) in [(4096, 4096), (1024, 1024), (0, 128)] {
         let m = Mounted::diod_with(|c| {
             c.cache = CacheMode::Loose;
@@ -191,13 +195,14 @@ fn read(p: &Path) -> std::io::Result<Vec<u8>> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn cto_open_after_a_writers_close_reads_the_new_bytes() {
+    let _serial = one_at_a_time().await;
     // Attributes trusted for a long time: only the opens can find changes.
     let long = Duration::from_secs(300);
     let mut m = cto(long, long).await;
     let export = m.export.clone();
     let (addr, exported) = (m.server().addr().to_string(), export.clone());
     // The other writer's mount of the same export.
-    let cfg = mount_support::config(exported.to_str().unwrap(), CacheMode::Cto);
+    let cfg = crate::mount_support::config(exported.to_str().unwrap(), CacheMode::Cto);
     let other = Mounted::mount_at(addr, cfg, ninep_client::Config::default()).await;
     let (mine, theirs) = (m.dir.clone(), other.dir.clone());
     blocking(move || {
@@ -241,6 +246,7 @@ async fn cto_open_after_a_writers_close_reads_the_new_bytes() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn cto_nothing_stale_after_a_rename_or_unlink_by_the_other_side() {
+    let _serial = one_at_a_time().await;
     let long = Duration::from_secs(300);
     let m = cto(long, long).await;
     let (mine, export) = (m.dir.clone(), m.export.clone());
@@ -267,6 +273,7 @@ async fn cto_nothing_stale_after_a_rename_or_unlink_by_the_other_side() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn cto_stat_sees_a_change_within_the_attribute_time() {
+    let _serial = one_at_a_time().await;
     let attr_time = Duration::from_secs(2);
     let m = cto(attr_time, attr_time).await;
     let (f, local) = (m.path("f"), m.local("f"));
@@ -299,6 +306,7 @@ async fn cto_stat_sees_a_change_within_the_attribute_time() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn unchanged_files_keep_their_pages_across_opens() {
+    let _serial = one_at_a_time().await;
     for cache in [CacheMode::Cto, CacheMode::Loose] {
         let m = Mounted::diod(cache).await;
         let body: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
@@ -351,6 +359,7 @@ async fn cto_with_a_listed_directory() -> (Mounted, std::path::PathBuf) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn cto_lists_an_unchanged_directory_again_for_a_tgetattr_at_most() {
+    let _serial = one_at_a_time().await;
     let (m, dir) = cto_with_a_listed_directory().await;
     // Past the names' time (acdirmin): the listing is kept by the
     // directory's mtime.
@@ -389,6 +398,7 @@ fn exists_at(dir: &fs::File, name: &std::ffi::CStr) -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn cto_keeps_a_listed_directorys_names_while_its_mtime_stands() {
+    let _serial = one_at_a_time().await;
     let (m, dir) = cto_with_a_listed_directory().await;
     // Looked up relative to the directory held open: only the names in it
     // are in question.

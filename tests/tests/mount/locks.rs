@@ -2,14 +2,12 @@
 //! open file, so two opens of one file conflict even in one process), a
 //! blocking lock that waits for the holder, and one a signal interrupts.
 
-mod mount_support;
-
 use std::fs::{File, OpenOptions};
 use std::os::fd::AsRawFd;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use mount_support::{blocking, gettid, install_usr1, wait_blocked_in_fuse, Mounted};
+use crate::mount_support::{blocking, gettid, install_usr1, wait_blocked_in_fuse, Mounted};
 use ninep_fuse::CacheMode;
 
 /// fcntl(`cmd`) with a whole-file lock of type `ty`; 0 or the errno.

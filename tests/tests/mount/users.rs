@@ -4,14 +4,12 @@
 //! caller afterwards). Also the mount's life cycle: a refused attach
 //! mounts nothing, and an unmount from outside ends the session.
 
-mod mount_support;
-
 use std::fs;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::process::{Command, Output};
 use std::time::Duration;
 
-use mount_support::{arg, blocking, config, within, Mounted, STEP};
+use crate::mount_support::{arg, blocking, config, within, Mounted, STEP};
 use ninep_client::{Client, Config};
 use ninep_fuse::{Access, CacheMode};
 use ninep_tests::servers::{temp_dir, Diod};

@@ -1,4 +1,4 @@
-//! The harness of `real_servers.rs`: start a real server on its own
+//! The harness of the `real_servers` cases: start a real server on its own
 //! temporary export and a free loopback port, connect and attach; bounded
 //! awaits that turn a hang into a failure; helpers for the local disk.
 

@@ -3,8 +3,6 @@
 //! xattrs, statfs, in both cache modes, with fids back to the baseline
 //! once the kernel forgets everything.
 
-mod mount_support;
-
 use std::ffi::OsStr;
 use std::fs;
 use std::io::{ErrorKind, Seek, SeekFrom, Write};
@@ -12,7 +10,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use mount_support::{arg, blocking, sh, Mounted};
+use crate::mount_support::{arg, blocking, sh, umask, Mounted};
 use ninep_fuse::CacheMode;
 
 /// Bytes that depend on their offset, so that a shifted read shows.
@@ -150,15 +148,6 @@ async fn writes_reach_the_server(cache: CacheMode) {
     m.unmount().await;
 }
 all_modes!(writes_reach_the_server: writes_uncached, writes_cto, writes_loose);
-
-fn umask() -> u32 {
-    // SAFETY: umask has no preconditions; set back at once.
-    unsafe {
-        let old = libc::umask(0o022);
-        libc::umask(old);
-        old
-    }
-}
 
 async fn names(cache: CacheMode) {
     let m = Mounted::diod(cache).await;

@@ -6,14 +6,12 @@
 //! while that Tgetattr is still out (two round trips in a row, not three),
 //! and the late answer never hides what happened meanwhile (a write).
 
-mod mount_support;
-
 use std::os::unix::fs::MetadataExt;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use mount_support::relayed::Relayed;
-use mount_support::{blocking, sh};
+use crate::mount_support::relayed::Relayed;
+use crate::mount_support::{blocking, sh};
 use ninep_client::wire::msg_type;
 use ninep_fuse::CacheMode;
 use ninep_tests::tamper::{Act, Request};
