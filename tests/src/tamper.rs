@@ -5,9 +5,9 @@
 //! The relay reads the client's frames honestly (to know which request
 //! each tag belongs to) and hands every reply frame, with the request it
 //! answers, to the test's [`Rule`]. The rule says what the client gets
-//! instead: the frame as it is, other raw bytes (any size field, any type,
-//! extra frames on other tags), nothing, a closed connection, or silence
-//! from then on. Rules are swapped while the relay runs, so a test mounts
+//! instead: the frame as it is (now, after a while, or once the test lets
+//! it go), other raw bytes (any size field, any type, extra frames on
+//! other tags), nothing, a closed connection, or silence from then on. Rules are swapped while the relay runs, so a test mounts
 //! through a clean relay and turns hostile only for the step it checks.
 
 use std::collections::HashMap;
@@ -48,6 +48,10 @@ pub enum Act {
     /// The reply as the server sent it, after this long; later replies
     /// pass meanwhile (a slow request, not a slow connection).
     Later(std::time::Duration),
+    /// The reply as the server sent it, once this gate holds `true` (or
+    /// its sender is gone); later replies pass meanwhile. A request held
+    /// for exactly as long as a test needs it held, not for a time.
+    Until(tokio::sync::watch::Receiver<bool>),
 }
 
 /// Decides each reply's fate: `(request, reply frame) -> Act`.
@@ -192,6 +196,14 @@ async fn replies(
                 let to = to.clone();
                 tokio::spawn(async move {
                     tokio::time::sleep(after).await;
+                    let _ = to.lock().await.write_all(&frame).await;
+                });
+                continue;
+            }
+            Act::Until(mut gate) => {
+                let to = to.clone();
+                tokio::spawn(async move {
+                    let _ = gate.wait_for(|open| *open).await;
                     let _ = to.lock().await.write_all(&frame).await;
                 });
                 continue;

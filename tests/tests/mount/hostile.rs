@@ -355,6 +355,38 @@ async fn a_silent_server_leaves_syscalls_interruptible_and_the_mount_unmountable
     within(Duration::from_secs(15), h.m.unmount()).await;
 }
 
+/// `reply` (to the request on `tag`) with the qid whose path is `from`
+/// given the path `to`, in the replies that name the file a request was
+/// about; `None` if it names no such qid.
+fn renumbered(tag: u16, reply: &[u8], from: u64, to: u64) -> Option<Vec<u8>> {
+    let mut msg = decode(reply);
+    let qids: Vec<&mut Qid> = match &mut msg {
+        Rmessage::Rlcreate(r) => vec![&mut r.qid],
+        Rmessage::Rlopen(r) => vec![&mut r.qid],
+        Rmessage::Rgetattr(r) => vec![&mut r.qid],
+        Rmessage::Rwalk(r) => r.wqid.iter_mut().collect(),
+        _ => Vec::new(),
+    };
+    let mut hit = false;
+    for q in qids.into_iter().filter(|q| q.path == from) {
+        q.path = to;
+        hit = true;
+    }
+    hit.then(|| frame(tag, msg))
+}
+
+/// What the relay saw of the race below.
+#[derive(Debug, Default)]
+struct Reuse {
+    /// The removal's reply reached the relay, which holds it.
+    removal_held: bool,
+    /// The new file's own `qid.path`, from its Rlcreate.
+    new_path: Option<u64>,
+    /// Replies that gave the new file the removed one's `qid.path` while
+    /// the removal's reply was held.
+    given_while_held: u32,
+}
+
 /// Not hostile, only slow: the reply to a removal comes late, and
 /// meanwhile a file is created in another directory (the kernel serialises
 /// a removal and a create in one directory, not in two). A local file
@@ -364,9 +396,15 @@ async fn a_silent_server_leaves_syscalls_interruptible_and_the_mount_unmountable
 /// an inode of its own and read back its own bytes. (The inode table's
 /// part is pinned by its unit tests; `scripts/load.sh --cache loose` found
 /// the race: wrong bytes in 15 of 431,066 operations before the fix.)
+///
+/// The race is arranged, not hoped for: the relay holds the removal's
+/// reply until the new file has been made and read, and gives the new
+/// file the removed one's `qid.path` (as ext4 often does by itself, and
+/// tmpfs never), so the test fails if the race did not happen.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_new_file_that_reuses_a_removed_files_qid_path_gets_its_own_inode() {
     use std::os::unix::fs::MetadataExt;
+    use std::sync::{Arc, Mutex};
     let h = Hostile::start_with(&[], CacheMode::Loose).await;
     // In two directories: the kernel serialises a removal and a create in
     // one directory, not in two.
@@ -375,6 +413,7 @@ async fn a_new_file_that_reuses_a_removed_files_qid_path_gets_its_own_inode() {
         std::fs::create_dir(h.m.local(d)).expect("mkdir");
     }
     std::fs::write(h.m.local("a/x"), &old).expect("x");
+    let x_path = std::fs::metadata(h.m.local("a/x")).expect("x").ino();
     let x = h.path("a/x");
     let (cached, x_ino) = blocking(move || {
         Ok::<_, std::io::Error>((std::fs::read(&x)?, std::fs::metadata(&x)?.ino()))
@@ -382,13 +421,33 @@ async fn a_new_file_that_reuses_a_removed_files_qid_path_gets_its_own_inode() {
     .await
     .expect("read x");
     assert_eq!(cached, old);
+    let (release, gate) = tokio::sync::watch::channel(false);
+    let seen = Arc::new(Mutex::new(Reuse::default()));
+    let log = seen.clone();
     h.tamper.set(move |req: &Request, reply: &[u8]| {
+        let mut seen = log.lock().expect("lock");
         let removal = req.ty == msg_type::TREMOVE
             || (req.ty == msg_type::TUNLINKAT && reply[4] == msg_type::RUNLINKAT);
         if removal {
-            Act::Later(Duration::from_millis(1500))
-        } else {
-            Act::Pass
+            seen.removal_held = true;
+            return Act::Until(gate.clone());
+        }
+        if reply[4] == msg_type::RLCREATE {
+            if let Rmessage::Rlcreate(r) = decode(reply) {
+                seen.new_path = Some(r.qid.path);
+            }
+        }
+        let Some(new_path) = seen.new_path else {
+            return Act::Pass;
+        };
+        match renumbered(req.tag, reply, new_path, x_path) {
+            Some(f) => {
+                if !*gate.borrow() {
+                    seen.given_while_held += 1;
+                }
+                Act::Send(f)
+            }
+            None => Act::Pass,
         }
     });
     let x = h.path("a/x");
@@ -397,20 +456,36 @@ async fn a_new_file_that_reuses_a_removed_files_qid_path_gets_its_own_inode() {
     let y = h.path("b/y");
     let new = vec![b'B'; 8192];
     let written = new.clone();
-    let (y_data, y_ino) = blocking(move || {
+    let held = seen.clone();
+    let mut make_y = tokio::task::spawn_blocking(move || {
         let t = Instant::now();
-        while on_disk.exists() && t.elapsed() < Duration::from_secs(5) {
+        while on_disk.exists() || !held.lock().expect("lock").removal_held {
+            assert!(t.elapsed() < Duration::from_secs(10), "x was never removed");
             std::thread::sleep(Duration::from_millis(10));
         }
         std::fs::write(&y, &written)?;
         Ok::<_, std::io::Error>((std::fs::read(&y)?, std::fs::metadata(&y)?.ino()))
-    })
-    .await
-    .expect("create and read y");
+    });
+    // y is made and read while x's removal waits: a y given x's inode
+    // would wait for it instead (the kernel holds the inode's lock).
+    let early = tokio::time::timeout(Duration::from_secs(10), &mut make_y).await;
+    let (y_first, rm_first) = (early.is_ok(), rm.is_finished());
+    release.send_replace(true);
+    let made = match early {
+        Ok(made) => made,
+        Err(_) => within(Duration::from_secs(10), make_y).await,
+    };
+    let (y_data, y_ino) = made.expect("y thread").expect("create and read y");
     within(Duration::from_secs(10), rm)
         .await
         .expect("rm thread")
         .expect("rm x");
+    let seen = std::mem::take(&mut *seen.lock().expect("lock"));
+    assert!(
+        seen.given_while_held > 0,
+        "y never came with x's qid.path while x's removal was pending: {seen:?}"
+    );
+    assert!(!rm_first, "x's removal ended before y was made");
     assert_ne!(
         y_ino, x_ino,
         "the new file was given the removed one's inode"
@@ -420,6 +495,7 @@ async fn a_new_file_that_reuses_a_removed_files_qid_path_gets_its_own_inode() {
         "y reads as {:?}...",
         &y_data[..16.min(y_data.len())]
     );
+    assert!(y_first, "y was made only once x's removal had its reply");
     h.tamper.clear();
     h.m.unmount_clean().await;
 }
