@@ -67,6 +67,8 @@ mod ino;
 mod inode;
 mod interrupt;
 mod keepalive;
+#[allow(dead_code, reason = "the session layer is not serving mounts yet")]
+pub(crate) mod kernel;
 mod kernel_view;
 mod mount;
 pub mod mountinfo;
