@@ -27,5 +27,5 @@ pub mod reply;
 pub mod session;
 pub mod types;
 
-pub use filesystem::Filesystem;
+pub(crate) use filesystem::Filesystem;
 pub use types::*;

@@ -362,10 +362,10 @@ impl DirPlusPacker {
     }
 
     pub fn push(&mut self, e: &DirectoryEntryPlus) -> Push {
-        let out = entry_out(e.inode, e.generation, e.entry_ttl, e.attr_ttl, &e.attr);
-        let dirent = dirent(e.attr.ino, e.offset, e.kind.dirent_type(), &e.name);
+        let out = entry_out(e.attr.ino, e.generation, e.entry_ttl, e.attr_ttl, &e.attr);
+        let dirent = dirent(e.inode, e.offset, e.kind.dirent_type(), &e.name);
         let name = e.name.as_bytes();
-        let lookup = e.inode != 0 && name != b"." && name != b"..";
+        let lookup = e.attr.ino != 0 && name != b"." && name != b"..";
         self.0.push(out.as_bytes(), dirent, name, lookup)
     }
 
@@ -828,14 +828,18 @@ mod tests {
         assert_eq!(p.push(&entry(&longest, 1)), Push::Added { lookup: false });
     }
 
-    fn plus(name: &str, inode: u64) -> DirectoryEntryPlus {
+    /// An entry whose attributes name inode `nodeid` (0: none).
+    fn plus(name: &str, nodeid: u64) -> DirectoryEntryPlus {
         DirectoryEntryPlus {
-            inode,
+            inode: 42,
             generation: 7,
             kind: FileType::RegularFile,
             name: OsString::from(name),
             offset: 9,
-            attr: file_attr(),
+            attr: FileAttr {
+                ino: nodeid,
+                ..file_attr()
+            },
             entry_ttl: TTL,
             attr_ttl: TTL,
         }
@@ -847,7 +851,7 @@ mod tests {
         assert_eq!(p.push(&plus("f", 42)), Push::Added { lookup: true });
         let want = B::header(16 + 160, 0, UNIQUE)
             .entry()
-            .u64(42) // dirent ino: the attributes' inode
+            .u64(42) // dirent ino: the entry's inode
             .u64(9) // off
             .u32(1) // namelen
             .u32(libc::S_IFREG >> 12)

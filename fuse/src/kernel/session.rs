@@ -1,1 +1,430 @@
-//! (being written)
+//! The session: read a request from the device, hand it to the
+//! [`Filesystem`] as a task of its own, write the reply.
+//!
+//! - The INIT handshake comes first and is answered before anything else
+//!   is read ([`super::init`]).
+//! - Each request is copied out of the read buffer (one buffer per reader,
+//!   sized for the largest write, never allocated again) into one of its
+//!   own size, so the task owns it and the next read can start at once.
+//! - A request's `unique` is put in the set of those in service *before*
+//!   its task is spawned: the kernel sends an INTERRUPT only for a request
+//!   it has handed over, and this loop reads requests one after the
+//!   other, so an interrupt always finds its target here, either in
+//!   service or already answered (then there is nothing to do).
+//! - FORGET and BATCH_FORGET have no reply and are applied in the loop, in
+//!   the order the kernel sent them.
+//! - Replies are written from the tasks, each as one vectored write; a
+//!   read's bytes go to the kernel as the file system handed them.
+//! - The session ends when the device says the file system is gone
+//!   (ENODEV, after an unmount), or on DESTROY.
+
+use std::collections::HashSet;
+use std::ffi::OsStr;
+use std::io;
+use std::sync::{Arc, Mutex, Weak};
+
+use bytes::Bytes;
+use futures::stream::StreamExt;
+use tracing::{debug, warn};
+
+use super::abi;
+use super::dev::Device;
+use super::filesystem::Filesystem;
+use super::init::{negotiate, Answer};
+use super::op::{decode, Operation};
+use super::reply::{notify, DirPacker, DirPlusPacker, Push, Reply};
+use super::types::{Errno, Request, Result};
+
+/// The requests in service: their `unique`s, from the moment they are read
+/// until their reply is written.
+#[derive(Debug, Default)]
+struct InService(Mutex<HashSet<u64>>);
+
+impl InService {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashSet<u64>> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// A served mount's line to the kernel for what is not a reply: the
+/// notifications (a store of pages into the page cache, an invalidation).
+/// It does not keep the device open: once the session has ended, sending
+/// fails with ENOTCONN.
+#[derive(Debug, Clone)]
+pub(crate) struct Notifier {
+    dev: Weak<Device>,
+}
+
+impl Notifier {
+    /// Put `data` in the page cache of `ino` at `offset` (FUSE_NOTIFY_STORE).
+    pub(crate) fn store(&self, ino: u64, offset: u64, data: Bytes) -> io::Result<()> {
+        self.send(notify::store(ino, offset, data))
+    }
+
+    /// Drop the cached pages of `ino` from `offset` for `len` bytes (`len`
+    /// 0: to the end; `offset` -1: the attributes only).
+    pub(crate) fn inval_inode(&self, ino: u64, offset: i64, len: i64) -> io::Result<()> {
+        self.send(notify::inval_inode(ino, offset, len))
+    }
+
+    /// Drop the kernel's entry for `name` in `parent`.
+    pub(crate) fn inval_entry(&self, parent: u64, name: &OsStr) -> io::Result<()> {
+        self.send(notify::inval_entry(parent, name))
+    }
+
+    fn send(&self, r: Reply) -> io::Result<()> {
+        let dev = self.dev.upgrade().ok_or(io::ErrorKind::NotConnected)?;
+        dev.write(&r.iovecs())
+    }
+}
+
+/// Who may use the mount, beyond what the kernel lets through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Users {
+    /// Whoever the kernel lets in (the mounter alone, or everyone with
+    /// `allow_other`).
+    Any,
+    /// The mounter and root: `allow_root`, which the kernel does not know
+    /// (it is mounted as `allow_other`), so the session refuses the rest.
+    OwnerAndRoot(u32),
+}
+
+impl Users {
+    fn lets_in(self, uid: u32) -> bool {
+        match self {
+            Users::Any => true,
+            Users::OwnerAndRoot(owner) => uid == owner || uid == 0,
+        }
+    }
+}
+
+/// A session on a mounted device, not yet served.
+#[derive(Debug)]
+pub(crate) struct Session {
+    dev: Arc<Device>,
+    users: Users,
+}
+
+impl Session {
+    pub(crate) fn new(dev: Device, users: Users) -> Session {
+        Session {
+            dev: Arc::new(dev),
+            users,
+        }
+    }
+
+    /// The notifier of this session (it works once INIT is answered).
+    pub(crate) fn notifier(&self) -> Notifier {
+        Notifier {
+            dev: Arc::downgrade(&self.dev),
+        }
+    }
+
+    /// Serve `fs` until the file system is unmounted (or the kernel sends
+    /// DESTROY). Errors are the device's: a failed read, or an INIT that
+    /// cannot be agreed on.
+    pub(crate) async fn serve<F: Filesystem>(self, fs: Arc<F>) -> io::Result<()> {
+        let dev = self.dev.clone();
+        let mut buf = Vec::with_capacity(abi::FUSE_MIN_READ_BUFFER as usize);
+        let Some(max_write) = handshake(&*fs, &dev, &mut buf).await? else {
+            return Ok(());
+        };
+        buf = Vec::with_capacity(read_buffer_size(max_write));
+        let in_service = Arc::new(InService::default());
+        loop {
+            let Some(n) = dev.read(&mut buf).await? else {
+                break;
+            };
+            let msg = &buf[..n];
+            let req = match decode(msg) {
+                Ok(r) => r,
+                Err(e) => {
+                    warn!("a request from the kernel we cannot read: {e}");
+                    if let Some(unique) = e.reply_unique() {
+                        write(&dev, &Reply::error(unique, libc::EIO));
+                    }
+                    continue;
+                }
+            };
+            let h = req.header;
+            if !self.users.lets_in(h.uid) {
+                if !matches!(req.op, Operation::Forget { .. } | Operation::BatchForget(_)) {
+                    write(&dev, &Reply::error(h.unique, libc::EACCES));
+                    continue;
+                }
+            }
+            match req.op {
+                Operation::Forget { nlookup } => fs.forget(h, req.nodeid, nlookup).await,
+                Operation::BatchForget(ref list) => fs.batch_forget(h, list).await,
+                Operation::Interrupt { unique } => {
+                    if in_service.lock().contains(&unique) {
+                        if let Err(e) = fs.interrupt(h, unique).await {
+                            write(&dev, &Reply::error(h.unique, e.0));
+                        }
+                    }
+                }
+                Operation::Destroy => {
+                    fs.destroy(h).await;
+                    write(&dev, &Reply::ok(h.unique));
+                    break;
+                }
+                _ => {
+                    in_service.lock().insert(h.unique);
+                    let (fs, dev, in_service) = (fs.clone(), dev.clone(), in_service.clone());
+                    let owned = msg.to_vec();
+                    tokio::spawn(async move {
+                        let reply = match decode(&owned) {
+                            Ok(req) => answer(&*fs, req).await,
+                            Err(_) => Some(Reply::error(h.unique, libc::EIO)),
+                        };
+                        in_service.lock().remove(&h.unique);
+                        if let Some(reply) = reply {
+                            write(&dev, &reply);
+                        }
+                    });
+                }
+            }
+        }
+        fs.destroy(Request {
+            unique: 0,
+            uid: 0,
+            gid: 0,
+            pid: 0,
+        })
+        .await;
+        Ok(())
+    }
+}
+
+/// Buffer for one request: the largest write with its headers, and never
+/// less than the kernel accepts.
+fn read_buffer_size(max_write: u32) -> usize {
+    (max_write as usize + 4096).max(abi::FUSE_MIN_READ_BUFFER as usize)
+}
+
+/// Write a reply; one the kernel no longer waits for (ENOENT: its request
+/// was interrupted and ended) is dropped.
+fn write(dev: &Device, r: &Reply) {
+    match dev.write(&r.iovecs()) {
+        Ok(()) => {}
+        Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {
+            debug!("a reply to a request the kernel gave up on")
+        }
+        Err(e) => warn!("writing a reply to the kernel: {e}"),
+    }
+}
+
+/// Read and answer INIT: the agreed largest write, or `None` if the file
+/// system was unmounted first.
+async fn handshake<F: Filesystem>(
+    fs: &F,
+    dev: &Device,
+    buf: &mut Vec<u8>,
+) -> io::Result<Option<u32>> {
+    loop {
+        let Some(n) = dev.read(buf).await? else {
+            return Ok(None);
+        };
+        let req = decode(&buf[..n])
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))?;
+        let Operation::Init(init) = req.op else {
+            write(dev, &Reply::error(req.header.unique, libc::EIO));
+            continue;
+        };
+        let want = fs
+            .init(req.header)
+            .await
+            .map_err(|e| io::Error::from_raw_os_error(e.0))?;
+        let agreed = negotiate(&init, &want);
+        dev.write(&agreed.answer.reply(req.header.unique).iovecs())?;
+        match agreed.answer {
+            Answer::Accept(out) => {
+                debug!(
+                    minor = agreed.minor,
+                    flags = agreed.flags,
+                    "FUSE INIT agreed"
+                );
+                return Ok(Some(out.max_write));
+            }
+            Answer::AskAgain { .. } => {}
+            Answer::Refuse(_) => {
+                return Err(io::Error::new(
+                    io::ErrorKind::Unsupported,
+                    format!("the kernel speaks FUSE {}.{}", init.major, init.minor),
+                ))
+            }
+        }
+    }
+}
+
+/// Run one request's call and encode its reply (none for a NOTIFY_REPLY).
+async fn answer<F: Filesystem>(fs: &F, req: super::op::Request<'_>) -> Option<Reply> {
+    let (h, ino) = (req.header, req.nodeid);
+    let u = h.unique;
+    let done = |r: Result<()>| r.map(|()| Reply::ok(u));
+    let r: Result<Reply> = match req.op {
+        Operation::Lookup { name } => fs.lookup(h, ino, name).await.map(|e| Reply::entry(u, &e)),
+        Operation::Getattr { fh, flags } => fs
+            .getattr(h, ino, fh, flags)
+            .await
+            .map(|a| Reply::attr(u, &a)),
+        Operation::Setattr { fh, set } => fs
+            .setattr(h, ino, fh, set)
+            .await
+            .map(|a| Reply::attr(u, &a)),
+        Operation::Readlink => fs.readlink(h, ino).await.map(|d| Reply::data(u, d.data)),
+        Operation::Symlink { name, link } => fs
+            .symlink(h, ino, name, link)
+            .await
+            .map(|e| Reply::entry(u, &e)),
+        Operation::Mknod {
+            name, mode, rdev, ..
+        } => fs
+            .mknod(h, ino, name, mode, rdev)
+            .await
+            .map(|e| Reply::entry(u, &e)),
+        Operation::Mkdir { name, mode, umask } => fs
+            .mkdir(h, ino, name, mode, umask)
+            .await
+            .map(|e| Reply::entry(u, &e)),
+        Operation::Unlink { name } => done(fs.unlink(h, ino, name).await),
+        Operation::Rmdir { name } => done(fs.rmdir(h, ino, name).await),
+        Operation::Rename {
+            name,
+            new_parent,
+            new_name,
+            flags,
+        } => done(fs.rename(h, ino, name, new_parent, new_name, flags).await),
+        Operation::Link { ino: old, new_name } => fs
+            .link(h, old, ino, new_name)
+            .await
+            .map(|e| Reply::entry(u, &e)),
+        Operation::Open { flags } => fs.open(h, ino, flags).await.map(|o| Reply::open(u, &o)),
+        Operation::Read {
+            fh, offset, size, ..
+        } => fs
+            .read(h, ino, fh, offset, size)
+            .await
+            .map(|d| Reply::data(u, d.data)),
+        Operation::Write {
+            fh,
+            offset,
+            data,
+            write_flags,
+            flags,
+            ..
+        } => fs
+            .write(h, ino, fh, offset, &data, write_flags, flags)
+            .await
+            .map(|w| Reply::write(u, &w)),
+        Operation::Statfs => fs.statfs(h, ino).await.map(|s| Reply::statfs(u, &s)),
+        Operation::Release {
+            fh,
+            flags,
+            lock_owner,
+            flush,
+            ..
+        } => done(fs.release(h, ino, fh, flags, lock_owner, flush).await),
+        Operation::Fsync { fh, datasync } => done(fs.fsync(h, ino, fh, datasync).await),
+        Operation::Setxattr { name, value, flags } => {
+            done(fs.setxattr(h, ino, name, &value, flags, 0).await)
+        }
+        Operation::Getxattr { name, size } => fs
+            .getxattr(h, ino, name, size)
+            .await
+            .map(|x| Reply::xattr(u, &x)),
+        Operation::Listxattr { size } => fs
+            .listxattr(h, ino, size)
+            .await
+            .map(|x| Reply::xattr(u, &x)),
+        Operation::Removexattr { name } => done(fs.removexattr(h, ino, name).await),
+        Operation::Flush { fh, lock_owner } => done(fs.flush(h, ino, fh, lock_owner).await),
+        Operation::Opendir { flags } => fs.opendir(h, ino, flags).await.map(|o| Reply::open(u, &o)),
+        Operation::Readdir { fh, offset, size } => {
+            match fs.readdir(h, ino, fh, offset as i64).await {
+                Ok(dir) => {
+                    let mut packer = DirPacker::new(size);
+                    let mut entries = std::pin::pin!(dir.entries);
+                    let mut failed = None;
+                    while let Some(e) = entries.next().await {
+                        match e.map(|e| packer.push(&e)) {
+                            Ok(Push::Added { .. } | Push::Skipped) => {}
+                            Ok(Push::Full) => break,
+                            Err(e) => {
+                                failed = Some(e);
+                                break;
+                            }
+                        }
+                    }
+                    match failed {
+                        Some(e) if packer.is_empty() => Err(e),
+                        _ => Ok(packer.finish(u)),
+                    }
+                }
+                Err(e) => Err(e),
+            }
+        }
+        Operation::Readdirplus {
+            fh,
+            offset,
+            size,
+            lock_owner,
+        } => {
+            match fs
+                .readdirplus(h, ino, fh, offset, lock_owner.unwrap_or(0))
+                .await
+            {
+                Ok(dir) => {
+                    let mut packer = DirPlusPacker::new(size);
+                    let mut entries = std::pin::pin!(dir.entries);
+                    let mut failed = None;
+                    while let Some(e) = entries.next().await {
+                        match e.map(|e| packer.push(&e)) {
+                            Ok(Push::Added { .. } | Push::Skipped) => {}
+                            Ok(Push::Full) => break,
+                            Err(e) => {
+                                failed = Some(e);
+                                break;
+                            }
+                        }
+                    }
+                    match failed {
+                        Some(e) if packer.is_empty() => Err(e),
+                        _ => Ok(packer.finish(u)),
+                    }
+                }
+                Err(e) => Err(e),
+            }
+        }
+        Operation::Releasedir { fh, flags } => done(fs.releasedir(h, ino, fh, flags).await),
+        Operation::Fsyncdir { fh, datasync } => done(fs.fsyncdir(h, ino, fh, datasync).await),
+        Operation::Getlk { fh, lk } => fs
+            .getlk(h, ino, fh, lk.owner, lk.start, lk.end, lk.r#type, lk.pid)
+            .await
+            .map(|l| Reply::lock(u, &l)),
+        // flock(2) locks are left to the kernel (we do not ask for
+        // FUSE_FLOCK_LOCKS), so every SETLK here is a POSIX lock.
+        Operation::Setlk { fh, lk, block, .. } => done(
+            fs.setlk(
+                h, ino, fh, lk.owner, lk.start, lk.end, lk.r#type, lk.pid, block,
+            )
+            .await,
+        ),
+        Operation::Access { mask } => done(fs.access(h, ino, mask).await),
+        Operation::Create {
+            name, mode, flags, ..
+        } => fs
+            .create(h, ino, name, mode, flags)
+            .await
+            .map(|c| Reply::created(u, &c)),
+        Operation::NotifyReply { offset, data } => {
+            // No reply to a NOTIFY_REPLY.
+            let _ = fs
+                .notify_reply(h, ino, offset, Bytes::copy_from_slice(&data))
+                .await;
+            return None;
+        }
+        _ => Err(Errno(libc::ENOSYS)),
+    };
+    Some(r.unwrap_or_else(|e| Reply::error(u, e.0)))
+}

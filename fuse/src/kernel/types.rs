@@ -237,8 +237,9 @@ pub struct DirectoryEntry {
     pub offset: i64,
 }
 
-/// An entry of a listing with its attributes (`inode` 0: none; the kernel
-/// then takes only the name).
+/// An entry of a listing with its attributes: `inode` is the entry's
+/// `d_ino`; `attr.ino` is the inode the kernel links the name to and takes
+/// a lookup of (0: none, the kernel then takes only the name).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DirectoryEntryPlus {
     pub inode: u64,
