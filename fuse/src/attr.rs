@@ -17,8 +17,7 @@ use std::num::NonZeroUsize;
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use fuse3::raw::reply::FileAttr;
-use fuse3::{FileType, Timestamp};
+use crate::kernel::prelude::{FileAttr, FileType, Timestamp};
 use lru::LruCache;
 use ninep_client::wire::Rgetattr;
 

@@ -13,7 +13,7 @@
 //!   cannot carry `EINVAL`.
 //!
 //! Handlers return `Fail`, which `?` builds from a client error, and the
-//! FUSE boundary turns it into a `fuse3::Errno`.
+//! FUSE boundary turns it into a `kernel::Errno`.
 
 use ninep_client::{Error, RemoteError};
 use tracing::{debug, warn};
@@ -30,8 +30,8 @@ impl From<Error> for Fail {
     }
 }
 
-impl From<Fail> for fuse3::Errno {
-    fn from(f: Fail) -> fuse3::Errno {
+impl From<Fail> for crate::kernel::Errno {
+    fn from(f: Fail) -> crate::kernel::Errno {
         f.0.into()
     }
 }

@@ -1,4 +1,4 @@
-//! The `fuse3::raw::Filesystem` of a 9P mount: the state every handler
+//! The `kernel::Filesystem` of a 9P mount: the state every handler
 //! shares ([`MountState`]), the helpers they have in common (running under an
 //! interrupt token, getting a fid for an inode and a uid, building
 //! replies), and the trait impl, which only delegates: each group of
@@ -26,10 +26,10 @@ use std::future::Future;
 use std::ops::Deref;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Arc;
+use std::sync::OnceLock;
 use std::time::Duration;
 
-use fuse3::raw::reply::{ReplyAttr, ReplyEntry};
-use fuse3::raw::Request;
+use crate::kernel::prelude::{ReplyAttr, ReplyEntry, Request};
 use ninep_client::wire::{getattr, Qid, Rgetattr};
 use ninep_client::{CancelToken, Client, File};
 use tracing::debug;
@@ -38,13 +38,13 @@ use crate::attr::{file_attr, Overrides};
 use crate::cache::{attr_lifetime, Cache};
 use crate::config::{Access, CacheMode, MountConfig};
 use crate::conn::Conn;
-use crate::devfuse::NotifyLine;
 use crate::early::Early;
 use crate::errno::Fail;
 use crate::handles::Handles;
 use crate::ino::Ino;
 use crate::inode::{Found, Inodes};
 use crate::interrupt::{Interrupts, Op};
+use crate::kernel::session::Notifier;
 use crate::prefetch::StoreGate;
 use crate::users::user_name;
 
@@ -102,8 +102,9 @@ pub(crate) struct MountState {
     pub caps: Caps,
     /// Which prefetch stores may go ahead (see `prefetch.rs`).
     pub gate: Arc<StoreGate>,
-    /// Our line to the kernel for those stores (see `devfuse.rs`).
-    pub line: Arc<NotifyLine>,
+    /// Our line to the kernel for those stores: the session's notifier,
+    /// set once mounted.
+    pub notifier: OnceLock<Notifier>,
     /// Files created and answered before their attributes came
     /// (`early.rs`).
     pub early: Arc<Early<u64>>,
@@ -135,7 +136,7 @@ impl MountState {
     }
 }
 
-/// The file system handed to fuse3 (a cheap handle on [`MountState`]).
+/// The file system the session serves (a cheap handle on [`MountState`]).
 #[derive(Debug, Clone)]
 pub(crate) struct Fs(pub(crate) Arc<MountState>);
 
@@ -147,7 +148,7 @@ impl Deref for Fs {
 }
 
 /// `r` for the kernel, logged if it failed.
-fn failed<T>(req: &Request, r: Result<T, Fail>) -> fuse3::Result<T> {
+fn failed<T>(req: &Request, r: Result<T, Fail>) -> crate::kernel::Result<T> {
     if let Err(Fail(errno)) = r {
         debug!(unique = req.unique, errno, "FUSE request failed");
     }
@@ -177,7 +178,7 @@ impl MountState {
             intr: Interrupts::default(),
             caps: Caps::default(),
             gate: Arc::default(),
-            line: Arc::default(),
+            notifier: OnceLock::new(),
             early: Arc::default(),
             orphans: Default::default(),
             cfg,
@@ -222,7 +223,7 @@ impl Fs {
     ///
     /// The work is boxed before anything else: a handler's future is up to
     /// 8 KiB, and held inline it would be held three times over (argument,
-    /// scope, await) in a future that tokio copies whole when fuse3 spawns
+    /// scope, await) in a future that tokio copies whole when the session spawns
     /// it and again when it ends (20 KiB for a create: 6% of the mount's
     /// CPU in a file storm was such copies). Not `async` for that reason:
     /// the box is made when the handler calls this.
@@ -231,7 +232,7 @@ impl Fs {
         req: &'a Request,
         op: Op,
         work: impl Future<Output = Result<T, Fail>> + Send + 'a,
-    ) -> impl Future<Output = fuse3::Result<T>> + Send + 'a {
+    ) -> impl Future<Output = crate::kernel::Result<T>> + Send + 'a {
         let work = Box::pin(work);
         async move {
             let reg = self.intr.register(req.unique, op);
@@ -252,7 +253,7 @@ impl Fs {
         req: &'a Request,
         op: Op,
         work: impl Future<Output = Result<T, Fail>> + Send + 'a,
-    ) -> impl Future<Output = fuse3::Result<T>> + Send + 'a {
+    ) -> impl Future<Output = crate::kernel::Result<T>> + Send + 'a {
         let work = Box::pin(work);
         async move {
             let reg = self.intr.register(req.unique, op);
@@ -270,7 +271,7 @@ impl Fs {
         req: &Request,
         op: Op,
         work: F,
-    ) -> fuse3::Result<T>
+    ) -> crate::kernel::Result<T>
     where
         F: Fn() -> Fut,
         Fut: Future<Output = Result<T, Fail>>,

@@ -8,7 +8,7 @@
 //!   file is deleted. A number is given to one `qid.path` only, and to the
 //!   same one again when the kernel has forgotten the inode and looks the
 //!   file up anew ([`Table::gone`]): the number is also the file's
-//!   `st_ino` (fuse3 answers a lookup with the attributes' `ino`), which
+//!   `st_ino` (the kernel takes a lookup's attributes with their `ino`), which
 //!   must not change under a program between two calls. With a TTL of
 //!   zero the kernel drops an unused entry and forgets its inode at once,
 //!   so `mv` across directories found the file "replaced while being

@@ -9,18 +9,20 @@
 //! more per later interrupt, up to the flush policy), and the handler then
 //! gets the real reply if it won the race or `Flushed` -> `EINTR`.
 //!
-//! An interrupt can reach us before the handler it targets has started
-//! (fuse3 reads requests in order but runs each in its own task). For an
-//! unknown `unique` we answer `EAGAIN`, which makes the kernel queue the
-//! interrupt again; a request that has already been answered drops its
-//! queued interrupt in the kernel. Never `ENOSYS`: that switches
-//! interrupts off for the whole mount.
+//! An interrupt can reach us before the handler it targets has started:
+//! the session reads requests in order but runs each in its own task, and
+//! passes on only interrupts for requests it still serves. One whose
+//! handler has not registered yet is held (the last [`EARLY_KEPT`]), and
+//! the handler's token starts cancelled when it registers. (Answering
+//! EAGAIN instead makes the kernel queue the interrupt again at once: a
+//! busy loop for as long as the handler takes to start.) Never `ENOSYS`:
+//! that switches interrupts off for the whole mount.
 //!
 //! Each entry also says what the request is ([`Op`]) and since when it is
 //! served, for the watchdog ([`Interrupts::overdue`]).
 
 use crate::ino::Ino;
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -34,7 +36,8 @@ pub struct InterruptStats {
     pub seen: u64,
     /// Of those, the ones whose request was being served (token cancelled).
     pub delivered: u64,
-    /// Of those, the ones answered `EAGAIN` (request not known yet).
+    /// Of those, the ones that came before their handler started, held
+    /// until it did.
     pub retried: u64,
     /// FUSE requests the watchdog found served for too long (each once).
     pub overdue: u64,
@@ -72,10 +75,24 @@ pub(crate) struct Overdue {
     pub waited: Duration,
 }
 
+/// Interrupts held for handlers that have not started: requests the
+/// session serves, whose task has not run yet. A handler that never
+/// registers (an operation that does not reach the server) leaves its
+/// entry here until newer ones push it out.
+const EARLY_KEPT: usize = 256;
+
+/// The requests being served, and the interrupts held for the ones not
+/// yet registered.
+#[derive(Debug, Default)]
+struct Table {
+    served: HashMap<u64, Entry>,
+    early: VecDeque<u64>,
+}
+
 /// The map (see the module doc).
 #[derive(Debug, Default)]
 pub(crate) struct Interrupts {
-    map: Mutex<HashMap<u64, Entry>>,
+    map: Mutex<Table>,
     seen: AtomicU64,
     delivered: AtomicU64,
     retried: AtomicU64,
@@ -98,12 +115,12 @@ impl Registered<'_> {
 
 impl Drop for Registered<'_> {
     fn drop(&mut self) {
-        self.table.lock().remove(&self.unique);
+        self.table.lock().served.remove(&self.unique);
     }
 }
 
 impl Interrupts {
-    fn lock(&self) -> MutexGuard<'_, HashMap<u64, Entry>> {
+    fn lock(&self) -> MutexGuard<'_, Table> {
         self.map.lock().unwrap_or_else(|e| e.into_inner())
     }
 
@@ -117,7 +134,13 @@ impl Interrupts {
             since: Instant::now(),
             reported: false,
         };
-        self.lock().insert(unique, entry);
+        let mut t = self.lock();
+        if let Some(i) = t.early.iter().position(|&u| u == unique) {
+            t.early.remove(i);
+            token.cancel();
+        }
+        t.served.insert(unique, entry);
+        drop(t);
         Registered {
             table: self,
             unique,
@@ -125,20 +148,23 @@ impl Interrupts {
         }
     }
 
-    /// FUSE_INTERRUPT for `unique`: cancel its token, or `Err(EAGAIN)` when
-    /// it is not being served (yet).
-    pub(crate) fn interrupt(&self, unique: u64) -> Result<(), i32> {
+    /// FUSE_INTERRUPT for `unique`, a request the session serves: cancel
+    /// its token, or hold the interrupt until its handler registers.
+    pub(crate) fn interrupt(&self, unique: u64) {
         self.seen.fetch_add(1, Ordering::Relaxed);
-        let token = self.lock().get(&unique).map(|e| e.token.clone());
-        match token {
-            Some(t) => {
+        let mut t = self.lock();
+        match t.served.get(&unique).map(|e| e.token.clone()) {
+            Some(token) => {
+                drop(t);
                 self.delivered.fetch_add(1, Ordering::Relaxed);
-                t.cancel();
-                Ok(())
+                token.cancel();
             }
             None => {
+                if t.early.len() == EARLY_KEPT {
+                    t.early.pop_front();
+                }
+                t.early.push_back(unique);
                 self.retried.fetch_add(1, Ordering::Relaxed);
-                Err(libc::EAGAIN)
             }
         }
     }
@@ -147,6 +173,7 @@ impl Interrupts {
     /// not 9P requests, such as the pause between tries of a lock).
     pub(crate) fn cancelled(&self, unique: u64) -> bool {
         self.lock()
+            .served
             .get(&unique)
             .is_some_and(|e| e.token.cancels() > 0)
     }
@@ -154,7 +181,7 @@ impl Interrupts {
     /// Requests served for `after` or longer at `now`, each returned once.
     pub(crate) fn overdue(&self, now: Instant, after: Duration) -> Vec<Overdue> {
         let mut out = Vec::new();
-        for (&unique, e) in self.lock().iter_mut() {
+        for (&unique, e) in self.lock().served.iter_mut() {
             let waited = now.saturating_duration_since(e.since);
             if !e.reported && waited >= after {
                 e.reported = true;
@@ -171,7 +198,7 @@ impl Interrupts {
 
     /// Requests registered now.
     pub(crate) fn in_service(&self) -> usize {
-        self.lock().len()
+        self.lock().served.len()
     }
 
     /// The counters.
@@ -210,19 +237,30 @@ mod tests {
     }
 
     #[test]
-    fn registered_requests_are_cancelled_and_unknown_ones_retried() {
+    fn registered_requests_are_cancelled_and_early_interrupts_held() {
         let intr = Interrupts::default();
-        assert_eq!(intr.interrupt(5), Err(libc::EAGAIN));
         {
             let reg = intr.register(5, OP);
             assert_eq!(intr.in_service(), 1);
-            assert_eq!(intr.interrupt(5), Ok(()));
-            assert_eq!(intr.interrupt(5), Ok(()));
+            intr.interrupt(5);
+            intr.interrupt(5);
             assert_eq!(reg.token().cancels(), 2);
         }
         assert_eq!(intr.in_service(), 0);
-        assert_eq!(intr.interrupt(5), Err(libc::EAGAIN));
+        // Before its handler registers: held, and the token starts
+        // cancelled.
+        intr.interrupt(7);
+        let reg = intr.register(7, OP);
+        assert_eq!(reg.token().cancels(), 1);
+        drop(reg);
+        assert_eq!(intr.register(7, OP).token().cancels(), 0, "used once");
         let s = intr.stats();
-        assert_eq!((s.seen, s.delivered, s.retried), (4, 2, 2));
+        assert_eq!((s.seen, s.delivered, s.retried), (3, 2, 1));
+        // Held interrupts are bounded.
+        for u in 100..100 + 2 * EARLY_KEPT as u64 {
+            intr.interrupt(u);
+        }
+        assert_eq!(intr.lock().early.len(), EARLY_KEPT);
+        assert_eq!(intr.register(100, OP).token().cancels(), 0, "pushed out");
     }
 }

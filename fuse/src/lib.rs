@@ -1,5 +1,5 @@
 //! The FUSE side of ninep-mount: serves a 9P tree to the kernel through
-//! the `fuse3` crate, mapping every FUSE request onto 9P2000.L (which the
+//! its own FUSE session layer (`kernel`), mapping every FUSE request onto 9P2000.L (which the
 //! client carries out with the classic messages on a 9P2000 or 9P2000.u
 //! server) and every FUSE_INTERRUPT onto a Tflush of the 9P request that
 //! serves it.
@@ -31,7 +31,9 @@
 //! - [`config`]: what a mount is asked to be (cache mode, access mode, ...).
 //! - `mount`: [`mount`], [`Mount`] (wait, unmount, stats), [`MountStats`]
 //!   and [`StatsSource`] (the counters, readable while mounted).
-//! - `fs`: the `fuse3::raw::Filesystem`, its shared state and helpers;
+//! - `kernel`: the FUSE session layer: mounting, `/dev/fuse`, the
+//!   protocol's messages, and the loop that serves a `kernel::Filesystem`.
+//! - `fs`: the `kernel::Filesystem` of a mount, its shared state and helpers;
 //!   `fs/entry` (lookup, getattr, readlink, statfs), `fs/setattr`,
 //!   `fs/access`, `fs/create` (create, mkdir, mknod, symlink, link),
 //!   `fs/remove` (unlink, rmdir, rename), `fs/file` (open, read, write,
@@ -57,7 +59,6 @@ mod cache;
 mod complete;
 pub mod config;
 mod conn;
-mod devfuse;
 mod dircache;
 mod early;
 pub mod errno;
@@ -67,7 +68,6 @@ mod ino;
 mod inode;
 mod interrupt;
 mod keepalive;
-#[allow(dead_code, reason = "the session layer is not serving mounts yet")]
 pub(crate) mod kernel;
 mod kernel_view;
 mod mount;

@@ -14,26 +14,24 @@
 //! `fusermount3 -u`) ends the session the same way, which [`Mount::wait`]
 //! reports. Dropping a [`Mount`] without unmounting detaches it lazily.
 
-use std::ffi::CString;
 use std::io;
-use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 
-use fuse3::raw::{MountHandle, Session};
-use fuse3::MountOptions;
 use ninep_client::{Client, Error};
 use ninep_client::{FlushProfile, Stats, Traffic};
+use tokio::task::JoinHandle;
 use tracing::{debug, info, warn};
 
 use crate::config::{KernelFlags, MountConfig};
-use crate::devfuse;
 use crate::errno::errno_of;
 use crate::fs::{Fs, MountState, ATTR_MASK};
 use crate::interrupt::InterruptStats;
 use crate::keepalive;
+use crate::kernel::dev::Device;
+use crate::kernel::mount::{mount_direct, mount_fusermount, MountOptions};
+use crate::kernel::session::{Session, Users};
 use crate::reconnect::supervise;
 use crate::watchdog;
 
@@ -73,7 +71,7 @@ pub struct MountStats {
     /// with EIO (or waits for `-o reconnect`) until it is unmounted.
     pub disconnected_since: Option<std::time::SystemTime>,
     /// Whether the prefetch found its line to the kernel's page cache
-    /// (`cache=loose` with `prefetch=` on; see `devfuse.rs`).
+    /// (`cache=loose` or `cto` with `prefetch=` on).
     pub prefetch_ready: bool,
     /// Prefetched ranges the kernel took into its page cache.
     pub prefetch_stores: u64,
@@ -107,7 +105,7 @@ impl StatsSource {
             reconnects: s.conn.reconnects(),
             replacements: s.conn.replacements(),
             disconnected_since: s.conn.lost_at(),
-            prefetch_ready: s.line.get().is_some(),
+            prefetch_ready: s.notifier.get().is_some(),
             prefetch_stores: s.gate.stores(),
             client,
         }
@@ -127,7 +125,8 @@ impl StatsSource {
 /// A mounted 9P tree (see the module doc).
 #[derive(Debug)]
 pub struct Mount {
-    handle: Option<MountHandle>,
+    /// The session's task: it ends when the file system is unmounted.
+    handle: Option<JoinHandle<io::Result<()>>>,
     shared: Arc<MountState>,
     /// Watches the connection (and reconnects, with `-o reconnect`).
     supervisor: tokio::task::JoinHandle<()>,
@@ -173,17 +172,16 @@ pub async fn mount(client: Client, cfg: MountConfig, mountpoint: &Path) -> io::R
     }
     let path = std::fs::canonicalize(mountpoint)?;
     let mut options = mount_options(&cfg);
-    // Root too mounts through fusermount3 when it is installed: fuse3 then
-    // reads /dev/fuse without blocking (AsyncFd), where its privileged
-    // mount reads every request on the blocking thread pool under a
-    // mutex, at 2.5 times the CPU per request. The kernel flags
-    // (nosuid, ...) all go to fusermount3, which applies them.
+    // Root too mounts through fusermount3 when it is installed, which
+    // applies the kernel flags (nosuid, ...) as mount(8) would.
     let unprivileged = cfg.unprivileged || fusermount3_installed();
     if unprivileged {
-        let mut custom = cfg.flags.fusermount_options(!cfg.unprivileged);
-        // /proc/mounts, findmnt and df then say `fuse.ninep`.
-        custom.push("subtype=ninep");
-        options.custom_options(custom.join(","));
+        options.flags = cfg
+            .flags
+            .fusermount_options(!cfg.unprivileged)
+            .into_iter()
+            .map(String::from)
+            .collect();
     } else if cfg.flags != KernelFlags::default() {
         return Err(io::Error::new(
             io::ErrorKind::Unsupported,
@@ -202,20 +200,25 @@ pub async fn mount(client: Client, cfg: MountConfig, mountpoint: &Path) -> io::R
     if let Some(every) = shared.cfg.keepalive {
         tokio::spawn(keepalive::watch(Arc::downgrade(&shared), every));
     }
-    let session = Session::new(options);
-    let mounting = devfuse::MOUNTING.lock().await;
-    let before = devfuse::open_fds();
-    let handle = if unprivileged {
-        session.mount_with_unprivileged(fs, &path).await
-    } else {
-        session.mount(fs, &path).await
+    let at = path.clone();
+    let fd = tokio::task::spawn_blocking(move || match unprivileged {
+        true => mount_fusermount(&at, &options),
+        false => mount_direct(&at, &options),
+    })
+    .await
+    .map_err(io::Error::other)
+    .and_then(|r| r)
+    .inspect_err(|_| supervisor.abort())?;
+    let users = match shared.cfg.allow_root && !shared.cfg.allow_other {
+        true => Users::OwnerAndRoot(rustix::process::getuid().as_raw()),
+        false => Users::Any,
     };
-    let candidates = devfuse::new_fds(&before, &devfuse::open_fds());
-    drop(mounting);
-    let handle = handle.inspect_err(|_| supervisor.abort())?;
+    let session = Session::new(Device::new(fd)?, users);
     if shared.cfg.cache.page_cache() && shared.cfg.prefetch > 0 {
-        shared.line.set_candidates(candidates);
+        // Set once: a second set cannot happen.
+        let _ = shared.notifier.set(session.notifier());
     }
+    let handle = tokio::spawn(session.serve(Arc::new(fs)));
     let ra = shared.cfg.read_ahead_kb;
     if shared.cfg.cache.page_cache() && ra > 0 {
         shared.readahead.arm(path.clone(), ra);
@@ -238,13 +241,17 @@ pub async fn mount(client: Client, cfg: MountConfig, mountpoint: &Path) -> io::R
 /// to the client, as v9fs does them in the kernel). A user who insists
 /// (`no_default_permissions`) gets a warning.
 fn mount_options(cfg: &MountConfig) -> MountOptions {
-    MountOptions::default()
-        .fs_name(cfg.fsname.clone())
-        .allow_other(cfg.allow_other)
-        .allow_root(cfg.allow_root && !cfg.allow_other)
-        .read_only(cfg.read_only)
-        .default_permissions(kernel_checks(cfg))
-        .clone()
+    MountOptions {
+        fsname: cfg.fsname.clone(),
+        // /proc/mounts, findmnt and df then say `fuse.ninep`.
+        subtype: "ninep".into(),
+        allow_other: cfg.allow_other,
+        allow_root: cfg.allow_root && !cfg.allow_other,
+        read_only: cfg.read_only,
+        default_permissions: kernel_checks(cfg),
+        max_read: None,
+        flags: Vec::new(),
+    }
 }
 
 /// Whether the kernel checks permissions (see [`mount_options`]).
@@ -268,12 +275,6 @@ fn kernel_checks(cfg: &MountConfig) -> bool {
 }
 
 impl Mount {
-    /// Let go of our duplicate of the session's `/dev/fuse`: once fuse3
-    /// closed its own, the kernel must see the device closed.
-    fn close_dev(&self) {
-        self.shared.line.close();
-    }
-
     /// The mount point (canonical).
     pub fn mountpoint(&self) -> &Path {
         &self.path
@@ -330,10 +331,9 @@ impl Mount {
         let Some(handle) = self.handle.as_mut() else {
             return Ok(());
         };
-        let r = handle.await;
+        let r = handle.await.unwrap_or_else(|e| Err(io::Error::other(e)));
         self.ended = true;
         self.supervisor.abort();
-        self.close_dev();
         self.shared.handles.clear();
         // The last releases' clunks may still be answered: let them come
         // before the connection closes (see `Client::retire`).
@@ -373,7 +373,6 @@ impl Mount {
 impl Drop for Mount {
     fn drop(&mut self) {
         self.supervisor.abort();
-        self.close_dev();
         if self.ended {
             return;
         }
@@ -381,12 +380,6 @@ impl Drop for Mount {
             if e.raw_os_error() != Some(libc::EINVAL) {
                 warn!(mountpoint = %self.path.display(), "lazy unmount on drop: {e}");
             }
-        }
-        // fuse3 unmounts again from a task when its handle is dropped
-        // unfinished; outside a runtime that would panic, and the kernel
-        // ends the session on its own after the unmount.
-        if tokio::runtime::Handle::try_current().is_err() {
-            std::mem::forget(self.handle.take());
         }
     }
 }
@@ -398,31 +391,9 @@ fn fusermount3_installed() -> bool {
 }
 
 /// Unmount `path` now (`lazy`: detach even if busy): `fusermount3 -u` for
-/// a mount a user made, umount2(2) for root.
+/// a mount made through it, umount2(2) otherwise.
 pub fn umount(path: &Path, unprivileged: bool, lazy: bool) -> io::Result<()> {
-    if unprivileged {
-        let mut cmd = Command::new("fusermount3");
-        cmd.arg("-u");
-        if lazy {
-            cmd.arg("-z");
-        }
-        let out = cmd.arg(path).output()?;
-        return match out.status.success() {
-            true => Ok(()),
-            false => Err(io::Error::other(format!(
-                "fusermount3 -u {}: {}",
-                path.display(),
-                String::from_utf8_lossy(&out.stderr).trim()
-            ))),
-        };
-    }
-    let c = CString::new(path.as_os_str().as_bytes())?;
-    let flags = if lazy { libc::MNT_DETACH } else { 0 };
-    // SAFETY: `c` is a valid NUL-terminated path for the whole call.
-    match unsafe { libc::umount2(c.as_ptr(), flags) } {
-        0 => Ok(()),
-        _ => Err(io::Error::last_os_error()),
-    }
+    crate::kernel::mount::unmount(path, unprivileged, lazy)
 }
 
 #[cfg(test)]

@@ -6,8 +6,8 @@
 //! small read that does not continue the handle's last one, the mount
 //! reads the aligned window around it (at most one Tread: the window is
 //! cut to the fid's I/O size), answers the kernel from it and pushes the
-//! rest of the window into the page cache (FUSE_NOTIFY_STORE, see
-//! `devfuse.rs`). Sequential readers get big reads from the kernel's own
+//! rest of the window into the page cache (FUSE_NOTIFY_STORE, through
+//! the session's notifier). Sequential readers get big reads from the kernel's own
 //! readahead and are left alone.
 //!
 //! A store overwrites what the page cache holds, so it must never carry

@@ -19,8 +19,8 @@ use std::sync::Mutex;
 use tracing::debug;
 
 /// The readahead to set once the kernel has taken our FUSE init reply:
-/// the kernel lowers the mount's readahead to what that reply says (fuse3
-/// echoes the kernel's 128 KiB), so a value set before would be undone.
+/// the kernel lowers the mount's readahead to what that reply says (we
+/// echo the kernel's 128 KiB), so a value set before would be undone.
 /// It is set at the first open of a file, which can only come after init.
 #[derive(Debug, Default)]
 pub(crate) struct DeferredReadahead {

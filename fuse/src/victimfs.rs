@@ -56,8 +56,10 @@ use std::sync::{mpsc, Arc, Condvar, Mutex, MutexGuard};
 use std::thread;
 use std::time::Duration;
 
-use fuse3::raw::Session;
-use fuse3::{Errno, MountOptions};
+use crate::kernel::dev::Device;
+use crate::kernel::mount::{mount_direct, MountOptions};
+use crate::kernel::session::{Session, Users};
+use crate::kernel::Errno;
 use tempfile::TempDir;
 use tokio::sync::oneshot;
 
@@ -332,21 +334,25 @@ fn serve(ops: Ops, dir: &Path, ready: mpsc::Sender<io::Result<()>>, _done: mpsc:
         }
     };
     runtime.block_on(async {
-        let mut options = MountOptions::default();
-        options
-            .fs_name(FS_NAME)
-            .allow_other(true)
-            .read_only(true)
-            .default_permissions(false);
-        let handle = match Session::new(options).mount(ops, dir).await {
-            Ok(handle) => handle,
+        let options = MountOptions {
+            fsname: FS_NAME.into(),
+            subtype: String::new(),
+            allow_other: true,
+            allow_root: false,
+            read_only: true,
+            default_permissions: false,
+            max_read: None,
+            flags: Vec::new(),
+        };
+        let session = match mount_direct(dir, &options).and_then(Device::new) {
+            Ok(dev) => Session::new(dev, Users::Any),
             Err(e) => {
                 let _ = ready.send(Err(e));
                 return;
             }
         };
         let _ = ready.send(Ok(()));
-        if let Err(e) = handle.await {
+        if let Err(e) = session.serve(std::sync::Arc::new(ops)).await {
             eprintln!("blockfs session on {} ended: {e}", dir.display());
         }
     });
@@ -389,7 +395,7 @@ impl Gate {
 
     /// Lets the read with request id `unique` through once the gate allows:
     /// `Err(EINTR)` if it was interrupted instead.
-    async fn pass(&self, unique: u64) -> fuse3::Result<()> {
+    async fn pass(&self, unique: u64) -> crate::kernel::Result<()> {
         self.reads_started.fetch_add(1, Ordering::SeqCst);
         let woken = {
             let mut state = self.lock();

@@ -17,9 +17,8 @@
 //! at once, so this sees every source the runtime waits on (`/dev/fuse`,
 //! the server's socket, wakeups from other threads) without knowing them.
 //! tokio does not expose that descriptor: it is the epoll instance whose
-//! descriptors appear while the runtime is built (the way `ninep_fuse`'s
-//! devfuse finds fuse3's `/dev/fuse`), duplicated so that its number stays
-//! ours. If none or two instances appear, the runtime works as without
+//! descriptors appear while the runtime is built, duplicated so that its
+//! number stays ours. If none or two instances appear, the runtime works as without
 //! busy polling.
 //!
 //! One worker thread: with two, the worker that parks without the I/O

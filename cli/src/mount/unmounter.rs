@@ -41,8 +41,9 @@ pub fn start(mountpoint: &Path, unprivileged: bool) -> io::Result<Watcher> {
         .stderr(Stdio::null())
         .process_group(0);
     // The watcher must hold none of the mount's descriptors: a copy of
-    // /dev/fuse (fuse3's is not close-on-exec) would keep the dead mount
-    // alive instead of letting the kernel abort it.
+    // /dev/fuse would keep the dead mount alive instead of letting the
+    // kernel abort it. Ours are close-on-exec; this also covers any a
+    // library opens without.
     // SAFETY: the closure runs in the child between fork and exec and
     // makes one async-signal-safe system call, close_range(2), on
     // descriptors 3 and up (stdio is set up by then).

@@ -11,7 +11,7 @@
 //! prompting for a write-protected file, `test -w`, shells looking up
 //! commands).
 
-use fuse3::raw::prelude::*;
+use crate::kernel::prelude::*;
 
 use super::Fs;
 use crate::errno::Fail;

@@ -10,7 +10,7 @@
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use fuse3::raw::prelude::*;
+use crate::kernel::prelude::*;
 use futures::future::{BoxFuture, FutureExt};
 use ninep_client::wire::{setattr, Qid, Rgetattr};
 use ninep_client::{File, SetAttr};
@@ -56,7 +56,7 @@ impl Fs {
         let file = dir.walk(&[name]).await?;
         self.give_to_caller(req, &file).await;
         let entry = self.enter(parent, name, uid, file, None).await?;
-        let is_dir = entry.attr.kind == fuse3::FileType::Directory;
+        let is_dir = entry.attr.kind == FileType::Directory;
         self.cache
             .absent
             .inherit(parent, Ino::from_kernel(entry.attr.ino), is_dir);

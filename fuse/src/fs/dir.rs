@@ -22,7 +22,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use fuse3::raw::prelude::*;
+use crate::kernel::prelude::*;
 use futures::stream::{self, BoxStream, StreamExt};
 use ninep_client::wire::{Dirent, Qid};
 use ninep_client::File;
@@ -184,7 +184,7 @@ impl Fs {
         _ino: Ino,
         fh: u64,
         offset: i64,
-    ) -> Result<ReplyDirectory<BoxStream<'_, fuse3::Result<DirectoryEntry>>>, Fail> {
+    ) -> Result<ReplyDirectory<BoxStream<'_, crate::kernel::Result<DirectoryEntry>>>, Fail> {
         let dir = self.open_dir(fh)?;
         let start = usize::try_from(offset).map_err(|_| Fail(libc::EINVAL))?;
         let listing = self.listing(&dir, start as u64).await?;

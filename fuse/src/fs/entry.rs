@@ -11,8 +11,7 @@
 //! and in a directory whose every name we know (`complete.rs`) a missing
 //! name costs no Twalk at all.
 
-use fuse3::raw::prelude::*;
-use fuse3::raw::reply::ReplyStatFs;
+use crate::kernel::prelude::*;
 
 use super::plus::no_attr;
 use super::trait_impl::data;
@@ -86,7 +85,7 @@ impl Fs {
     fn negative(&self) -> ReplyEntry {
         ReplyEntry {
             ttl: names_lifetime(&self.cfg),
-            attr: no_attr(fuse3::FileType::RegularFile),
+            attr: no_attr(FileType::RegularFile),
             generation: 0,
         }
     }

@@ -22,7 +22,7 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use fuse3::raw::prelude::*;
+use crate::kernel::prelude::*;
 use ninep_client::wire::{Qid, Rgetattr};
 use ninep_client::File;
 use tracing::debug;
@@ -34,10 +34,7 @@ use crate::handles::{Handle, OpenFile, Origin, Reads};
 use crate::ino::Ino;
 use crate::kernel_view::OpenVerdict;
 
-/// `FOPEN_DIRECT_IO` of `<linux/fuse.h>` (fuse3 does not export it).
-pub(crate) const FOPEN_DIRECT_IO: u32 = 1 << 0;
-/// `FOPEN_KEEP_CACHE` of `<linux/fuse.h>`.
-pub(crate) const FOPEN_KEEP_CACHE: u32 = 1 << 1;
+pub(crate) use crate::kernel::abi::{FOPEN_DIRECT_IO, FOPEN_KEEP_CACHE};
 
 /// The open(2) flags passed on to the server (Tlopen and Tlcreate take
 /// Linux's): access mode and the flags with a meaning there. `O_CREAT` and

@@ -14,7 +14,7 @@
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use fuse3::raw::prelude::*;
+use crate::kernel::prelude::*;
 use ninep_client::wire::{lock, Rgetlock};
 use ninep_client::LockSpec;
 

@@ -5,7 +5,7 @@
 //! task of its own (walk + getattr, or just getattr through a fid the
 //! inode already has), so the round trips overlap; an inode whose
 //! attributes we hold costs none (`Fs::known_attrs`; with `cache=none`,
-//! `AttrCache::repeat`). fuse3 pulls entries
+//! `AttrCache::repeat`). The session pulls entries
 //! from our stream one by one until the kernel's buffer is full, and the
 //! entry that did not fit is pulled and then dropped unseen; so an entry
 //! only counts as a lookup once the next one is asked for (or the stream
@@ -21,8 +21,7 @@
 use std::collections::VecDeque;
 use std::sync::Arc;
 
-use fuse3::raw::prelude::*;
-use fuse3::{FileType, Timestamp};
+use crate::kernel::prelude::*;
 use futures::stream::{self, BoxStream, StreamExt};
 use ninep_client::File;
 
@@ -54,7 +53,8 @@ impl Fs {
         _ino: Ino,
         fh: u64,
         offset: u64,
-    ) -> Result<ReplyDirectoryPlus<BoxStream<'_, fuse3::Result<DirectoryEntryPlus>>>, Fail> {
+    ) -> Result<ReplyDirectoryPlus<BoxStream<'_, crate::kernel::Result<DirectoryEntryPlus>>>, Fail>
+    {
         let dir = self.open_dir(fh)?;
         let listing = self.listing(&dir, offset).await?;
         let dir_fid = self.fid(dir.ino, dir.uid).await?;

@@ -19,7 +19,7 @@
 
 use std::future::Future;
 
-use fuse3::raw::prelude::*;
+use crate::kernel::prelude::*;
 use ninep_client::File;
 
 use super::{unsupported, Cap, Fs, ATTR_MASK};

@@ -1,13 +1,9 @@
 //! setattr: chmod, chown, truncate and utimes as one Tsetattr.
 //!
-//! Times: `utimensat(UTIME_NOW)` must reach the server as "now" (the
-//! `ATIME`/`MTIME` bit without `*_SET`): the server then uses its own clock
-//! and, like the kernel, lets a writer who is not the owner do it. fuse3
-//! 0.10 replaces FATTR_ATIME_NOW / FATTR_MTIME_NOW with the daemon's
-//! `SystemTime::now()` before we see the request, so a time within
-//! [`NOW_WINDOW`] of our clock is taken for "now". An explicit time that
-//! close to the present (a `cp -p` of a file written a moment ago) is then
-//! set to the server's clock instead, at most that far off.
+//! Times: `utimensat(UTIME_NOW)` reaches the server as "now" (the
+//! `ATIME`/`MTIME` bit without `*_SET`), as the kernel sends it
+//! (FATTR_ATIME_NOW / FATTR_MTIME_NOW): the server then uses its own
+//! clock and, like the kernel, lets a writer who is not the owner do it.
 //!
 //! With `cache=loose` on 9P2000.L, a setattr of times alone (`touch`,
 //! `utimes`) is answered from the attributes we hold with those times
@@ -16,10 +12,10 @@
 //! was a round trip in five of `touch` on a new file; the `touch` of a file
 //! still settling after its create goes out at once (`early.rs`).
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
-use fuse3::raw::prelude::*;
-use fuse3::{SetAttr as FuseSetAttr, Timestamp};
+use crate::kernel::prelude::SetAttr as FuseSetAttr;
+use crate::kernel::prelude::*;
 use ninep_client::wire::{setattr, Rgetattr};
 use ninep_client::SetAttr;
 
@@ -27,20 +23,6 @@ use super::Fs;
 use crate::errno::Fail;
 use crate::handles::Handle;
 use crate::ino::Ino;
-
-/// How close to our clock a time must be to count as `UTIME_NOW`.
-const NOW_WINDOW: Duration = Duration::from_millis(50);
-
-/// Whether `ts` is what fuse3 made of a `UTIME_NOW`.
-fn is_now(ts: Timestamp) -> bool {
-    let Ok(sec) = u64::try_from(ts.sec) else {
-        return false;
-    };
-    let t = UNIX_EPOCH + Duration::new(sec, ts.nsec.min(999_999_999));
-    SystemTime::now()
-        .duration_since(t)
-        .is_ok_and(|ago| ago <= NOW_WINDOW)
-}
 
 /// Whether Tsetattr `s` sets times and nothing else.
 fn times_only(s: &SetAttr) -> bool {
@@ -90,14 +72,14 @@ pub(crate) fn to_9p(set: &FuseSetAttr) -> SetAttr {
     }
     if let Some(t) = set.atime {
         s.valid |= setattr::ATIME;
-        if !is_now(t) {
+        if let SetTime::At(t) = t {
             s.valid |= setattr::ATIME_SET;
             (s.atime_sec, s.atime_nsec) = (t.sec as u64, t.nsec.into());
         }
     }
     if let Some(t) = set.mtime {
         s.valid |= setattr::MTIME;
-        if !is_now(t) {
+        if let SetTime::At(t) = t {
             s.valid |= setattr::MTIME_SET;
             (s.mtime_sec, s.mtime_nsec) = (t.sec as u64, t.nsec.into());
         }
@@ -206,13 +188,16 @@ impl Fs {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     #[test]
     fn now_is_sent_without_the_set_bits_and_times_with_them() {
-        let now: Timestamp = SystemTime::now().into();
+        // A given time as close to our clock as can be is still a given
+        // time: only the kernel's "now" leaves the time to the server.
+        let recent = SystemTime::now().duration_since(UNIX_EPOCH).unwrap();
         let set = FuseSetAttr {
-            atime: Some(now),
-            mtime: Some(Timestamp::new(1_234_567_890, 5)),
+            atime: Some(SetTime::Now),
+            mtime: Some(SetTime::At(Timestamp::new(1_234_567_890, 5))),
             mode: Some(0o100644),
             size: Some(7),
             ..Default::default()
@@ -222,7 +207,12 @@ mod tests {
         assert_eq!(s.valid, want | setattr::MODE | setattr::SIZE);
         assert_eq!((s.mtime_sec, s.mtime_nsec), (1_234_567_890, 5));
         assert_eq!((s.mode, s.size), (0o644, 7));
-        assert!(!is_now(Timestamp::new(-1, 0)));
+        let just_now = Timestamp::new(recent.as_secs() as i64, recent.subsec_nanos());
+        let set = FuseSetAttr {
+            mtime: Some(SetTime::At(just_now)),
+            ..Default::default()
+        };
+        assert_eq!(to_9p(&set).valid, setattr::MTIME | setattr::MTIME_SET);
     }
 
     #[test]

@@ -1,16 +1,16 @@
-//! `impl fuse3::raw::Filesystem for Fs`: one line per operation, each
+//! `impl kernel::Filesystem for Fs`: one line per operation, each
 //! running the operation's work (in the submodules) under
 //! [`Fs::run`](super::Fs::run). Operations that never reach the server
 //! (init, forget, interrupt) are answered here.
 
 use crate::ino::Ino;
 use std::ffi::OsStr;
-use std::num::NonZeroU32;
 use std::os::unix::ffi::OsStrExt;
 
+use crate::kernel::prelude::SetAttr;
+use crate::kernel::prelude::*;
+use crate::kernel::Result;
 use bytes::Bytes;
-use fuse3::raw::prelude::*;
-use fuse3::{Result, SetAttr};
 use futures::stream::Stream;
 
 use super::Fs;
@@ -24,10 +24,14 @@ const MAX_BACKGROUND: u16 = 64;
 
 impl Filesystem for Fs {
     async fn init(&self, _req: Request) -> Result<ReplyInit> {
-        let mut reply = ReplyInit::new(NonZeroU32::new(MAX_WRITE).expect("non-zero"));
-        reply.max_background = Some(MAX_BACKGROUND);
-        reply.congestion_threshold = Some(MAX_BACKGROUND * 3 / 4);
-        Ok(reply)
+        Ok(ReplyInit {
+            max_write: MAX_WRITE,
+            max_background: MAX_BACKGROUND,
+            congestion_threshold: MAX_BACKGROUND * 3 / 4,
+            // A file opened with direct I/O (cache=none, or a file whose
+            // size means nothing) can still be mapped shared and written.
+            direct_io_allow_mmap: true,
+        })
     }
 
     async fn destroy(&self, _req: Request) {
@@ -150,21 +154,6 @@ impl Filesystem for Fs {
     }
 
     async fn rename(
-        &self,
-        req: Request,
-        parent: u64,
-        name: &OsStr,
-        new_parent: u64,
-        new_name: &OsStr,
-    ) -> Result<()> {
-        let parent = Ino::from_kernel(parent);
-        let new_parent = Ino::from_kernel(new_parent);
-        let (name, new_name) = (name.as_bytes(), new_name.as_bytes());
-        let work = self.do_rename(&req, parent, name, new_parent, new_name, 0);
-        self.run(&req, Op::new("rename", parent), work).await
-    }
-
-    async fn rename2(
         &self,
         req: Request,
         parent: u64,
@@ -429,22 +418,9 @@ impl Filesystem for Fs {
         .await
     }
 
-    /// The answer to a probe for our `/dev/fuse` line (see `devfuse.rs`).
-    async fn notify_reply(
-        &self,
-        req: Request,
-        _ino: u64,
-        _offset: u64,
-        _data: Bytes,
-    ) -> Result<()> {
-        if !self.line.answered(req.unique) {
-            tracing::debug!(unique = req.unique, "a NOTIFY_REPLY we did not ask for");
-        }
-        Ok(())
-    }
-
     async fn interrupt(&self, _req: Request, unique: u64) -> Result<()> {
-        self.intr.interrupt(unique).map_err(Into::into)
+        self.intr.interrupt(unique);
+        Ok(())
     }
 }
 

@@ -3,18 +3,17 @@
 //! truncations, and reads that fetch a whole window and store the rest.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
 
+use crate::kernel::prelude::ReplyData;
 use bytes::Bytes;
-use fuse3::raw::reply::ReplyData;
 use tracing::debug;
 
 use super::{Fs, IO_DEPTH};
 
-use crate::devfuse::DevFuse;
 use crate::errno::Fail;
 use crate::handles::{OpenFile, Reads};
 use crate::ino::Ino;
+use crate::kernel::session::Notifier;
 use crate::prefetch::{split, window, Flight, Writer};
 
 /// Whether open flags let the handle change the file's data.
@@ -71,7 +70,7 @@ impl Fs {
         h: &OpenFile,
         offset: u64,
         size: u32,
-    ) -> Option<((u64, u64), Arc<DevFuse>, Flight)> {
+    ) -> Option<((u64, u64), Notifier, Flight)> {
         if !h.reads.prefetch {
             return None;
         }
@@ -80,7 +79,7 @@ impl Fs {
             return None;
         }
         let w = window(offset, size, self.cfg.prefetch, h.file.io_size())?;
-        let dev = self.line.get_or_probe(ino.get())?;
+        let dev = self.notifier.get()?.clone();
         Some((w, dev, self.gate.flight(ino)?))
     }
 
@@ -113,7 +112,7 @@ impl Fs {
 /// the runtime's threads (the kernel waits for pages that other reads hold
 /// locked) and after the generation check of `flight`. A refusal (the
 /// inode forgotten meanwhile) only costs the prefetch.
-fn store_later(dev: Arc<DevFuse>, ino: Ino, parts: Vec<(u64, Bytes)>, mut flight: Flight) {
+fn store_later(dev: Notifier, ino: Ino, parts: Vec<(u64, Bytes)>, mut flight: Flight) {
     if parts.is_empty() {
         return;
     }
@@ -123,7 +122,7 @@ fn store_later(dev: Arc<DevFuse>, ino: Ino, parts: Vec<(u64, Bytes)>, mut flight
             return;
         }
         for (offset, data) in parts {
-            match dev.store(ino.get(), offset, &data) {
+            match dev.store(ino.get(), offset, data) {
                 Ok(()) => flight.gate().stored(),
                 Err(e) => debug!(%ino, offset, "prefetch store refused: {e}"),
             }

@@ -7,7 +7,7 @@
 //! attribute found missing stays missing for the TTL (`absent.rs`), unless
 //! we set or remove one on the inode.
 
-use fuse3::raw::prelude::*;
+use crate::kernel::prelude::*;
 
 use super::Fs;
 use crate::errno::Fail;

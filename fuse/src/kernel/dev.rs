@@ -159,6 +159,10 @@ impl Device {
         }
     }
 
+    #[cfg_attr(
+        not(test),
+        allow(dead_code, reason = "a second reader is not used by the mount yet")
+    )]
     /// Another descriptor on the same session (FUSE_DEV_IOC_CLONE), for a
     /// second task to read requests with. Requests are shared out between
     /// the readers, but each descriptor keeps the requests it read: their

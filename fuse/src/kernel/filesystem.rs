@@ -360,9 +360,10 @@ pub trait Filesystem: Send + Sync + 'static {
     }
 
     /// The kernel asks to interrupt the request numbered `unique`, which
-    /// is in service (its call has started and not yet been answered). An
-    /// error makes the session layer answer the INTERRUPT with it (EAGAIN:
-    /// the kernel sends it again later).
+    /// is in service: read, and not yet answered (its call may not have
+    /// started yet: hold the interrupt for it then). An error makes the
+    /// session layer answer the INTERRUPT with it; EAGAIN makes the kernel
+    /// send it again at once, so a file system that answers it spins.
     fn interrupt(&self, req: Request, unique: u64) -> impl Future<Output = Result<()>> + Send {
         async { Ok(()) }
     }

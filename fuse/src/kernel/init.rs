@@ -40,6 +40,13 @@ const ASYNC_DIO: u64 = abi::FUSE_ASYNC_DIO;
 const PARALLEL_DIROPS: u64 = abi::FUSE_PARALLEL_DIROPS;
 /// The kernel reads `max_pages`; without it a request stops at 32 pages.
 const MAX_PAGES: u64 = abi::FUSE_MAX_PAGES;
+/// An attribute reply that shows another mtime or size drops the file's
+/// cached pages: what another client wrote shows once `stat` (or an open)
+/// has seen it changed, as close-to-open promises.
+const AUTO_INVAL_DATA: u64 = abi::FUSE_AUTO_INVAL_DATA;
+/// Lookups of "." and ".." may come (a mount exported by file handle);
+/// the file systems answer them.
+const EXPORT_SUPPORT: u64 = abi::FUSE_EXPORT_SUPPORT;
 
 /// Asked whenever offered.
 const WANTED: u64 = ASYNC_READ
@@ -50,18 +57,15 @@ const WANTED: u64 = ASYNC_READ
     | READDIRPLUS_AUTO
     | ASYNC_DIO
     | PARALLEL_DIROPS
-    | MAX_PAGES;
+    | MAX_PAGES
+    | AUTO_INVAL_DATA
+    | EXPORT_SUPPORT;
 
 // Left out on purpose:
-// - AUTO_INVAL_DATA: the kernel would drop a file's pages whenever an
-//   attribute reply shows another mtime or size (our own writes too); we
-//   invalidate ourselves, from what we know changed.
 // - DONT_MASK: the kernel would stop applying the umask and leave it to us,
 //   but `Filesystem::create` and `mknod` take no umask and `mkdir` ignores
 //   it: created files would lose the caller's umask.
 // - HANDLE_KILLPRIV(_V2): the kernel clears set-id bits itself, by SETATTR.
-// - EXPORT_SUPPORT: we do not answer lookups of "." and "..", which NFS
-//   export needs.
 // - WRITEBACK_CACHE: writes must reach the server when made, for the other
 //   clients and for close-to-open consistency.
 // - CACHE_SYMLINKS: not yet; link targets would stay cached until an

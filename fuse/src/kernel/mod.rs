@@ -17,6 +17,10 @@
 //! - [`types`], [`filesystem`]: what a file system implements and answers.
 //! - [`session`]: the loop (protocol state apart from I/O where it can be).
 
+#[allow(
+    dead_code,
+    reason = "the protocol's numbers and layouts, used or not yet"
+)]
 pub mod abi;
 pub mod dev;
 pub mod filesystem;
@@ -27,5 +31,14 @@ pub mod reply;
 pub mod session;
 pub mod types;
 
-pub(crate) use filesystem::Filesystem;
 pub use types::*;
+
+/// What the handlers use, in one import.
+pub mod prelude {
+    pub use super::filesystem::Filesystem;
+    pub use super::types::{
+        DirectoryEntry, DirectoryEntryPlus, Errno, FileAttr, FileType, ReplyAttr, ReplyCreated,
+        ReplyData, ReplyDirectory, ReplyDirectoryPlus, ReplyEntry, ReplyInit, ReplyLock, ReplyOpen,
+        ReplyStatFs, ReplyWrite, ReplyXAttr, Request, SetAttr, SetTime, Timestamp,
+    };
+}

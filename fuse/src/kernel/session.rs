@@ -19,7 +19,6 @@
 //!   (ENODEV, after an unmount), or on DESTROY.
 
 use std::collections::HashSet;
-use std::ffi::OsStr;
 use std::io;
 use std::sync::{Arc, Mutex, Weak};
 
@@ -59,17 +58,6 @@ impl Notifier {
     /// Put `data` in the page cache of `ino` at `offset` (FUSE_NOTIFY_STORE).
     pub(crate) fn store(&self, ino: u64, offset: u64, data: Bytes) -> io::Result<()> {
         self.send(notify::store(ino, offset, data))
-    }
-
-    /// Drop the cached pages of `ino` from `offset` for `len` bytes (`len`
-    /// 0: to the end; `offset` -1: the attributes only).
-    pub(crate) fn inval_inode(&self, ino: u64, offset: i64, len: i64) -> io::Result<()> {
-        self.send(notify::inval_inode(ino, offset, len))
-    }
-
-    /// Drop the kernel's entry for `name` in `parent`.
-    pub(crate) fn inval_entry(&self, parent: u64, name: &OsStr) -> io::Result<()> {
-        self.send(notify::inval_entry(parent, name))
     }
 
     fn send(&self, r: Reply) -> io::Result<()> {
@@ -125,7 +113,7 @@ impl Session {
     /// cannot be agreed on.
     pub(crate) async fn serve<F: Filesystem>(self, fs: Arc<F>) -> io::Result<()> {
         let dev = self.dev.clone();
-        let mut buf = Vec::with_capacity(abi::FUSE_MIN_READ_BUFFER as usize);
+        let mut buf = Vec::with_capacity(abi::FUSE_MIN_READ_BUFFER);
         let Some(max_write) = handshake(&*fs, &dev, &mut buf).await? else {
             return Ok(());
         };
@@ -147,11 +135,10 @@ impl Session {
                 }
             };
             let h = req.header;
-            if !self.users.lets_in(h.uid) {
-                if !matches!(req.op, Operation::Forget { .. } | Operation::BatchForget(_)) {
-                    write(&dev, &Reply::error(h.unique, libc::EACCES));
-                    continue;
-                }
+            let forget = matches!(req.op, Operation::Forget { .. } | Operation::BatchForget(_));
+            if !self.users.lets_in(h.uid) && !forget {
+                write(&dev, &Reply::error(h.unique, libc::EACCES));
+                continue;
             }
             match req.op {
                 Operation::Forget { nlookup } => fs.forget(h, req.nodeid, nlookup).await,
@@ -199,7 +186,7 @@ impl Session {
 /// Buffer for one request: the largest write with its headers, and never
 /// less than the kernel accepts.
 fn read_buffer_size(max_write: u32) -> usize {
-    (max_write as usize + 4096).max(abi::FUSE_MIN_READ_BUFFER as usize)
+    (max_write as usize + 4096).max(abi::FUSE_MIN_READ_BUFFER)
 }
 
 /// Write a reply; one the kernel no longer waits for (ENOENT: its request

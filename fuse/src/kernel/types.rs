@@ -60,6 +60,22 @@ impl Timestamp {
     }
 }
 
+impl From<std::time::SystemTime> for Timestamp {
+    /// A time before the epoch counts back from it, as `st_mtime` does.
+    fn from(t: std::time::SystemTime) -> Self {
+        match t.duration_since(std::time::UNIX_EPOCH) {
+            Ok(d) => Timestamp::new(d.as_secs() as i64, d.subsec_nanos()),
+            Err(e) => {
+                let d = e.duration();
+                match d.subsec_nanos() {
+                    0 => Timestamp::new(-(d.as_secs() as i64), 0),
+                    n => Timestamp::new(-(d.as_secs() as i64) - 1, 1_000_000_000 - n),
+                }
+            }
+        }
+    }
+}
+
 /// A time `setattr` sets: a given one, or the file system's "now"
 /// (`utimensat` with UTIME_NOW: the kernel's FATTR_ATIME_NOW and
 /// FATTR_MTIME_NOW), which a network file system should take from the

@@ -2,22 +2,18 @@
 //! from constants, except block reads, which pass the [`Gate`] first.
 
 use std::ffi::OsStr;
-use std::num::NonZeroU32;
 use std::os::unix::ffi::OsStrExt;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+use crate::kernel::prelude::*;
 use bytes::Bytes;
-use fuse3::raw::prelude::*;
-use fuse3::{Errno, Timestamp};
 use futures::stream::{self, Stream};
 
 use super::{block_data, Gate, BLOCKS, BLOCK_SIZE, HELLO};
 
 /// Attribute and entry lifetime given to the kernel; nothing ever changes.
 const TTL: Duration = Duration::from_secs(10);
-/// `FOPEN_DIRECT_IO` of `<linux/fuse.h>` (fuse3 does not export it).
-const FOPEN_DIRECT_IO: u32 = 1 << 0;
 
 /// The root's inode number (FUSE fixes it at 1).
 pub(super) const ROOT_INO: u64 = 1;
@@ -75,7 +71,7 @@ fn errno(code: i32) -> Errno {
     code.into()
 }
 
-fn node(ino: u64) -> fuse3::Result<Node> {
+fn node(ino: u64) -> crate::kernel::Result<Node> {
     Node::from_ino(ino).ok_or_else(|| errno(libc::ENOENT))
 }
 
@@ -137,17 +133,25 @@ impl Ops {
 }
 
 impl Filesystem for Ops {
-    async fn init(&self, _req: Request) -> fuse3::Result<ReplyInit> {
-        Ok(ReplyInit::new(
-            NonZeroU32::new(128 * 1024).expect("non-zero"),
-        ))
+    async fn init(&self, _req: Request) -> crate::kernel::Result<ReplyInit> {
+        Ok(ReplyInit {
+            max_write: 128 * 1024,
+            max_background: 16,
+            congestion_threshold: 12,
+            direct_io_allow_mmap: false,
+        })
     }
 
     async fn destroy(&self, _req: Request) {}
 
     /// Children of the root by name; "." and ".." of any node too (the
     /// kernel asks for them when the mount is exported by file handle).
-    async fn lookup(&self, _req: Request, parent: u64, name: &OsStr) -> fuse3::Result<ReplyEntry> {
+    async fn lookup(
+        &self,
+        _req: Request,
+        parent: u64,
+        name: &OsStr,
+    ) -> crate::kernel::Result<ReplyEntry> {
         let parent = node(parent)?;
         match name.as_bytes() {
             b"." => return Ok(self.entry(parent)),
@@ -169,21 +173,21 @@ impl Filesystem for Ops {
         ino: u64,
         _fh: Option<u64>,
         _flags: u32,
-    ) -> fuse3::Result<ReplyAttr> {
+    ) -> crate::kernel::Result<ReplyAttr> {
         Ok(ReplyAttr {
             ttl: TTL,
             attr: self.attr(node(ino)?),
         })
     }
 
-    async fn open(&self, _req: Request, ino: u64, flags: u32) -> fuse3::Result<ReplyOpen> {
+    async fn open(&self, _req: Request, ino: u64, flags: u32) -> crate::kernel::Result<ReplyOpen> {
         if flags & libc::O_ACCMODE as u32 != libc::O_RDONLY as u32 {
             return Err(errno(libc::EROFS));
         }
         let flags = match node(ino)? {
             Node::Root => return Err(errno(libc::EISDIR)),
             Node::Hello => 0,
-            Node::Block(_) => FOPEN_DIRECT_IO,
+            Node::Block(_) => crate::kernel::abi::FOPEN_DIRECT_IO,
         };
         Ok(ReplyOpen { fh: 0, flags })
     }
@@ -195,7 +199,7 @@ impl Filesystem for Ops {
         _fh: u64,
         offset: u64,
         size: u32,
-    ) -> fuse3::Result<ReplyData> {
+    ) -> crate::kernel::Result<ReplyData> {
         let data = match node(ino)? {
             Node::Root => return Err(errno(libc::EISDIR)),
             Node::Hello => return Ok(Self::slice(&Bytes::from_static(HELLO), offset, size).into()),
@@ -215,15 +219,21 @@ impl Filesystem for Ops {
         _flags: u32,
         _lock_owner: u64,
         _flush: bool,
-    ) -> fuse3::Result<()> {
+    ) -> crate::kernel::Result<()> {
         Ok(())
     }
 
-    async fn flush(&self, _req: Request, _ino: u64, _fh: u64, _owner: u64) -> fuse3::Result<()> {
+    async fn flush(
+        &self,
+        _req: Request,
+        _ino: u64,
+        _fh: u64,
+        _owner: u64,
+    ) -> crate::kernel::Result<()> {
         Ok(())
     }
 
-    async fn statfs(&self, _req: Request, _ino: u64) -> fuse3::Result<ReplyStatFs> {
+    async fn statfs(&self, _req: Request, _ino: u64) -> crate::kernel::Result<ReplyStatFs> {
         Ok(ReplyStatFs {
             blocks: BLOCKS as u64 + 1,
             bfree: 0,
@@ -236,47 +246,21 @@ impl Filesystem for Ops {
         })
     }
 
-    async fn access(&self, _req: Request, ino: u64, _mask: u32) -> fuse3::Result<()> {
+    async fn access(&self, _req: Request, ino: u64, _mask: u32) -> crate::kernel::Result<()> {
         node(ino).map(drop)
     }
 
-    /// No locks here (the tests crate enables fuse3's `file-lock`, which
-    /// makes these two required): the kernel turns ENOSYS into ENOLCK.
-    async fn getlk(
-        &self,
-        _req: Request,
-        _ino: u64,
-        _fh: u64,
-        _lock_owner: u64,
-        _start: u64,
-        _end: u64,
-        _type: u32,
-        _pid: u32,
-    ) -> fuse3::Result<ReplyLock> {
-        Err(errno(libc::ENOSYS))
-    }
-
-    async fn setlk(
-        &self,
-        _req: Request,
-        _ino: u64,
-        _fh: u64,
-        _lock_owner: u64,
-        _start: u64,
-        _end: u64,
-        _type: u32,
-        _pid: u32,
-        _block: bool,
-    ) -> fuse3::Result<()> {
-        Err(errno(libc::ENOSYS))
-    }
-
-    async fn interrupt(&self, _req: Request, unique: u64) -> fuse3::Result<()> {
+    async fn interrupt(&self, _req: Request, unique: u64) -> crate::kernel::Result<()> {
         self.gate.interrupt(unique);
         Ok(())
     }
 
-    async fn opendir(&self, _req: Request, ino: u64, _flags: u32) -> fuse3::Result<ReplyOpen> {
+    async fn opendir(
+        &self,
+        _req: Request,
+        ino: u64,
+        _flags: u32,
+    ) -> crate::kernel::Result<ReplyOpen> {
         match node(ino)? {
             Node::Root => Ok(ReplyOpen { fh: 0, flags: 0 }),
             _ => Err(errno(libc::ENOTDIR)),
@@ -289,8 +273,9 @@ impl Filesystem for Ops {
         parent: u64,
         _fh: u64,
         offset: i64,
-    ) -> fuse3::Result<ReplyDirectory<impl Stream<Item = fuse3::Result<DirectoryEntry>> + Send + 'a>>
-    {
+    ) -> crate::kernel::Result<
+        ReplyDirectory<impl Stream<Item = crate::kernel::Result<DirectoryEntry>> + Send + 'a>,
+    > {
         let entries = dir_entries(parent, offset)?.map(|(offset, name, node)| {
             Ok(DirectoryEntry {
                 inode: node.ino(),
@@ -311,8 +296,10 @@ impl Filesystem for Ops {
         _fh: u64,
         offset: u64,
         _lock_owner: u64,
-    ) -> fuse3::Result<
-        ReplyDirectoryPlus<impl Stream<Item = fuse3::Result<DirectoryEntryPlus>> + Send + 'a>,
+    ) -> crate::kernel::Result<
+        ReplyDirectoryPlus<
+            impl Stream<Item = crate::kernel::Result<DirectoryEntryPlus>> + Send + 'a,
+        >,
     > {
         let offset = i64::try_from(offset).map_err(|_| errno(libc::EINVAL))?;
         let entries = dir_entries(parent, offset)?.map(|(offset, name, node)| {
@@ -338,7 +325,7 @@ impl Filesystem for Ops {
         _ino: u64,
         _fh: u64,
         _flags: u32,
-    ) -> fuse3::Result<()> {
+    ) -> crate::kernel::Result<()> {
         Ok(())
     }
 }
@@ -348,7 +335,7 @@ impl Filesystem for Ops {
 fn dir_entries(
     parent: u64,
     offset: i64,
-) -> fuse3::Result<impl Iterator<Item = (i64, String, Node)>> {
+) -> crate::kernel::Result<impl Iterator<Item = (i64, String, Node)>> {
     if node(parent)? != Node::Root {
         return Err(errno(libc::ENOTDIR));
     }
