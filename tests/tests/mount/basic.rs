@@ -583,3 +583,90 @@ async fn unlinked_names(cache: CacheMode) {
     m.unmount().await;
 }
 all_modes!(unlinked_names: unlinked_names_uncached, unlinked_names_cto, unlinked_names_loose);
+
+/// A file mapped shared and writable: what is written through the mapping
+/// reaches the server by msync, in every mode (with `cache=none` the file
+/// is opened with direct I/O, which the kernel lets be mapped so only when
+/// the mount asked for FUSE_DIRECT_IO_ALLOW_MMAP; without it mmap fails
+/// with ENODEV).
+async fn shared_writable_mappings_reach_the_server(cache: CacheMode) {
+    let m = Mounted::diod(cache).await;
+    let (local, mnt) = (m.export.clone(), m.dir.clone());
+    blocking(move || {
+        let len = 3 * 4096;
+        fs::write(mnt.join("mapped"), vec![0u8; len]).unwrap();
+        let f = fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(mnt.join("mapped"))
+            .unwrap();
+        let want = pattern(len, 11);
+        // SAFETY: a fresh shared mapping of `len` bytes of an open file
+        // descriptor; checked against MAP_FAILED before any use.
+        let p = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED,
+                std::os::fd::AsRawFd::as_raw_fd(&f),
+                0,
+            )
+        };
+        assert_ne!(
+            p,
+            libc::MAP_FAILED,
+            "mmap: {}",
+            std::io::Error::last_os_error()
+        );
+        // SAFETY: `p` maps `len` writable bytes until the munmap below.
+        let mapped = unsafe { std::slice::from_raw_parts_mut(p.cast::<u8>(), len) };
+        mapped.copy_from_slice(&want);
+        // SAFETY: `p` and `len` are the mapping made above.
+        assert_eq!(unsafe { libc::msync(p, len, libc::MS_SYNC) }, 0, "msync");
+        // SAFETY: the same mapping; `mapped` is not used after this.
+        assert_eq!(unsafe { libc::munmap(p, len) }, 0, "munmap");
+        drop(f);
+        assert!(fs::read(local.join("mapped")).unwrap() == want, "server");
+        assert!(fs::read(mnt.join("mapped")).unwrap() == want, "mount");
+    })
+    .await;
+    m.unmount_clean().await;
+}
+all_modes!(shared_writable_mappings_reach_the_server: mmap_shared_none, mmap_shared_cto, mmap_shared_loose);
+
+/// A time given to utimensat reaches the server exactly, however close to
+/// the present; only UTIME_NOW (`touch` without a time) leaves the time to
+/// the server's clock.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_given_time_is_set_exactly_even_a_moment_ago() {
+    let m = Mounted::diod(CacheMode::None).await;
+    let (local, mnt) = (m.export.clone(), m.dir.clone());
+    blocking(move || {
+        fs::write(mnt.join("t"), b"x").unwrap();
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap();
+        // 5 ms ago, to the nanosecond (an odd one, so that no clock lands
+        // on it by chance).
+        let given = now - std::time::Duration::from_millis(5);
+        let (sec, nsec) = (given.as_secs(), given.subsec_nanos() | 1);
+        sh(&format!(
+            "touch -m -d @{sec}.{nsec:09} {}",
+            arg(&mnt.join("t"))
+        ));
+        let meta = fs::metadata(local.join("t")).unwrap();
+        assert_eq!(
+            (meta.mtime() as u64, meta.mtime_nsec() as u32),
+            (sec, nsec),
+            "the server's mtime"
+        );
+        sh(&format!("touch -m {}", arg(&mnt.join("t"))));
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap();
+        let meta = fs::metadata(local.join("t")).unwrap();
+        assert!(
+            meta.mtime() as u64 + 2 >= now.as_secs(),
+            "now, by the server"
+        );
+    })
+    .await;
+    m.unmount_clean().await;
+}
