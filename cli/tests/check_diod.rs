@@ -1,6 +1,8 @@
-//! `ninep-mount check` against diod exporting blockfs, whose reads block
-//! like a slow device: every case runs (none skipped), and each verdict
-//! agrees with the message log printed beside it.
+//! `ninep-mount check` against real servers exporting a file system whose
+//! reads block like a slow device (blockfs, or the victimfs a server
+//! author would use): on diod every case runs (none skipped), each verdict
+//! agrees with the message log printed beside it, and diod's table is
+//! pinned; unpfs's table (Rlerror to every Tflush) is pinned too.
 
 use std::time::Duration;
 
@@ -120,4 +122,46 @@ fn with_victimfs_every_case_settles_and_diod_lives() {
     let status = victimfs.wait().unwrap();
     assert!(status.success(), "victimfs: {status}");
     assert!(!ninep_tests::blockfs::is_mounted(&mnt));
+}
+
+/// unpfs 0.13 answers every Tflush with Rlerror (EOPNOTSUPP): `check`
+/// says `fail-rerror` for every case, as docs/flush.md reports, and names
+/// the errno. Its victim is a victimfs, as a server author would set it
+/// up; the reads it blocks are released by the check.
+#[test]
+fn unpfs_fails_every_case_with_rlerror() {
+    use std::process::{Command, Stdio};
+    let dir = ninep_tests::servers::temp_dir().unwrap();
+    let mnt = std::fs::canonicalize(dir.path()).unwrap();
+    let mut victimfs = Command::new(env!("CARGO_BIN_EXE_ninep-mount"))
+        .arg("victimfs")
+        .arg(&mnt)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !ninep_tests::blockfs::is_mounted(&mnt) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "victimfs did not mount"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let unpfs = ninep_tests::servers::Unpfs::start(&mnt).expect("start unpfs");
+    let (outcomes, _code) = common::run_check(&unpfs.addr().to_string(), &["--victim", "block0"]);
+    let verdicts = common::verdicts(&outcomes);
+    assert_eq!(verdicts.len(), 11, "{verdicts:?}");
+    for o in &outcomes {
+        let (case, verdict) = (o["case"].as_str().unwrap(), o["verdict"].as_str().unwrap());
+        let reason = o["reason"].as_str().unwrap();
+        assert_eq!(verdict, "fail-rerror", "{case}: {reason}");
+        assert!(reason.contains("errno 95"), "{case}: {reason}");
+    }
+    drop(unpfs);
+    // SAFETY: kill(2) of the victimfs this test started, not yet reaped.
+    unsafe { libc::kill(victimfs.id() as i32, libc::SIGTERM) };
+    let status = victimfs.wait().unwrap();
+    assert!(status.success(), "victimfs: {status}");
 }
