@@ -327,3 +327,43 @@ async fn a_server_that_hangs_up_at_once_is_not_hammered() {
     assert_eq!(m.stats().reconnects, 0);
     m.unmount().await;
 }
+
+/// A file open across the loss that the server no longer has at its path
+/// (renamed meanwhile, another file now at its name) stays open, but its
+/// uses fail with EIO: the mount walks to open files again by name and
+/// never opens another file in its place. The rest of the mount goes on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_file_renamed_while_the_server_was_down_fails_with_eio() {
+    let mut m = Mounted::diod_reconnecting(Duration::from_secs(30), |_| {}).await;
+    std::fs::write(m.local("moved"), b"content").unwrap();
+    std::fs::write(m.local("stays"), b"kept").unwrap();
+    let dir = m.dir.clone();
+    let (moved, stays) = blocking(move || {
+        let moved = File::open(dir.join("moved")).unwrap();
+        let stays = File::open(dir.join("stays")).unwrap();
+        (moved, stays)
+    })
+    .await;
+    m.server().kill();
+    std::fs::rename(m.local("moved"), m.local("elsewhere")).unwrap();
+    // Another file now has its name: the open file must not become it.
+    std::fs::write(m.local("moved"), b"an impostor").unwrap();
+    tokio::task::block_in_place(|| m.server().restart()).expect("restart diod");
+    let dir = m.dir.clone();
+    let (moved_read, stays_read, listed) = blocking(move || {
+        let mut moved = moved;
+        let mut s = Vec::new();
+        let moved_read = moved.read_to_end(&mut s).map_err(|e| e.raw_os_error());
+        let mut stays = stays;
+        let mut t = String::new();
+        let stays_read = stays.read_to_string(&mut t).map(|_| t);
+        let listed = std::fs::read(dir.join("elsewhere")).map_err(|e| e.raw_os_error());
+        (moved_read, stays_read.ok(), listed)
+    })
+    .await;
+    assert_eq!(moved_read, Err(Some(libc::EIO)), "the renamed file's read");
+    assert_eq!(stays_read.as_deref(), Some("kept"), "a file still there");
+    assert_eq!(listed.as_deref(), Ok(&b"content"[..]), "its new name");
+    assert_eq!(m.stats().reconnects, 1);
+    m.unmount_clean().await;
+}
