@@ -12,7 +12,7 @@
 //!   must not change under a program between two calls. With a TTL of
 //!   zero the kernel drops an unused entry and forgets its inode at once,
 //!   so `mv` across directories found the file "replaced while being
-//!   copied" between its lstat and its open (tests/tests/mount_classic.rs,
+//!   copied" between its lstat and its open (tests/tests/mount/classic.rs,
 //!   about one run in fifteen).
 //! - Each inode keeps a parent inode and a name (updated on our renames and
 //!   unlinks, and on every lookup), so a fid for another user can be walked

@@ -9,8 +9,7 @@ use std::time::Duration;
 use ninep_tests::blockfs::BlockFs;
 use ninep_tests::servers::Diod;
 
-#[allow(dead_code)] // each test binary uses a part of it
-mod common;
+use crate::common;
 
 #[test]
 fn diod_verdicts_agree_with_their_logs() {

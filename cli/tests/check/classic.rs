@@ -3,11 +3,9 @@
 //! 9P2000), opens its victim with Topen and uses Tstat where it would use
 //! Tgetattr, and judges each flush behaviour as it does in 9P2000.L.
 
-mod common;
-
 use std::time::Duration;
 
-use common::assert_verdicts;
+use crate::common::assert_verdicts;
 use ninep_client::Dialect;
 use ninep_tests::scripted::{Config, FlushBehaviour, ScriptedServer};
 

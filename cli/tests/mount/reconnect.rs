@@ -3,7 +3,7 @@
 //! file held open across the restart work again, `ninep-mount stats`
 //! counts the reconnect, and SIGTERM still unmounts cleanly. (Without
 //! `-o reconnect` the mount answers EIO until unmounted: see
-//! `mount_cli.rs`.) And `-o keepalive=`: a path to the server that goes
+//! `cli.rs`.) And `-o keepalive=`: a path to the server that goes
 //! silent without closing is found and taken as lost.
 
 use std::fs;
@@ -17,9 +17,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-#[allow(dead_code)]
-mod mount_support;
-use mount_support::*;
+use crate::mount_support::*;
 
 /// `ninep-mount stats MOUNTPOINT --json`, parsed.
 fn stats_json(mnt: &Path) -> Value {

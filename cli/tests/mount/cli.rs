@@ -16,8 +16,7 @@ use std::time::{Duration, Instant};
 
 use ninep_tests::servers::temp_dir;
 
-mod mount_support;
-use mount_support::*;
+use crate::mount_support::*;
 
 // ------------------------------------------------------------------ tests
 

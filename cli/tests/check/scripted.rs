@@ -3,12 +3,10 @@
 //! right verdict, the correct server passes every case, and every verdict
 //! agrees with the message log printed beside it.
 
-mod common;
-
 use std::process::Command;
 use std::time::Duration;
 
-use common::{assert_verdicts, run_check, verdicts};
+use crate::common::{assert_verdicts, run_check, verdicts};
 use ninep_tests::scripted::{Config, FlushBehaviour, ScriptedServer};
 
 /// Every case the check runs.

@@ -13,12 +13,8 @@ use ninep_tests::blockfs::{block_data, BlockFs};
 use ninep_tests::servers::{temp_dir, Diod};
 use serde_json::Value;
 
-#[allow(dead_code)]
-mod common;
-#[allow(dead_code)]
-mod mount_support;
-
-use mount_support::*;
+use crate::common;
+use crate::mount_support::*;
 
 /// `ninep-mount stats MOUNTPOINT --json`, parsed.
 fn stats_json(mnt: &Path) -> Value {
