@@ -47,25 +47,9 @@ fn diod_verdicts_agree_with_their_logs() {
 /// it holds or reorders; and diod is alive afterwards.
 #[test]
 fn with_victimfs_every_case_settles_and_diod_lives() {
-    use std::process::{Command, Stdio};
     let dir = ninep_tests::servers::temp_dir().unwrap();
     let mnt = std::fs::canonicalize(dir.path()).unwrap();
-    let mut victimfs = Command::new(env!("CARGO_BIN_EXE_ninep-mount"))
-        .arg("victimfs")
-        .arg(&mnt)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while !ninep_tests::blockfs::is_mounted(&mnt) {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "victimfs did not mount"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let victimfs = start_victimfs(&mnt);
     let diod = Diod::start(&[&mnt]).expect("start diod");
     let aname = format!("aname={}", mnt.display());
     let (outcomes, _code) = common::run_check(
@@ -105,7 +89,7 @@ fn with_victimfs_every_case_settles_and_diod_lives() {
         assert_eq!(verdicts[case], verdict, "{case}: {verdicts:?}");
     }
     // diod still serves a new connection.
-    let out = Command::new(env!("CARGO_BIN_EXE_ninep-mount"))
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_ninep-mount"))
         .args(["ls", &diod.addr().to_string(), "-o", &aname])
         .output()
         .unwrap();
@@ -116,10 +100,7 @@ fn with_victimfs_every_case_settles_and_diod_lives() {
     );
     assert!(String::from_utf8_lossy(&out.stdout).contains("block0"));
     drop(diod);
-    // SAFETY: kill(2) of the victimfs this test started, not yet reaped.
-    unsafe { libc::kill(victimfs.id() as i32, libc::SIGTERM) };
-    let status = victimfs.wait().unwrap();
-    assert!(status.success(), "victimfs: {status}");
+    stop_victimfs(victimfs);
     assert!(!ninep_tests::blockfs::is_mounted(&mnt));
 }
 
@@ -129,25 +110,9 @@ fn with_victimfs_every_case_settles_and_diod_lives() {
 /// up; the reads it blocks are released by the check.
 #[test]
 fn unpfs_fails_every_case_with_rlerror() {
-    use std::process::{Command, Stdio};
     let dir = ninep_tests::servers::temp_dir().unwrap();
     let mnt = std::fs::canonicalize(dir.path()).unwrap();
-    let mut victimfs = Command::new(env!("CARGO_BIN_EXE_ninep-mount"))
-        .arg("victimfs")
-        .arg(&mnt)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while !ninep_tests::blockfs::is_mounted(&mnt) {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "victimfs did not mount"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let victimfs = start_victimfs(&mnt);
     let unpfs = ninep_tests::servers::Unpfs::start(&mnt).expect("start unpfs");
     let (outcomes, _code) = common::run_check(&unpfs.addr().to_string(), &["--victim", "block0"]);
     let verdicts = common::verdicts(&outcomes);
@@ -159,7 +124,34 @@ fn unpfs_fails_every_case_with_rlerror() {
         assert!(reason.contains("errno 95"), "{case}: {reason}");
     }
     drop(unpfs);
-    // SAFETY: kill(2) of the victimfs this test started, not yet reaped.
+    stop_victimfs(victimfs);
+}
+
+/// `ninep-mount victimfs MNT`, once it is mounted.
+fn start_victimfs(mnt: &std::path::Path) -> std::process::Child {
+    use std::process::{Command, Stdio};
+    let victimfs = Command::new(env!("CARGO_BIN_EXE_ninep-mount"))
+        .arg("victimfs")
+        .arg(mnt)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !ninep_tests::blockfs::is_mounted(mnt) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "victimfs did not mount"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    victimfs
+}
+
+/// Stop a victimfs with SIGTERM, as a person would: it unmounts and exits 0.
+fn stop_victimfs(mut victimfs: std::process::Child) {
+    // SAFETY: kill(2) of a victimfs this test started, not yet reaped.
     unsafe { libc::kill(victimfs.id() as i32, libc::SIGTERM) };
     let status = victimfs.wait().unwrap();
     assert!(status.success(), "victimfs: {status}");

@@ -23,7 +23,7 @@ use std::io;
 use std::sync::{Arc, Mutex, Weak};
 
 use bytes::Bytes;
-use futures::stream::StreamExt;
+use futures::stream::{Stream, StreamExt};
 use tracing::{debug, warn};
 
 use super::abi;
@@ -32,7 +32,7 @@ use super::filesystem::Filesystem;
 use super::init::{negotiate, Answer};
 use super::op::{decode, Operation};
 use super::reply::{notify, DirPacker, DirPlusPacker, Push, Reply};
-use super::types::{Errno, Request, Result};
+use super::types::{DirectoryEntry, DirectoryEntryPlus, Errno, Request, Result};
 
 /// The requests in service: their `unique`s, from the moment they are read
 /// until their reply is written.
@@ -329,25 +329,7 @@ async fn answer<F: Filesystem>(fs: &F, req: super::op::Request<'_>) -> Option<Re
         Operation::Opendir { flags } => fs.opendir(h, ino, flags).await.map(|o| Reply::open(u, &o)),
         Operation::Readdir { fh, offset, size } => {
             match fs.readdir(h, ino, fh, offset as i64).await {
-                Ok(dir) => {
-                    let mut packer = DirPacker::new(size);
-                    let mut entries = std::pin::pin!(dir.entries);
-                    let mut failed = None;
-                    while let Some(e) = entries.next().await {
-                        match e.map(|e| packer.push(&e)) {
-                            Ok(Push::Added { .. } | Push::Skipped) => {}
-                            Ok(Push::Full) => break,
-                            Err(e) => {
-                                failed = Some(e);
-                                break;
-                            }
-                        }
-                    }
-                    match failed {
-                        Some(e) if packer.is_empty() => Err(e),
-                        _ => Ok(packer.finish(u)),
-                    }
-                }
+                Ok(dir) => listing(DirPacker::new(size), dir.entries, u).await,
                 Err(e) => Err(e),
             }
         }
@@ -357,29 +339,9 @@ async fn answer<F: Filesystem>(fs: &F, req: super::op::Request<'_>) -> Option<Re
             size,
             lock_owner,
         } => {
-            match fs
-                .readdirplus(h, ino, fh, offset, lock_owner.unwrap_or(0))
-                .await
-            {
-                Ok(dir) => {
-                    let mut packer = DirPlusPacker::new(size);
-                    let mut entries = std::pin::pin!(dir.entries);
-                    let mut failed = None;
-                    while let Some(e) = entries.next().await {
-                        match e.map(|e| packer.push(&e)) {
-                            Ok(Push::Added { .. } | Push::Skipped) => {}
-                            Ok(Push::Full) => break,
-                            Err(e) => {
-                                failed = Some(e);
-                                break;
-                            }
-                        }
-                    }
-                    match failed {
-                        Some(e) if packer.is_empty() => Err(e),
-                        _ => Ok(packer.finish(u)),
-                    }
-                }
+            let plus = fs.readdirplus(h, ino, fh, offset, lock_owner.unwrap_or(0));
+            match plus.await {
+                Ok(dir) => listing(DirPlusPacker::new(size), dir.entries, u).await,
                 Err(e) => Err(e),
             }
         }
@@ -414,4 +376,59 @@ async fn answer<F: Filesystem>(fs: &F, req: super::op::Request<'_>) -> Option<Re
         _ => Err(Errno(libc::ENOSYS)),
     };
     Some(r.unwrap_or_else(|e| Reply::error(u, e.0)))
+}
+
+/// A listing being packed: READDIR's or READDIRPLUS's.
+trait Listing {
+    type Entry;
+    fn push(&mut self, e: &Self::Entry) -> Push;
+    fn is_empty(&self) -> bool;
+    fn finish(self, unique: u64) -> Reply;
+}
+
+impl Listing for DirPacker {
+    type Entry = DirectoryEntry;
+    fn push(&mut self, e: &DirectoryEntry) -> Push {
+        DirPacker::push(self, e)
+    }
+    fn is_empty(&self) -> bool {
+        DirPacker::is_empty(self)
+    }
+    fn finish(self, unique: u64) -> Reply {
+        DirPacker::finish(self, unique)
+    }
+}
+
+impl Listing for DirPlusPacker {
+    type Entry = DirectoryEntryPlus;
+    fn push(&mut self, e: &DirectoryEntryPlus) -> Push {
+        DirPlusPacker::push(self, e)
+    }
+    fn is_empty(&self) -> bool {
+        DirPlusPacker::is_empty(self)
+    }
+    fn finish(self, unique: u64) -> Reply {
+        DirPlusPacker::finish(self, unique)
+    }
+}
+
+/// Pull entries into `packer` until one does not fit (it is dropped with
+/// the stream: the file system takes back what it gave for it) or the
+/// stream ends. An error ends the listing there; it is the answer only if
+/// nothing was packed before it.
+async fn listing<L: Listing>(
+    mut packer: L,
+    entries: impl Stream<Item = Result<L::Entry>>,
+    unique: u64,
+) -> Result<Reply> {
+    let mut entries = std::pin::pin!(entries);
+    while let Some(e) = entries.next().await {
+        match e.map(|e| packer.push(&e)) {
+            Ok(Push::Added { .. } | Push::Skipped) => {}
+            Ok(Push::Full) => break,
+            Err(e) if packer.is_empty() => return Err(e),
+            Err(_) => break,
+        }
+    }
+    Ok(packer.finish(unique))
 }
