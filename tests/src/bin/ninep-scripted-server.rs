@@ -49,6 +49,9 @@ struct Args {
     /// The dialect served: 9P2000.L, 9P2000.u or 9P2000.
     #[arg(long, default_value = "9P2000.L", value_parser = dialect)]
     dialect: Dialect,
+    /// The server's clock runs this many seconds ahead of the machine's.
+    #[arg(long, default_value_t = 0)]
+    clock_ahead: u64,
 }
 
 fn dialect(s: &str) -> Result<Dialect, String> {
@@ -67,6 +70,7 @@ fn main() -> Result<()> {
         last_only_quiet: Duration::from_millis(args.quiet_ms),
         echo_log: args.verbose,
         dialect: args.dialect,
+        clock_ahead: Duration::from_secs(args.clock_ahead),
     };
     let server = ScriptedServer::start_with(config)
         .with_context(|| format!("listening on {}", args.listen))?;

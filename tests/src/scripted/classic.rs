@@ -240,7 +240,7 @@ mod tests {
 
     #[test]
     fn stats_have_the_dialects_fields() {
-        let t = Tree::new(1);
+        let t = Tree::new(1, std::time::Duration::ZERO);
         let root = stat(&t, Tree::ROOT, Dialect::U);
         assert_eq!(root.mode, Stat::DMDIR | 0o755);
         assert!(root.ext.is_some());

@@ -318,6 +318,10 @@ impl Conn {
                 Rclunk {}.into()
             }
             Tmessage::Tgetattr(g) => tree.getattr(node_of(st, g.fid)?).into(),
+            Tmessage::Tsetattr(s) => {
+                tree.setattr(node_of(st, s.fid)?, &s)?;
+                Rsetattr {}.into()
+            }
             Tmessage::Treaddir(r) => {
                 let count = r.count.min(st.msize.saturating_sub(IOHDRSZ));
                 let data = tree.readdir(node_of(st, r.fid)?, r.offset, count)?;

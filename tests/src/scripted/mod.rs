@@ -123,6 +123,10 @@ pub struct Config {
     /// A 9P2000 server answers "9P2000" to any "9P2000.*" Tversion, as
     /// Plan 9 does; the others answer only their own ("unknown" else).
     pub dialect: Dialect,
+    /// How far ahead of this machine's clock the server's runs: the time
+    /// it stamps on new files and sets for "now" (a Tsetattr of ATIME or
+    /// MTIME without *_SET), so a test can tell its clock from ours.
+    pub clock_ahead: Duration,
 }
 
 impl Config {
@@ -137,6 +141,7 @@ impl Config {
             last_only_quiet: Duration::from_millis(50),
             echo_log: false,
             dialect: Dialect::L,
+            clock_ahead: Duration::ZERO,
         }
     }
 }

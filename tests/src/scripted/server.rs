@@ -58,7 +58,7 @@ impl ScriptedServer {
     /// Start with `config`; returns once the server is listening.
     pub fn start_with(config: Config) -> io::Result<ScriptedServer> {
         let shared = Arc::new(ServerState {
-            tree: Tree::new(config.block_files),
+            tree: Tree::new(config.block_files, config.clock_ahead),
             log: Log::new(config.echo_log),
             blocked: watch::Sender::new(0),
             releases: (0..config.block_files)

@@ -18,7 +18,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::{Bytes, BytesMut};
-use ninep_client::wire::{getattr, Dirent, Qid, Rgetattr, Wire};
+use ninep_client::wire::{getattr, Dirent, Qid, Rgetattr, Tsetattr, Wire};
 
 /// Index of a node in the tree.
 pub(crate) type NodeId = usize;
@@ -78,6 +78,8 @@ pub(crate) struct Node {
 #[derive(Debug)]
 pub(crate) struct Tree {
     nodes: Mutex<Vec<Node>>,
+    /// The server's clock: this far ahead of the machine's.
+    clock_ahead: u64,
 }
 
 impl Tree {
@@ -85,9 +87,10 @@ impl Tree {
     pub(crate) const ROOT: NodeId = 0;
 
     /// A tree with `block_files` files in `/block`.
-    pub(crate) fn new(block_files: usize) -> Tree {
+    pub(crate) fn new(block_files: usize, clock_ahead: std::time::Duration) -> Tree {
         let t = Tree {
             nodes: Mutex::new(Vec::new()),
+            clock_ahead: clock_ahead.as_secs(),
         };
         let root = t.add("", 0, Kind::Dir(Vec::new()), 0o755);
         t.add("hello", root, Kind::File(Default::default()), 0o644);
@@ -111,7 +114,7 @@ impl Tree {
             parent,
             kind,
             perm,
-            mtime: now(),
+            mtime: self.now(),
         });
         if id != parent {
             if let Kind::Dir(entries) = &mut nodes[parent].kind {
@@ -228,6 +231,36 @@ impl Tree {
         Ok(())
     }
 
+    /// Seconds since the epoch by the server's clock.
+    pub(crate) fn now(&self) -> u64 {
+        now() + self.clock_ahead
+    }
+
+    /// Tsetattr of mode, size and times (the server's clock for a time
+    /// without its *_SET bit; atime is kept as mtime, as `getattr` shows).
+    pub(crate) fn setattr(&self, id: NodeId, s: &Tsetattr) -> Result<(), u32> {
+        use ninep_client::wire::setattr::{MODE, MTIME, MTIME_SET, SIZE};
+        if s.valid & SIZE != 0 {
+            match self.kind(id) {
+                Kind::File(data) => lock(&data).resize(s.size as usize, 0),
+                _ => return Err(errno::EINVAL),
+            }
+        }
+        let now = self.now();
+        self.update(id, |n| {
+            if s.valid & MODE != 0 {
+                n.perm = s.mode & 0o777;
+            }
+            if s.valid & MTIME != 0 {
+                n.mtime = match s.valid & MTIME_SET != 0 {
+                    true => s.mtime_sec,
+                    false => now,
+                };
+            }
+        });
+        Ok(())
+    }
+
     /// Attributes of `id` (the `BASIC` set).
     pub(crate) fn getattr(&self, id: NodeId) -> Rgetattr {
         let n = self.node(id);
@@ -327,7 +360,7 @@ mod tests {
 
     #[test]
     fn walks_and_lists() {
-        let t = Tree::new(3);
+        let t = Tree::new(3, std::time::Duration::ZERO);
         let block = t.lookup(Tree::ROOT, b"block").unwrap();
         let two = t.lookup(block, b"2").unwrap();
         assert!(matches!(t.kind(two), Kind::Block(2)));

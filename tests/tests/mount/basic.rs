@@ -670,3 +670,42 @@ async fn a_given_time_is_set_exactly_even_a_moment_ago() {
     .await;
     m.unmount_clean().await;
 }
+
+/// `touch` without a time (UTIME_NOW) stamps the server's clock, not
+/// ours: the scripted server's runs a day ahead of this machine's, and the
+/// file's mtime is then a day ahead. A given time is set as given.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn utime_now_is_the_servers_clock() {
+    use ninep_tests::scripted::{Config as ServerConfig, ScriptedServer};
+    const DAY: u64 = 86_400;
+    let sc = ServerConfig {
+        clock_ahead: std::time::Duration::from_secs(DAY),
+        ..Default::default()
+    };
+    let server = ScriptedServer::start_with(sc).expect("start the scripted server");
+    let cfg = crate::mount_support::config("/", CacheMode::None);
+    let m = Mounted::mount_at(server.addr().to_string(), cfg, Default::default()).await;
+    let mnt = m.dir.clone();
+    blocking(move || {
+        let hello = mnt.join("hello");
+        let ours = || {
+            SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .unwrap()
+                .as_secs()
+        };
+        let before = ours();
+        sh(&format!("touch -m {}", arg(&hello)));
+        let after = ours();
+        let mtime = fs::metadata(&hello).unwrap().mtime() as u64;
+        assert!(
+            (before + DAY..=after + DAY).contains(&mtime),
+            "mtime {mtime}: not the server's clock ({before}..={after} + a day)"
+        );
+        sh(&format!("touch -m -d @1234567890 {}", arg(&hello)));
+        assert_eq!(fs::metadata(&hello).unwrap().mtime(), 1_234_567_890);
+    })
+    .await;
+    m.unmount_clean().await;
+    drop(server);
+}
