@@ -155,3 +155,26 @@ async fn an_unmount_from_outside_ends_the_session() {
     within(Duration::from_secs(5), m.wait()).await.unwrap();
     assert_eq!(m.stats().open_handles, 0);
 }
+
+/// `allow_root`: the mounter and root, nobody else. The kernel knows only
+/// `allow_other`, so the mount refuses the others itself (EACCES), even
+/// where the mode bits would let them in.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn allow_root_keeps_other_users_out() {
+    let m = Mounted::diod_with(|c| {
+        c.allow_root = true;
+        c.allow_other = false;
+    })
+    .await;
+    let (local, mnt) = (m.export.clone(), m.dir.clone());
+    blocking(move || {
+        shared_export(&local);
+        assert_eq!(fs::read(mnt.join("private")).unwrap(), b"root's", "root");
+        let out = as_nobody(&format!("cat {}", arg(&mnt.join("private"))));
+        assert!(!out.status.success(), "nobody read through allow_root");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("Permission denied"), "{err}");
+    })
+    .await;
+    m.unmount_clean().await;
+}
