@@ -29,6 +29,8 @@ pub mod mount;
 pub mod op;
 pub mod reply;
 pub mod session;
+#[cfg(test)]
+mod test_bytes;
 pub mod types;
 
 pub use types::*;

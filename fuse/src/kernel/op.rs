@@ -720,28 +720,7 @@ mod tests {
 
     const UNIQUE: u64 = 0x1234;
 
-    /// Bytes built field by field, as the kernel lays them out.
-    #[derive(Default)]
-    struct B(Vec<u8>);
-
-    impl B {
-        fn u16(mut self, v: u16) -> Self {
-            self.0.extend_from_slice(&v.to_ne_bytes());
-            self
-        }
-        fn u32(mut self, v: u32) -> Self {
-            self.0.extend_from_slice(&v.to_ne_bytes());
-            self
-        }
-        fn u64(mut self, v: u64) -> Self {
-            self.0.extend_from_slice(&v.to_ne_bytes());
-            self
-        }
-        fn raw(mut self, v: &[u8]) -> Self {
-            self.0.extend_from_slice(v);
-            self
-        }
-    }
+    use super::super::test_bytes::B;
 
     /// A request: the 40-byte header (len, opcode, unique, nodeid, uid,
     /// gid, pid, total_extlen, padding), then `args`.

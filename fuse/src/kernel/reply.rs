@@ -532,31 +532,9 @@ mod tests {
 
     const UNIQUE: u64 = 0x1234;
 
-    /// Bytes built field by field, as the kernel reads them.
-    #[derive(Default)]
-    struct B(Vec<u8>);
+    use super::super::test_bytes::B;
 
     impl B {
-        fn i32(mut self, v: i32) -> Self {
-            self.0.extend_from_slice(&v.to_ne_bytes());
-            self
-        }
-        fn u16(mut self, v: u16) -> Self {
-            self.0.extend_from_slice(&v.to_ne_bytes());
-            self
-        }
-        fn u32(mut self, v: u32) -> Self {
-            self.0.extend_from_slice(&v.to_ne_bytes());
-            self
-        }
-        fn u64(mut self, v: u64) -> Self {
-            self.0.extend_from_slice(&v.to_ne_bytes());
-            self
-        }
-        fn raw(mut self, v: &[u8]) -> Self {
-            self.0.extend_from_slice(v);
-            self
-        }
         /// The out header: len, error, unique.
         fn header(len: usize, error: i32, unique: u64) -> Self {
             B::default()
