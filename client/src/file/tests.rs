@@ -23,7 +23,7 @@ fn writes_are_cut_at_the_chunk_size() {
 
 fn assert_send<T: Send>(_: T) {}
 
-/// A compile-time check: fuse3 handlers and `tokio::spawn` need `Send`
+/// A compile-time check: FUSE handlers and `tokio::spawn` need `Send`
 /// futures. Awaiting inside an `async` block erases the caller's lifetimes,
 /// which is where a stream closure borrowing the caller's buffer fails
 /// ("implementation of `FnOnce` is not general enough"); so the methods

@@ -70,7 +70,7 @@ const WANTED: u64 = ASYNC_READ
 //   clients and for close-to-open consistency.
 // - CACHE_SYMLINKS: not yet; link targets would stay cached until an
 //   invalidation we do not send yet.
-// - FLOCK_LOCKS: flock(2) stays local to this mount, as it was with fuse3.
+// - FLOCK_LOCKS: flock(2) stays local to this mount.
 // - SPLICE_*, PASSTHROUGH, OVER_IO_URING, SETXATTR_EXT, SECURITY_CTX,
 //   CREATE_SUPP_GROUP, HAS_RESEND, ...: not implemented.
 
