@@ -22,7 +22,10 @@
 //! served, for the watchdog ([`Interrupts::overdue`]).
 
 use crate::ino::Ino;
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
+use std::num::NonZeroUsize;
+
+use lru::LruCache;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -83,10 +86,20 @@ const EARLY_KEPT: usize = 256;
 
 /// The requests being served, and the interrupts held for the ones not
 /// yet registered.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Table {
     served: HashMap<u64, Entry>,
-    early: VecDeque<u64>,
+    /// Looked up by every registration: a map, not a list to scan.
+    early: LruCache<u64, ()>,
+}
+
+impl Default for Table {
+    fn default() -> Self {
+        Table {
+            served: HashMap::new(),
+            early: LruCache::new(NonZeroUsize::new(EARLY_KEPT).expect("non-zero")),
+        }
+    }
 }
 
 /// The map (see the module doc).
@@ -135,8 +148,7 @@ impl Interrupts {
             reported: false,
         };
         let mut t = self.lock();
-        if let Some(i) = t.early.iter().position(|&u| u == unique) {
-            t.early.remove(i);
+        if t.early.pop(&unique).is_some() {
             token.cancel();
         }
         t.served.insert(unique, entry);
@@ -160,10 +172,7 @@ impl Interrupts {
                 token.cancel();
             }
             None => {
-                if t.early.len() == EARLY_KEPT {
-                    t.early.pop_front();
-                }
-                t.early.push_back(unique);
+                t.early.put(unique, ());
                 self.retried.fetch_add(1, Ordering::Relaxed);
             }
         }

@@ -237,7 +237,7 @@ impl Options {
         {
             return Ok(());
         }
-        let Some((opt, takes)) = table::find(key) else {
+        let Some((opt, known, takes)) = table::find(key) else {
             bail!("unknown option {key:?}{}", nearest(key));
         };
         match (takes, value) {
@@ -246,8 +246,7 @@ impl Options {
             _ => {}
         }
         if !opt.modes.is_empty() && value.is_some() && !self.mode_only.contains(&key) {
-            let key = table::names().find(|k| *k == key).expect("found above");
-            self.mode_only.push(key);
+            self.mode_only.push(known);
         }
         (opt.set)(self, key, value)
     }
@@ -256,7 +255,7 @@ impl Options {
     /// one the cache mode uses (one accepted and ignored would be a lie).
     pub fn check(&self) -> Result<()> {
         for key in &self.mode_only {
-            let (opt, _) = table::find(key).expect("a known option");
+            let (opt, _, _) = table::find(key).expect("a known option");
             if !opt.modes.contains(&self.cache) {
                 let names: Vec<String> = opt
                     .modes

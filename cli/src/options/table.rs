@@ -676,11 +676,12 @@ pub(crate) const OPTIONS: &[Opt] = &[
     },
 ];
 
-/// The row that has `key`, and what `key` takes.
-pub(crate) fn find(key: &str) -> Option<(&'static Opt, Takes)> {
+/// The row that has `key`, the key as the table spells it, and what it
+/// takes.
+pub(crate) fn find(key: &str) -> Option<(&'static Opt, &'static str, Takes)> {
     OPTIONS
         .iter()
-        .find_map(|o| o.keys().find(|(k, _)| *k == key).map(|(_, t)| (o, t)))
+        .find_map(|o| o.keys().find(|(k, _)| *k == key).map(|(k, t)| (o, k, t)))
 }
 
 /// Every option's name.

@@ -316,6 +316,20 @@ impl fmt::Display for DecodeError {
 
 impl std::error::Error for DecodeError {}
 
+/// A request's caller and opcode from its header alone, for the session
+/// to route it before the arguments are decoded (where it is served).
+pub(crate) fn peek(buf: &[u8]) -> Result<(types::Request, u32), DecodeError> {
+    let (h, _) = abi::fuse_in_header::read_from_prefix(buf)
+        .map_err(|_| DecodeError::NoHeader { read: buf.len() })?;
+    let caller = types::Request {
+        unique: h.unique,
+        uid: h.uid,
+        gid: h.gid,
+        pid: h.pid,
+    };
+    Ok((caller, h.opcode))
+}
+
 /// Decodes one request: `buf` is exactly what one read from the device
 /// returned.
 pub(crate) fn decode(buf: &[u8]) -> Result<Request<'_>, DecodeError> {

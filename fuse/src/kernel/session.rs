@@ -27,10 +27,11 @@ use futures::stream::{Stream, StreamExt};
 use tracing::{debug, warn};
 
 use super::abi;
+use super::abi::Opcode;
 use super::dev::Device;
 use super::filesystem::Filesystem;
 use super::init::{negotiate, Answer};
-use super::op::{decode, Operation};
+use super::op::{decode, peek, Operation};
 use super::reply::{notify, DirPacker, DirPlusPacker, Push, Reply};
 use super::types::{DirectoryEntry, DirectoryEntryPlus, Errno, Request, Result};
 
@@ -124,30 +125,55 @@ impl Session {
                 break;
             };
             let msg = &buf[..n];
-            let req = match decode(msg) {
-                Ok(r) => r,
+            let (h, opcode) = match peek(msg) {
+                Ok(head) => head,
                 Err(e) => {
                     warn!("a request from the kernel we cannot read: {e}");
-                    if let Some(unique) = e.reply_unique() {
-                        write(&dev, &Reply::error(unique, libc::EIO));
-                    }
                     continue;
                 }
             };
-            let h = req.header;
-            let forget = matches!(req.op, Operation::Forget { .. } | Operation::BatchForget(_));
+            let kind = Opcode::from_u32(opcode);
+            let in_loop = matches!(
+                kind,
+                Some(Opcode::Forget | Opcode::BatchForget | Opcode::Interrupt | Opcode::Destroy)
+            );
+            let forget = matches!(kind, Some(Opcode::Forget | Opcode::BatchForget));
             if !self.users.lets_in(h.uid) && !forget {
                 write(&dev, &Reply::error(h.unique, libc::EACCES));
                 continue;
             }
+            if !in_loop {
+                // Decoded (and checked) where it is served, once.
+                in_service.lock().insert(h.unique);
+                let (fs, dev, in_service) = (fs.clone(), dev.clone(), in_service.clone());
+                let owned = msg.to_vec();
+                tokio::spawn(async move {
+                    let reply = match decode(&owned) {
+                        Ok(req) => answer(&*fs, req).await,
+                        Err(e) => refused(&e),
+                    };
+                    in_service.lock().remove(&h.unique);
+                    if let Some(reply) = reply {
+                        write(&dev, &reply);
+                    }
+                });
+                continue;
+            }
+            let req = match decode(msg) {
+                Ok(r) => r,
+                Err(e) => {
+                    if let Some(reply) = refused(&e) {
+                        write(&dev, &reply);
+                    }
+                    continue;
+                }
+            };
             match req.op {
                 Operation::Forget { nlookup } => fs.forget(h, req.nodeid, nlookup).await,
                 Operation::BatchForget(ref list) => fs.batch_forget(h, list).await,
-                Operation::Interrupt { unique } => {
-                    if in_service.lock().contains(&unique) {
-                        if let Err(e) = fs.interrupt(h, unique).await {
-                            write(&dev, &Reply::error(h.unique, e.0));
-                        }
+                Operation::Interrupt { unique } if in_service.lock().contains(&unique) => {
+                    if let Err(e) = fs.interrupt(h, unique).await {
+                        write(&dev, &Reply::error(h.unique, e.0));
                     }
                 }
                 Operation::Destroy => {
@@ -155,21 +181,8 @@ impl Session {
                     write(&dev, &Reply::ok(h.unique));
                     break;
                 }
-                _ => {
-                    in_service.lock().insert(h.unique);
-                    let (fs, dev, in_service) = (fs.clone(), dev.clone(), in_service.clone());
-                    let owned = msg.to_vec();
-                    tokio::spawn(async move {
-                        let reply = match decode(&owned) {
-                            Ok(req) => answer(&*fs, req).await,
-                            Err(_) => Some(Reply::error(h.unique, libc::EIO)),
-                        };
-                        in_service.lock().remove(&h.unique);
-                        if let Some(reply) = reply {
-                            write(&dev, &reply);
-                        }
-                    });
-                }
+                // An interrupt of a request already answered: nothing to do.
+                _ => {}
             }
         }
         fs.destroy(Request {
@@ -187,6 +200,14 @@ impl Session {
 /// less than the kernel accepts.
 fn read_buffer_size(max_write: u32) -> usize {
     (max_write as usize + 4096).max(abi::FUSE_MIN_READ_BUFFER)
+}
+
+/// The answer to a request we cannot read: EIO, unless it is one the
+/// kernel wants no answer to.
+fn refused(e: &super::op::DecodeError) -> Option<Reply> {
+    warn!("a request from the kernel we cannot read: {e}");
+    e.reply_unique()
+        .map(|unique| Reply::error(unique, libc::EIO))
 }
 
 /// Write a reply; one the kernel no longer waits for (ENOENT: its request
