@@ -49,6 +49,12 @@ pub struct Report {
     /// (`cache=loose`, `prefetch=`).
     #[serde(default)]
     pub prefetch_stores: u64,
+    /// Whether the kernel's requests come through FUSE over io_uring.
+    #[serde(default)]
+    pub uring: bool,
+    /// Requests that came through io_uring.
+    #[serde(default)]
+    pub uring_requests: u64,
     /// Tflush sent, for interrupts and probes alike.
     pub flushes_sent: u64,
     /// Rflush received that answered a Tflush in flight.
@@ -158,6 +164,8 @@ impl Report {
                 .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
                 .map(|d| d.as_secs()),
             prefetch_stores: s.prefetch_stores,
+            uring: s.uring,
+            uring_requests: s.uring_requests,
             flushes_sent: c.flushes_sent,
             rflush_received: c.rflush_received,
             flushes_unconfirmed: c.flushes_unconfirmed,
@@ -206,6 +214,14 @@ impl Report {
             self.requests,
             types.join(", ")
         )?;
+        match self.uring {
+            true => writeln!(
+                o,
+                "kernel          FUSE over io_uring ({} requests)",
+                self.uring_requests
+            )?,
+            false => writeln!(o, "kernel          /dev/fuse")?,
+        }
         writeln!(
             o,
             "bytes           {} read, {} written",
@@ -373,6 +389,8 @@ mod tests {
                     disconnected_since: Some(std::time::UNIX_EPOCH + Duration::from_secs(1)),
                     prefetch_ready: false,
                     prefetch_stores: 5,
+                    uring: true,
+                    uring_requests: 7,
                     client: Default::default(),
                 },
                 &Traffic::default(),
@@ -385,6 +403,10 @@ mod tests {
             assert!(text.contains(&rule.to_string()), "{rule}: {text}");
         }
         assert!(text.contains("requests        3 (Tread 3)"), "{text}");
+        assert!(
+            text.contains("kernel          FUSE over io_uring (7 requests)"),
+            "{text}"
+        );
         assert!(text.contains("one in 4"), "{text}");
         assert!(
             text.contains("reconnects      2 (and 1 connections replaced"),

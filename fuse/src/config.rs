@@ -269,6 +269,10 @@ pub struct MountConfig {
     /// take the connection as lost if that is not answered within as long
     /// again (`-o keepalive=`; `None`: off; see `keepalive.rs`).
     pub keepalive: Option<Duration>,
+    /// Take requests through FUSE over io_uring when the kernel offers it
+    /// (Linux 6.14 on, with the `fuse` module's `enable_uring` on); `-o
+    /// nouring`: always through `/dev/fuse`.
+    pub uring: bool,
 }
 
 /// The default [`MountConfig::prefetch`]: diod grants 64 KiB messages.
@@ -321,6 +325,7 @@ impl Default for MountConfig {
             read_ahead_kb: 4096,
             timeout: Duration::from_secs(10),
             keepalive: None,
+            uring: true,
         }
     }
 }

@@ -105,6 +105,8 @@ pub(crate) struct MountState {
     /// Our line to the kernel for those stores: the session's notifier,
     /// set once mounted.
     pub notifier: OnceLock<Notifier>,
+    /// How the kernel's requests come (`/dev/fuse` or io_uring).
+    pub transport: Arc<crate::kernel::session::Transport>,
     /// Files created and answered before their attributes came
     /// (`early.rs`).
     pub early: Arc<Early<u64>>,
@@ -179,6 +181,7 @@ impl MountState {
             caps: Caps::default(),
             gate: Arc::default(),
             notifier: OnceLock::new(),
+            transport: Arc::default(),
             early: Arc::default(),
             orphans: Default::default(),
             cfg,

@@ -75,6 +75,11 @@ pub struct MountStats {
     pub prefetch_ready: bool,
     /// Prefetched ranges the kernel took into its page cache.
     pub prefetch_stores: u64,
+    /// Whether the kernel's requests come through FUSE over io_uring
+    /// (else `/dev/fuse`).
+    pub uring: bool,
+    /// Requests that came through io_uring.
+    pub uring_requests: u64,
     /// Every counter of the 9P session (the current connection's).
     pub client: Stats,
 }
@@ -107,6 +112,8 @@ impl StatsSource {
             disconnected_since: s.conn.lost_at(),
             prefetch_ready: s.notifier.get().is_some(),
             prefetch_stores: s.gate.stores(),
+            uring: s.transport.via_ring(),
+            uring_requests: s.transport.ring_requests(),
             client,
         }
     }
@@ -213,7 +220,7 @@ pub async fn mount(client: Client, cfg: MountConfig, mountpoint: &Path) -> io::R
         true => Users::OwnerAndRoot(rustix::process::getuid().as_raw()),
         false => Users::Any,
     };
-    let session = Session::new(Device::new(fd)?, users);
+    let session = Session::new(Device::new(fd)?, users, shared.transport.clone());
     if shared.cfg.cache.page_cache() && shared.cfg.prefetch > 0 {
         // Set once: a second set cannot happen.
         let _ = shared.notifier.set(session.notifier());

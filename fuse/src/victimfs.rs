@@ -345,7 +345,7 @@ fn serve(ops: Ops, dir: &Path, ready: mpsc::Sender<io::Result<()>>, _done: mpsc:
             flags: Vec::new(),
         };
         let session = match mount_direct(dir, &options).and_then(Device::new) {
-            Ok(dev) => Session::new(dev, Users::Any),
+            Ok(dev) => Session::new(dev, Users::Any, Default::default()),
             Err(e) => {
                 let _ = ready.send(Err(e));
                 return;

@@ -133,6 +133,9 @@ pub struct Options {
     /// `busy_poll=US`: before the mount's thread sleeps, it looks for its
     /// next event for this long (see `mount::runtime`; 0: off).
     pub busy_poll: Duration,
+    /// `uring` (the default) / `nouring`: take requests through FUSE over
+    /// io_uring when the kernel offers it.
+    pub uring: bool,
     /// `timeout=SECONDS`: the bound on connecting and on each request
     /// made while mounting (Tattach, Tgetattr of the root).
     pub timeout: Duration,
@@ -184,6 +187,7 @@ impl Default for Options {
             prefetch: DEFAULT_PREFETCH,
             read_ahead_kb: MountConfig::default().read_ahead_kb,
             busy_poll: DEFAULT_BUSY_POLL,
+            uring: MountConfig::default().uring,
             timeout: MOUNT_TIMEOUT,
             keepalive: Some(KEEPALIVE),
             logfile: None,
@@ -352,6 +356,7 @@ impl Options {
             read_ahead_kb: self.read_ahead_kb,
             timeout: self.timeout,
             keepalive: self.keepalive,
+            uring: self.uring,
             ..MountConfig::default()
         }
     }

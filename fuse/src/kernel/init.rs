@@ -71,7 +71,7 @@ const WANTED: u64 = ASYNC_READ
 // - CACHE_SYMLINKS: not yet; link targets would stay cached until an
 //   invalidation we do not send yet.
 // - FLOCK_LOCKS: flock(2) stays local to this mount.
-// - SPLICE_*, PASSTHROUGH, OVER_IO_URING, SETXATTR_EXT, SECURITY_CTX,
+// - SPLICE_*, PASSTHROUGH, SETXATTR_EXT, SECURITY_CTX,
 //   CREATE_SUPP_GROUP, HAS_RESEND, ...: not implemented.
 
 /// What to answer the kernel's INIT.
@@ -170,6 +170,10 @@ fn flags(offered: u64, want: &ReplyInit) -> u64 {
     if want.direct_io_allow_mmap && ext && mmap {
         flags |= abi::FUSE_DIRECT_IO_ALLOW_MMAP;
     }
+    // Requests through io_uring (7.42 on), if the session has a ring.
+    if want.over_io_uring && ext && offered & abi::FUSE_OVER_IO_URING != 0 {
+        flags |= abi::FUSE_OVER_IO_URING;
+    }
     flags
 }
 
@@ -188,6 +192,7 @@ mod tests {
             max_background: 64,
             congestion_threshold: 48,
             direct_io_allow_mmap,
+            over_io_uring: false,
         }
     }
 
@@ -258,6 +263,43 @@ mod tests {
         // Not wanted: not asked, though offered.
         let n = negotiate(&kernel, &want(false));
         assert_eq!(n.flags, WANTED | abi::FUSE_INIT_EXT);
+    }
+
+    #[test]
+    fn io_uring_is_echoed_when_offered_and_wanted_only() {
+        // 6.18 with fuse.enable_uring=1 adds flags2 bit 9 (bit 41).
+        let kernel = InitIn {
+            major: 7,
+            minor: 45,
+            max_readahead: 0,
+            flags: OFFER_6_18 | abi::FUSE_OVER_IO_URING,
+        };
+        let with = ReplyInit {
+            over_io_uring: true,
+            ..want(false)
+        };
+        let n = negotiate(&kernel, &with);
+        assert_eq!(
+            n.flags,
+            WANTED | abi::FUSE_INIT_EXT | abi::FUSE_OVER_IO_URING
+        );
+        let bytes = n.answer.reply(1).to_vec();
+        assert_eq!(
+            &bytes[16 + 32..16 + 36],
+            &(1u32 << 9).to_ne_bytes(),
+            "flags2"
+        );
+        // Not wanted (`nouring`, or no ring could be made): not echoed.
+        assert_eq!(
+            negotiate(&kernel, &want(false)).flags & abi::FUSE_OVER_IO_URING,
+            0
+        );
+        // Wanted but not offered (enable_uring off): not echoed.
+        let off = InitIn {
+            flags: OFFER_6_18,
+            ..kernel
+        };
+        assert_eq!(negotiate(&off, &with).flags & abi::FUSE_OVER_IO_URING, 0);
     }
 
     #[test]

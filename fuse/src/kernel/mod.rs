@@ -15,6 +15,8 @@
 //! - [`mount`]: mounting through fusermount3 (the device comes back over
 //!   a socket) or mount(2), and unmounting.
 //! - [`types`], [`filesystem`]: what a file system implements and answers.
+//! - [`uring`]: FUSE over io_uring, the other way requests come and
+//!   replies go, where the kernel offers it.
 //! - [`session`]: the loop (protocol state apart from I/O where it can be).
 
 #[allow(
@@ -32,6 +34,7 @@ pub mod session;
 #[cfg(test)]
 mod test_bytes;
 pub mod types;
+pub mod uring;
 
 pub use types::*;
 

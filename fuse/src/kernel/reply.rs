@@ -58,6 +58,12 @@ impl Reply {
         [IoSlice::new(&self.head), IoSlice::new(&self.payload)]
     }
 
+    /// The head (the out header, then the fixed arguments) and the
+    /// payload, apart: for a transport that puts the header elsewhere.
+    pub fn parts(&self) -> (&[u8], &[u8]) {
+        (&self.head, &self.payload)
+    }
+
     #[cfg_attr(not(test), allow(dead_code, reason = "for tests and logs"))]
     /// Bytes in the message (its header's `len`).
     pub fn len(&self) -> usize {

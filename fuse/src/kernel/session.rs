@@ -17,9 +17,15 @@
 //!   read's bytes go to the kernel as the file system handed them.
 //! - The session ends when the device says the file system is gone
 //!   (ENODEV, after an unmount), or on DESTROY.
+//! - With FUSE over io_uring ([`super::uring`]), requests come through
+//!   the ring's entries and go to the same tasks; this loop then reads
+//!   only forgets and interrupts. An interrupt may overtake its target
+//!   there (they travel apart), so every interrupt is passed on, and the
+//!   file system holds one that is early.
 
 use std::collections::HashSet;
 use std::io;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 
 use bytes::Bytes;
@@ -34,6 +40,7 @@ use super::init::{negotiate, Answer};
 use super::op::{decode, peek, Operation};
 use super::reply::{notify, DirPacker, DirPlusPacker, Push, Reply};
 use super::types::{DirectoryEntry, DirectoryEntryPlus, Errno, Request, Result};
+use super::uring::{self, Ring, Taken, Uring};
 
 /// The requests in service: their `unique`s, from the moment they are read
 /// until their reply is written.
@@ -87,18 +94,40 @@ impl Users {
     }
 }
 
+/// How the kernel's requests reach a session, for the mount's stats.
+#[derive(Debug, Default)]
+pub struct Transport {
+    via_ring: AtomicBool,
+    ring_requests: AtomicU64,
+}
+
+impl Transport {
+    /// Whether requests come through FUSE over io_uring.
+    pub fn via_ring(&self) -> bool {
+        self.via_ring.load(Ordering::Relaxed)
+    }
+
+    /// Requests that came through io_uring.
+    pub fn ring_requests(&self) -> u64 {
+        self.ring_requests.load(Ordering::Relaxed)
+    }
+}
+
 /// A session on a mounted device, not yet served.
 #[derive(Debug)]
 pub(crate) struct Session {
     dev: Arc<Device>,
     users: Users,
+    transport: Arc<Transport>,
 }
 
 impl Session {
-    pub(crate) fn new(dev: Device, users: Users) -> Session {
+    /// A session on `dev`, which says how it is served in `transport`.
+    pub(crate) fn new(dev: Device, users: Users, transport: Arc<Transport>) -> Session {
         Session {
             dev: Arc::new(dev),
             users,
+            transport,
         }
     }
 
@@ -115,11 +144,27 @@ impl Session {
     pub(crate) async fn serve<F: Filesystem>(self, fs: Arc<F>) -> io::Result<()> {
         let dev = self.dev.clone();
         let mut buf = Vec::with_capacity(abi::FUSE_MIN_READ_BUFFER);
-        let Some(max_write) = handshake(&*fs, &dev, &mut buf).await? else {
+        let Some(agreed) = handshake(&*fs, &dev, &mut buf).await? else {
             return Ok(());
         };
-        buf = Vec::with_capacity(read_buffer_size(max_write));
+        buf = Vec::with_capacity(read_buffer_size(agreed.max_write));
         let in_service = Arc::new(InService::default());
+        let via_ring = match agreed.uring {
+            Some((uring, queues)) => {
+                let ring = Ring::register(uring, dev.clone(), queues, agreed.payload)?;
+                self.transport.via_ring.store(true, Ordering::Relaxed);
+                let (fs, in_service) = (fs.clone(), in_service.clone());
+                tokio::spawn(serve_ring(
+                    ring,
+                    fs,
+                    in_service,
+                    self.users,
+                    self.transport.clone(),
+                ));
+                true
+            }
+            None => false,
+        };
         loop {
             let Some(n) = dev.read(&mut buf).await? else {
                 break;
@@ -144,19 +189,8 @@ impl Session {
             }
             if !in_loop {
                 // Decoded (and checked) where it is served, once.
-                in_service.lock().insert(h.unique);
-                let (fs, dev, in_service) = (fs.clone(), dev.clone(), in_service.clone());
-                let owned = msg.to_vec();
-                tokio::spawn(async move {
-                    let reply = match decode(&owned) {
-                        Ok(req) => answer(&*fs, req).await,
-                        Err(e) => refused(&e),
-                    };
-                    in_service.lock().remove(&h.unique);
-                    if let Some(reply) = reply {
-                        write(&dev, &reply);
-                    }
-                });
+                let to = Answerer::Device(dev.clone());
+                spawn_request(fs.clone(), in_service.clone(), msg.to_vec(), h.unique, to);
                 continue;
             }
             let req = match decode(msg) {
@@ -171,7 +205,9 @@ impl Session {
             match req.op {
                 Operation::Forget { nlookup } => fs.forget(h, req.nodeid, nlookup).await,
                 Operation::BatchForget(ref list) => fs.batch_forget(h, list).await,
-                Operation::Interrupt { unique } if in_service.lock().contains(&unique) => {
+                Operation::Interrupt { unique }
+                    if via_ring || in_service.lock().contains(&unique) =>
+                {
                     if let Err(e) = fs.interrupt(h, unique).await {
                         write(&dev, &Reply::error(h.unique, e.0));
                     }
@@ -193,6 +229,83 @@ impl Session {
         })
         .await;
         Ok(())
+    }
+}
+
+/// Where a request's reply goes: the device, or the ring entry it came in.
+#[derive(Debug)]
+enum Answerer {
+    Device(Arc<Device>),
+    Ring(Taken),
+}
+
+impl Answerer {
+    /// Send `reply`; `None` (a NOTIFY_REPLY, which has none) still gives a
+    /// ring entry back, with an empty success.
+    fn send(self, unique: u64, reply: Option<Reply>) {
+        match (self, reply) {
+            (Answerer::Device(dev), Some(r)) => write(&dev, &r),
+            (Answerer::Device(_), None) => {}
+            (Answerer::Ring(entry), r) => entry.reply(&r.unwrap_or_else(|| Reply::ok(unique))),
+        }
+    }
+}
+
+/// Serve the request in `msg` in a task of its own. Its `unique` is in
+/// service from now until its reply is sent.
+fn spawn_request<F: Filesystem>(
+    fs: Arc<F>,
+    in_service: Arc<InService>,
+    msg: Vec<u8>,
+    unique: u64,
+    to: Answerer,
+) {
+    in_service.lock().insert(unique);
+    tokio::spawn(async move {
+        let reply = match decode(&msg) {
+            Ok(req) => answer(&*fs, req).await,
+            Err(e) => refused(&e),
+        };
+        in_service.lock().remove(&unique);
+        to.send(unique, reply);
+    });
+}
+
+/// Serve the requests that come through the ring, as the loop does those
+/// of the device (DESTROY too: the device's loop ends with the unmount).
+async fn serve_ring<F: Filesystem>(
+    ring: Arc<Ring>,
+    fs: Arc<F>,
+    in_service: Arc<InService>,
+    users: Users,
+    transport: Arc<Transport>,
+) {
+    let served = ring.run(|msg, entry| {
+        transport.ring_requests.fetch_add(1, Ordering::Relaxed);
+        let (h, opcode) = match peek(&msg) {
+            Ok(head) => head,
+            Err(e) => {
+                warn!("a request from the kernel we cannot read: {e}");
+                return;
+            }
+        };
+        if !users.lets_in(h.uid) {
+            entry.reply(&Reply::error(h.unique, libc::EACCES));
+            return;
+        }
+        if Opcode::from_u32(opcode) == Some(Opcode::Destroy) {
+            let fs = fs.clone();
+            tokio::spawn(async move {
+                fs.destroy(h).await;
+                entry.reply(&Reply::ok(h.unique));
+            });
+            return;
+        }
+        let to = Answerer::Ring(entry);
+        spawn_request(fs.clone(), in_service.clone(), msg, h.unique, to);
+    });
+    if let Err(e) = served.await {
+        warn!("FUSE over io_uring stopped: {e}");
     }
 }
 
@@ -222,13 +335,23 @@ fn write(dev: &Device, r: &Reply) {
     }
 }
 
-/// Read and answer INIT: the agreed largest write, or `None` if the file
-/// system was unmounted first.
+/// What INIT settled.
+struct Agreed {
+    /// The largest write.
+    max_write: u32,
+    /// The largest request or reply payload (an io_uring entry's buffer).
+    payload: usize,
+    /// The ring and its queue count, if requests come through io_uring.
+    uring: Option<(Uring, u16)>,
+}
+
+/// Read and answer INIT: what was agreed, or `None` if the file system
+/// was unmounted first.
 async fn handshake<F: Filesystem>(
     fs: &F,
     dev: &Device,
     buf: &mut Vec<u8>,
-) -> io::Result<Option<u32>> {
+) -> io::Result<Option<Agreed>> {
     loop {
         let Some(n) = dev.read(buf).await? else {
             return Ok(None);
@@ -239,20 +362,40 @@ async fn handshake<F: Filesystem>(
             write(dev, &Reply::error(req.header.unique, libc::EIO));
             continue;
         };
-        let want = fs
+        let mut want = fs
             .init(req.header)
             .await
             .map_err(|e| io::Error::from_raw_os_error(e.0))?;
+        // Say io_uring only with a ring in hand: from the INIT reply on,
+        // the kernel holds every request until the ring's entries come.
+        let mut uring = None;
+        if want.over_io_uring && init.flags & abi::FUSE_OVER_IO_URING != 0 {
+            match uring::queues().and_then(|q| Ok((uring::new_uring(q)?, q))) {
+                Ok(made) => uring = Some(made),
+                Err(e) => {
+                    debug!("FUSE over io_uring offered, but no ring: {e}");
+                    want.over_io_uring = false;
+                }
+            }
+        } else {
+            want.over_io_uring = false;
+        }
         let agreed = negotiate(&init, &want);
         dev.write(&agreed.answer.reply(req.header.unique).iovecs())?;
         match agreed.answer {
             Answer::Accept(out) => {
+                let via_ring = agreed.flags & abi::FUSE_OVER_IO_URING != 0;
                 debug!(
                     minor = agreed.minor,
                     flags = agreed.flags,
+                    via_ring,
                     "FUSE INIT agreed"
                 );
-                return Ok(Some(out.max_write));
+                return Ok(Some(Agreed {
+                    max_write: out.max_write,
+                    payload: payload_size(&out),
+                    uring: uring.filter(|_| via_ring),
+                }));
             }
             Answer::AskAgain { .. } => {}
             Answer::Refuse(_) => {
@@ -263,6 +406,15 @@ async fn handshake<F: Filesystem>(
             }
         }
     }
+}
+
+/// The kernel's largest payload: what an io_uring entry's buffer must
+/// hold (it refuses a smaller one).
+fn payload_size(out: &super::reply::InitOut) -> usize {
+    let pages = usize::from(out.max_pages) * rustix::param::page_size();
+    (out.max_write as usize)
+        .max(pages)
+        .max(abi::FUSE_MIN_READ_BUFFER)
 }
 
 /// Run one request's call and encode its reply (none for a NOTIFY_REPLY).

@@ -162,6 +162,9 @@ pub struct ReplyInit {
     /// Whether a file opened with `FOPEN_DIRECT_IO` may be mapped shared
     /// and writable (FUSE_DIRECT_IO_ALLOW_MMAP, when the kernel offers it).
     pub direct_io_allow_mmap: bool,
+    /// Whether requests may come through io_uring (FUSE_OVER_IO_URING,
+    /// when the kernel offers it and a ring can be made).
+    pub over_io_uring: bool,
 }
 
 /// A name found: its attributes, trusted for `ttl` (the name for as long).

@@ -139,6 +139,7 @@ impl Filesystem for Ops {
             max_background: 16,
             congestion_threshold: 12,
             direct_io_allow_mmap: false,
+            over_io_uring: false,
         })
     }
 
