@@ -20,6 +20,7 @@
 //! - `loose_names`: what `cache=loose` answers without asking.
 //! - `quarantine`: every quarantine of tags is bounded.
 //! - `reconnect`: `-o reconnect` while diod is killed and restarted.
+//! - `transport`: FUSE over io_uring, or `/dev/fuse`.
 //! - `tree`: 2,000 files copied in, compared and taken out.
 //! - `users`: `access=user` and `access=client`; the mount's life cycle.
 
@@ -38,5 +39,6 @@ mod locks;
 mod loose_names;
 mod quarantine;
 mod reconnect;
+mod transport;
 mod tree;
 mod users;
