@@ -273,6 +273,10 @@ pub struct MountConfig {
     /// (Linux 6.14 on, with the `fuse` module's `enable_uring` on); `-o
     /// nouring`: always through `/dev/fuse`.
     pub uring: bool,
+    /// With FUSE over io_uring: how long the ring's thread looks for its
+    /// next request before it sleeps (`-o busy_poll=`, which also sets
+    /// the runtime's; zero: it sleeps at once).
+    pub busy_poll: Duration,
 }
 
 /// The default [`MountConfig::prefetch`]: diod grants 64 KiB messages.
@@ -326,6 +330,7 @@ impl Default for MountConfig {
             timeout: Duration::from_secs(10),
             keepalive: None,
             uring: true,
+            busy_poll: Duration::from_micros(50),
         }
     }
 }

@@ -220,7 +220,8 @@ pub async fn mount(client: Client, cfg: MountConfig, mountpoint: &Path) -> io::R
         true => Users::OwnerAndRoot(rustix::process::getuid().as_raw()),
         false => Users::Any,
     };
-    let session = Session::new(Device::new(fd)?, users, shared.transport.clone());
+    let session = Session::new(Device::new(fd)?, users, shared.transport.clone())
+        .ring_spin(shared.cfg.busy_poll);
     if shared.cfg.cache.page_cache() && shared.cfg.prefetch > 0 {
         // Set once: a second set cannot happen.
         let _ = shared.notifier.set(session.notifier());

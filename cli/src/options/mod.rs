@@ -357,6 +357,7 @@ impl Options {
             timeout: self.timeout,
             keepalive: self.keepalive,
             uring: self.uring,
+            busy_poll: self.busy_poll,
             ..MountConfig::default()
         }
     }

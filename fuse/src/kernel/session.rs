@@ -24,9 +24,11 @@
 //!   file system holds one that is early.
 
 use std::collections::HashSet;
+use std::future::Future;
 use std::io;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
+use std::time::Duration;
 
 use bytes::Bytes;
 use futures::stream::{Stream, StreamExt};
@@ -40,7 +42,7 @@ use super::init::{negotiate, Answer};
 use super::op::{decode, peek, Operation};
 use super::reply::{notify, DirPacker, DirPlusPacker, Push, Reply};
 use super::types::{DirectoryEntry, DirectoryEntryPlus, Errno, Request, Result};
-use super::uring::{self, Ring, Taken, Uring};
+use super::uring::{self, Taken, Uring};
 
 /// The requests in service: their `unique`s, from the moment they are read
 /// until their reply is written.
@@ -119,6 +121,7 @@ pub(crate) struct Session {
     dev: Arc<Device>,
     users: Users,
     transport: Arc<Transport>,
+    waiting: uring::Waiting,
 }
 
 impl Session {
@@ -128,7 +131,17 @@ impl Session {
             dev: Arc::new(dev),
             users,
             transport,
+            waiting: uring::Waiting {
+                spin: Duration::ZERO,
+            },
         }
+    }
+
+    /// With FUSE over io_uring, the ring's thread looks for its next
+    /// request for up to `spin` before it sleeps.
+    pub(crate) fn ring_spin(mut self, spin: Duration) -> Session {
+        self.waiting.spin = spin;
+        self
     }
 
     /// The notifier of this session (it works once INIT is answered).
@@ -151,16 +164,16 @@ impl Session {
         let in_service = Arc::new(InService::default());
         let via_ring = match agreed.uring {
             Some((uring, queues)) => {
-                let ring = Ring::register(uring, dev.clone(), queues, agreed.payload)?;
-                self.transport.via_ring.store(true, Ordering::Relaxed);
-                let (fs, in_service) = (fs.clone(), in_service.clone());
-                tokio::spawn(serve_ring(
-                    ring,
-                    fs,
-                    in_service,
+                let on_request = ring_requests(
+                    fs.clone(),
+                    in_service.clone(),
                     self.users,
                     self.transport.clone(),
-                ));
+                );
+                let rt = tokio::runtime::Handle::current();
+                let (payload, waiting) = (agreed.payload, self.waiting);
+                uring::start(uring, dev.clone(), queues, payload, waiting, rt, on_request)?;
+                self.transport.via_ring.store(true, Ordering::Relaxed);
                 true
             }
             None => false,
@@ -189,8 +202,13 @@ impl Session {
             }
             if !in_loop {
                 // Decoded (and checked) where it is served, once.
-                let to = Answerer::Device(dev.clone());
-                spawn_request(fs.clone(), in_service.clone(), msg.to_vec(), h.unique, to);
+                let work = serve_request(fs.clone(), in_service.clone(), msg.to_vec(), h.unique);
+                let dev = dev.clone();
+                tokio::spawn(async move {
+                    if let Some(reply) = work.await {
+                        write(&dev, &reply);
+                    }
+                });
                 continue;
             }
             let req = match decode(msg) {
@@ -232,55 +250,35 @@ impl Session {
     }
 }
 
-/// Where a request's reply goes: the device, or the ring entry it came in.
-#[derive(Debug)]
-enum Answerer {
-    Device(Arc<Device>),
-    Ring(Taken),
-}
-
-impl Answerer {
-    /// Send `reply`; `None` (a NOTIFY_REPLY, which has none) still gives a
-    /// ring entry back, with an empty success.
-    fn send(self, unique: u64, reply: Option<Reply>) {
-        match (self, reply) {
-            (Answerer::Device(dev), Some(r)) => write(&dev, &r),
-            (Answerer::Device(_), None) => {}
-            (Answerer::Ring(entry), r) => entry.reply(&r.unwrap_or_else(|| Reply::ok(unique))),
-        }
-    }
-}
-
-/// Serve the request in `msg` in a task of its own. Its `unique` is in
-/// service from now until its reply is sent.
-fn spawn_request<F: Filesystem>(
+/// Serve the request in `msg`: its reply (none for a NOTIFY_REPLY). Its
+/// `unique` is in service from now until the reply is made.
+fn serve_request<F: Filesystem>(
     fs: Arc<F>,
     in_service: Arc<InService>,
     msg: Vec<u8>,
     unique: u64,
-    to: Answerer,
-) {
+) -> impl Future<Output = Option<Reply>> + Send + 'static {
     in_service.lock().insert(unique);
-    tokio::spawn(async move {
+    async move {
         let reply = match decode(&msg) {
             Ok(req) => answer(&*fs, req).await,
             Err(e) => refused(&e),
         };
         in_service.lock().remove(&unique);
-        to.send(unique, reply);
-    });
+        reply
+    }
 }
 
-/// Serve the requests that come through the ring, as the loop does those
-/// of the device (DESTROY too: the device's loop ends with the unmount).
-async fn serve_ring<F: Filesystem>(
-    ring: Arc<Ring>,
+/// What the ring's thread does with each request: serve it as the loop
+/// does those of the device (DESTROY too: the device's loop ends with the
+/// unmount), starting it on that thread (see [`uring::run_here_or_spawn`]).
+fn ring_requests<F: Filesystem>(
     fs: Arc<F>,
     in_service: Arc<InService>,
     users: Users,
     transport: Arc<Transport>,
-) {
-    let served = ring.run(|msg, entry| {
+) -> impl FnMut(Vec<u8>, Taken) + Send + 'static {
+    move |msg, entry| {
         transport.ring_requests.fetch_add(1, Ordering::Relaxed);
         let (h, opcode) = match peek(&msg) {
             Ok(head) => head,
@@ -301,11 +299,13 @@ async fn serve_ring<F: Filesystem>(
             });
             return;
         }
-        let to = Answerer::Ring(entry);
-        spawn_request(fs.clone(), in_service.clone(), msg, h.unique, to);
-    });
-    if let Err(e) = served.await {
-        warn!("FUSE over io_uring stopped: {e}");
+        let work = serve_request(fs.clone(), in_service.clone(), msg, h.unique);
+        uring::run_here_or_spawn(async move {
+            // A NOTIFY_REPLY has no reply, but its entry goes back all the
+            // same.
+            let reply = work.await.unwrap_or_else(|| Reply::ok(h.unique));
+            entry.reply(&reply);
+        });
     }
 }
 

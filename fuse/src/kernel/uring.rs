@@ -18,9 +18,9 @@
 //!   bookkeeping) and a payload as large as the largest request. If the
 //!   kernel refuses an entry, it falls back to `/dev/fuse` by itself.
 //! - A request arrives as the completion of the entry's last command.
-//!   [`Ring::run`] puts its bytes back into the layout of a `/dev/fuse`
-//!   message (in header, first argument, payload), so the decoder and
-//!   the handlers are the same for both transports.
+//!   It is put back into the layout of a `/dev/fuse` message (in header,
+//!   first argument, payload), so the decoder and the handlers are the
+//!   same for both transports.
 //! - The reply ([`Taken::reply`]): the out header into the header buffer,
 //!   the reply's arguments into the payload, then COMMIT_AND_FETCH with the
 //!   request's `unique`.
@@ -31,23 +31,30 @@
 //!   one until its target's handler starts.
 //! - The end: after an unmount the kernel completes every entry it holds
 //!   with an error, and refuses the commits of entries still being
-//!   served; the driver stops once no entry is left with the kernel.
+//!   served; the thread stops once no entry is left with the kernel.
 //!
-//! The ring's descriptor is watched by the runtime like any socket: the
-//! completions are reaped by a task, and commits are submitted by the
-//! tasks that reply. The kernel copies a request into its entry from the
-//! thread that submitted the entry's last command, which is one of the
-//! runtime's workers, woken for it if it sleeps.
+//! One thread of its own drives the ring ([`start`]), because the kernel
+//! copies a request into its entry from the thread that submitted the
+//! entry's last command, and wakes that one thread for it. It submits the
+//! commits, waits for completions (looking at the completion queue for a
+//! moment first, as `busy_poll` does for the runtime), and starts each
+//! request's handler right there: one that is answered from memory
+//! replies before the thread waits again, so its commit goes out with
+//! that wait, one system call per request and no other thread woken. A
+//! handler that has to wait (for the server) goes on as a task of the
+//! runtime; its reply is queued for the thread, which an eventfd read
+//! through the ring wakes.
 
+use std::future::Future;
 use std::io;
-use std::os::fd::{AsRawFd, RawFd};
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Waker};
+use std::time::{Duration, Instant};
 
 use io_uring::{cqueue, opcode, squeue, types, IoUring};
-use tokio::io::unix::AsyncFd;
-use tokio::io::Interest;
 use tracing::{debug, warn};
 use zerocopy::{FromBytes, FromZeros, IntoBytes};
 
@@ -76,8 +83,16 @@ pub(crate) fn new_uring(queues: u16) -> io::Result<Uring> {
     let entries = (usize::from(queues) * DEPTH).next_power_of_two();
     let entries = u32::try_from(entries).map_err(|_| io::ErrorKind::InvalidInput)?;
     // Every entry has at most one command in flight, so the completion
-    // queue (twice this) never overflows.
-    IoUring::builder().build(entries)
+    // queue (twice this) never overflows. One thread submits everything
+    // (enabled from it, see `start`), and runs the kernel's work for its
+    // completions itself, when it asks for them: no interrupt of a
+    // thread that is busy, and the `taskrun` flag says when there is some.
+    IoUring::builder()
+        .setup_single_issuer()
+        .setup_defer_taskrun()
+        .setup_taskrun_flag()
+        .setup_r_disabled()
+        .build(entries)
 }
 
 /// The queues the kernel keeps: one per possible CPU. It accepts entries
@@ -168,88 +183,291 @@ impl Slot {
     }
 }
 
-/// The ring, its entries, and the device they serve.
-pub(crate) struct Ring {
-    uring: Mutex<Uring>,
-    ring_fd: RawFd,
+/// What the ring's thread and the tasks that reply share: the entries,
+/// and the commits waiting for the thread to submit them.
+pub(crate) struct Shared {
     dev: Arc<Device>,
     slots: Box<[Slot]>,
     /// Entries the kernel may still use: registered, and not yet
     /// completed with an error.
     live: AtomicUsize,
+    /// Replies written into their entries, to be committed: (entry,
+    /// unique).
+    commits: Mutex<Vec<(usize, u64)>>,
+    /// Wakes the ring's thread for `commits` (an eventfd it reads through
+    /// the ring).
+    wake: OwnedFd,
 }
 
-impl std::fmt::Debug for Ring {
+impl std::fmt::Debug for Shared {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Ring")
-            .field("ring_fd", &self.ring_fd)
+        f.debug_struct("Shared")
             .field("entries", &self.slots.len())
             .field("live", &self.live)
             .finish_non_exhaustive()
     }
 }
 
-// SAFETY: the slots' pointers are to buffers owned by the ring; who may
-// touch an entry's buffers is decided by the protocol (the kernel between
-// a command and its completion, the one `Taken` of the entry after it),
-// not by the thread.
-unsafe impl Send for Ring {}
+// SAFETY: the slots' pointers are to buffers owned here; who may touch an
+// entry's buffers is decided by the protocol (the kernel between a
+// command and its completion, the one `Taken` of the entry after it), not
+// by the thread.
+unsafe impl Send for Shared {}
 // SAFETY: as for Send: shared access never touches a slot's buffers
 // outside the one `Taken` that owns the entry.
-unsafe impl Sync for Ring {}
+unsafe impl Sync for Shared {}
 
-/// The ring's descriptor, for the runtime to watch.
-struct RingFd(RawFd);
+thread_local! {
+    /// Set on a ring's own thread: its replies need no wakeup.
+    static ON_RING_THREAD: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
 
-impl AsRawFd for RingFd {
-    fn as_raw_fd(&self) -> RawFd {
-        self.0
+/// `user_data` of the eventfd read that wakes the thread.
+const WAKE: u64 = u64::MAX;
+
+/// How the ring's thread waits for its next completion.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Waiting {
+    /// Look at the completion queue for this long before sleeping in the
+    /// kernel (`busy_poll`; zero: sleep at once).
+    pub spin: Duration,
+}
+
+/// Lend the kernel [`DEPTH`] entries on each of `queues` queues of
+/// `payload` bytes each, for the mount on `dev` (whose INIT reply said
+/// io_uring), and serve them from a thread of their own: each request is
+/// handed to `on_request` there, in the layout of a `/dev/fuse` message,
+/// with the entry to answer it in. `on_request` runs on that thread with
+/// the runtime `rt` entered; it should start the request's work and
+/// return (see [`run_here_or_spawn`]).
+///
+/// Fails only if nothing could be submitted; an entry the kernel refuses
+/// comes back as a completion with an error.
+pub(crate) fn start(
+    uring: Uring,
+    dev: Arc<Device>,
+    queues: u16,
+    payload: usize,
+    waiting: Waiting,
+    rt: tokio::runtime::Handle,
+    on_request: impl FnMut(Vec<u8>, Taken) + Send + 'static,
+) -> io::Result<()> {
+    let slots: Box<[Slot]> = (0..queues)
+        .flat_map(|qid| (0..DEPTH).map(move |_| qid))
+        .map(|qid| Slot::new(qid, payload))
+        .collect();
+    let shared = Arc::new(Shared {
+        dev,
+        slots,
+        live: AtomicUsize::new(0),
+        commits: Mutex::new(Vec::new()),
+        wake: eventfd()?,
+    });
+    let mut thread = RingThread {
+        uring,
+        shared: shared.clone(),
+        woken: Box::new([0; 8]),
+        waiting,
+        queued: 0,
+    };
+    let (started, result) = std::sync::mpsc::sync_channel(1);
+    std::thread::Builder::new()
+        .name("fuse-uring".into())
+        .spawn(move || {
+            let _rt = rt.enter();
+            ON_RING_THREAD.with(|on| on.set(true));
+            let registered = thread.register();
+            let failed = registered.is_err();
+            let _ = started.send(registered);
+            if failed {
+                return;
+            }
+            if let Err(e) = thread.run(on_request) {
+                warn!("FUSE over io_uring stopped: {e}");
+            }
+        })?;
+    result
+        .recv()
+        .map_err(|_| io::Error::other("the io_uring thread ended at once"))??;
+    debug!(
+        queues,
+        depth = DEPTH,
+        payload,
+        "FUSE over io_uring: entries registered"
+    );
+    Ok(())
+}
+
+/// Poll `fut` once here; if it is not done, hand it to the runtime.
+/// A request answered from memory is then answered on the ring's thread,
+/// without waking another.
+pub(crate) fn run_here_or_spawn(fut: impl Future<Output = ()> + Send + 'static) {
+    let mut fut = Box::pin(fut);
+    let mut cx = Context::from_waker(Waker::noop());
+    if fut.as_mut().poll(&mut cx).is_pending() {
+        // Polled again by its task, with its task's waker: every future
+        // keeps the waker of its latest poll.
+        tokio::spawn(fut);
     }
 }
 
-impl Ring {
-    /// Lend the kernel [`DEPTH`] entries on each of `queues` queues of
-    /// `payload` bytes each, for the mount on `dev` (whose INIT reply said
-    /// io_uring). Fails only if nothing could be submitted; an entry the
-    /// kernel refuses comes back as a completion with an error.
-    pub(crate) fn register(
-        uring: Uring,
-        dev: Arc<Device>,
-        queues: u16,
-        payload: usize,
-    ) -> io::Result<Arc<Ring>> {
-        let slots: Box<[Slot]> = (0..queues)
-            .flat_map(|qid| (0..DEPTH).map(move |_| qid))
-            .map(|qid| Slot::new(qid, payload))
-            .collect();
-        let ring = Arc::new(Ring {
-            ring_fd: uring.as_raw_fd(),
-            uring: Mutex::new(uring),
-            dev,
-            slots,
-            live: AtomicUsize::new(0),
-        });
-        {
-            let mut uring = ring.lock();
-            for (idx, slot) in ring.slots.iter().enumerate() {
-                let sqe = ring.command(abi::FUSE_IO_URING_CMD_REGISTER, slot.qid, 0);
-                let sqe = opcode_addr(sqe, slot.iov.as_ptr() as u64, 2).user_data(idx as u64);
-                push(&mut uring, &sqe)?;
-                ring.live.fetch_add(1, Ordering::Relaxed);
-            }
-            uring.submit()?;
+/// The ring's thread: the only one that touches the ring's queues.
+struct RingThread {
+    uring: Uring,
+    shared: Arc<Shared>,
+    /// Where the eventfd read lands.
+    woken: Box<[u8; 8]>,
+    waiting: Waiting,
+    /// Entries queued since the last submission.
+    queued: usize,
+}
+
+impl RingThread {
+    /// Make this thread the ring's one submitter, queue every entry's
+    /// REGISTER and the wakeup read, and submit them.
+    fn register(&mut self) -> io::Result<()> {
+        self.uring.submitter().register_enable_rings()?;
+        let shared = self.shared.clone();
+        for (idx, slot) in shared.slots.iter().enumerate() {
+            let sqe = shared.command(abi::FUSE_IO_URING_CMD_REGISTER, slot.qid, 0);
+            let sqe = with_addr_len(sqe, slot.iov.as_ptr() as u64, 2).user_data(idx as u64);
+            self.push(&sqe)?;
+            shared.live.fetch_add(1, Ordering::Relaxed);
         }
-        debug!(
-            queues,
-            depth = DEPTH,
-            payload,
-            "FUSE over io_uring: entries registered"
-        );
-        Ok(ring)
+        self.arm_wake()?;
+        self.uring.submit()?;
+        Ok(())
     }
 
-    fn lock(&self) -> MutexGuard<'_, Uring> {
-        self.uring.lock().unwrap_or_else(|e| e.into_inner())
+    /// Read the eventfd through the ring: its completion wakes us.
+    fn arm_wake(&mut self) -> io::Result<()> {
+        let fd = types::Fd(self.shared.wake.as_raw_fd());
+        let sqe = opcode::Read::new(fd, self.woken.as_mut_ptr(), 8)
+            .build()
+            .user_data(WAKE);
+        self.push(&sqe.into())
+    }
+
+    fn push(&mut self, sqe: &squeue::Entry128) -> io::Result<()> {
+        loop {
+            // SAFETY: what the entry points at (an iovec array and the
+            // buffers it names, or `woken`) belongs to the slots or to
+            // this thread, which outlive every command (`Shared`'s drop
+            // keeps the slots while any is out; the thread ends only when
+            // none is).
+            if unsafe { self.uring.submission().push(sqe) }.is_ok() {
+                self.queued += 1;
+                return Ok(());
+            }
+            self.uring.submit()?;
+            self.queued = 0;
+        }
+    }
+
+    /// Serve until no entry is left with the kernel.
+    fn run(&mut self, mut on_request: impl FnMut(Vec<u8>, Taken)) -> io::Result<()> {
+        let mut done: Vec<(u64, i32)> = Vec::new();
+        while self.shared.live.load(Ordering::Acquire) > 0 {
+            self.queue_commits()?;
+            self.wait()?;
+            done.extend(self.uring.completion().map(|c| (c.user_data(), c.result())));
+            for (data, res) in done.drain(..) {
+                if data == WAKE {
+                    self.arm_wake()?;
+                    continue;
+                }
+                let idx = data as usize;
+                if res < 0 {
+                    self.shared.lost(idx, res);
+                    continue;
+                }
+                // SAFETY: the completion gave the entry back to us, and
+                // no `Taken` of it exists until this one.
+                match unsafe { self.shared.request(idx) } {
+                    Ok((msg, unique)) => {
+                        let entry = Taken {
+                            shared: self.shared.clone(),
+                            idx,
+                            unique,
+                            answered: false,
+                        };
+                        on_request(msg, entry);
+                    }
+                    Err(unique) => {
+                        warn!("a request in an io_uring entry we cannot read");
+                        self.shared
+                            .answer(idx, unique, &Reply::error(unique, libc::EIO));
+                    }
+                }
+            }
+        }
+        debug!("FUSE over io_uring: every entry is back, the ring ends");
+        Ok(())
+    }
+
+    /// Submit what is queued and wait for a completion: first by looking
+    /// for one for up to the spin budget (running the kernel's work for
+    /// those it has, which is what brings a request into its entry), then
+    /// asleep in the kernel.
+    fn wait(&mut self) -> io::Result<()> {
+        if self.waiting.spin.is_zero() {
+            return self.submit_and_wait(1);
+        }
+        if self.queued > 0 {
+            self.submit_and_wait(0)?;
+        }
+        let start = Instant::now();
+        loop {
+            if !self.uring.completion().is_empty() {
+                return Ok(());
+            }
+            if self.uring.submission().taskrun() {
+                self.submit_and_wait(0)?;
+                continue;
+            }
+            if start.elapsed() >= self.waiting.spin {
+                return self.submit_and_wait(1);
+            }
+            std::hint::spin_loop();
+        }
+    }
+
+    /// Submit what is queued; wait for `want` completions (with zero, the
+    /// kernel still runs its pending work when the taskrun flag says so).
+    fn submit_and_wait(&mut self, want: usize) -> io::Result<()> {
+        loop {
+            match self.uring.submit_and_wait(want) {
+                Ok(_) => {
+                    self.queued = 0;
+                    return Ok(());
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                // A full completion queue, or the kernel's own shortage:
+                // what is done is reaped first, then this is asked again.
+                Err(e) if e.raw_os_error() == Some(libc::EBUSY) => return Ok(()),
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Queue a COMMIT_AND_FETCH for every reply written since.
+    fn queue_commits(&mut self) -> io::Result<()> {
+        let commits = std::mem::take(&mut *self.shared.lock_commits());
+        for (idx, unique) in commits {
+            let qid = self.shared.slots[idx].qid;
+            let sqe = self
+                .shared
+                .command(abi::FUSE_IO_URING_CMD_COMMIT_AND_FETCH, qid, unique)
+                .user_data(idx as u64);
+            self.push(&sqe)?;
+        }
+        Ok(())
+    }
+}
+
+impl Shared {
+    fn lock_commits(&self) -> MutexGuard<'_, Vec<(usize, u64)>> {
+        self.commits.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// A FUSE command for the device (`addr` and `len` unset).
@@ -265,66 +483,6 @@ impl Ring {
         opcode::UringCmd80::new(types::Fd(self.dev.as_raw_fd()), cmd_op)
             .cmd(cmd)
             .build()
-    }
-
-    /// Serve the entries' requests until no entry is left with the
-    /// kernel: each request is handed to `on_request` in the layout of a
-    /// `/dev/fuse` message, with the entry to answer it in.
-    pub(crate) async fn run(
-        self: Arc<Self>,
-        mut on_request: impl FnMut(Vec<u8>, Taken),
-    ) -> io::Result<()> {
-        // SAFETY: the descriptor is the ring's, open while `self` lives,
-        // which outlives `watched` (dropped at the end of this call).
-        let watched =
-            unsafe { AsyncFd::register_with_interest(RingFd(self.ring_fd), Interest::READABLE) }?;
-        let mut done: Vec<(usize, i32)> = Vec::new();
-        while self.live.load(Ordering::Acquire) > 0 {
-            let mut ready = watched.readable().await?;
-            self.reap(&mut done);
-            if done.is_empty() {
-                ready.clear_ready();
-                continue;
-            }
-            for (idx, res) in done.drain(..) {
-                if res < 0 {
-                    self.lost(idx, res);
-                    continue;
-                }
-                // SAFETY: the completion gave the entry back to us, and
-                // no `Taken` of it exists until this one.
-                let (msg, unique) = match unsafe { self.request(idx) } {
-                    Ok(got) => got,
-                    Err(unique) => {
-                        warn!("a request in an io_uring entry we cannot read");
-                        self.commit(idx, unique, &Reply::error(unique, libc::EIO));
-                        continue;
-                    }
-                };
-                let ring = self.clone();
-                on_request(
-                    msg,
-                    Taken {
-                        ring,
-                        idx,
-                        unique,
-                        answered: false,
-                    },
-                );
-            }
-        }
-        debug!("FUSE over io_uring: every entry is back, the ring ends");
-        Ok(())
-    }
-
-    /// Move the completions out of the ring: (entry, result).
-    fn reap(&self, into: &mut Vec<(usize, i32)>) {
-        let mut uring = self.lock();
-        into.extend(
-            uring
-                .completion()
-                .map(|c| (c.user_data() as usize, c.result())),
-        );
     }
 
     /// An entry the kernel will not use again (the mount is gone, or it
@@ -368,18 +526,16 @@ impl Ring {
         Ok((msg, h.unique))
     }
 
-    /// Write `reply` into entry `idx` and give the entry back to the
-    /// kernel with the request's `unique` (which fetches its next one).
-    fn commit(&self, idx: usize, unique: u64, reply: &Reply) {
+    /// Write `reply` into entry `idx` and queue its commit with the
+    /// request's `unique` (which also fetches the entry's next request).
+    fn answer(&self, idx: usize, unique: u64, reply: &Reply) {
         let slot = &self.slots[idx];
-        let fits;
         let too_big = Reply::error(unique, libc::EIO);
-        let (head, data) = {
-            let (head, data) = reply.parts();
-            fits = head.len() - OUT_HEADER + data.len() <= slot.payload_len;
-            if fits {
+        let (head, data) = match reply.parts() {
+            (head, data) if head.len() - OUT_HEADER + data.len() <= slot.payload_len => {
                 (head, data)
-            } else {
+            }
+            (head, data) => {
                 warn!(
                     unique,
                     bytes = head.len() + data.len(),
@@ -389,9 +545,9 @@ impl Ring {
             }
         };
         let args = head.len() - OUT_HEADER;
-        // SAFETY: entry `idx` is ours until the commit below is submitted
-        // (our caller holds its `Taken`, or the completion just gave it);
-        // the copies stay within the buffers (`fits`).
+        // SAFETY: entry `idx` is ours until its commit is submitted (our
+        // caller holds its `Taken`, or the completion just gave it); the
+        // copies stay within the buffers (checked above).
         unsafe {
             let header = &mut *slot.header.as_ptr();
             header.in_out[..OUT_HEADER].copy_from_slice(&head[..OUT_HEADER]);
@@ -400,19 +556,18 @@ impl Ring {
             payload[..args].copy_from_slice(&head[OUT_HEADER..]);
             payload[args..args + data.len()].copy_from_slice(data);
         }
-        let sqe = self
-            .command(abi::FUSE_IO_URING_CMD_COMMIT_AND_FETCH, slot.qid, unique)
-            .user_data(idx as u64);
-        let mut uring = self.lock();
-        if let Err(e) = push(&mut uring, &sqe).and_then(|()| uring.submit().map(drop)) {
-            warn!(idx, "committing a reply through io_uring: {e}");
-            drop(uring);
-            self.live.fetch_sub(1, Ordering::AcqRel);
+        self.lock_commits().push((idx, unique));
+        if !ON_RING_THREAD.with(|on| on.get()) {
+            // The thread may be asleep in the kernel: wake it.
+            let one = 1u64.to_ne_bytes();
+            if let Err(e) = rustix::io::write(&self.wake, &one) {
+                warn!("waking the io_uring thread: {e}");
+            }
         }
     }
 }
 
-impl Drop for Ring {
+impl Drop for Shared {
     fn drop(&mut self) {
         if self.live.load(Ordering::Acquire) > 0 {
             // The kernel may still hold an entry: its buffers stay.
@@ -432,7 +587,7 @@ impl Drop for Ring {
 /// entry goes back to the kernel either way.
 #[derive(Debug)]
 pub(crate) struct Taken {
-    ring: Arc<Ring>,
+    shared: Arc<Shared>,
     idx: usize,
     unique: u64,
     answered: bool,
@@ -442,7 +597,7 @@ impl Taken {
     /// Send `reply` (its `unique` must be the request's).
     pub(crate) fn reply(mut self, reply: &Reply) {
         self.answered = true;
-        self.ring.commit(self.idx, self.unique, reply);
+        self.shared.answer(self.idx, self.unique, reply);
     }
 }
 
@@ -450,27 +605,23 @@ impl Drop for Taken {
     fn drop(&mut self) {
         if !self.answered {
             let eio = Reply::error(self.unique, libc::EIO);
-            self.ring.commit(self.idx, self.unique, &eio);
+            self.shared.answer(self.idx, self.unique, &eio);
         }
     }
 }
 
-/// Queue `sqe`, submitting what is queued first if the queue is full.
-fn push(uring: &mut Uring, sqe: &squeue::Entry128) -> io::Result<()> {
-    loop {
-        // SAFETY: what the entry points at (an iovec array and the
-        // buffers it names) belongs to the ring's slots, which outlive
-        // every command (`Ring`'s drop keeps them while any is out).
-        if unsafe { uring.submission().push(sqe) }.is_ok() {
-            return Ok(());
-        }
-        uring.submit()?;
-    }
+/// A non-blocking, close-on-exec eventfd.
+fn eventfd() -> io::Result<OwnedFd> {
+    use rustix::event::EventfdFlags;
+    Ok(rustix::event::eventfd(
+        0,
+        EventfdFlags::CLOEXEC | EventfdFlags::NONBLOCK,
+    )?)
 }
 
 /// `sqe` with its `addr` and `len` set: REGISTER's iovec array. (The
 /// io-uring crate's command builder has no `len`.)
-fn opcode_addr(sqe: squeue::Entry128, addr: u64, len: u32) -> squeue::Entry128 {
+fn with_addr_len(sqe: squeue::Entry128, addr: u64, len: u32) -> squeue::Entry128 {
     // An SQE in the kernel's layout (`struct io_uring_sqe`): `addr` at
     // byte 16, `len` at byte 24; Entry128 is that SQE (repr(C)) and the
     // 64 bytes of command that follow it.
@@ -506,7 +657,7 @@ mod tests {
     #[test]
     fn a_register_command_carries_its_iovec_array_where_the_kernel_reads_it() {
         let sqe = opcode::UringCmd80::new(types::Fd(7), abi::FUSE_IO_URING_CMD_REGISTER).build();
-        let sqe = opcode_addr(sqe, 0x1122_3344_5566_7788, 2).user_data(9);
+        let sqe = with_addr_len(sqe, 0x1122_3344_5566_7788, 2).user_data(9);
         // SAFETY: as in `opcode_addr`.
         let raw: [u8; 128] = unsafe { std::mem::transmute(sqe) };
         assert_eq!(raw[0], io_uring::opcode::UringCmd80::CODE);
