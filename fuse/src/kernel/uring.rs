@@ -49,7 +49,7 @@ use std::future::Future;
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::ptr::NonNull;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Waker};
 use std::time::{Duration, Instant};
@@ -195,8 +195,16 @@ pub(crate) struct Shared {
     /// unique).
     commits: Mutex<Vec<(usize, u64)>>,
     /// Wakes the ring's thread for `commits` (an eventfd it reads through
-    /// the ring).
+    /// the ring), when it sleeps.
     wake: OwnedFd,
+    /// Set while `commits` has some (the thread looks at this while it
+    /// spins).
+    has_commits: AtomicBool,
+    /// Set while the thread sleeps in the kernel (or is about to): a
+    /// reply from another thread must then wake it.
+    asleep: AtomicBool,
+    /// Replies made on the thread itself, so far.
+    answered_here: AtomicUsize,
 }
 
 impl std::fmt::Debug for Shared {
@@ -262,6 +270,9 @@ pub(crate) fn start(
         live: AtomicUsize::new(0),
         commits: Mutex::new(Vec::new()),
         wake: eventfd()?,
+        has_commits: AtomicBool::new(false),
+        asleep: AtomicBool::new(false),
+        answered_here: AtomicUsize::new(0),
     });
     let mut thread = RingThread {
         uring,
@@ -269,6 +280,7 @@ pub(crate) fn start(
         woken: Box::new([0; 8]),
         waiting,
         queued: 0,
+        from_memory: true,
     };
     let (started, result) = std::sync::mpsc::sync_channel(1);
     std::thread::Builder::new()
@@ -320,6 +332,12 @@ struct RingThread {
     waiting: Waiting,
     /// Entries queued since the last submission.
     queued: usize,
+    /// Whether every request of the last round was answered on this
+    /// thread before the next wait (from memory): only then is the next
+    /// one looked for before sleeping. A request that waits for the
+    /// server is answered by the runtime, and a thread spinning meanwhile
+    /// would take the core the runtime and the server need.
+    from_memory: bool,
 }
 
 impl RingThread {
@@ -371,6 +389,7 @@ impl RingThread {
             self.queue_commits()?;
             self.wait()?;
             done.extend(self.uring.completion().map(|c| (c.user_data(), c.result())));
+            let (mut requests, here) = (0, self.shared.answered_here.load(Ordering::Relaxed));
             for (data, res) in done.drain(..) {
                 if data == WAKE {
                     self.arm_wake()?;
@@ -391,6 +410,7 @@ impl RingThread {
                             unique,
                             answered: false,
                         };
+                        requests += 1;
                         on_request(msg, entry);
                     }
                     Err(unique) => {
@@ -399,6 +419,10 @@ impl RingThread {
                             .answer(idx, unique, &Reply::error(unique, libc::EIO));
                     }
                 }
+            }
+            if requests > 0 {
+                let now = self.shared.answered_here.load(Ordering::Relaxed);
+                self.from_memory = now - here == requests;
             }
         }
         debug!("FUSE over io_uring: every entry is back, the ring ends");
@@ -410,15 +434,16 @@ impl RingThread {
     /// those it has, which is what brings a request into its entry), then
     /// asleep in the kernel.
     fn wait(&mut self) -> io::Result<()> {
-        if self.waiting.spin.is_zero() {
-            return self.submit_and_wait(1);
+        if self.waiting.spin.is_zero() || !self.from_memory {
+            return self.sleep();
         }
         if self.queued > 0 {
             self.submit_and_wait(0)?;
         }
         let start = Instant::now();
         loop {
-            if !self.uring.completion().is_empty() {
+            if !self.uring.completion().is_empty() || self.shared.has_commits.load(Ordering::Acquire)
+            {
                 return Ok(());
             }
             if self.uring.submission().taskrun() {
@@ -426,10 +451,25 @@ impl RingThread {
                 continue;
             }
             if start.elapsed() >= self.waiting.spin {
-                return self.submit_and_wait(1);
+                return self.sleep();
             }
             std::hint::spin_loop();
         }
+    }
+
+    /// Submit what is queued and sleep until a completion, unless a reply
+    /// came meanwhile: a reply made elsewhere wakes the thread (with the
+    /// eventfd) only while `asleep` is set, which is set before the last
+    /// look at the replies, so none is missed.
+    fn sleep(&mut self) -> io::Result<()> {
+        self.shared.asleep.store(true, Ordering::SeqCst);
+        if self.shared.has_commits.load(Ordering::SeqCst) {
+            self.shared.asleep.store(false, Ordering::SeqCst);
+            return Ok(());
+        }
+        let slept = self.submit_and_wait(1);
+        self.shared.asleep.store(false, Ordering::SeqCst);
+        slept
     }
 
     /// Submit what is queued; wait for `want` completions (with zero, the
@@ -452,7 +492,11 @@ impl RingThread {
 
     /// Queue a COMMIT_AND_FETCH for every reply written since.
     fn queue_commits(&mut self) -> io::Result<()> {
-        let commits = std::mem::take(&mut *self.shared.lock_commits());
+        let commits = {
+            let mut queued = self.shared.lock_commits();
+            self.shared.has_commits.store(false, Ordering::Release);
+            std::mem::take(&mut *queued)
+        };
         for (idx, unique) in commits {
             let qid = self.shared.slots[idx].qid;
             let sqe = self
@@ -556,9 +600,15 @@ impl Shared {
             payload[..args].copy_from_slice(&head[OUT_HEADER..]);
             payload[args..args + data.len()].copy_from_slice(data);
         }
-        self.lock_commits().push((idx, unique));
-        if !ON_RING_THREAD.with(|on| on.get()) {
-            // The thread may be asleep in the kernel: wake it.
+        {
+            let mut queued = self.lock_commits();
+            queued.push((idx, unique));
+            self.has_commits.store(true, Ordering::SeqCst);
+        }
+        if ON_RING_THREAD.with(|on| on.get()) {
+            self.answered_here.fetch_add(1, Ordering::Relaxed);
+        } else if self.asleep.load(Ordering::SeqCst) {
+            // The thread sleeps in the kernel: wake it.
             let one = 1u64.to_ne_bytes();
             if let Err(e) = rustix::io::write(&self.wake, &one) {
                 warn!("waking the io_uring thread: {e}");
