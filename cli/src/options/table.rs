@@ -638,11 +638,11 @@ pub(crate) const OPTIONS: &[Opt] = &[
     Opt {
         spell: "uring, nouring",
         section: Section::Runtime,
-        default: DefaultValue::Is(&["uring"], ""),
+        default: DefaultValue::Is(&["nouring"], ""),
         modes: &[],
         brief: false,
         help: "take requests through FUSE over io_uring where the kernel offers it (Linux 6.14 on, fuse.enable_uring=1), or always through /dev/fuse",
-        docs: "Take the kernel's requests through FUSE over io_uring where the kernel offers it (Linux 6.14 on, with the `fuse` module's `enable_uring` parameter on: `echo 1 > /sys/module/fuse/parameters/enable_uring` as root). Each request then costs the mount one system call instead of two, and goes to a queue of the CPU it was made on. `nouring`: always through `/dev/fuse`. Where the kernel does not offer it, the two are the same. Interrupts (Ctrl-C) work the same either way. `ninep-mount stats` says which one a mount uses (its `kernel` line).",
+        docs: "Take the kernel's requests through FUSE over io_uring where the kernel offers it (Linux 6.14 on, with the `fuse` module's `enable_uring` parameter on: `echo 1 > /sys/module/fuse/parameters/enable_uring` as root), or always through `/dev/fuse` (`nouring`, the default). A thread of the mount then takes each request from a ring of the CPU it was made on and answers those it can from memory at once, which is faster; a request that waits for the server is answered by the mount's runtime, one more hand-over between threads, which is slower (see [performance.md](performance.md)). Where the kernel does not offer it, the two are the same. Interrupts (Ctrl-C) work the same either way. `ninep-mount stats` says which one a mount uses (its `kernel` line).",
         set: |o, k, _| {
             o.uring = k == "uring";
             Ok(())

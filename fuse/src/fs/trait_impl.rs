@@ -31,8 +31,8 @@ impl Filesystem for Fs {
             // A file opened with direct I/O (cache=none, or a file whose
             // size means nothing) can still be mapped shared and written.
             direct_io_allow_mmap: true,
-            // FUSE over io_uring where the kernel offers it (`-o nouring`:
-            // never).
+            // FUSE over io_uring where the kernel offers it and `-o uring`
+            // asks for it.
             over_io_uring: self.cfg.uring,
         })
     }

@@ -194,15 +194,19 @@ pub(crate) struct Shared {
     /// Replies written into their entries, to be committed: (entry,
     /// unique).
     commits: Mutex<Vec<(usize, u64)>>,
-    /// Wakes the ring's thread for `commits` (an eventfd it reads through
-    /// the ring), when it sleeps.
+    /// Wakes the ring's thread (an eventfd it reads through the ring)
+    /// for each completion of `side`.
     wake: OwnedFd,
+    /// A second ring, for the commits of replies made on other threads
+    /// (a handler that waited for the server, answered by the runtime):
+    /// they are submitted there at once by the thread that replies,
+    /// instead of being handed to the ring's thread. The entry's next
+    /// request then completes on this ring, whose completions the ring's
+    /// thread reaps too (woken by `wake`).
+    side: Mutex<Uring>,
     /// Set while `commits` has some (the thread looks at this while it
     /// spins).
     has_commits: AtomicBool,
-    /// Set while the thread sleeps in the kernel (or is about to): a
-    /// reply from another thread must then wake it.
-    asleep: AtomicBool,
     /// Replies made on the thread itself, so far.
     answered_here: AtomicUsize,
 }
@@ -264,14 +268,17 @@ pub(crate) fn start(
         .flat_map(|qid| (0..DEPTH).map(move |_| qid))
         .map(|qid| Slot::new(qid, payload))
         .collect();
+    let wake = eventfd()?;
+    let side: Uring = IoUring::builder().build(uring.params().sq_entries())?;
+    side.submitter().register_eventfd(wake.as_raw_fd())?;
     let shared = Arc::new(Shared {
         dev,
         slots,
         live: AtomicUsize::new(0),
         commits: Mutex::new(Vec::new()),
-        wake: eventfd()?,
+        wake,
+        side: Mutex::new(side),
         has_commits: AtomicBool::new(false),
-        asleep: AtomicBool::new(false),
         answered_here: AtomicUsize::new(0),
     });
     let mut thread = RingThread {
@@ -389,6 +396,10 @@ impl RingThread {
             self.queue_commits()?;
             self.wait()?;
             done.extend(self.uring.completion().map(|c| (c.user_data(), c.result())));
+            {
+                let mut side = self.shared.lock_side();
+                done.extend(side.completion().map(|c| (c.user_data(), c.result())));
+            }
             let (mut requests, here) = (0, self.shared.answered_here.load(Ordering::Relaxed));
             for (data, res) in done.drain(..) {
                 if data == WAKE {
@@ -442,7 +453,9 @@ impl RingThread {
         }
         let start = Instant::now();
         loop {
-            if !self.uring.completion().is_empty() || self.shared.has_commits.load(Ordering::Acquire)
+            if !self.uring.completion().is_empty()
+                || self.shared.has_commits.load(Ordering::Acquire)
+                || self.shared.side_has_completions()
             {
                 return Ok(());
             }
@@ -457,19 +470,13 @@ impl RingThread {
         }
     }
 
-    /// Submit what is queued and sleep until a completion, unless a reply
-    /// came meanwhile: a reply made elsewhere wakes the thread (with the
-    /// eventfd) only while `asleep` is set, which is set before the last
-    /// look at the replies, so none is missed.
+    /// Submit what is queued and sleep until a completion (of either
+    /// ring: the side ring's signal the eventfd this one reads).
     fn sleep(&mut self) -> io::Result<()> {
-        self.shared.asleep.store(true, Ordering::SeqCst);
-        if self.shared.has_commits.load(Ordering::SeqCst) {
-            self.shared.asleep.store(false, Ordering::SeqCst);
-            return Ok(());
+        if self.shared.has_commits.load(Ordering::Acquire) || self.shared.side_has_completions() {
+            return self.submit_and_wait(0);
         }
-        let slept = self.submit_and_wait(1);
-        self.shared.asleep.store(false, Ordering::SeqCst);
-        slept
+        self.submit_and_wait(1)
     }
 
     /// Submit what is queued; wait for `want` completions (with zero, the
@@ -600,20 +607,43 @@ impl Shared {
             payload[..args].copy_from_slice(&head[OUT_HEADER..]);
             payload[args..args + data.len()].copy_from_slice(data);
         }
-        {
-            let mut queued = self.lock_commits();
-            queued.push((idx, unique));
-            self.has_commits.store(true, Ordering::SeqCst);
-        }
         if ON_RING_THREAD.with(|on| on.get()) {
+            self.lock_commits().push((idx, unique));
+            self.has_commits.store(true, Ordering::SeqCst);
             self.answered_here.fetch_add(1, Ordering::Relaxed);
-        } else if self.asleep.load(Ordering::SeqCst) {
-            // The thread sleeps in the kernel: wake it.
-            let one = 1u64.to_ne_bytes();
-            if let Err(e) = rustix::io::write(&self.wake, &one) {
-                warn!("waking the io_uring thread: {e}");
-            }
+            return;
         }
+        let sqe = self
+            .command(abi::FUSE_IO_URING_CMD_COMMIT_AND_FETCH, slot.qid, unique)
+            .user_data(idx as u64);
+        let mut side = self.lock_side();
+        let submitted = loop {
+            // SAFETY: as in `RingThread::push`: the entry's buffers belong
+            // to the slots, which outlive every command.
+            if unsafe { side.submission().push(&sqe) }.is_ok() {
+                break side.submit().map(drop);
+            }
+            if let Err(e) = side.submit() {
+                break Err(e);
+            }
+        };
+        if let Err(e) = submitted {
+            warn!(idx, "committing a reply through io_uring: {e}");
+            drop(side);
+            self.live.fetch_sub(1, Ordering::AcqRel);
+        }
+    }
+
+    fn lock_side(&self) -> MutexGuard<'_, Uring> {
+        self.side.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Whether the side ring has completions (without waiting for its
+    /// lock: a thread holding it is submitting, and will signal).
+    fn side_has_completions(&self) -> bool {
+        self.side
+            .try_lock()
+            .is_ok_and(|mut side| !side.completion().is_empty())
     }
 }
 

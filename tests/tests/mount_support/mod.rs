@@ -98,6 +98,9 @@ pub fn config(aname: &str, cache: CacheMode) -> MountConfig {
     cfg.attach.aname = aname.into();
     cfg.cache = cache;
     cfg.fsname = "ninep-test".into();
+    // Through io_uring where the kernel offers it (the test script's
+    // second run turns that on), through /dev/fuse otherwise.
+    cfg.uring = true;
     cfg
 }
 
