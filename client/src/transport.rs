@@ -182,16 +182,16 @@ mod tests {
         let _plain = tcp("127.0.0.1", port).connect().await.unwrap();
         let (mut peer, _) = tcp_listener.accept().await.unwrap();
         peer.write_all(b"x").await.unwrap();
-        assert!(!poller.look(moment), "not added");
+        assert!(!poller.look(moment, || false), "not added");
 
         let (mut r, _w) = tcp("127.0.0.1", port)
             .connect_with(None, Some(&poller))
             .await
             .unwrap();
         let (mut peer, _) = tcp_listener.accept().await.unwrap();
-        assert!(!poller.look(moment), "nothing sent yet");
+        assert!(!poller.look(moment, || false), "nothing sent yet");
         peer.write_all(b"x").await.unwrap();
-        assert!(poller.look(budget), "the TCP socket is watched");
+        assert!(poller.look(budget, || false), "the TCP socket is watched");
         r.read_exact(&mut [0]).await.unwrap();
         assert!(!poller.pending(), "read");
 
@@ -200,6 +200,6 @@ mod tests {
         let (mut peer, _) = unix_listener.accept().await.unwrap();
         std::fs::remove_file(&path).unwrap();
         peer.write_all(b"x").await.unwrap();
-        assert!(poller.look(budget), "the Unix socket is watched");
+        assert!(poller.look(budget, || false), "the Unix socket is watched");
     }
 }

@@ -12,20 +12,20 @@
 //! docs/performance.md for the figures).
 //!
 //! How: before its worker parks, the runtime polls a [`Poller`], an epoll
-//! set of our own, without blocking, until an event is pending or the
-//! budget is spent. The set holds the descriptors the mount's events come
-//! from: the client adds each socket it dials (`Config::poller`), the FUSE
-//! mount its `/dev/fuse` device (`MountConfig::poller`); [`build`] hands
-//! the set out for that. tokio's own epoll is private and not looked at.
+//! set of our own, without blocking, until an event is pending, a task
+//! woken by another thread waits, or the budget is spent. The set holds
+//! the descriptors the mount's events come from: the client adds each
+//! socket it dials (`Config::poller`), the FUSE mount its `/dev/fuse`
+//! device (`MountConfig::poller`); [`build`] hands the set out for that.
+//! tokio's own epoll is private and not looked at; its wakeups from other
+//! threads are, as the one thing the runtime offers about them: a task
+//! spawned or woken outside the worker (by a `spawn_blocking` job, a
+//! thread of our own) waits in the global queue, whose depth the runtime's
+//! metrics tell.
 //!
-//! The price: wakeups from other threads (a timer firing, a
-//! `spawn_blocking` job done, a signal) reach tokio's private eventfd,
-//! which the set does not watch, so the worker sees them up to `busy_poll`
-//! late, while it looks. Few are on a request's path, and none on a
-//! common one: the timers (keepalive, watchdog, flush deadlines) are far
-//! coarser than 50 µs; the blocking jobs mount and unmount, look up a new
-//! user's name, and store prefetched pages, which a writer of the same
-//! file may wait for.
+//! The price: what neither sees is seen up to `busy_poll` late, while the
+//! worker looks: a timer due (keepalive, watchdog, flush deadlines: all
+//! far coarser than 50 µs) and a signal.
 //!
 //! One worker thread: with two, the worker that parks without the I/O
 //! driver sleeps on a condition variable, so its looking gains nothing,
@@ -38,7 +38,7 @@ use std::io;
 use std::time::Duration;
 
 use ninep_client::Poller;
-use tokio::runtime::{Builder, Runtime};
+use tokio::runtime::{Builder, Handle, Runtime};
 
 /// Build the runtime: tokio's default one, and no set to fill, when
 /// `busy_poll` is zero; otherwise one worker that looks for up to
@@ -53,7 +53,9 @@ pub(super) fn build(busy_poll: Duration) -> io::Result<(Runtime, Option<Poller>)
         .worker_threads(1)
         .enable_all()
         .on_thread_park(move || {
-            looked_at.look(busy_poll);
+            let metrics = Handle::try_current().map(|h| h.metrics());
+            let woken = || metrics.as_ref().is_ok_and(|m| m.global_queue_depth() > 0);
+            looked_at.look(busy_poll, woken);
         })
         .build()?;
     tracing::debug!("busy_poll on: one worker looks for up to {busy_poll:?} before it sleeps");
@@ -85,6 +87,22 @@ mod tests {
             blocking + tokio::spawn(async { 4 }).await.unwrap()
         });
         assert_eq!(got, 7);
+    }
+
+    #[test]
+    fn a_task_spawned_from_another_thread_ends_the_looking() {
+        // A budget far beyond the bound below: only the spawned task, in
+        // the global queue, can end the worker's first look this early.
+        let budget = Duration::from_secs(2);
+        let (rt, _poller) = build(budget).expect("runtime");
+        std::thread::sleep(Duration::from_millis(100)); // the worker looks
+        let start = std::time::Instant::now();
+        let task = rt.spawn(async { 7 });
+        assert_eq!(rt.block_on(task).unwrap(), 7);
+        let took = start.elapsed();
+        // Not waited for: the worker looks again, for the whole budget.
+        rt.shutdown_background();
+        assert!(took < budget / 2, "served after {took:?}");
     }
 
     #[test]
