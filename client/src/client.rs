@@ -18,6 +18,7 @@ use crate::conn::{ConnCore, Sink};
 use crate::error::{Error, Result};
 use crate::file::File;
 use crate::ids::{Fid, NOFID, NOTAG};
+use crate::poller::Poller;
 use crate::pool::{BufPool, ReadPool};
 use crate::session::{FlushPolicy, FlushProfile, ProbePicker, Session, Stats, Traffic};
 use crate::transport::{Address, ReadHalf, WriteHalf};
@@ -69,6 +70,10 @@ pub struct Config {
     /// once (a warning with its tag and type) and counted in
     /// [`Stats::overdue_requests`](crate::session::Stats). `None`: off.
     pub watchdog: Option<Duration>,
+    /// Add every socket dialled (each dialect's, each reconnect's) to
+    /// this set, which a busy-polling runtime looks at before it sleeps
+    /// (see [`crate::poller`]). `None`: none.
+    pub poller: Option<Poller>,
 }
 
 impl Default for Config {
@@ -84,6 +89,7 @@ impl Default for Config {
             distrust_flush_order: false,
             keepalive: None,
             watchdog: Some(Duration::from_secs(30)),
+            poller: None,
         }
     }
 }
@@ -126,8 +132,8 @@ impl Client {
     /// Dial `addr` and negotiate.
     pub async fn connect(addr: &Address, cfg: &Config) -> Result<Client> {
         let dial = || async {
-            match tokio::time::timeout(cfg.connect_timeout, addr.connect_with(cfg.keepalive)).await
-            {
+            let connecting = addr.connect_with(cfg.keepalive, cfg.poller.as_ref());
+            match tokio::time::timeout(cfg.connect_timeout, connecting).await {
                 Ok(Ok(halves)) => Ok(halves),
                 Ok(Err(e)) => Err(Error::Disconnected(format!(
                     "cannot connect to {addr}: {e}"

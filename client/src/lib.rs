@@ -29,6 +29,8 @@
 //!   9P2000.L methods are carried out with the classic messages
 //!   (`file/compat`), so callers speak one vocabulary whatever the dialect.
 //! - [`transport`]: addresses (TCP, Unix socket).
+//! - [`poller`]: an epoll set of the sockets (and whatever else is added)
+//!   that a busy-polling runtime looks at before it sleeps.
 //! - [`error`]: errors split by who is at fault.
 #![deny(missing_docs)]
 
@@ -42,6 +44,7 @@ mod conn;
 pub mod error;
 pub mod file;
 pub mod ids;
+pub mod poller;
 mod pool;
 #[doc(hidden)]
 pub mod session;
@@ -53,6 +56,7 @@ pub use conn::CancelToken;
 pub use error::{Error, RemoteError, Result};
 pub use file::{File, LockSpec, SetAttr};
 pub use ids::{Fid, Tag, NOFID, NOTAG};
+pub use poller::Poller;
 pub use session::{
     watch_period, FlushPolicy, FlushProfile, Latency, Rule, Stats, Traffic, MAX_CHAIN_BUCKET,
 };

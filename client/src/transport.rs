@@ -2,11 +2,14 @@
 //! default) or a Unix socket (`unix:/path`).
 
 use std::fmt;
+use std::os::fd::{AsFd, BorrowedFd};
 use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite};
+
+use crate::poller::Poller;
 
 /// The standard 9P port.
 pub const DEFAULT_PORT: u16 = 564;
@@ -83,14 +86,15 @@ impl Address {
     /// Open a connection. TCP gets `TCP_NODELAY`: we coalesce writes
     /// ourselves, and Nagle would delay small requests behind an unacked one.
     pub async fn connect(&self) -> std::io::Result<(ReadHalf, WriteHalf)> {
-        self.connect_with(None).await
+        self.connect_with(None, None).await
     }
 
     /// Dial, with TCP keepalive every `keepalive` on a TCP connection (see
-    /// [`keepalive`]).
+    /// [`keepalive`]), and the socket added to `poller`.
     pub async fn connect_with(
         &self,
         keepalive: Option<Duration>,
+        poller: Option<&Poller>,
     ) -> std::io::Result<(ReadHalf, WriteHalf)> {
         match self {
             Address::Tcp { host, port } => {
@@ -99,15 +103,25 @@ impl Address {
                 if let Some(every) = keepalive {
                     self::keepalive(&s, every)?;
                 }
+                watch(poller, s.as_fd());
                 let (r, w) = s.into_split();
                 Ok((Box::new(r), Box::new(w)))
             }
             Address::Unix(path) => {
                 let s = tokio::net::UnixStream::connect(path).await?;
+                watch(poller, s.as_fd());
                 let (r, w) = s.into_split();
                 Ok((Box::new(r), Box::new(w)))
             }
         }
+    }
+}
+
+/// Add a new socket to `poller`. A failure (out of memory, or of the
+/// user's epoll watches) costs only the busy polling, not the connection.
+fn watch(poller: Option<&Poller>, socket: BorrowedFd<'_>) {
+    if let Some(Err(e)) = poller.map(|p| p.add(socket)) {
+        tracing::warn!("busy_poll: the socket is not watched, the mount will sleep sooner: {e}");
     }
 }
 
@@ -151,5 +165,41 @@ mod tests {
         assert!(":5".parse::<Address>().is_err());
         assert!("unix:".parse::<Address>().is_err());
         assert_eq!(tcp("::1", 9).to_string(), "[::1]:9");
+    }
+
+    #[tokio::test]
+    async fn each_socket_dialled_is_added_to_the_poller() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let (moment, budget) = (Duration::from_millis(20), Duration::from_secs(10));
+        let poller = Poller::new().unwrap();
+        let tcp_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = tcp_listener.local_addr().unwrap().port();
+        let path = std::env::temp_dir().join(format!("ninep-poller-{}.sock", std::process::id()));
+        let _ = std::fs::remove_file(&path);
+        let unix_listener = tokio::net::UnixListener::bind(&path).unwrap();
+
+        // Dialled without the poller: not watched.
+        let _plain = tcp("127.0.0.1", port).connect().await.unwrap();
+        let (mut peer, _) = tcp_listener.accept().await.unwrap();
+        peer.write_all(b"x").await.unwrap();
+        assert!(!poller.look(moment, || false), "not added");
+
+        let (mut r, _w) = tcp("127.0.0.1", port)
+            .connect_with(None, Some(&poller))
+            .await
+            .unwrap();
+        let (mut peer, _) = tcp_listener.accept().await.unwrap();
+        assert!(!poller.look(moment, || false), "nothing sent yet");
+        peer.write_all(b"x").await.unwrap();
+        assert!(poller.look(budget, || false), "the TCP socket is watched");
+        r.read_exact(&mut [0]).await.unwrap();
+        assert!(!poller.pending(), "read");
+
+        let unix = Address::Unix(path.clone());
+        let (_r, _w) = unix.connect_with(None, Some(&poller)).await.unwrap();
+        let (mut peer, _) = unix_listener.accept().await.unwrap();
+        std::fs::remove_file(&path).unwrap();
+        peer.write_all(b"x").await.unwrap();
+        assert!(poller.look(budget, || false), "the Unix socket is watched");
     }
 }

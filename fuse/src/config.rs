@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use ninep_client::{Address, Config};
+use ninep_client::{Address, Config, Poller};
 
 /// How the kernel may cache what the server says.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -278,6 +278,12 @@ pub struct MountConfig {
     /// next request before it sleeps (`-o busy_poll=`, which also sets
     /// the runtime's; zero: it sleeps at once).
     pub busy_poll: Duration,
+    /// The set a busy-polling runtime looks at before it sleeps
+    /// ([`ninep_client::poller`]): the mount adds its `/dev/fuse` device
+    /// to it. The connections' sockets are added by the client, through
+    /// its own [`Config::poller`] (the same set, in
+    /// [`Reconnect::client`] too). `None`: the runtime does not poll.
+    pub poller: Option<Poller>,
 }
 
 /// The default [`MountConfig::prefetch`]: diod grants 64 KiB messages.
@@ -332,6 +338,7 @@ impl Default for MountConfig {
             keepalive: None,
             uring: false,
             busy_poll: Duration::from_micros(50),
+            poller: None,
         }
     }
 }

@@ -15,6 +15,7 @@
 //! reports. Dropping a [`Mount`] without unmounting detaches it lazily.
 
 use std::io;
+use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -220,8 +221,12 @@ pub async fn mount(client: Client, cfg: MountConfig, mountpoint: &Path) -> io::R
         true => Users::OwnerAndRoot(rustix::process::getuid().as_raw()),
         false => Users::Any,
     };
-    let session = Session::new(Device::new(fd)?, users, shared.transport.clone())
-        .ring_spin(shared.cfg.busy_poll);
+    let device = Device::new(fd)?;
+    if let Some(Err(e)) = shared.cfg.poller.as_ref().map(|p| p.add(device.as_fd())) {
+        warn!("busy_poll: /dev/fuse is not watched, the mount will sleep sooner: {e}");
+    }
+    let session =
+        Session::new(device, users, shared.transport.clone()).ring_spin(shared.cfg.busy_poll);
     if shared.cfg.cache.page_cache() && shared.cfg.prefetch > 0 {
         // Set once: a second set cannot happen.
         let _ = shared.notifier.set(session.notifier());

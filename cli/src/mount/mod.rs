@@ -156,9 +156,9 @@ fn absolute_socket(addr: Address) -> Result<Address, Failure> {
 
 /// Run the mount in this process, in a fresh runtime.
 fn run_here(plan: &Plan, ready: impl FnOnce() -> std::io::Result<()>) -> Result<(), Failure> {
-    let rt = runtime::build(plan.opts.busy_poll)
+    let (rt, poller) = runtime::build(plan.opts.busy_poll)
         .map_err(|e| Failure::mount(format!("cannot start the runtime: {e}")))?;
-    let result = rt.block_on(session::run(plan, ready));
+    let result = rt.block_on(session::run(plan, poller, ready));
     // Whatever is still running (a stuck request of a lazily detached
     // mount) must not hold the exit.
     rt.shutdown_background();

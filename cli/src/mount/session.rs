@@ -5,7 +5,7 @@
 use std::io;
 use std::path::Path;
 
-use ninep_client::{Address, Client, Dialect};
+use ninep_client::{Address, Client, Config, Dialect, Poller};
 use ninep_fuse::Reconnect;
 use tokio::signal::unix::{signal, Signal, SignalKind};
 use tracing::{debug, info, warn};
@@ -45,8 +45,14 @@ impl Signals {
     }
 }
 
-/// Mount, call `ready` once the mount is up, serve until it ends.
-pub async fn run(plan: &Plan, ready: impl FnOnce() -> io::Result<()>) -> Result<(), Failure> {
+/// Mount, call `ready` once the mount is up, serve until it ends. The
+/// connections' sockets and the mount's device are added to `poller`,
+/// the set a busy-polling runtime looks at (see `runtime.rs`).
+pub async fn run(
+    plan: &Plan,
+    poller: Option<Poller>,
+    ready: impl FnOnce() -> io::Result<()>,
+) -> Result<(), Failure> {
     // Installed first so that no signal between the mount and the wait
     // below can kill the process and leave a dead mount behind.
     let mut signals =
@@ -54,9 +60,14 @@ pub async fn run(plan: &Plan, ready: impl FnOnce() -> io::Result<()>) -> Result<
     let mut usr1 = signal(SignalKind::user_defined1())
         .map_err(|e| Failure::mount(format!("cannot handle signals: {e}")))?;
     let mounting = async {
-        let client = connect_and_check(plan).await?;
+        let dial = Config {
+            poller: poller.clone(),
+            ..plan.opts.config()
+        };
+        let client = connect_and_check(plan, &dial).await?;
         let mut cfg = plan.opts.mount_config(&plan.fsname, plan.unprivileged);
-        let (addr, dial) = (plan.addr.clone(), plan.opts.config());
+        cfg.poller = poller;
+        let addr = plan.addr.clone();
         cfg.reconnect = Some(match plan.opts.reconnect {
             Some(give_up) => Reconnect {
                 give_up,
@@ -197,12 +208,13 @@ enum End {
     Signal(&'static str),
 }
 
-/// Connect, log what was negotiated, and attach once (then clunk) so that
-/// a wrong aname or user is told as such before anything is mounted.
-async fn connect_and_check(plan: &Plan) -> Result<Client, Failure> {
+/// Connect with `dial`, log what was negotiated, and attach once (then
+/// clunk) so that a wrong aname or user is told as such before anything is
+/// mounted.
+async fn connect_and_check(plan: &Plan, dial: &Config) -> Result<Client, Failure> {
     let o = &plan.opts;
     let forced = (o.dialects.len() == 1).then(|| o.dialects[0]);
-    let client = Client::connect(&plan.addr, &o.config())
+    let client = Client::connect(&plan.addr, dial)
         .await
         .map_err(|e| connect_failed(&plan.addr, &e, forced))?;
     log_negotiated(&plan.addr, client.dialect(), client.msize(), o.msize);

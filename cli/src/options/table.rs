@@ -629,7 +629,7 @@ pub(crate) const OPTIONS: &[Opt] = &[
         modes: &[],
         brief: false,
         help: "before the mount's thread sleeps, it looks for its next request or reply for up to US microseconds: saves a wakeup per request in a file storm, costs CPU only while requests come",
-        docs: "Before the mount's thread goes to sleep, it keeps looking for its next request or reply for up to US microseconds (at most 10000). A file storm's next request then finds it awake, which saves a cross-core wakeup per request. It costs CPU only while requests keep coming, never on an idle mount. The mount then runs on one thread; `0` gives it one thread per core (tokio's default), which does more work under many busy processes at once (see [performance.md](performance.md)).",
+        docs: "Before the mount's thread goes to sleep, it keeps looking for its next request or reply for up to US microseconds (at most 10000). A file storm's next request then finds it awake, which saves a cross-core wakeup per request. It costs CPU only while requests keep coming, never on an idle mount; a timer that fires while it looks is seen up to US late. The mount then runs on one thread; `0` gives it one thread per core (tokio's default), which does more work under many busy processes at once (see [performance.md](performance.md)).",
         set: |o, _, v| {
             o.busy_poll = busy_poll(val(v))?;
             Ok(())

@@ -156,18 +156,26 @@ fn small_msize_is_logged_with_a_warning() {
 }
 
 #[test]
-fn busy_poll_finds_the_runtime_and_zero_turns_it_off() {
+fn busy_poll_watches_the_mounts_sources_and_zero_turns_it_off() {
     let s = Setup::new();
     let _g = Guard(s.mnt());
     for (opt, on) in [("busy_poll=50", true), ("busy_poll=0", false)] {
         let (mut child, log) = mount_foreground(&s, &["-d", "-o", opt]);
         use_mount(&s);
+        let watched = level_triggered_watches(child.id());
+        let fuse = watched.iter().any(|t| t == "/dev/fuse");
+        let socket = watched.iter().any(|t| t.starts_with("socket:["));
+        assert_eq!(
+            (fuse, socket),
+            (on, on),
+            "{opt}: the set watches {watched:?}"
+        );
         signal(&child, libc::SIGTERM);
         let status = wait_exit(&mut child);
         let log = fs::read_to_string(log.path()).unwrap();
         assert!(status.success(), "{opt}: {status}: {log}");
-        // The silent way to lose it: the runtime's epoll not found.
-        assert!(!log.contains("busy_poll off"), "{opt}: {log}");
+        // The quiet way to lose it: the socket or the device not watched.
+        assert!(!log.contains("not watched"), "{opt}: {log}");
         assert_eq!(log.contains("busy_poll on"), on, "{opt}: {log}");
     }
 }

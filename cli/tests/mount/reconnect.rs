@@ -36,6 +36,20 @@ fn a_mount_with_reconnect_outlives_a_diod_restart() {
     let mut first = String::new();
     kept.read_to_string(&mut first).unwrap();
     assert_eq!(stats_json(&mnt)["reconnects"], 0);
+    let pid = child.id();
+    let sockets = || {
+        let watched = level_triggered_watches(pid);
+        watched
+            .into_iter()
+            .filter(|t| t.starts_with("socket:["))
+            .collect::<Vec<_>>()
+    };
+    let before = sockets();
+    assert_eq!(
+        before.len(),
+        1,
+        "busy polling watches the socket: {before:?}"
+    );
 
     s.diod.restart().expect("restart diod");
 
@@ -56,6 +70,9 @@ fn a_mount_with_reconnect_outlives_a_diod_restart() {
         fs::read_to_string(log.path()).unwrap()
     );
     assert_eq!(stats_json(&mnt)["reconnects"], 1);
+    let after = sockets();
+    assert_eq!(after.len(), 1, "the new socket alone: {after:?}");
+    assert_ne!(after, before, "the lost socket left the set");
     drop(kept);
 
     signal(&child, libc::SIGTERM);

@@ -170,6 +170,31 @@ pub fn signal(child: &Child, sig: i32) {
     assert_eq!(unsafe { libc::kill(child.id() as i32, sig) }, 0);
 }
 
+/// What the epoll sets of process `pid` watch level-triggered for input
+/// (events 0x19: IN, ERR, HUP), as /proc/PID/fd links: the busy-polling
+/// set's sources. tokio's own epoll registers edge-triggered, and does
+/// not count.
+pub fn level_triggered_watches(pid: u32) -> Vec<String> {
+    let proc = format!("/proc/{pid}");
+    let link = |fd: &str| fs::read_link(format!("{proc}/fd/{fd}")).ok();
+    let mut found = Vec::new();
+    for e in fs::read_dir(format!("{proc}/fd")).unwrap().flatten() {
+        let fd = e.file_name().into_string().unwrap();
+        if link(&fd).is_none_or(|l| l.as_os_str() != "anon_inode:[eventpoll]") {
+            continue;
+        }
+        let info = fs::read_to_string(format!("{proc}/fdinfo/{fd}")).unwrap_or_default();
+        for line in info.lines() {
+            // tfd: N events: HEX data: ...
+            let words: Vec<&str> = line.split_whitespace().collect();
+            if let ["tfd:", tfd, "events:", "19", ..] = words[..] {
+                found.extend(link(tfd).map(|l| l.display().to_string()));
+            }
+        }
+    }
+    found
+}
+
 /// Mount in the foreground; returns once the mount is up.
 pub fn mount_foreground(s: &Setup, extra: &[&str]) -> (Child, tempfile::NamedTempFile) {
     let log = tempfile::NamedTempFile::new().unwrap();
