@@ -14,6 +14,9 @@
 # The runs: drop_caches, wait_quiet, round_order. The figures: median,
 # ratio, short, span, goal, print_runs, versions.
 #
+# NINEP_BENCH_OPTS (environment): more -o options for every ninep-mount
+# mounted here, e.g. NINEP_BENCH_OPTS=uring.
+#
 # The scripts and this file share these variables: mnt[TARGET] (mount
 # points), ninep_pid[MODE], work, export_dir, mount_bin, diod_port,
 # sshd_port, bindfs_opts, runs["WORKLOAD TARGET"] (figures, space-separated,
@@ -240,7 +243,8 @@ try_mount_ninep() {
     local t=$1 probe=${2:-}
     mnt[$t]=$work/m-$t
     mkdir "${mnt[$t]}"
-    "$mount_bin" -f -o "aname=$export_dir,cache=$t" "127.0.0.1:$diod_port" \
+    "$mount_bin" -f -o "aname=$export_dir,cache=$t${NINEP_BENCH_OPTS:+,$NINEP_BENCH_OPTS}" \
+        "127.0.0.1:$diod_port" \
         "${mnt[$t]}" >"$work/ninep-$t.log" 2>&1 &
     ninep_pid[$t]=$!
     if ! wait_mounted "${mnt[$t]}" "${ninep_pid[$t]}"; then
