@@ -611,6 +611,18 @@ mod tests {
     }
 
     #[test]
+    fn uring_and_busy_poll_reach_the_mount() {
+        let m = |o: &str| parsed(o).mount_config("x", false);
+        assert!(!m("").uring, "off unless asked for");
+        assert!(!m("nouring").uring);
+        assert!(m("uring").uring);
+        assert!(!m("uring,nouring").uring, "the last one wins");
+        assert_eq!(m("").busy_poll, DEFAULT_BUSY_POLL);
+        assert_eq!(m("busy_poll=120").busy_poll, Duration::from_micros(120));
+        assert_eq!(m("busy_poll=0").busy_poll, Duration::ZERO);
+    }
+
+    #[test]
     fn the_source_with_trans_and_port() {
         let addr = |o: &str, src: &str| parsed(o).address(src).map_err(|e| format!("{e:#}"));
         let tcp = |h: &str, p: u16| Address::Tcp {
