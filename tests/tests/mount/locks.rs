@@ -7,7 +7,7 @@ use std::os::fd::AsRawFd;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use crate::mount_support::{blocking, gettid, install_usr1, wait_blocked_in_fuse, Mounted};
+use crate::mount_support::{blocking, gettid, install_usr1, wait_served, Mounted};
 use ninep_fuse::CacheMode;
 
 /// fcntl(`cmd`) with a whole-file lock of type `ty`; 0 or the errno.
@@ -40,6 +40,7 @@ fn open_rw(p: &std::path::Path) -> File {
 async fn posix_locks_reach_the_server() {
     let m = Mounted::diod(CacheMode::None).await;
     let path = m.dir.join("lockme");
+    let served = m.stats_source();
     blocking(move || {
         install_usr1();
         let a = open_rw(&path);
@@ -67,7 +68,7 @@ async fn posix_locks_reach_the_server() {
             (r, Instant::now())
         });
         let (tid, ktid) = tid_rx.recv().unwrap();
-        wait_blocked_in_fuse(ktid);
+        wait_served(ktid, &served);
         assert!(
             !waiter.is_finished(),
             "F_SETLKW did not wait for the holder"
@@ -87,7 +88,7 @@ async fn posix_locks_reach_the_server() {
             let r = fcntl_lock(&b3, libc::F_SETLKW, libc::F_WRLCK).0;
             (r, Instant::now())
         });
-        wait_blocked_in_fuse(tid_rx.recv().unwrap());
+        wait_served(tid_rx.recv().unwrap(), &served);
         // Still waiting when the holder lets go, and done only after.
         assert!(
             !waiter.is_finished(),

@@ -15,8 +15,9 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::mount_support::{blocking, gettid, install_usr1, wait_blocked_in_fuse, within, Mounted};
+use crate::mount_support::{blocking, gettid, install_usr1, wait_served, within, Mounted};
 use ninep_fuse::CacheMode;
+use ninep_fuse::StatsSource;
 
 /// Size of the file the reader streams.
 const SOURCE: usize = 8 << 20;
@@ -250,7 +251,7 @@ async fn a_server_that_stays_down_ends_the_mount_as_without_reconnect() {
 /// pread(2) of `file` on a thread of its own, sent SIGUSR1 (a handler
 /// without SA_RESTART) once it is asleep in a FUSE request: its errno, and
 /// how long it took from the signal. Call from a blocking thread.
-fn interrupted_read(file: &File) -> (i32, Duration) {
+fn interrupted_read(file: &File, mount: &StatsSource) -> (i32, Duration) {
     install_usr1();
     let fd = file.as_raw_fd();
     let (tid_tx, tid_rx) = std::sync::mpsc::channel();
@@ -267,7 +268,7 @@ fn interrupted_read(file: &File) -> (i32, Duration) {
         (if ret < 0 { errno } else { 0 }, Instant::now())
     });
     let (tid, ktid) = tid_rx.recv().unwrap();
-    wait_blocked_in_fuse(ktid);
+    wait_served(ktid, mount);
     let sent = Instant::now();
     // SAFETY: the thread has not been joined, so it is alive.
     assert_eq!(unsafe { libc::pthread_kill(tid, libc::SIGUSR1) }, 0);
@@ -289,7 +290,8 @@ async fn a_read_waiting_for_the_server_to_come_back_can_be_interrupted() {
         assert!(Instant::now() < deadline, "the lost connection went unseen");
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
-    let (errno, took) = blocking(move || interrupted_read(&file)).await;
+    let served = m.stats_source();
+    let (errno, took) = blocking(move || interrupted_read(&file, &served)).await;
     assert_eq!(
         errno,
         libc::EINTR,

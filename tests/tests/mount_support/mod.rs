@@ -21,7 +21,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use ninep_client::{Address, Client, Config, FlushPolicy};
-use ninep_fuse::{mount, CacheMode, Mount, MountConfig, MountStats, Reconnect};
+use ninep_fuse::{mount, CacheMode, Mount, MountConfig, MountStats, Reconnect, StatsSource};
 use ninep_tests::blockfs::BlockFs;
 use ninep_tests::scripted::{FlushBehaviour, ScriptedServer};
 use ninep_tests::servers::{temp_dir, Diod, Unpfs};
@@ -260,6 +260,11 @@ impl Mounted {
         self.mount.as_ref().expect("mounted").stats()
     }
 
+    /// The mount's counters, to read from another thread.
+    pub fn stats_source(&self) -> StatsSource {
+        self.mount.as_ref().expect("mounted").stats_source()
+    }
+
     /// 9P requests of type `ty` (e.g. "Twalk") the mount has sent.
     pub fn requests_of(&self, ty: &str) -> u64 {
         self.traffic().requests(ty)
@@ -382,6 +387,25 @@ pub fn wait_blocked_in_fuse(tid: i32) {
         std::thread::sleep(Duration::from_millis(5));
     }
     panic!("thread {tid} never blocked in a FUSE request (wchan {last:?})");
+}
+
+/// Wait (at most 10 s) until thread `tid` sleeps in a FUSE request and
+/// the mount serves a request: the call has reached the mount, so a
+/// signal now becomes a FUSE interrupt. Sleeping alone is not enough with
+/// FUSE over io_uring: Linux (6.18) takes a request out of its queue
+/// before it copies it into a ring entry, and a signal in between is
+/// never sent as an interrupt (its /dev/fuse read checks for that, the
+/// ring does not), so the call then waits as if never signalled.
+pub fn wait_served(tid: i32, mount: &StatsSource) {
+    wait_blocked_in_fuse(tid);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while mount.stats().requests_in_service == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "thread {tid} sleeps in a FUSE request the mount never served"
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
 }
 
 /// SIGUSR1 gets a handler that does nothing, without SA_RESTART, so a
