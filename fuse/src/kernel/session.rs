@@ -121,7 +121,9 @@ pub(crate) struct Session {
     dev: Arc<Device>,
     users: Users,
     transport: Arc<Transport>,
-    waiting: uring::Waiting,
+    /// With FUSE over io_uring: how long the ring's thread looks for its
+    /// next request before it sleeps.
+    ring_spin: Duration,
 }
 
 impl Session {
@@ -131,16 +133,14 @@ impl Session {
             dev: Arc::new(dev),
             users,
             transport,
-            waiting: uring::Waiting {
-                spin: Duration::ZERO,
-            },
+            ring_spin: Duration::ZERO,
         }
     }
 
     /// With FUSE over io_uring, the ring's thread looks for its next
     /// request for up to `spin` before it sleeps.
     pub(crate) fn ring_spin(mut self, spin: Duration) -> Session {
-        self.waiting.spin = spin;
+        self.ring_spin = spin;
         self
     }
 
@@ -171,8 +171,8 @@ impl Session {
                     self.transport.clone(),
                 );
                 let rt = tokio::runtime::Handle::current();
-                let (payload, waiting) = (agreed.payload, self.waiting);
-                uring::start(uring, dev.clone(), queues, payload, waiting, rt, on_request)?;
+                let (payload, spin) = (agreed.payload, self.ring_spin);
+                uring::start(uring, dev.clone(), queues, payload, spin, rt, on_request)?;
                 self.transport.via_ring.store(true, Ordering::Relaxed);
                 true
             }

@@ -243,21 +243,15 @@ thread_local! {
 /// `user_data` of the eventfd read that wakes the thread.
 const WAKE: u64 = u64::MAX;
 
-/// How the ring's thread waits for its next completion.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Waiting {
-    /// Look at the completion queue for this long before sleeping in the
-    /// kernel (`busy_poll`; zero: sleep at once).
-    pub spin: Duration,
-}
-
 /// Lend the kernel [`DEPTH`] entries on each of `queues` queues of
 /// `payload` bytes each, for the mount on `dev` (whose INIT reply said
 /// io_uring), and serve them from a thread of their own: each request is
 /// handed to `on_request` there, in the layout of a `/dev/fuse` message,
 /// with the entry to answer it in. `on_request` runs on that thread with
 /// the runtime `rt` entered; it should start the request's work and
-/// return (see [`run_here_or_spawn`]).
+/// return (see [`run_here_or_spawn`]). The thread looks for its next
+/// request for up to `spin` before it sleeps in the kernel (`busy_poll`;
+/// zero: it sleeps at once).
 ///
 /// Fails only if nothing could be submitted; an entry the kernel refuses
 /// comes back as a completion with an error.
@@ -266,7 +260,7 @@ pub(crate) fn start(
     dev: Arc<Device>,
     queues: u16,
     payload: usize,
-    waiting: Waiting,
+    spin: Duration,
     rt: tokio::runtime::Handle,
     on_request: impl FnMut(Vec<u8>, Taken) + Send + 'static,
 ) -> io::Result<()> {
@@ -291,7 +285,7 @@ pub(crate) fn start(
         uring,
         shared: shared.clone(),
         woken: Box::new([0; 8]),
-        waiting,
+        spin,
         queued: 0,
         from_memory: true,
     };
@@ -342,7 +336,8 @@ struct RingThread {
     shared: Arc<Shared>,
     /// Where the eventfd read lands.
     woken: Box<[u8; 8]>,
-    waiting: Waiting,
+    /// How long to look for a completion before sleeping.
+    spin: Duration,
     /// Entries queued since the last submission.
     queued: usize,
     /// Whether every request of the last round was answered on this
@@ -380,19 +375,15 @@ impl RingThread {
     }
 
     fn push(&mut self, sqe: &squeue::Entry128) -> io::Result<()> {
-        loop {
-            // SAFETY: what the entry points at (an iovec array and the
-            // buffers it names, or `woken`) belongs to the slots or to
-            // this thread, which outlive every command (`Shared`'s drop
-            // keeps the slots while any is out; the thread ends only when
-            // none is).
-            if unsafe { self.uring.submission().push(sqe) }.is_ok() {
-                self.queued += 1;
-                return Ok(());
-            }
-            self.uring.submit()?;
+        // SAFETY: what the entry points at (an iovec array and the buffers
+        // it names, or `woken`) belongs to the slots or to this thread,
+        // which outlive every command (`Shared`'s drop keeps the slots
+        // while any is out; the thread ends only when none is).
+        if unsafe { queue(&mut self.uring, sqe) }? {
             self.queued = 0;
         }
+        self.queued += 1;
+        Ok(())
     }
 
     /// Serve until no entry is left with the kernel.
@@ -451,7 +442,7 @@ impl RingThread {
     /// those it has, which is what brings a request into its entry), then
     /// asleep in the kernel.
     fn wait(&mut self) -> io::Result<()> {
-        if self.waiting.spin.is_zero() || !self.from_memory {
+        if self.spin.is_zero() || !self.from_memory {
             return self.sleep();
         }
         if self.queued > 0 {
@@ -469,7 +460,7 @@ impl RingThread {
                 self.submit_and_wait(0)?;
                 continue;
             }
-            if start.elapsed() >= self.waiting.spin {
+            if start.elapsed() >= self.spin {
                 return self.sleep();
             }
             std::hint::spin_loop();
@@ -623,16 +614,9 @@ impl Shared {
             .command(abi::FUSE_IO_URING_CMD_COMMIT_AND_FETCH, slot.qid, unique)
             .user_data(idx as u64);
         let mut side = self.lock_side();
-        let submitted = loop {
-            // SAFETY: as in `RingThread::push`: the entry's buffers belong
-            // to the slots, which outlive every command.
-            if unsafe { side.submission().push(&sqe) }.is_ok() {
-                break side.submit().map(drop);
-            }
-            if let Err(e) = side.submit() {
-                break Err(e);
-            }
-        };
+        // SAFETY: the entry's buffers belong to the slots, which outlive
+        // every command (as in `RingThread::push`).
+        let submitted = unsafe { queue(&mut side, &sqe) }.and_then(|_| side.submit());
         if let Err(e) = submitted {
             warn!(idx, "committing a reply through io_uring: {e}");
             drop(side);
@@ -694,6 +678,21 @@ impl Drop for Taken {
             self.shared.answer(self.idx, self.unique, &eio);
         }
     }
+}
+
+/// Queue `sqe` on `uring`, submitting what is queued first if its
+/// submission queue is full; true if it did.
+///
+/// # Safety
+/// What `sqe` points at must stay valid until its completion.
+unsafe fn queue(uring: &mut Uring, sqe: &squeue::Entry128) -> io::Result<bool> {
+    let mut submitted = false;
+    // SAFETY: the caller's promise.
+    while unsafe { uring.submission().push(sqe) }.is_err() {
+        uring.submit()?;
+        submitted = true;
+    }
+    Ok(submitted)
 }
 
 /// A non-blocking, close-on-exec eventfd.
