@@ -8,7 +8,7 @@
 //! using it any more (each request holds an `Arc`).
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use ninep_client::wire::Qid;
@@ -47,13 +47,56 @@ impl Origin {
 }
 
 /// An open regular file (or device, FIFO...).
+/// Lock owners kept per handle: past this many, every flush releases
+/// (as if each closing owner had locked).
+const MAX_LOCK_OWNERS: usize = 32;
+
+/// The lock owners (FUSE's `lock_owner`: one per process's descriptor
+/// table) that took a POSIX lock through a handle. FUSE sends flush at
+/// every close(2) of a descriptor of the file, with the closing owner:
+/// also a child's, which inherited the descriptor and closes it at exec.
+/// On 9P a lock belongs to the open fid, not to an owner, so an unlock at
+/// such a close would drop the parent's lock; only the owners here get
+/// one.
+#[derive(Debug, Default)]
+pub(crate) struct LockOwners(Mutex<(Vec<u64>, bool)>);
+
+impl LockOwners {
+    /// `owner` took a lock.
+    pub(crate) fn add(&self, owner: u64) {
+        let mut g = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let (owners, overflow) = &mut *g;
+        if owners.contains(&owner) {
+            return;
+        }
+        match owners.len() < MAX_LOCK_OWNERS {
+            true => owners.push(owner),
+            false => *overflow = true,
+        }
+    }
+
+    /// Whether `owner`, now closing, may hold locks here (then it is
+    /// forgotten: its locks go now).
+    pub(crate) fn take(&self, owner: u64) -> bool {
+        let mut g = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let (owners, overflow) = &mut *g;
+        match owners.iter().position(|&o| o == owner) {
+            Some(i) => {
+                owners.swap_remove(i);
+                true
+            }
+            None => *overflow,
+        }
+    }
+}
+
 #[derive(Debug)]
 pub(crate) struct OpenFile {
     /// The opened fid.
     pub file: File,
-    /// Set once a POSIX lock was taken through this handle, so that FUSE
-    /// flush knows to release the owner's locks.
-    pub locked: AtomicBool,
+    /// The lock owners that took a POSIX lock through this handle, so
+    /// that FUSE flush releases the locks of those owners only.
+    pub lock_owners: LockOwners,
     /// How to open it again after a reconnect.
     pub origin: Origin,
     /// What the handle means to the random-read prefetch (kept across a
@@ -204,6 +247,23 @@ impl Handles {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_an_owner_that_locked_releases_and_past_the_bound_every_one_does() {
+        let o = LockOwners::default();
+        assert!(!o.take(1), "nobody locked");
+        o.add(1);
+        o.add(1);
+        assert!(!o.take(2), "another owner's close");
+        assert!(o.take(1));
+        assert!(!o.take(1), "its locks went at its close");
+        for owner in 0..MAX_LOCK_OWNERS as u64 {
+            o.add(owner);
+        }
+        assert!(!o.take(1_000), "within the bound, others are told apart");
+        o.add(1_000);
+        assert!(o.take(2_000), "past the bound, every close releases");
+    }
 
     #[test]
     fn reopening_never_creates_nor_truncates() {

@@ -19,7 +19,6 @@
 //! report): their reads must reach us one by one so that they can be
 //! interrupted, and must not be cut at a size the kernel believes.
 
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use crate::kernel::prelude::*;
@@ -92,7 +91,7 @@ impl Fs {
     ) -> ReplyOpen {
         let open = OpenFile {
             file,
-            locked: AtomicBool::new(false),
+            lock_owners: Default::default(),
             origin,
             reads: Arc::new(reads),
         };
@@ -260,8 +259,8 @@ impl Fs {
         let Some(h) = self.handles.file(fh) else {
             return Ok(());
         };
-        if h.locked.load(Ordering::Relaxed) {
-            self.unlock_owner(&h, lock_owner).await?;
+        if h.lock_owners.take(lock_owner) {
+            self.unlock_owner(&h).await?;
         }
         Ok(())
     }

@@ -8,10 +8,11 @@
 //! signal ends the wait with `EINTR` at once.
 //!
 //! FUSE also wants the locks of a lock owner dropped at each close (FUSE
-//! flush), since the kernel keeps no record of them: a handle that ever
-//! took a lock sends an unlock of the whole file then.
+//! flush), since the kernel keeps no record of them: a close by an owner
+//! that took a lock through the handle sends an unlock of the whole file
+//! then (a 9P lock belongs to the fid); other owners' closes send nothing
+//! (see `LockOwners`).
 
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use crate::kernel::prelude::*;
@@ -88,6 +89,7 @@ impl Fs {
         &self,
         unique: u64,
         fh: u64,
+        lock_owner: u64,
         l: LockSpec,
         block: bool,
     ) -> Result<(), Fail> {
@@ -97,7 +99,7 @@ impl Fs {
             match h.file.lock(&l, 0).await? {
                 lock::SUCCESS => {
                     if l.ty != lock::UNLCK {
-                        h.locked.store(true, Ordering::Relaxed);
+                        h.lock_owners.add(lock_owner);
                     }
                     return Ok(());
                 }
@@ -118,7 +120,7 @@ impl Fs {
     }
 
     /// Release every lock of the handle (FUSE flush of a lock owner).
-    pub(crate) async fn unlock_owner(&self, h: &OpenFile, _lock_owner: u64) -> Result<(), Fail> {
+    pub(crate) async fn unlock_owner(&self, h: &OpenFile) -> Result<(), Fail> {
         let l = spec(lock::UNLCK.into(), 0, TO_EOF, 0);
         match h.file.lock(&l, 0).await {
             Ok(_) => Ok(()),

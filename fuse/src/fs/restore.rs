@@ -7,7 +7,6 @@
 //! with EIO. POSIX locks taken through the old connection are gone with
 //! it (the server dropped them).
 
-use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
 use futures::stream::{self, StreamExt};
@@ -55,7 +54,7 @@ impl Fs {
                 let file = self.open_again(o.ino, o.uid, o.flags).await?;
                 let open = OpenFile {
                     file,
-                    locked: AtomicBool::new(false),
+                    lock_owners: Default::default(),
                     origin: o,
                     reads: f.reads.clone(),
                 };

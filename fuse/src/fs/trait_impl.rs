@@ -404,7 +404,7 @@ impl Filesystem for Fs {
         req: Request,
         ino: u64,
         fh: u64,
-        _lock_owner: u64,
+        lock_owner: u64,
         start: u64,
         end: u64,
         r#type: u32,
@@ -416,7 +416,7 @@ impl Filesystem for Fs {
         self.run(
             &req,
             Op::new("setlk", ino),
-            self.do_setlk(req.unique, fh, l, block),
+            self.do_setlk(req.unique, fh, lock_owner, l, block),
         )
         .await
     }

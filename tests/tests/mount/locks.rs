@@ -108,3 +108,31 @@ async fn posix_locks_reach_the_server() {
     .await;
     m.unmount().await;
 }
+
+/// Every close(2) of a descriptor of the file sends FUSE flush with the
+/// closing process's lock owner, also a child's that inherited it and
+/// closes it at exec (as every command another thread runs does). Only
+/// the locks of that owner may go: the parent's stay.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_child_closing_an_inherited_descriptor_leaves_the_parents_lock() {
+    let m = Mounted::diod(CacheMode::None).await;
+    let path = m.dir.join("lockme");
+    blocking(move || {
+        let a = open_rw(&path);
+        let b = open_rw(&path);
+        assert_eq!(fcntl_lock(&a, libc::F_SETLK, libc::F_WRLCK).0, 0);
+        // `a` is close-on-exec: the child closes it when it execs.
+        let status = std::process::Command::new("true").status().unwrap();
+        assert!(status.success());
+        let e = fcntl_lock(&b, libc::F_SETLK, libc::F_WRLCK).0;
+        assert!(
+            e == libc::EAGAIN || e == libc::EACCES,
+            "the parent's lock is gone after the child's close (errno {e})"
+        );
+        // The owner's own close still lets its locks go.
+        drop(a);
+        assert_eq!(fcntl_lock(&b, libc::F_SETLK, libc::F_WRLCK).0, 0);
+    })
+    .await;
+    m.unmount().await;
+}
