@@ -130,6 +130,13 @@ impl CancelToken {
         let _ = rx.wait_for(|n| *n > 0).await;
     }
 
+    /// The token governing the requests made here (inside a
+    /// [`CancelToken::scope`]), if any: for a wait that is not a request
+    /// made here, such as one for another task's reads.
+    pub fn current() -> Option<CancelToken> {
+        CANCEL.try_with(|t| t.clone()).ok()
+    }
+
     /// Run `fut` with this token governing the requests it makes.
     pub async fn scope<F: std::future::Future>(&self, fut: F) -> F::Output {
         CANCEL.scope(self.clone(), fut).await

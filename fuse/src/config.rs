@@ -261,6 +261,10 @@ pub struct MountConfig {
     /// The kernel's readahead for the mount in KiB, with the page cache
     /// (`-o read_ahead_kb=`; 0: the kernel's default; needs root).
     pub read_ahead_kb: u32,
+    /// With `cache=none`: how far ahead of a sequential reader each open
+    /// file reads, in KiB (`-o direct_read_ahead_kb=`; 0: off; see
+    /// `stream.rs` for what it costs the mode's promise).
+    pub direct_read_ahead_kb: u32,
     /// The bound on each request made while mounting (`-o timeout=`): a
     /// server that stops answering then fails the mount instead of
     /// holding it forever.
@@ -334,6 +338,7 @@ impl Default for MountConfig {
             watchdog: Some(Duration::from_secs(30)),
             prefetch: DEFAULT_PREFETCH,
             read_ahead_kb: 4096,
+            direct_read_ahead_kb: 0,
             timeout: Duration::from_secs(10),
             keepalive: None,
             uring: false,

@@ -18,6 +18,7 @@ pub(crate) mod plus;
 pub(crate) mod remove;
 mod restore;
 pub(crate) mod setattr;
+mod stream;
 mod trait_impl;
 mod window;
 pub(crate) mod xattr;

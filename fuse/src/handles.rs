@@ -16,6 +16,7 @@ use ninep_client::File;
 
 use crate::ino::Ino;
 use crate::prefetch::Writer;
+use crate::stream::Stream;
 use ninep_client::wire::Rgetattr;
 use std::collections::VecDeque;
 use tokio::task::JoinHandle;
@@ -118,6 +119,9 @@ pub(crate) struct Reads {
     /// Where the last read through the handle ended: a read that starts
     /// there is sequential, the kernel's readahead serves it.
     pub next: AtomicU64,
+    /// The reads kept ahead of a sequential reader on a direct-I/O handle
+    /// (`cache=none` with `direct_read_ahead_kb`).
+    pub stream: Option<Stream>,
 }
 
 /// One entry of a directory listing as the kernel will see it.

@@ -78,6 +78,7 @@ mod orphans;
 mod prefetch;
 mod readahead;
 mod reconnect;
+mod stream;
 mod users;
 pub use users::user_name;
 pub mod victimfs;

@@ -170,6 +170,15 @@ impl Flight {
         true
     }
 
+    /// Whether nothing changed the inode since the flight began and no
+    /// writer has it open (a read-ahead's check, see `stream.rs`).
+    pub(crate) fn unchanged(&self) -> bool {
+        self.gate
+            .lock()
+            .get(&self.ino)
+            .is_some_and(|io| io.gen == self.gen && io.writers == 0)
+    }
+
     /// The gate this flight passes.
     pub(crate) fn gate(&self) -> &StoreGate {
         &self.gate

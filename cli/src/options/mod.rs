@@ -130,6 +130,9 @@ pub struct Options {
     /// `read_ahead_kb=KB`: with `cache=loose`, the kernel's readahead for
     /// the mount (0: the kernel's default).
     pub read_ahead_kb: u32,
+    /// `direct_read_ahead_kb=KB`: with `cache=none`, how far ahead of a
+    /// sequential reader each open file reads (0: off).
+    pub direct_read_ahead_kb: u32,
     /// `busy_poll=US`: before the mount's thread sleeps, it looks for its
     /// next event for this long (see `mount::runtime`; 0: off).
     pub busy_poll: Duration,
@@ -186,6 +189,7 @@ impl Default for Options {
             cache_timeout: MountConfig::default().ttl,
             prefetch: DEFAULT_PREFETCH,
             read_ahead_kb: MountConfig::default().read_ahead_kb,
+            direct_read_ahead_kb: 0,
             busy_poll: DEFAULT_BUSY_POLL,
             uring: MountConfig::default().uring,
             timeout: MOUNT_TIMEOUT,
@@ -354,6 +358,7 @@ impl Options {
             ttl: self.cache_timeout,
             prefetch: self.prefetch,
             read_ahead_kb: self.read_ahead_kb,
+            direct_read_ahead_kb: self.direct_read_ahead_kb,
             timeout: self.timeout,
             keepalive: self.keepalive,
             uring: self.uring,
@@ -483,6 +488,18 @@ mod tests {
         assert!(error("watchdog=soon").contains("not a number"));
         assert!(error("flushprobe").contains("needs a value"));
         assert!(error("flushprobe=-1").contains("not a number"));
+    }
+
+    #[test]
+    fn direct_read_ahead_is_off_by_default_and_only_for_cache_none() {
+        let cfg = |o: &Options| o.mount_config("x", false).direct_read_ahead_kb;
+        assert_eq!(cfg(&Options::default()), 0);
+        assert_eq!(cfg(&parsed("cache=none,direct_read_ahead_kb=4096")), 4096);
+        assert!(error("cache=none,direct_read_ahead_kb=65537").contains("out of range"));
+        let checked = |o: &str| parsed(o).check().map_err(|e| format!("{e:#}"));
+        let e = checked("cache=loose,direct_read_ahead_kb=1024").unwrap_err();
+        assert!(e.contains("only with cache=none, not cache=loose"), "{e}");
+        assert!(checked("cache=none,direct_read_ahead_kb=1024").is_ok());
     }
 
     #[test]

@@ -76,6 +76,15 @@ pub(super) fn read_ahead(v: &str) -> Result<u32> {
     Ok(n)
 }
 
+/// `direct_read_ahead_kb=`: KiB, 0 for off, at most 64 MiB.
+pub(super) fn direct_read_ahead(v: &str) -> Result<u32> {
+    let n = number(v)?;
+    if n > 1 << 16 {
+        bail!("{n} KiB is out of range: at most 65536");
+    }
+    Ok(n)
+}
+
 /// `busy_poll=`: microseconds, 0 for off, at most 10 ms.
 pub(super) fn busy_poll(v: &str) -> Result<Duration> {
     let n = number(v)?;

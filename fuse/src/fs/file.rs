@@ -271,6 +271,9 @@ impl Fs {
         match self.handles.remove(fh) {
             Some(Handle::File(h)) => {
                 let ino = h.origin.ino;
+                if let Some(s) = &h.reads.stream {
+                    s.clear();
+                }
                 // Only an orphan's last release looks through the handles.
                 if self.orphans.holds(ino) && self.handles.any_on(ino).is_none() {
                     self.orphans.closed(ino);

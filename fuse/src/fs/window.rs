@@ -3,6 +3,7 @@
 //! truncations, and reads that fetch a whole window and store the rest.
 
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 use crate::kernel::prelude::ReplyData;
 use bytes::Bytes;
@@ -28,10 +29,17 @@ impl Fs {
         self.cfg.cache.page_cache() && self.cfg.prefetch > 0
     }
 
+    /// Whether the opens and truncations that can change a file register
+    /// with the gate: for the prefetch, or for the read-ahead of
+    /// `cache=none` (see `stream.rs`).
+    fn gated(&self) -> bool {
+        self.prefetching() || self.streaming()
+    }
+
     /// The writer guard of an open of `ino` with `flags` (or of a
     /// truncation, with `O_TRUNC`), taken before the request is sent.
     pub(crate) async fn writer(&self, ino: Ino, flags: u32) -> Option<Writer> {
-        match self.prefetching() && writes(flags) {
+        match self.gated() && writes(flags) {
             true => Some(self.gate.writer(ino).await),
             false => None,
         }
@@ -58,6 +66,7 @@ impl Fs {
             prefetch: self.prefetching() && !direct,
             size,
             next: AtomicU64::new(u64::MAX),
+            stream: self.stream(direct),
         }
     }
 
@@ -88,10 +97,13 @@ impl Fs {
     pub(crate) async fn read_through(
         &self,
         ino: Ino,
-        h: &OpenFile,
+        h: &Arc<OpenFile>,
         offset: u64,
         size: u32,
     ) -> Result<ReplyData, Fail> {
+        if let Some(s) = &h.reads.stream {
+            return self.read_streamed(ino, h, s, offset, size).await;
+        }
         let Some(((start, len), dev, flight)) = self.window_for(ino, h, offset, size) else {
             let bytes = h.file.read_bytes_at(offset, size.into(), IO_DEPTH).await?;
             return Ok(bytes.into());
