@@ -4,22 +4,27 @@
 //! Why: with direct I/O the kernel sends a synchronous `read(2)` as one
 //! FUSE read at a time, so between two of them the server has nothing to
 //! do: the last Rread is copied to the caller, the caller asks again, the
-//! next Treads go out. On diod over loopback that gap costs a third of the
-//! bandwidth a raw client gets. A handle read sequentially (each read
-//! starts where the last ended, or at 0) keeps the next reads of the same
-//! size in flight, up to the budget in bytes, so the server works through
-//! the gap.
+//! next Treads go out. Behind a network's round trip that gap is most of
+//! the time a read takes. A handle read sequentially (each read starting
+//! where the last ended, or at 0) keeps the range after its last read in
+//! flight, up to the budget, so the server works through the gap.
+//!
+//! The range is read in chunks that end on multiples of [`CHUNK`] (or of
+//! the budget, if smaller), not in the sizes of the reads: a caller's
+//! buffer that is not page-aligned makes the kernel split each `read(2)`
+//! into a long request and a short one, and the reads then fall inside
+//! chunks instead of across them.
 //!
 //! What it costs `cache=none`'s promise: a read may be answered with bytes
 //! the server sent shortly before the read was made. Never older than
 //! [`MAX_AGE`], never when a handle that can write the file was open
 //! through this mount at any time since the bytes were asked for (the
-//! prefetch gate's writer count and generation), and never past a read
+//! prefetch gate's writer count and generation), and never for a read
 //! that does not continue the stream (everything ahead is dropped then).
 //! Off by default for that reason.
 
 use std::collections::VecDeque;
-use std::sync::Mutex;
+use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -31,10 +36,20 @@ use crate::prefetch::Flight;
 /// The oldest read-ahead a read is answered from.
 pub(crate) const MAX_AGE: Duration = Duration::from_secs(1);
 
-/// The most reads kept ahead of one handle, whatever the budget.
-pub(crate) const MAX_CHUNKS: u64 = 16;
+/// The longest chunk: FUSE's largest read.
+pub(crate) const CHUNK: u64 = 1 << 20;
 
-/// One read made ahead: `len` bytes at `at`, asked for at `born`.
+/// The most chunks kept ahead of one handle.
+pub(crate) const MAX_CHUNKS: usize = 16;
+
+/// A chunk's bytes: being read, or read.
+#[derive(Debug)]
+pub(crate) enum Data {
+    Pending(JoinHandle<Result<Bytes, Fail>>),
+    Ready(Bytes),
+}
+
+/// One range read ahead: `len` bytes asked for at `at`, at `born`.
 #[derive(Debug)]
 pub(crate) struct Chunk {
     pub at: u64,
@@ -42,101 +57,145 @@ pub(crate) struct Chunk {
     pub born: Instant,
     /// Says whether a writer came meanwhile.
     pub flight: Flight,
-    pub task: JoinHandle<Result<Bytes, Fail>>,
+    pub data: Data,
 }
 
 impl Chunk {
+    fn end(&self) -> u64 {
+        self.at + self.len
+    }
+
     /// Whether a read may still be answered from it now.
     pub(crate) fn fresh(&self, now: Instant) -> bool {
         now.saturating_duration_since(self.born) < MAX_AGE && self.flight.unchanged()
     }
 }
 
-/// The reads kept ahead of one handle, oldest first, each starting where
-/// the one before ends.
+/// A chunk let go of before it was read stops its read (its Treads are
+/// flushed): nothing runs on for a range nobody will take.
+impl Drop for Chunk {
+    fn drop(&mut self) {
+        if let Data::Pending(task) = &self.data {
+            task.abort();
+        }
+    }
+}
+
+/// The chunks kept ahead of one handle, in order and adjacent.
 #[derive(Debug)]
 pub(crate) struct Stream {
     /// The budget in bytes (`direct_read_ahead_kb` × 1024).
     budget: u64,
+    /// Chunks end on multiples of this.
+    chunk: u64,
     ahead: Mutex<VecDeque<Chunk>>,
 }
 
 impl Stream {
     /// A stream keeping up to `budget` bytes ahead.
     pub(crate) fn new(budget: u64) -> Stream {
+        // The largest power of two within both.
+        let cap = budget.clamp(1, CHUNK);
         Stream {
             budget,
+            chunk: 1 << cap.ilog2(),
             ahead: Mutex::new(VecDeque::new()),
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, VecDeque<Chunk>> {
+    fn lock(&self) -> MutexGuard<'_, VecDeque<Chunk>> {
         self.ahead.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// The chunk that answers a read of `len` bytes at `at`, if the next
-    /// one ahead is exactly that; otherwise everything ahead is dropped
-    /// (the reader left the stream).
-    pub(crate) fn take(&self, at: u64, len: u64) -> Option<Chunk> {
+    /// The chunks that hold a read of `len` bytes at `at`, taken out in
+    /// order, if the ones kept cover it from their front (those wholly
+    /// before `at` are dropped first); the last may reach past the read,
+    /// for [`Stream::put_back`]. Otherwise everything ahead is dropped:
+    /// the reader left the stream.
+    pub(crate) fn take(&self, at: u64, len: u64) -> Option<Vec<Chunk>> {
         let mut q = self.lock();
-        match q.front() {
-            Some(c) if c.at == at && c.len == len => q.pop_front(),
-            Some(_) => {
-                abort_all(&mut q);
-                None
-            }
-            None => None,
+        while q.front().is_some_and(|c| c.end() <= at) {
+            q.pop_front();
         }
+        let end = at.saturating_add(len);
+        let covered =
+            q.front().is_some_and(|c| c.at <= at) && q.back().is_some_and(|c| c.end() >= end);
+        if !covered {
+            q.clear();
+            return None;
+        }
+        let mut got = Vec::new();
+        while q.front().is_some_and(|c| c.at < end) {
+            got.extend(q.pop_front());
+        }
+        Some(got)
     }
 
-    /// After a full read of `len` bytes ending at `end` that continued the
-    /// stream: the ranges to read ahead now, each registered by `start`
-    /// (which spawns its read) and kept.
-    pub(crate) fn top_up(&self, end: u64, len: u64, mut start: impl FnMut(u64) -> Option<Chunk>) {
-        let want = wanted(self.budget, len);
+    /// A chunk taken by [`Stream::take`] whose end the read did not reach:
+    /// first again.
+    pub(crate) fn put_back(&self, c: Chunk) {
         let mut q = self.lock();
-        // Whatever is kept must continue from `end` in steps of `len`.
-        let from = match q.back() {
-            Some(b) if q.front().is_some_and(|f| f.at == end) && q.iter().all(|c| c.len == len) => {
-                b.at + b.len
-            }
-            Some(_) => {
-                abort_all(&mut q);
-                end
-            }
-            None => end,
-        };
-        let mut at = from;
-        while (q.len() as u64) < want {
-            let Some(c) = start(at) else { break };
+        match q.front() {
+            Some(f) if f.at != c.end() => q.clear(),
+            _ => {}
+        }
+        q.push_front(c);
+    }
+
+    /// After a full read that continued the stream and ended at `end`:
+    /// keep what is ahead of `end` and add chunks up to the budget, each
+    /// made by `start(at, len)` (which spawns its read; `None`: no more).
+    pub(crate) fn top_up(&self, end: u64, mut start: impl FnMut(u64, u64) -> Option<Chunk>) {
+        let mut q = self.lock();
+        while q.front().is_some_and(|c| c.end() <= end) {
+            q.pop_front();
+        }
+        if q.front().is_some_and(|c| c.at > end) {
+            q.clear();
+        }
+        let limit = end.saturating_add(self.budget);
+        let mut at = q.back().map_or(end, Chunk::end);
+        while at < limit && q.len() < MAX_CHUNKS {
+            let next = (at / self.chunk + 1) * self.chunk;
+            let Some(c) = start(at, next - at) else { break };
             q.push_back(c);
-            at += len;
+            at = next;
         }
     }
 
     /// Drop everything ahead (the handle is released).
     pub(crate) fn clear(&self) {
-        abort_all(&mut self.lock());
+        self.lock().clear();
     }
 
-    /// Reads kept ahead now.
+    /// The ranges kept ahead now.
     #[cfg(test)]
-    fn len(&self) -> usize {
-        self.lock().len()
+    fn ranges(&self) -> Vec<(u64, u64)> {
+        self.lock().iter().map(|c| (c.at, c.len)).collect()
     }
 }
 
-/// How many reads of `len` bytes to keep ahead within `budget`.
-pub(crate) fn wanted(budget: u64, len: u64) -> u64 {
-    match len {
-        0 => 0,
-        _ => (budget / len).min(MAX_CHUNKS),
+/// The bytes of `[at, at + len)` out of chunks (their start and the bytes
+/// they got, in order and adjacent): one slice when a single chunk holds
+/// them, else joined. A chunk shorter than asked is the end of the file:
+/// nothing after it counts.
+pub(crate) fn assemble(parts: &[(u64, Bytes)], asked: &[u64], at: u64, len: u64) -> Bytes {
+    let end = at + len;
+    let mut pieces = Vec::new();
+    for ((start, got), want) in parts.iter().zip(asked) {
+        let from = at.saturating_sub(*start).min(got.len() as u64);
+        let to = (end - start).min(got.len() as u64);
+        if from < to {
+            pieces.push(got.slice(from as usize..to as usize));
+        }
+        if (got.len() as u64) < *want {
+            break;
+        }
     }
-}
-
-fn abort_all(q: &mut VecDeque<Chunk>) {
-    for c in q.drain(..) {
-        c.task.abort();
+    match pieces.len() {
+        0 => Bytes::new(),
+        1 => pieces.pop().unwrap_or_default(),
+        _ => pieces.concat().into(),
     }
 }
 
@@ -147,81 +206,109 @@ mod tests {
     use crate::prefetch::StoreGate;
     use std::sync::Arc;
 
-    fn chunk(gate: &Arc<StoreGate>, at: u64, len: u64) -> Option<Chunk> {
-        Some(Chunk {
-            at,
-            len,
-            born: Instant::now(),
-            flight: gate.flight(Ino::from_kernel(5))?,
-            task: tokio::spawn(async { Ok(Bytes::new()) }),
-        })
+    const M: u64 = 1 << 20;
+
+    fn maker(gate: &Arc<StoreGate>) -> impl FnMut(u64, u64) -> Option<Chunk> + '_ {
+        move |at, len| {
+            Some(Chunk {
+                at,
+                len,
+                born: Instant::now(),
+                flight: gate.flight(Ino::from_kernel(5))?,
+                data: Data::Ready(Bytes::new()),
+            })
+        }
+    }
+
+    fn ranges(v: &[Chunk]) -> Vec<(u64, u64)> {
+        v.iter().map(|c| (c.at, c.len)).collect()
     }
 
     #[test]
-    fn budget_counts_whole_reads_up_to_the_cap() {
-        assert_eq!(wanted(4 << 20, 1 << 20), 4);
-        assert_eq!(wanted(1 << 20, 1 << 20), 1);
-        assert_eq!(wanted((1 << 20) - 1, 1 << 20), 0);
-        assert_eq!(wanted(1 << 30, 4096), MAX_CHUNKS);
-        assert_eq!(wanted(1 << 20, 0), 0);
+    fn chunks_end_on_whole_chunks_up_to_the_budget() {
+        let gate = Arc::new(StoreGate::default());
+        let s = Stream::new(2 * M);
+        s.top_up(M - 16, maker(&gate));
+        assert_eq!(s.ranges(), [(M - 16, 16), (M, M), (2 * M, M)]);
+        let small = Stream::new(100 * 1024);
+        small.top_up(0, maker(&gate));
+        assert_eq!(small.ranges(), [(0, 65536), (65536, 65536)]);
+        let big = Stream::new(1 << 30);
+        big.top_up(0, maker(&gate));
+        assert_eq!(big.ranges().len(), MAX_CHUNKS);
     }
 
-    #[tokio::test]
-    async fn a_sequential_reader_takes_what_was_read_ahead_and_a_jump_drops_it() {
+    #[test]
+    fn reads_split_by_the_kernel_take_within_chunks() {
         let gate = Arc::new(StoreGate::default());
-        let s = Stream::new(2 << 20);
-        let mut started = vec![];
-        s.top_up(1 << 20, 1 << 20, |at| {
-            started.push(at);
-            chunk(&gate, at, 1 << 20)
-        });
-        assert_eq!(started, [1 << 20, 2 << 20]);
-        let c = s.take(1 << 20, 1 << 20).expect("the next read is ahead");
-        assert!(c.fresh(Instant::now()));
-        started.clear();
-        s.top_up(2 << 20, 1 << 20, |at| {
-            started.push(at);
-            chunk(&gate, at, 1 << 20)
-        });
-        assert_eq!(started, [3 << 20], "one more after what is kept");
-        assert_eq!(s.len(), 2);
-        // A read of another size, or elsewhere, leaves the stream.
-        assert!(s.take(2 << 20, 4096).is_none());
-        assert_eq!(s.len(), 0);
+        let s = Stream::new(M);
+        // read(2) of 1 MiB into a buffer 16 bytes past a page: M-16, then 16.
+        s.top_up(M - 16, maker(&gate));
+        let got = s.take(M - 16, 16).expect("ahead");
+        assert_eq!(ranges(&got), [(M - 16, 16)]);
+        s.top_up(M, maker(&gate));
+        let mut got = s.take(M, M - 16).expect("ahead");
+        assert_eq!(ranges(&got), [(M, M)]);
+        s.put_back(got.pop().unwrap());
+        s.top_up(2 * M - 16, maker(&gate));
+        assert_eq!(s.ranges(), [(M, M), (2 * M, M)]);
+        let got = s.take(2 * M - 16, 16).expect("the rest of the chunk");
+        assert_eq!(ranges(&got), [(M, M)]);
+        assert!(s.take(2 * M, M + 5).is_none(), "past what is kept");
+        assert!(s.ranges().is_empty());
+        let s = Stream::new(2 * M);
+        s.top_up(0, maker(&gate));
+        let got = s.take(M - 8, 16).expect("across two chunks");
+        assert_eq!(ranges(&got), [(0, M), (M, M)]);
     }
 
-    #[tokio::test]
-    async fn a_top_up_that_does_not_continue_what_is_kept_starts_again() {
+    #[test]
+    fn a_jump_back_or_past_drops_everything() {
         let gate = Arc::new(StoreGate::default());
-        let s = Stream::new(2 << 20);
-        s.top_up(0, 1 << 20, |at| chunk(&gate, at, 1 << 20));
-        let mut started = vec![];
-        s.top_up(8 << 20, 1 << 20, |at| {
-            started.push(at);
-            chunk(&gate, at, 1 << 20)
-        });
-        assert_eq!(started, [8 << 20, 9 << 20]);
+        let s = Stream::new(2 * M);
+        s.top_up(M, maker(&gate));
+        assert!(s.take(4096, 4096).is_none());
+        assert!(s.ranges().is_empty());
+        s.top_up(M, maker(&gate));
+        s.top_up(8 * M, maker(&gate));
+        assert_eq!(s.ranges(), [(8 * M, M), (9 * M, M)]);
     }
 
     #[tokio::test]
     async fn a_writer_stops_read_ahead_and_spoils_what_was_read() {
         let gate = Arc::new(StoreGate::default());
-        let s = Stream::new(1 << 20);
-        s.top_up(0, 1 << 20, |at| chunk(&gate, at, 1 << 20));
+        let s = Stream::new(M);
+        s.top_up(0, maker(&gate));
         let w = gate.writer(Ino::from_kernel(5)).await;
-        let c = s.take(0, 1 << 20).expect("kept");
+        let c = s.take(0, M).expect("kept").pop().unwrap();
         assert!(!c.fresh(Instant::now()), "a writer opened since");
-        s.top_up(1 << 20, 1 << 20, |at| chunk(&gate, at, 1 << 20));
-        assert_eq!(s.len(), 0, "nothing read ahead while a writer is open");
+        s.top_up(M, maker(&gate));
+        assert!(
+            s.ranges().is_empty(),
+            "nothing read ahead while a writer is open"
+        );
         drop(w);
         assert!(!c.fresh(Instant::now()), "the generation moved on");
     }
 
-    #[tokio::test]
-    async fn read_ahead_grows_stale() {
+    #[test]
+    fn read_ahead_grows_stale() {
         let gate = Arc::new(StoreGate::default());
-        let c = chunk(&gate, 0, 1).unwrap();
+        let c = maker(&gate)(0, 1).unwrap();
         assert!(c.fresh(c.born));
         assert!(!c.fresh(c.born + MAX_AGE));
+    }
+
+    #[test]
+    fn assembling_slices_one_chunk_joins_two_and_stops_at_a_short_one() {
+        let a = Bytes::from(vec![1u8; 8]);
+        let b = Bytes::from(vec![2u8; 8]);
+        let one = assemble(&[(0, a.clone())], &[8], 2, 4);
+        assert_eq!(&one[..], &[1; 4]);
+        assert_eq!(one.as_ptr(), a[2..].as_ptr(), "a slice, not a copy");
+        let two = assemble(&[(0, a.clone()), (8, b.clone())], &[8, 8], 6, 4);
+        assert_eq!(&two[..], &[1, 1, 2, 2]);
+        let short = assemble(&[(0, a.slice(..5)), (8, b)], &[8, 8], 2, 10);
+        assert_eq!(&short[..], &[1, 1, 1], "the file ends in the first chunk");
     }
 }

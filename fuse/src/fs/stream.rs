@@ -22,7 +22,7 @@ use crate::errno::Fail;
 use crate::handles::OpenFile;
 use crate::ino::Ino;
 use crate::kernel::prelude::ReplyData;
-use crate::stream::{Chunk, Stream};
+use crate::stream::{assemble, Chunk, Data, Stream};
 
 impl Fs {
     /// Whether `cache=none` reads ahead (`direct_read_ahead_kb` > 0).
@@ -37,9 +37,10 @@ impl Fs {
             .then(|| Stream::new(u64::from(self.cfg.direct_read_ahead_kb) * 1024))
     }
 
-    /// A read through a handle that reads ahead: from the read kept ahead
-    /// for it if there is one still fresh, else from the server; then,
-    /// if it continued the stream and was full, the next ones are started.
+    /// A read through a handle that reads ahead: from the chunks kept
+    /// ahead for it if they cover it and are still fresh, else from the
+    /// server; then, if it continued the stream and was full, the range
+    /// after it is kept in flight.
     pub(crate) async fn read_streamed(
         &self,
         ino: Ino,
@@ -52,7 +53,7 @@ impl Fs {
         let end = offset.saturating_add(len);
         let follows = h.reads.next.swap(end, Ordering::Relaxed) == offset || offset == 0;
         let ahead = match s.take(offset, len) {
-            Some(c) => answer(c).await?,
+            Some(chunks) => answer(s, chunks, offset, len).await?,
             None => None,
         };
         let bytes = match ahead {
@@ -60,7 +61,7 @@ impl Fs {
             None => h.file.read_bytes_at(offset, len, IO_DEPTH).await?,
         };
         if follows && bytes.len() as u64 == len {
-            s.top_up(end, len, |at| self.read_ahead(ino, h, at, len));
+            s.top_up(end, |at, len| self.read_ahead(ino, h, at, len));
         }
         Ok(bytes.into())
     }
@@ -78,35 +79,55 @@ impl Fs {
             len,
             born: Instant::now(),
             flight,
-            task,
+            data: Data::Pending(task),
         })
     }
 }
 
-/// The bytes of `c` once read, if they may still answer (`None`: read
-/// them again); an interrupt of the waiting request ends the wait with
-/// EINTR and drops the read (its Treads are flushed).
-async fn answer(mut c: Chunk) -> Result<Option<Bytes>, Fail> {
-    let got = match CancelToken::current() {
-        Some(token) => tokio::select! {
-            r = &mut c.task => r,
-            () = token.cancelled() => {
-                c.task.abort();
-                return Err(Fail(libc::EINTR));
+/// The bytes of `[at, at + len)` from `chunks` (taken from `s`) once
+/// read, if every one of them may still answer (`None`: read them from
+/// the server); the last chunk goes back to `s` if the read ends inside
+/// it. An interrupt of the waiting request ends the wait with EINTR and
+/// drops the reads (their Treads are flushed).
+async fn answer(s: &Stream, chunks: Vec<Chunk>, at: u64, len: u64) -> Result<Option<Bytes>, Fail> {
+    let token = CancelToken::current();
+    let mut parts = Vec::with_capacity(chunks.len());
+    let mut asked = Vec::with_capacity(chunks.len());
+    let mut last = None;
+    for mut c in chunks {
+        let got = match &mut c.data {
+            Data::Ready(b) => Ok(Ok(b.clone())),
+            Data::Pending(task) => match &token {
+                Some(token) => tokio::select! {
+                    r = &mut *task => r,
+                    () = token.cancelled() => {
+                        task.abort();
+                        return Err(Fail(libc::EINTR));
+                    }
+                },
+                None => task.await,
+            },
+        };
+        let bytes = match got {
+            Ok(Ok(bytes)) if c.fresh(Instant::now()) => bytes,
+            Ok(Ok(_)) => {
+                debug!(at = c.at, "read ahead but stale: read again");
+                return Ok(None);
             }
-        },
-        None => (&mut c.task).await,
-    };
-    match got {
-        Ok(Ok(bytes)) if c.fresh(Instant::now()) => Ok(Some(bytes)),
-        Ok(Ok(_)) => {
-            debug!(at = c.at, "read ahead but stale: read again");
-            Ok(None)
-        }
-        Ok(Err(e)) => {
-            debug!(at = c.at, "read ahead failed ({e:?}): read again");
-            Ok(None)
-        }
-        Err(_) => Ok(None),
+            Ok(Err(e)) => {
+                debug!(at = c.at, "read ahead failed ({e:?}): read again");
+                return Ok(None);
+            }
+            Err(_) => return Ok(None),
+        };
+        parts.push((c.at, bytes.clone()));
+        asked.push(c.len);
+        c.data = Data::Ready(bytes);
+        last = Some(c);
     }
+    let out = assemble(&parts, &asked, at, len);
+    if let Some(c) = last.filter(|c| c.at + c.len > at + len) {
+        s.put_back(c);
+    }
+    Ok(Some(out))
 }

@@ -38,6 +38,7 @@ mod interrupt;
 mod locks;
 mod loose_names;
 mod quarantine;
+mod read_ahead;
 mod reconnect;
 mod transport;
 mod tree;
