@@ -495,7 +495,7 @@ mod tests {
         let cfg = |o: &Options| o.mount_config("x", false).direct_read_ahead_kb;
         assert_eq!(cfg(&Options::default()), 0);
         assert_eq!(cfg(&parsed("cache=none,direct_read_ahead_kb=4096")), 4096);
-        assert!(error("cache=none,direct_read_ahead_kb=65537").contains("out of range"));
+        assert!(error("cache=none,direct_read_ahead_kb=16385").contains("out of range"));
         let checked = |o: &str| parsed(o).check().map_err(|e| format!("{e:#}"));
         let e = checked("cache=loose,direct_read_ahead_kb=1024").unwrap_err();
         assert!(e.contains("only with cache=none, not cache=loose"), "{e}");

@@ -76,11 +76,12 @@ pub(super) fn read_ahead(v: &str) -> Result<u32> {
     Ok(n)
 }
 
-/// `direct_read_ahead_kb=`: KiB, 0 for off, at most 64 MiB.
+/// `direct_read_ahead_kb=`: KiB, 0 for off, at most 16 MiB (16 chunks
+/// of FUSE's largest read).
 pub(super) fn direct_read_ahead(v: &str) -> Result<u32> {
     let n = number(v)?;
-    if n > 1 << 16 {
-        bail!("{n} KiB is out of range: at most 65536");
+    if n > 1 << 14 {
+        bail!("{n} KiB is out of range: at most 16384");
     }
     Ok(n)
 }

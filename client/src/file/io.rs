@@ -173,7 +173,13 @@ impl File {
     /// the future borrows only `self` and stays `Send` wherever it is
     /// awaited (a stream closure over borrowed slices would not be).
     pub async fn write_at(&self, offset: u64, data: &[u8], depth: usize) -> Result<()> {
-        let data = self.client.copy_data(data);
+        self.write_bytes_at(offset, self.client.copy_data(data), depth)
+            .await
+    }
+
+    /// [`File::write_at`] of bytes the caller shares: each Twrite is sent
+    /// from a slice of them, with no copy of our own.
+    pub async fn write_bytes_at(&self, offset: u64, data: Bytes, depth: usize) -> Result<()> {
         let chunks = owned_chunks(offset, data, self.io_size() as usize);
         stream::iter(chunks.into_iter().map(|(off, c)| self.write_exact(off, c)))
             .buffer_unordered(depth.max(1))

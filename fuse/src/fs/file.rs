@@ -19,6 +19,7 @@
 //! report): their reads must reach us one by one so that they can be
 //! interrupted, and must not be cut at a size the kernel believes.
 
+use bytes::Bytes;
 use std::sync::Arc;
 
 use crate::kernel::prelude::*;
@@ -241,15 +242,16 @@ impl Fs {
         ino: Ino,
         fh: u64,
         offset: u64,
-        bytes: &[u8],
+        bytes: Bytes,
     ) -> Result<ReplyWrite, Fail> {
         let h = self.open_file(fh)?;
         self.cache.changed(ino);
         self.gate.wrote(ino);
-        h.file.write_at(offset, bytes, IO_DEPTH).await?;
-        self.orphans.wrote(ino, offset + bytes.len() as u64);
+        let len = bytes.len() as u64;
+        h.file.write_bytes_at(offset, bytes, IO_DEPTH).await?;
+        self.orphans.wrote(ino, offset + len);
         Ok(ReplyWrite {
-            written: bytes.len() as u32,
+            written: len as u32,
         })
     }
 

@@ -221,7 +221,7 @@ impl Filesystem for Fs {
         ino: u64,
         fh: u64,
         offset: u64,
-        data: &[u8],
+        data: Bytes,
         _write_flags: u32,
         _flags: u32,
     ) -> Result<ReplyWrite> {

@@ -170,7 +170,7 @@ pub trait Filesystem: Send + Sync + 'static {
         ino: u64,
         fh: u64,
         offset: u64,
-        data: &[u8],
+        data: Bytes,
         write_flags: u32,
         flags: u32,
     ) -> impl Future<Output = Result<ReplyWrite>> + Send {

@@ -28,6 +28,7 @@ pub mod dev;
 pub mod filesystem;
 pub mod init;
 pub mod mount;
+pub(crate) mod msg;
 pub mod op;
 pub mod reply;
 pub mod session;

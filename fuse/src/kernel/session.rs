@@ -3,9 +3,10 @@
 //!
 //! - The INIT handshake comes first and is answered before anything else
 //!   is read ([`super::init`]).
-//! - Each request is copied out of the read buffer (one buffer per reader,
-//!   sized for the largest write, never allocated again) into one of its
-//!   own size, so the task owns it and the next read can start at once.
+//! - Each request is copied out of the read buffer (sized for the largest
+//!   write) into one of its own size, so the task owns it and the next
+//!   read can start at once; a big one (a WRITE) takes the read buffer
+//!   itself instead, and the loop reads on into another ([`super::msg`]).
 //! - A request's `unique` is put in the set of those in service *before*
 //!   its task is spawned: the kernel sends an INTERRUPT only for a request
 //!   it has handed over, and this loop reads requests one after the
@@ -39,6 +40,7 @@ use super::abi::Opcode;
 use super::dev::Device;
 use super::filesystem::Filesystem;
 use super::init::{negotiate, Answer};
+use super::msg::{Buffers, Msg};
 use super::op::{decode, peek, Operation};
 use super::reply::{notify, DirPacker, DirPlusPacker, Push, Reply};
 use super::types::{DirectoryEntry, DirectoryEntryPlus, Errno, Request, Result};
@@ -160,7 +162,8 @@ impl Session {
         let Some(agreed) = handshake(&*fs, &dev, &mut buf).await? else {
             return Ok(());
         };
-        buf = Vec::with_capacity(read_buffer_size(agreed.max_write));
+        let buffers = Buffers::new(read_buffer_size(agreed.max_write));
+        buf = buffers.take();
         let in_service = Arc::new(InService::default());
         let via_ring = match agreed.uring {
             Some((uring, queues)) => {
@@ -202,7 +205,8 @@ impl Session {
             }
             if !in_loop {
                 // Decoded (and checked) where it is served, once.
-                let work = serve_request(fs.clone(), in_service.clone(), msg.to_vec(), h.unique);
+                let msg = Msg::from_read(&mut buf, &buffers);
+                let work = serve_request(fs.clone(), in_service.clone(), msg, h.unique);
                 let dev = dev.clone();
                 tokio::spawn(async move {
                     if let Some(reply) = work.await {
@@ -255,13 +259,14 @@ impl Session {
 fn serve_request<F: Filesystem>(
     fs: Arc<F>,
     in_service: Arc<InService>,
-    msg: Vec<u8>,
+    msg: Msg,
     unique: u64,
 ) -> impl Future<Output = Option<Reply>> + Send + 'static {
     in_service.lock().insert(unique);
     async move {
+        let msg = msg.into_bytes();
         let reply = match decode(&msg) {
-            Ok(req) => answer(&*fs, req).await,
+            Ok(req) => answer(&*fs, req, &msg).await,
             Err(e) => refused(&e),
         };
         in_service.lock().remove(&unique);
@@ -299,7 +304,7 @@ fn ring_requests<F: Filesystem>(
             });
             return;
         }
-        let work = serve_request(fs.clone(), in_service.clone(), msg, h.unique);
+        let work = serve_request(fs.clone(), in_service.clone(), Msg::owned(msg), h.unique);
         uring::run_here_or_spawn(async move {
             // A NOTIFY_REPLY has no reply, but its entry goes back all the
             // same.
@@ -418,7 +423,9 @@ fn payload_size(out: &super::reply::InitOut) -> usize {
 }
 
 /// Run one request's call and encode its reply (none for a NOTIFY_REPLY).
-async fn answer<F: Filesystem>(fs: &F, req: super::op::Request<'_>) -> Option<Reply> {
+/// `msg` is the request's whole message, which a WRITE's data is sliced
+/// from.
+async fn answer<F: Filesystem>(fs: &F, req: super::op::Request<'_>, msg: &Bytes) -> Option<Reply> {
     let (h, ino) = (req.header, req.nodeid);
     let u = h.unique;
     let done = |r: Result<()>| r.map(|()| Reply::ok(u));
@@ -474,7 +481,7 @@ async fn answer<F: Filesystem>(fs: &F, req: super::op::Request<'_>) -> Option<Re
             flags,
             ..
         } => fs
-            .write(h, ino, fh, offset, &data, write_flags, flags)
+            .write(h, ino, fh, offset, msg.slice_ref(&data), write_flags, flags)
             .await
             .map(|w| Reply::write(u, &w)),
         Operation::Statfs => fs.statfs(h, ino).await.map(|s| Reply::statfs(u, &s)),
