@@ -10,7 +10,10 @@
 //! It prints `listen=127.0.0.1:PORT` once it accepts connections and
 //! relays until killed. Each reply is held for the delay after the server
 //! sent it, independently of the others (replies overtake none but those
-//! sent at the same moment): a longer path, not a slower link.
+//! sent at the same moment): a longer path, not a slower link. tokio's
+//! timer rounds each hold up to whole milliseconds, so measure the round
+//! trip a client sees (`ninep-raw-read --depth 1`) rather than trust the
+//! figure given.
 
 use std::io::Write;
 use std::net::SocketAddr;
