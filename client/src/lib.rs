@@ -24,7 +24,7 @@
 //!   flush timer; cancellation ([`CancelToken`], cancel on drop).
 //! - `pool`: a few reused buffers for the data of large writes.
 //! - [`client`]: connecting, version negotiation, attach.
-//! - [`file`]: fid handles and the typed operations (xattrs and the plain
+//! - [`file`](mod@file): fid handles and the typed operations (xattrs and the plain
 //!   9P2000 ones in submodules). On a 9P2000 or 9P2000.u connection the
 //!   9P2000.L methods are carried out with the classic messages
 //!   (`file/compat`), so callers speak one vocabulary whatever the dialect.

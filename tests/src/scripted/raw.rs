@@ -107,7 +107,7 @@ impl RawConn {
         tokio::time::timeout(within, read).await.ok()
     }
 
-    /// The next reply; panics if none comes within [`REPLY_WAIT`].
+    /// The next reply; panics if none comes within `REPLY_WAIT`.
     pub async fn expect(&mut self) -> (Tag, Rmessage) {
         match self.recv(REPLY_WAIT).await {
             Some(r) => r,
