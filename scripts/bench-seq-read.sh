@@ -52,7 +52,9 @@ args=()
 while [ $# -gt 0 ]; do
     case "$1" in
     --delay-us)
-        [ $# -ge 2 ] && [[ "$2" =~ ^[0-9]+$ ]] || die "--delay-us needs a number of microseconds"
+        if [ $# -lt 2 ] || ! [[ "$2" =~ ^[0-9]+$ ]]; then
+            die "--delay-us needs a number of microseconds"
+        fi
         delay_us=$2
         shift 2
         ;;
