@@ -49,6 +49,10 @@ pub struct Report {
     /// (`cache=loose`, `prefetch=`).
     #[serde(default)]
     pub prefetch_stores: u64,
+    /// Bytes read ahead for `cache=none` readers now
+    /// (`direct_read_ahead_kb=`).
+    #[serde(default)]
+    pub read_ahead_bytes: u64,
     /// Whether the kernel's requests come through FUSE over io_uring.
     #[serde(default)]
     pub uring: bool,
@@ -164,6 +168,7 @@ impl Report {
                 .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
                 .map(|d| d.as_secs()),
             prefetch_stores: s.prefetch_stores,
+            read_ahead_bytes: s.read_ahead_bytes,
             uring: s.uring,
             uring_requests: s.uring_requests,
             flushes_sent: c.flushes_sent,
@@ -257,8 +262,8 @@ impl Report {
         )?;
         writeln!(
             o,
-            "prefetch        {} ranges stored in the page cache",
-            self.prefetch_stores
+            "prefetch        {} ranges stored in the page cache, {} bytes read ahead now",
+            self.prefetch_stores, self.read_ahead_bytes
         )?;
         self.profile.write_text(o)
     }
@@ -389,6 +394,7 @@ mod tests {
                     disconnected_since: Some(std::time::UNIX_EPOCH + Duration::from_secs(1)),
                     prefetch_ready: false,
                     prefetch_stores: 5,
+                    read_ahead_bytes: 6,
                     uring: true,
                     uring_requests: 7,
                     client: Default::default(),
@@ -417,7 +423,9 @@ mod tests {
             "{text}"
         );
         assert!(
-            text.contains("prefetch        5 ranges stored in the page cache"),
+            text.contains(
+                "prefetch        5 ranges stored in the page cache, 6 bytes read ahead now"
+            ),
             "{text}"
         );
         let json = serde_json::to_string(&r).unwrap();

@@ -103,6 +103,8 @@ pub(crate) struct MountState {
     pub caps: Caps,
     /// Which prefetch stores may go ahead (see `prefetch.rs`).
     pub gate: Arc<StoreGate>,
+    /// The bytes `cache=none` reads ahead, for all handles (`stream.rs`).
+    pub held: Arc<crate::stream::Held>,
     /// Our line to the kernel for those stores: the session's notifier,
     /// set once mounted.
     pub notifier: OnceLock<Notifier>,
@@ -181,6 +183,7 @@ impl MountState {
             intr: Interrupts::default(),
             caps: Caps::default(),
             gate: Arc::default(),
+            held: Arc::default(),
             notifier: OnceLock::new(),
             transport: Arc::default(),
             early: Arc::default(),

@@ -76,6 +76,9 @@ pub struct MountStats {
     pub prefetch_ready: bool,
     /// Prefetched ranges the kernel took into its page cache.
     pub prefetch_stores: u64,
+    /// Bytes read ahead for `cache=none` readers now (asked for or
+    /// held, all handles).
+    pub read_ahead_bytes: u64,
     /// Whether the kernel's requests come through FUSE over io_uring
     /// (else `/dev/fuse`).
     pub uring: bool,
@@ -113,6 +116,7 @@ impl StatsSource {
             disconnected_since: s.conn.lost_at(),
             prefetch_ready: s.notifier.get().is_some(),
             prefetch_stores: s.gate.stores(),
+            read_ahead_bytes: s.held.now(),
             uring: s.transport.via_ring(),
             uring_requests: s.transport.ring_requests(),
             client,

@@ -22,9 +22,15 @@
 //! prefetch gate's writer count and generation), and never for a read
 //! that does not continue the stream (everything ahead is dropped then).
 //! Off by default for that reason.
+//!
+//! Memory: each handle keeps at most its budget (and [`MAX_CHUNKS`]
+//! chunks), and all handles of a mount together at most [`MOUNT_CAP`]
+//! ([`Held`]): a program that reads many files at once gets read-ahead for
+//! the first of them, not a buffer per file.
 
 use std::collections::VecDeque;
-use std::sync::{Mutex, MutexGuard};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -42,6 +48,64 @@ pub(crate) const CHUNK: u64 = 1 << 20;
 /// The most chunks kept ahead of one handle.
 pub(crate) const MAX_CHUNKS: usize = 16;
 
+/// The most bytes asked for ahead, of all of a mount's handles together.
+pub(crate) const MOUNT_CAP: u64 = 64 << 20;
+
+/// The bytes a mount's chunks ask for, bounded.
+#[derive(Debug)]
+pub(crate) struct Held {
+    bytes: AtomicU64,
+    cap: u64,
+}
+
+impl Default for Held {
+    fn default() -> Held {
+        Held::with_cap(MOUNT_CAP)
+    }
+}
+
+impl Held {
+    /// At most `cap` bytes at once.
+    pub(crate) fn with_cap(cap: u64) -> Held {
+        Held {
+            bytes: AtomicU64::new(0),
+            cap,
+        }
+    }
+
+    /// Room for `len` more bytes, if there is any; given back when the
+    /// permit is dropped.
+    pub(crate) fn take(self: &Arc<Self>, len: u64) -> Option<Permit> {
+        self.bytes
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |held| {
+                held.checked_add(len).filter(|&n| n <= self.cap)
+            })
+            .ok()?;
+        Some(Permit {
+            held: self.clone(),
+            len,
+        })
+    }
+
+    /// Bytes asked for now.
+    pub(crate) fn now(&self) -> u64 {
+        self.bytes.load(Ordering::Acquire)
+    }
+}
+
+/// `len` bytes of a [`Held`], for as long as a chunk lives.
+#[derive(Debug)]
+pub(crate) struct Permit {
+    held: Arc<Held>,
+    len: u64,
+}
+
+impl Drop for Permit {
+    fn drop(&mut self) {
+        self.held.bytes.fetch_sub(self.len, Ordering::AcqRel);
+    }
+}
+
 /// A chunk's bytes: being read, or read.
 #[derive(Debug)]
 pub(crate) enum Data {
@@ -57,6 +121,8 @@ pub(crate) struct Chunk {
     pub born: Instant,
     /// Says whether a writer came meanwhile.
     pub flight: Flight,
+    /// Its share of the mount's bound.
+    pub _permit: Permit,
     pub data: Data,
 }
 
@@ -209,15 +275,29 @@ mod tests {
     const M: u64 = 1 << 20;
 
     fn maker(gate: &Arc<StoreGate>) -> impl FnMut(u64, u64) -> Option<Chunk> + '_ {
+        let held = Arc::new(Held::with_cap(u64::MAX));
         move |at, len| {
             Some(Chunk {
                 at,
                 len,
                 born: Instant::now(),
                 flight: gate.flight(Ino::from_kernel(5))?,
+                _permit: held.take(len)?,
                 data: Data::Ready(Bytes::new()),
             })
         }
+    }
+
+    #[test]
+    fn the_mount_holds_at_most_its_cap_and_gets_it_back() {
+        let held = Arc::new(Held::with_cap(3 * M));
+        let a = held.take(2 * M).expect("room");
+        assert!(held.take(2 * M).is_none(), "over the cap");
+        let b = held.take(M).expect("room for one more");
+        assert_eq!(held.now(), 3 * M);
+        drop((a, b));
+        assert_eq!(held.now(), 0);
+        assert!(held.take(u64::MAX).is_none(), "no overflow");
     }
 
     fn ranges(v: &[Chunk]) -> Vec<(u64, u64)> {

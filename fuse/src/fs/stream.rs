@@ -70,6 +70,7 @@ impl Fs {
     /// (an interrupt of the read that started it does not flush it), if
     /// no writer has the file open.
     fn read_ahead(&self, ino: Ino, h: &Arc<OpenFile>, at: u64, len: u64) -> Option<Chunk> {
+        let permit = self.held.take(len)?;
         let flight = self.gate.flight(ino)?;
         let h = h.clone();
         let task =
@@ -79,6 +80,7 @@ impl Fs {
             len,
             born: Instant::now(),
             flight,
+            _permit: permit,
             data: Data::Pending(task),
         })
     }

@@ -10,10 +10,11 @@ use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use ninep_client::wire::msg_type;
+use ninep_fuse::CacheMode;
 use ninep_tests::tamper::{Act, Request};
 
 use crate::mount_support::relayed::Relayed;
-use crate::mount_support::{blocking, gettid, install_usr1, wait_served};
+use crate::mount_support::{blocking, gettid, install_usr1, wait_served, Mounted};
 
 const MIB: usize = 1 << 20;
 
@@ -171,4 +172,44 @@ async fn a_read_waiting_for_a_read_ahead_ends_at_a_signal() {
     assert!(after < Duration::from_secs(2), "{after:?} after the signal");
     r.tamper.clear();
     r.m.unmount_clean().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_files_read_at_once_hold_at_most_the_mounts_cap_and_give_it_back() {
+    // 24 files read at once, each with up to 8 MiB ahead: 192 MiB if every
+    // handle kept its budget.
+    let m = Mounted::diod_with(|c| {
+        c.cache = CacheMode::None;
+        c.direct_read_ahead_kb = 8192;
+    })
+    .await;
+    let dir = m.dir.clone();
+    let data = pattern(MIB + 1);
+    let files: Vec<File> = blocking(move || {
+        (0..24)
+            .map(|i| {
+                let p = dir.join(format!("f{i}"));
+                std::fs::write(&p, &data).unwrap();
+                let mut f = File::open(&p).unwrap();
+                let mut buf = vec![0u8; MIB];
+                f.read_exact(&mut buf).unwrap();
+                assert!(buf == data[..MIB]);
+                f
+            })
+            .collect()
+    })
+    .await;
+    let held = m.stats().read_ahead_bytes;
+    assert!(held > 0, "nothing read ahead");
+    assert!(held <= 64 << 20, "{held} bytes read ahead at once");
+    drop(files);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while m.stats().read_ahead_bytes > 0 {
+        assert!(
+            Instant::now() < deadline,
+            "read-ahead kept after every close"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    m.unmount_clean().await;
 }
