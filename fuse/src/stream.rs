@@ -221,8 +221,13 @@ impl Stream {
         }
         let limit = end.saturating_add(self.budget);
         let mut at = q.back().map_or(end, Chunk::end);
-        while at < limit && q.len() < MAX_CHUNKS {
+        while q.len() < MAX_CHUNKS {
             let next = (at / self.chunk + 1) * self.chunk;
+            // Within the budget; only an empty queue takes one chunk past
+            // it (a budget smaller than what is left of a chunk).
+            if next > limit && !q.is_empty() {
+                break;
+            }
             let Some(c) = start(at, next - at) else { break };
             q.push_back(c);
             at = next;
@@ -309,10 +314,20 @@ mod tests {
         let gate = Arc::new(StoreGate::default());
         let s = Stream::new(2 * M);
         s.top_up(M - 16, maker(&gate));
-        assert_eq!(s.ranges(), [(M - 16, 16), (M, M), (2 * M, M)]);
+        assert_eq!(s.ranges(), [(M - 16, 16), (M, M)], "none past the budget");
         let small = Stream::new(100 * 1024);
         small.top_up(0, maker(&gate));
-        assert_eq!(small.ranges(), [(0, 65536), (65536, 65536)]);
+        assert_eq!(small.ranges(), [(0, 65536)]);
+        let under = Stream::new(M);
+        under.top_up(4096, maker(&gate));
+        assert_eq!(under.ranges(), [(4096, M - 4096)]);
+        under.take(4096, M - 4096).expect("ahead");
+        under.top_up(M, maker(&gate));
+        assert_eq!(
+            under.ranges(),
+            [(M, M)],
+            "an empty queue takes a whole chunk"
+        );
         let big = Stream::new(1 << 30);
         big.top_up(0, maker(&gate));
         assert_eq!(big.ranges().len(), MAX_CHUNKS);
@@ -324,6 +339,7 @@ mod tests {
         let s = Stream::new(M);
         // read(2) of 1 MiB into a buffer 16 bytes past a page: M-16, then 16.
         s.top_up(M - 16, maker(&gate));
+        assert_eq!(s.ranges(), [(M - 16, 16)]);
         let got = s.take(M - 16, 16).expect("ahead");
         assert_eq!(ranges(&got), [(M - 16, 16)]);
         s.top_up(M, maker(&gate));
@@ -331,7 +347,7 @@ mod tests {
         assert_eq!(ranges(&got), [(M, M)]);
         s.put_back(got.pop().unwrap());
         s.top_up(2 * M - 16, maker(&gate));
-        assert_eq!(s.ranges(), [(M, M), (2 * M, M)]);
+        assert_eq!(s.ranges(), [(M, M)]);
         let got = s.take(2 * M - 16, 16).expect("the rest of the chunk");
         assert_eq!(ranges(&got), [(M, M)]);
         assert!(s.take(2 * M, M + 5).is_none(), "past what is kept");

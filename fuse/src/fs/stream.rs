@@ -51,7 +51,10 @@ impl Fs {
     ) -> Result<ReplyData, Fail> {
         let len = u64::from(size);
         let end = offset.saturating_add(len);
-        let follows = h.reads.next.swap(end, Ordering::Relaxed) == offset || offset == 0;
+        // The first read of a handle starts a stream at 0; a later read at
+        // 0 (a header read again and again) does not.
+        let last = h.reads.next.swap(end, Ordering::Relaxed);
+        let follows = last == offset || (offset == 0 && last == u64::MAX);
         let ahead = match s.take(offset, len) {
             Some(chunks) => answer(s, chunks, offset, len).await?,
             None => None,

@@ -213,3 +213,36 @@ async fn many_files_read_at_once_hold_at_most_the_mounts_cap_and_give_it_back() 
     }
     m.unmount_clean().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_header_read_again_and_again_starts_no_read_ahead_each_time() {
+    let data = pattern(2 * MIB);
+    let r = Relayed::start_tweaked(&[("f", &data)], |m, _| m.direct_read_ahead_kb = 1024).await;
+    let treads: Passed = Arc::default();
+    let t = treads.clone();
+    r.tamper.set(move |req: &Request, _: &[u8]| {
+        if req.ty == msg_type::TREAD && tread_offset(req) >= 4096 {
+            *t.lock().unwrap() += 1;
+        }
+        Act::Pass
+    });
+    let path = r.path("f");
+    let want = data.clone();
+    blocking(move || {
+        let f = File::open(&path).unwrap();
+        let mut page = vec![0u8; 4096];
+        for _ in 0..10 {
+            std::os::unix::fs::FileExt::read_exact_at(&f, &mut page, 0).unwrap();
+            assert!(page == want[..4096]);
+            // Whatever this read started is answered before the next.
+            std::thread::sleep(Duration::from_millis(30));
+        }
+    })
+    .await;
+    // The first read (a stream may start at 0) reads the rest of the
+    // first MiB ahead: 16 Treads on diod.
+    let n = *treads.lock().unwrap();
+    assert!(n <= 20, "{n} Treads past the header for 10 reads of it");
+    r.tamper.clear();
+    r.m.unmount_clean().await;
+}
