@@ -98,16 +98,25 @@ fn records_in(log: &[u8]) -> Vec<u64> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_reader_and_a_writer_live_through_a_diod_restart() {
-    reader_and_writer_through_a_restart(CacheMode::None).await;
+    reader_and_writer_through_a_restart(|c| c.cache = CacheMode::None).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_reader_and_a_writer_live_through_a_diod_restart_cache_loose() {
-    reader_and_writer_through_a_restart(CacheMode::Loose).await;
+    reader_and_writer_through_a_restart(|c| c.cache = CacheMode::Loose).await;
 }
 
-async fn reader_and_writer_through_a_restart(cache: CacheMode) {
-    let mut m = Mounted::diod_reconnecting(Duration::from_secs(30), |c| c.cache = cache).await;
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_reader_and_a_writer_live_through_a_diod_restart_with_read_ahead() {
+    reader_and_writer_through_a_restart(|c| {
+        c.cache = CacheMode::None;
+        c.direct_read_ahead_kb = 2048;
+    })
+    .await;
+}
+
+async fn reader_and_writer_through_a_restart(tweak: impl FnOnce(&mut ninep_fuse::MountConfig)) {
+    let mut m = Mounted::diod_reconnecting(Duration::from_secs(30), tweak).await;
     let source = source_bytes();
     std::fs::write(m.local("source"), &source).unwrap();
     let progress = Arc::new(AtomicU64::new(0));
