@@ -175,8 +175,16 @@ impl Session {
                 );
                 let rt = tokio::runtime::Handle::current();
                 let (payload, spin) = (agreed.payload, self.ring_spin);
-                uring::start(uring, dev.clone(), queues, payload, spin, rt, on_request)?;
+                // Said before the ring starts: its thread serves requests
+                // at once, and the stats must not show a ring at work as
+                // `/dev/fuse`.
                 self.transport.via_ring.store(true, Ordering::Relaxed);
+                if let Err(e) =
+                    uring::start(uring, dev.clone(), queues, payload, spin, rt, on_request)
+                {
+                    self.transport.via_ring.store(false, Ordering::Relaxed);
+                    return Err(e);
+                }
                 true
             }
             None => false,
