@@ -104,7 +104,7 @@ pub(crate) struct MountState {
     /// Which prefetch stores may go ahead (see `prefetch.rs`).
     pub gate: Arc<StoreGate>,
     /// The bytes `cache=none` reads ahead, for all handles (`stream.rs`).
-    pub held: Arc<crate::stream::Held>,
+    pub held: crate::stream::Held,
     /// Our line to the kernel for those stores: the session's notifier,
     /// set once mounted.
     pub notifier: OnceLock<Notifier>,
@@ -183,7 +183,7 @@ impl MountState {
             intr: Interrupts::default(),
             caps: Caps::default(),
             gate: Arc::default(),
-            held: Arc::default(),
+            held: Default::default(),
             notifier: OnceLock::new(),
             transport: Arc::default(),
             early: Arc::default(),

@@ -29,11 +29,11 @@
 //! the first of them, not a buffer per file.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinHandle;
 
 use crate::errno::Fail;
@@ -51,10 +51,10 @@ pub(crate) const MAX_CHUNKS: usize = 16;
 /// The most bytes asked for ahead, of all of a mount's handles together.
 pub(crate) const MOUNT_CAP: u64 = 64 << 20;
 
-/// The bytes a mount's chunks ask for, bounded.
+/// The bytes a mount's chunks ask for, bounded: a semaphore of bytes.
 #[derive(Debug)]
 pub(crate) struct Held {
-    bytes: AtomicU64,
+    room: Arc<Semaphore>,
     cap: u64,
 }
 
@@ -67,44 +67,28 @@ impl Default for Held {
 impl Held {
     /// At most `cap` bytes at once.
     pub(crate) fn with_cap(cap: u64) -> Held {
+        let cap = cap.min(Semaphore::MAX_PERMITS as u64);
         Held {
-            bytes: AtomicU64::new(0),
+            room: Arc::new(Semaphore::new(cap as usize)),
             cap,
         }
     }
 
     /// Room for `len` more bytes, if there is any; given back when the
     /// permit is dropped.
-    pub(crate) fn take(self: &Arc<Self>, len: u64) -> Option<Permit> {
-        self.bytes
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |held| {
-                held.checked_add(len).filter(|&n| n <= self.cap)
-            })
-            .ok()?;
-        Some(Permit {
-            held: self.clone(),
-            len,
-        })
+    pub(crate) fn take(&self, len: u64) -> Option<Permit> {
+        let n = u32::try_from(len).ok()?;
+        self.room.clone().try_acquire_many_owned(n).ok()
     }
 
     /// Bytes asked for now.
     pub(crate) fn now(&self) -> u64 {
-        self.bytes.load(Ordering::Acquire)
+        self.cap - self.room.available_permits() as u64
     }
 }
 
-/// `len` bytes of a [`Held`], for as long as a chunk lives.
-#[derive(Debug)]
-pub(crate) struct Permit {
-    held: Arc<Held>,
-    len: u64,
-}
-
-impl Drop for Permit {
-    fn drop(&mut self) {
-        self.held.bytes.fetch_sub(self.len, Ordering::AcqRel);
-    }
-}
+/// Bytes of a [`Held`], for as long as a chunk lives.
+pub(crate) type Permit = OwnedSemaphorePermit;
 
 /// A chunk's bytes: being read, or read.
 #[derive(Debug)]
@@ -246,14 +230,14 @@ impl Stream {
     }
 }
 
-/// The bytes of `[at, at + len)` out of chunks (their start and the bytes
-/// they got, in order and adjacent): one slice when a single chunk holds
+/// The bytes of `[at, at + len)` out of chunks (their start, the length
+/// asked for and the bytes they got, in order and adjacent): one slice when a single chunk holds
 /// them, else joined. A chunk shorter than asked is the end of the file:
 /// nothing after it counts.
-pub(crate) fn assemble(parts: &[(u64, Bytes)], asked: &[u64], at: u64, len: u64) -> Bytes {
+pub(crate) fn assemble(parts: &[(u64, u64, Bytes)], at: u64, len: u64) -> Bytes {
     let end = at + len;
     let mut pieces = Vec::new();
-    for ((start, got), want) in parts.iter().zip(asked) {
+    for (start, want, got) in parts {
         let from = at.saturating_sub(*start).min(got.len() as u64);
         let to = (end - start).min(got.len() as u64);
         if from < to {
@@ -280,7 +264,7 @@ mod tests {
     const M: u64 = 1 << 20;
 
     fn maker(gate: &Arc<StoreGate>) -> impl FnMut(u64, u64) -> Option<Chunk> + '_ {
-        let held = Arc::new(Held::with_cap(u64::MAX));
+        let held = Held::with_cap(u64::MAX);
         move |at, len| {
             Some(Chunk {
                 at,
@@ -295,7 +279,7 @@ mod tests {
 
     #[test]
     fn the_mount_holds_at_most_its_cap_and_gets_it_back() {
-        let held = Arc::new(Held::with_cap(3 * M));
+        let held = Held::with_cap(3 * M);
         let a = held.take(2 * M).expect("room");
         assert!(held.take(2 * M).is_none(), "over the cap");
         let b = held.take(M).expect("room for one more");
@@ -399,12 +383,12 @@ mod tests {
     fn assembling_slices_one_chunk_joins_two_and_stops_at_a_short_one() {
         let a = Bytes::from(vec![1u8; 8]);
         let b = Bytes::from(vec![2u8; 8]);
-        let one = assemble(&[(0, a.clone())], &[8], 2, 4);
+        let one = assemble(&[(0, 8, a.clone())], 2, 4);
         assert_eq!(&one[..], &[1; 4]);
         assert_eq!(one.as_ptr(), a[2..].as_ptr(), "a slice, not a copy");
-        let two = assemble(&[(0, a.clone()), (8, b.clone())], &[8, 8], 6, 4);
+        let two = assemble(&[(0, 8, a.clone()), (8, 8, b.clone())], 6, 4);
         assert_eq!(&two[..], &[1, 1, 2, 2]);
-        let short = assemble(&[(0, a.slice(..5)), (8, b)], &[8, 8], 2, 10);
+        let short = assemble(&[(0, 8, a.slice(..5)), (8, 8, b)], 2, 10);
         assert_eq!(&short[..], &[1, 1, 1], "the file ends in the first chunk");
     }
 }

@@ -97,7 +97,6 @@ impl Fs {
 async fn answer(s: &Stream, chunks: Vec<Chunk>, at: u64, len: u64) -> Result<Option<Bytes>, Fail> {
     let token = CancelToken::current();
     let mut parts = Vec::with_capacity(chunks.len());
-    let mut asked = Vec::with_capacity(chunks.len());
     let mut last = None;
     for mut c in chunks {
         let got = match &mut c.data {
@@ -125,12 +124,11 @@ async fn answer(s: &Stream, chunks: Vec<Chunk>, at: u64, len: u64) -> Result<Opt
             }
             Err(_) => return Ok(None),
         };
-        parts.push((c.at, bytes.clone()));
-        asked.push(c.len);
+        parts.push((c.at, c.len, bytes.clone()));
         c.data = Data::Ready(bytes);
         last = Some(c);
     }
-    let out = assemble(&parts, &asked, at, len);
+    let out = assemble(&parts, at, len);
     if let Some(c) = last.filter(|c| c.at + c.len > at + len) {
         s.put_back(c);
     }

@@ -86,9 +86,7 @@ impl Msg {
             home: Some(buffers.clone()),
         }
     }
-}
 
-impl Msg {
     /// The bytes as shared ones: the buffer goes home when the last slice
     /// of it is dropped.
     pub(crate) fn into_bytes(mut self) -> Bytes {
